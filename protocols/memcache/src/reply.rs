@@ -1,0 +1,1 @@
+//! memcached reply lines, appended to an output buffer.

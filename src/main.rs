@@ -1,0 +1,2 @@
+//! cachette binary entry point.
+fn main() {}
