@@ -1,0 +1,5 @@
+//! The one integration-test binary: every test here starts real servers (the `cachette` binary,
+//! and for differential tests redis-server and memcached) on free loopback ports and talks to them
+//! over TCP. Shared helpers live in `util`.
+
+mod util;

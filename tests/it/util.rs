@@ -1,0 +1,198 @@
+//! Helpers shared by the integration tests: free ports, and real server processes that are
+//! started on 127.0.0.1, waited for, and killed when the handle drops.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A loopback port nobody listens on right now. The tiny race between this and the server's
+/// bind is acceptable for tests; servers are retried on a fresh port if the bind fails.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Connects to `port`, retrying until `deadline` so tests can start right after a spawn.
+pub fn connect_when_ready(port: u16, deadline: Duration) -> Option<TcpStream> {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            s.set_nodelay(true).ok();
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// A server process that is killed (and reaped) on drop.
+pub struct Proc {
+    child: Child,
+    /// The RESP port, if the process serves one.
+    pub port: u16,
+    /// The memcached port, if the process serves one.
+    pub mc_port: u16,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Sends SIGTERM and waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A fresh RESP connection.
+    pub fn resp(&self) -> TcpStream {
+        connect_when_ready(self.port, Duration::from_secs(10)).expect("connect to RESP port")
+    }
+
+    /// A fresh memcached connection.
+    pub fn mc(&self) -> TcpStream {
+        connect_when_ready(self.mc_port, Duration::from_secs(10)).expect("connect to memcached port")
+    }
+
+    /// A `redis` crate client.
+    pub fn redis_client(&self) -> redis::Connection {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("client");
+        client.get_connection().expect("redis connection")
+    }
+
+    /// A `memcache` crate client speaking the text protocol.
+    pub fn memcache_client(&self) -> memcache::Client {
+        memcache::Client::connect(format!("memcache://127.0.0.1:{}?protocol=ascii", self.mc_port))
+            .expect("memcache client")
+    }
+}
+
+fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    let child = cmd.spawn().ok()?;
+    let mut p = Proc { child, port, mc_port };
+    for probe in [port, mc_port] {
+        if probe == 0 {
+            continue;
+        }
+        if connect_when_ready(probe, Duration::from_secs(10)).is_none() {
+            return None;
+        }
+        if let Ok(Some(_)) = p.child.try_wait() {
+            return None;
+        }
+    }
+    Some(p)
+}
+
+/// Path of the cachette binary built for this test run.
+pub fn cachette_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cachette")
+}
+
+/// Starts cachette on free RESP and memcached ports with `extra` arguments appended
+/// (redis-server style `--directive value` pairs, or a config file path first).
+pub fn cachette(extra: &[&str]) -> Proc {
+    for _ in 0..5 {
+        let (port, mc_port) = (free_port(), free_port());
+        let mut cmd = Command::new(cachette_bin());
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
+        cmd.args(["--memcache-port", &mc_port.to_string()]);
+        cmd.args(extra);
+        if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
+            return p;
+        }
+    }
+    panic!("cachette did not start");
+}
+
+/// True when running under CI, where a missing reference server is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+}
+
+fn find_binary(name: &str) -> Option<String> {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let p = format!("{dir}/{name}");
+        if std::path::Path::new(&p).exists() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Starts the reference redis-server (Debian's) with persistence off, or None when it is not
+/// installed outside CI. Under CI a missing reference panics.
+pub fn redis_server() -> Option<Proc> {
+    let Some(bin) = find_binary("redis-server") else {
+        assert!(!in_ci(), "redis-server must be installed in CI");
+        eprintln!("redis-server not installed: skipping");
+        return None;
+    };
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        cmd.args(["--daemonize", "no", "--protected-mode", "no"]);
+        if let Some(p) = spawn_and_wait(cmd, port, 0) {
+            return Some(p);
+        }
+    }
+    panic!("redis-server did not start");
+}
+
+/// Starts the reference memcached (Debian's), or None when not installed outside CI.
+pub fn memcached() -> Option<Proc> {
+    let Some(bin) = find_binary("memcached") else {
+        assert!(!in_ci(), "memcached must be installed in CI");
+        eprintln!("memcached not installed: skipping");
+        return None;
+    };
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1", "-u", "root"]);
+        if let Some(p) = spawn_and_wait(cmd, 0, port) {
+            return Some(p);
+        }
+    }
+    panic!("memcached did not start");
+}
+
+/// Writes `bytes` and reads until `expect_len` bytes have arrived or the read times out.
+pub fn roundtrip(s: &mut TcpStream, bytes: &[u8], expect_len: usize) -> Vec<u8> {
+    s.write_all(bytes).expect("write");
+    let mut out = vec![0u8; 0];
+    let mut buf = [0u8; 65536];
+    while out.len() < expect_len {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
