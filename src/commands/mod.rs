@@ -1,0 +1,439 @@
+//! The Redis command table and dispatcher.
+//!
+//! Every command is one [`Spec`]: name, arity (positive = exact, negative = at least), flags,
+//! key positions, documentation for COMMAND DOCS, and a handler. Each family module (strings,
+//! keys, connection, server, …) exports its specs as `COMMANDS`; [`table`] gathers them into the
+//! one lookup table from which arity errors, COMMAND / COMMAND INFO / COMMAND DOCS and key
+//! extraction all derive. Container commands (CONFIG, CLIENT, COMMAND, OBJECT) carry their
+//! subcommands as specs of their own, named `container|sub` as redis-server names them.
+//!
+//! Handlers follow one rule: validate everything, and return `Err` *before* writing any reply;
+//! once a handler writes, it writes exactly one complete reply. `execute` turns an `Err` into
+//! the error reply, worded as redis-server words it.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use cachette_resp::{Args, Encoder, Version};
+
+use crate::engine::Engine;
+use crate::server::{ClientInfo, Shared};
+
+/// Command flags, as COMMAND INFO lists them.
+pub mod flags {
+    /// May modify the keyspace.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory use (refused when out of memory).
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Pub/sub related.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 5;
+    /// May block the client.
+    pub const BLOCKING: u32 = 1 << 6;
+    /// Allowed while loading the dataset.
+    pub const LOADING: u32 = 1 << 7;
+    /// Allowed on a replica with stale data.
+    pub const STALE: u32 = 1 << 8;
+    /// Not shown by MONITOR.
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    /// Not logged by SLOWLOG.
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    /// O(1) or O(log N).
+    pub const FAST: u32 = 1 << 11;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 12;
+    /// May replicate even when read-only (e.g. PUBLISH).
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    /// Does not touch the LRU of the keys it reads.
+    pub const NO_MULTI: u32 = 1 << 14;
+    /// Allowed while the server is busy or paused.
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+
+    /// (flag, name) pairs in the order redis-server prints them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// A command handler. See the module documentation for the reply rule.
+pub type Handler = fn(&mut Ctx<'_>, &Argv<'_>) -> Result<(), CmdError>;
+
+/// One entry of the command table.
+pub struct Spec {
+    /// Lower-case name (`get`, or `config|get` for a subcommand).
+    pub name: &'static str,
+    /// Positive: exact argument count (name included); negative: at least `-arity`.
+    pub arity: i32,
+    /// Bit set of [`flags`].
+    pub flags: u32,
+    /// Position of the first key (0: none).
+    pub first_key: i32,
+    /// Position of the last key (-1: the last argument).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// COMMAND DOCS group (`string`, `generic`, `connection`, `server`, …).
+    pub group: &'static str,
+    /// One-line summary for COMMAND DOCS.
+    pub summary: &'static str,
+    /// Redis version that introduced the command.
+    pub since: &'static str,
+    /// Time complexity for COMMAND DOCS.
+    pub complexity: &'static str,
+    /// The implementation (unused for containers, which dispatch to `subcommands`).
+    pub handler: Handler,
+    /// Subcommands of a container command.
+    pub subcommands: &'static [Spec],
+}
+
+impl Spec {
+    /// True when `argc` arguments satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let a = i64::from(self.arity);
+        if a >= 0 {
+            argc == a
+        } else {
+            argc >= -a
+        }
+    }
+
+    /// True when the command is flagged `f`.
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Positions of the keys in a command line of `argc` arguments (COMMAND GETKEYS, locking).
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 { argc as i64 + i64::from(self.last_key) } else { i64::from(self.last_key) };
+        let last = if first == 0 { 0 } else { last.max(0) as usize };
+        let step = self.step.max(1) as usize;
+        (first..=last).step_by(step).filter(move |&i| first > 0 && i < argc)
+    }
+}
+
+/// Builds a spec in one line; the family modules' tables are lists of these.
+#[allow(clippy::too_many_arguments)]
+pub const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    complexity: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        group,
+        summary,
+        since,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// A container command (CONFIG, CLIENT, …) with its subcommands.
+pub const fn container(
+    name: &'static str,
+    arity: i32,
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    subcommands: &'static [Spec],
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags: 0,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        group,
+        summary,
+        since,
+        complexity: "Depends on subcommand.",
+        handler: |_, _| Ok(()),
+        subcommands,
+    }
+}
+
+/// Why a command failed; [`CmdError::message`] words it as redis-server does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// The key holds another type.
+    WrongType,
+    /// An argument or value is not a 64-bit integer.
+    NotInteger,
+    /// An argument or value is not a float.
+    NotFloat,
+    /// Generic syntax error.
+    Syntax,
+    /// INCR/DECR overflow.
+    Overflow,
+    /// The key does not exist (RENAME and friends).
+    NoSuchKey,
+    /// Database index out of range.
+    DbIndex,
+    /// Any other error: the whole message, prefix included (`ERR …`, `NOPROTO …`).
+    Msg(Cow<'static, str>),
+}
+
+impl CmdError {
+    /// An `ERR`-prefixed message.
+    pub fn err(msg: impl Into<Cow<'static, str>>) -> CmdError {
+        CmdError::Msg(msg.into())
+    }
+
+    /// The reply text without the leading `-`.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            CmdError::WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value".into(),
+            CmdError::NotInteger => "ERR value is not an integer or out of range".into(),
+            CmdError::NotFloat => "ERR value is not a valid float".into(),
+            CmdError::Syntax => "ERR syntax error".into(),
+            CmdError::Overflow => "ERR increment or decrement would overflow".into(),
+            CmdError::NoSuchKey => "ERR no such key".into(),
+            CmdError::DbIndex => "ERR DB index is out of range".into(),
+            CmdError::Msg(m) => m.clone(),
+        }
+    }
+}
+
+/// The arguments of one command, borrowed from the connection's read buffer.
+pub struct Argv<'a> {
+    buf: &'a [u8],
+    args: &'a Args,
+}
+
+impl<'a> Argv<'a> {
+    /// Wraps parsed arguments and the buffer they point into.
+    pub fn new(buf: &'a [u8], args: &'a Args) -> Argv<'a> {
+        Argv { buf, args }
+    }
+    /// Number of arguments, command name included.
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+    /// True when there are no arguments (never, for a dispatched command).
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+    /// Argument `i` (0 is the command name). Panics when out of range: handlers index only
+    /// below the arity the table guarantees, or after checking `len`.
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        self.args.get(self.buf, i)
+    }
+    /// Arguments `from..`.
+    pub fn rest(&self, from: usize) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (from..self.len()).map(move |i| self.get(i))
+    }
+}
+
+/// Per-connection protocol state a command may read or change.
+pub struct Session {
+    /// Selected database.
+    pub db: usize,
+    /// Negotiated RESP version.
+    pub version: Version,
+    /// Close the connection once this reply is written (QUIT).
+    pub close_after_reply: bool,
+    /// The record other threads see (name, db, last command …).
+    pub info: Arc<ClientInfo>,
+}
+
+impl Session {
+    /// A fresh session: db 0, RESP2.
+    pub fn new(info: Arc<ClientInfo>) -> Session {
+        Session { db: 0, version: Version::Resp2, close_after_reply: false, info }
+    }
+}
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    /// Server-wide state.
+    pub shared: &'a Shared,
+    /// This connection's session.
+    pub session: &'a mut Session,
+    /// Where the reply goes.
+    pub out: Encoder<'a>,
+    /// The engine clock for this command (unix ms).
+    pub now: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The keyspace.
+    pub fn engine(&self) -> &'a Engine {
+        &self.shared.engine
+    }
+}
+
+struct Table {
+    by_name: HashMap<&'static str, &'static Spec>,
+    all: Vec<&'static Spec>,
+}
+
+fn families() -> [&'static [Spec]; 4] {
+    [connection::COMMANDS, strings::COMMANDS, keys::COMMANDS, server::COMMANDS]
+}
+
+fn table_ref() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut by_name = HashMap::new();
+        let mut all = Vec::new();
+        for fam in families() {
+            for s in fam {
+                by_name.insert(s.name, s);
+                all.push(s);
+            }
+        }
+        Table { by_name, all }
+    })
+}
+
+/// Every top-level command, in table order.
+pub fn table() -> &'static [&'static Spec] {
+    &table_ref().all
+}
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    table_ref().by_name.get(lower).copied()
+}
+
+/// Finds a subcommand of `container`, case-insensitively.
+pub fn lookup_sub(container: &'static Spec, sub: &[u8]) -> Option<&'static Spec> {
+    container.subcommands.iter().find(|s| {
+        let short = s.name.split('|').nth(1).unwrap_or(s.name);
+        short.as_bytes().eq_ignore_ascii_case(sub)
+    })
+}
+
+/// Printable excerpt of client bytes for error messages, as redis-server quotes them.
+pub fn excerpt(bytes: &[u8], max: usize) -> String {
+    let b = &bytes[..bytes.len().min(max)];
+    String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
+}
+
+fn unknown_command(argv: &Argv<'_>) -> CmdError {
+    let mut args = String::new();
+    for a in argv.rest(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push('\'');
+        args.push_str(&excerpt(a, room));
+        args.push_str("' ");
+    }
+    CmdError::err(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        excerpt(argv.get(0), 128),
+        args
+    ))
+}
+
+/// Resolves `argv` to the spec that runs it (following container commands), or the error
+/// redis-server gives for an unknown command, unknown subcommand or wrong arity.
+pub fn resolve(argv: &Argv<'_>) -> Result<&'static Spec, CmdError> {
+    let Some(top) = lookup(argv.get(0)) else {
+        return Err(unknown_command(argv));
+    };
+    if top.subcommands.is_empty() {
+        if !top.arity_ok(argv.len()) {
+            return Err(CmdError::err(format!("ERR wrong number of arguments for '{}' command", top.name)));
+        }
+        return Ok(top);
+    }
+    if argv.len() < 2 {
+        return Err(CmdError::err(format!("ERR wrong number of arguments for '{}' command", top.name)));
+    }
+    let Some(sub) = lookup_sub(top, argv.get(1)) else {
+        return Err(CmdError::err(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            excerpt(argv.get(1), 128),
+            top.name.to_ascii_uppercase()
+        )));
+    };
+    if !sub.arity_ok(argv.len()) {
+        return Err(CmdError::err(format!("ERR wrong number of arguments for '{}' command", sub.name)));
+    }
+    Ok(sub)
+}
+
+/// Runs one command and appends its reply to `out`.
+pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
+    shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
+    let version = session.version;
+    let spec = match resolve(argv) {
+        Ok(s) => s,
+        Err(e) => {
+            Encoder::new(out, version).error(e.message().as_bytes());
+            return;
+        }
+    };
+    let info = session.info.clone();
+    let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
+    if let Err(e) = (spec.handler)(&mut ctx, argv) {
+        ctx.out.error(e.message().as_bytes());
+    }
+    info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    if let Ok(mut c) = info.last_cmd.try_lock() {
+        *c = spec.name;
+    };
+}
+
+/// Parses an integer argument with redis-server's strictness.
+pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
+    crate::types::string::parse_i64(a).ok_or(CmdError::NotInteger)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(a: &[u8], name: &str) -> bool {
+    a.eq_ignore_ascii_case(name.as_bytes())
+}

@@ -1,0 +1,331 @@
+//! One client connection: its socket, read and write buffers, and the protocol session.
+//!
+//! `Conn::drive` is the whole per-connection state machine, run whenever the socket is readable
+//! or writable (mio is edge-triggered, so it reads until `WouldBlock` and remembers whether more
+//! input may be waiting):
+//!
+//! ```text
+//!   loop: parse + execute every complete buffered request (stop early if output is backed up)
+//!         write pending output until WouldBlock
+//!         output still over the soft limit? -> wait for WRITABLE, do not read more (backpressure)
+//!         read more input (bounded per round) -> none? stop
+//! ```
+//!
+//! Replies of a whole pipelined batch accumulate in one output buffer and leave in as few
+//! `write` calls as the kernel allows.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cachette_resp as resp;
+use mio::net::TcpStream;
+
+use super::shared::{unix_ms, ClientInfo, Shared};
+use crate::commands::{self, Argv, Session};
+use crate::memcache;
+
+/// Which protocol a connection speaks (fixed by the port it arrived on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// Redis serialization protocol.
+    Resp,
+    /// memcached text + meta protocol.
+    Memcache,
+}
+
+/// Stop executing pipelined commands while this much output is waiting for the socket.
+const OUTPUT_SOFT_LIMIT: usize = 1 << 20;
+/// Bytes read per round before the buffered requests are executed.
+const READ_ROUND: usize = 256 * 1024;
+/// Initial read buffer size, and the size an idle grown buffer shrinks back to.
+const READ_BUF: usize = 16 * 1024;
+
+/// Limits read from the configuration, refreshed by the worker periodically.
+#[derive(Clone, Debug)]
+pub struct ConnLimits {
+    /// RESP bounds.
+    pub resp: resp::Limits,
+    /// memcached bounds.
+    pub memcache: cachette_memcache::Limits,
+    /// Largest query buffer before the client is dropped.
+    pub query_buffer: usize,
+}
+
+/// Input bytes not yet consumed are `buf[start..end]`; the tail beyond `end` is free space.
+/// Kept at its full length so reads need no zeroing.
+struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Makes room for at least `READ_BUF / 2` more bytes: compacts, then doubles if still full.
+    fn reserve(&mut self) {
+        if self.buf.len() - self.end >= READ_BUF / 2 {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_BUF / 2 {
+            let new_len = (self.buf.len() * 2).max(READ_BUF);
+            self.buf.resize(new_len, 0);
+        }
+    }
+
+    fn consumed_all(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        if self.buf.len() > 4 * READ_BUF {
+            // A big request grew the buffer; don't keep it for an idle client.
+            self.buf = vec![0; READ_BUF];
+        }
+    }
+}
+
+/// See the module documentation.
+pub struct Conn {
+    stream: TcpStream,
+    proto: Proto,
+    rbuf: ReadBuf,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// Input may be waiting: no `WouldBlock` seen since the last readable event.
+    read_ready: bool,
+    /// Close once the output is flushed (QUIT, protocol error).
+    closing: bool,
+    /// Close now (peer gone, I/O error, limit hit).
+    dead: bool,
+    /// WRITABLE interest is registered.
+    pub writable_registered: bool,
+    args: resp::Args,
+    session: Session,
+    /// memcached: bytes of a refused data block still to discard.
+    swallow: usize,
+    /// The record other threads see.
+    pub info: Arc<ClientInfo>,
+    /// Last time a request arrived (idle timeout).
+    pub last_active: Instant,
+}
+
+impl Conn {
+    /// Wraps an accepted socket.
+    pub fn new(stream: TcpStream, proto: Proto, info: Arc<ClientInfo>) -> Conn {
+        Conn {
+            stream,
+            proto,
+            rbuf: ReadBuf { buf: Vec::new(), start: 0, end: 0 },
+            wbuf: Vec::new(),
+            wpos: 0,
+            read_ready: true,
+            closing: false,
+            dead: false,
+            writable_registered: false,
+            args: resp::Args::new(),
+            session: Session::new(info.clone()),
+            swallow: 0,
+            info,
+            last_active: Instant::now(),
+        }
+    }
+
+    /// The socket, for (re)registration.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// True when the connection should be dropped now.
+    pub fn is_dead(&self) -> bool {
+        self.dead || (self.closing && self.wpos >= self.wbuf.len())
+    }
+
+    /// True when output is waiting for the socket.
+    pub fn wants_write(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// Marks the connection to be closed after its pending output (shutdown, CLIENT KILL).
+    pub fn close_soon(&mut self) {
+        self.closing = true;
+    }
+
+    /// Runs the connection's state machine; see the module documentation.
+    pub fn drive(&mut self, shared: &Shared, limits: &ConnLimits, readable: bool) {
+        if readable {
+            self.read_ready = true;
+        }
+        loop {
+            let had_input = self.rbuf.pending() > 0;
+            if had_input {
+                self.execute_buffered(shared, limits);
+            }
+            if self.flush(shared).is_err() {
+                self.dead = true;
+                return;
+            }
+            if self.dead || self.closing || self.wbuf.len() - self.wpos > OUTPUT_SOFT_LIMIT {
+                return;
+            }
+            if !self.read_ready {
+                return;
+            }
+            match self.read_round(shared, limits) {
+                Ok(0) if self.read_ready => {
+                    // Peer closed its side: finish what we can reply, then go.
+                    self.closing = true;
+                    self.execute_buffered(shared, limits);
+                    let _ = self.flush(shared);
+                    self.dead = true;
+                    return;
+                }
+                Ok(0) => return,
+                Ok(_) => self.last_active = Instant::now(),
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads up to `READ_ROUND` bytes. Returns the count; 0 with `read_ready` still set means
+    /// end of stream, 0 with it cleared means `WouldBlock`.
+    fn read_round(&mut self, shared: &Shared, limits: &ConnLimits) -> io::Result<usize> {
+        let mut total = 0;
+        while total < READ_ROUND {
+            if self.rbuf.pending() >= limits.query_buffer {
+                // redis-server drops a client whose query buffer passes client-query-buffer-limit.
+                self.dead = true;
+                return Ok(total.max(1));
+            }
+            self.rbuf.reserve();
+            let end = self.rbuf.end;
+            match self.stream.read(&mut self.rbuf.buf[end..]) {
+                Ok(0) => return Ok(total),
+                Ok(n) => {
+                    self.rbuf.end += n;
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.read_ready = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        shared.counters.net_input_bytes.fetch_add(total as u64, Ordering::Relaxed);
+        self.info.qbuf.store(self.rbuf.pending(), Ordering::Relaxed);
+        Ok(total)
+    }
+
+    /// Writes pending output until done or `WouldBlock`.
+    fn flush(&mut self, shared: &Shared) -> io::Result<()> {
+        let start = self.wpos;
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        shared.counters.net_output_bytes.fetch_add((self.wpos - start) as u64, Ordering::Relaxed);
+        if self.wpos == self.wbuf.len() {
+            self.wpos = 0;
+            self.wbuf.clear();
+            if self.wbuf.capacity() > 1 << 20 {
+                self.wbuf = Vec::new();
+            }
+        }
+        self.info.obuf.store(self.wbuf.len() - self.wpos, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn execute_buffered(&mut self, shared: &Shared, limits: &ConnLimits) {
+        let now = unix_ms();
+        match self.proto {
+            Proto::Resp => self.execute_resp(shared, limits, now),
+            Proto::Memcache => self.execute_memcache(shared, limits, now),
+        }
+        if self.rbuf.pending() == 0 {
+            self.rbuf.consumed_all();
+        }
+        self.info.qbuf.store(self.rbuf.pending(), Ordering::Relaxed);
+    }
+
+    fn execute_resp(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
+        while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
+            let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
+            if data.is_empty() {
+                break;
+            }
+            match resp::parse_request(data, &limits.resp, &mut self.args) {
+                Ok(resp::Status::Complete(n)) => {
+                    if !self.args.is_empty() {
+                        let argv = Argv::new(&data[..n], &self.args);
+                        commands::execute(shared, &mut self.session, &argv, &mut self.wbuf, now);
+                        if self.session.close_after_reply {
+                            self.closing = true;
+                        }
+                    }
+                    self.rbuf.start += n;
+                }
+                Ok(resp::Status::Incomplete) => break,
+                Err(e) => {
+                    let mut enc = resp::Encoder::new(&mut self.wbuf, self.session.version);
+                    let msg = format!("ERR {}", e.message());
+                    enc.error(msg.as_bytes());
+                    self.closing = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn execute_memcache(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
+        use cachette_memcache::Parsed;
+        while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
+            if self.swallow > 0 {
+                let k = self.swallow.min(self.rbuf.pending());
+                self.rbuf.start += k;
+                self.swallow -= k;
+                if self.swallow > 0 {
+                    break;
+                }
+            }
+            let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
+            if data.is_empty() {
+                break;
+            }
+            match cachette_memcache::parse(data, &limits.memcache) {
+                Parsed::Complete(cmd, n) => {
+                    let act = memcache::execute(shared, &mut self.session, cmd, &mut self.wbuf, now);
+                    self.rbuf.start += n;
+                    if act == memcache::Action::Close {
+                        self.closing = true;
+                    }
+                }
+                Parsed::Incomplete => break,
+                Parsed::Error { reply, consumed, swallow, close } => {
+                    self.wbuf.extend_from_slice(reply);
+                    self.rbuf.start += consumed.min(self.rbuf.pending());
+                    self.swallow = swallow;
+                    if close {
+                        self.closing = true;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The network side: listeners, worker threads, connections, the cron, and shutdown.
+//!
+//! `run` binds every listener once up front (so a bad address or a taken port fails start-up
+//! with a message), then starts `threads` workers, each with its own SO_REUSEPORT sockets for
+//! every protocol and address, and turns the calling thread into the cron: it runs the active
+//! expiry cycle `hz` times a second and watches for SIGINT/SIGTERM. On a signal it sets the
+//! shutdown flag, wakes every worker, and waits for them to flush their replies and exit.
+
+pub mod conn;
+pub mod listener;
+pub mod shared;
+pub mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+pub use shared::{unix_ms, ClientInfo, Shared};
+
+use conn::Proto;
+
+/// Set from the signal handler; an atomic store is async-signal-safe.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe; SIGPIPE is
+    // ignored so a write to a closed socket returns EPIPE instead of killing the process.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Binds the listeners of one worker: every bind address for each enabled protocol.
+fn bind_all(cfg: &Config, resp_port: u16, mc_port: u16) -> Result<Vec<(std::net::TcpListener, Proto)>, String> {
+    let mut out = Vec::new();
+    for (port, proto) in [(resp_port, Proto::Resp), (mc_port, Proto::Memcache)] {
+        if port == 0 {
+            continue;
+        }
+        for addr in &cfg.bind {
+            let optional = addr.starts_with('-');
+            let resolved = listener::resolve(addr, port).map_err(|e| format!("cannot resolve bind address {addr}: {e}"))?;
+            for sa in resolved {
+                match listener::bind_reuseport(sa, cfg.tcp_backlog) {
+                    Ok(l) => out.push((l, proto)),
+                    Err(_) if optional => {}
+                    Err(e) => return Err(format!("could not listen on {sa}: {e}")),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the server until SIGINT/SIGTERM (or `Shared::shutdown`), then returns.
+pub fn run(config: Config) -> Result<(), String> {
+    install_signal_handlers();
+    let threads = config.threads.max(1);
+    let (resp_port, mc_port) = (config.port, config.memcache_port);
+    let mut per_worker = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        per_worker.push(bind_all(&config, resp_port, mc_port)?);
+    }
+    if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
+        return Err("no listener: both port and memcache-port are 0".into());
+    }
+    let shared = Arc::new(Shared::new(config));
+    let mut wakers = Vec::new();
+    let mut handles = Vec::new();
+    for (i, listeners) in per_worker.into_iter().enumerate() {
+        let (w, waker) = worker::Worker::new(shared.clone(), listeners).map_err(|e| format!("worker {i}: {e}"))?;
+        wakers.push(waker);
+        let h = std::thread::Builder::new()
+            .name(format!("cachette-w{i}"))
+            .spawn(move || w.run())
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        handles.push(h);
+    }
+    eprintln!(
+        "cachette {} ready: RESP port {resp_port}, memcached port {mc_port}, {threads} worker(s)",
+        env!("CARGO_PKG_VERSION")
+    );
+    cron(&shared);
+    shared.shutdown.store(true, Ordering::Release);
+    for w in &wakers {
+        let _ = w.wake();
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    eprintln!("cachette: shut down");
+    Ok(())
+}
+
+/// The main thread's loop: active expiry at `hz`, until a signal or a SHUTDOWN.
+fn cron(shared: &Shared) {
+    loop {
+        let (hz, effort) = {
+            let c = shared.config();
+            (c.hz.clamp(1, 500), c.active_expire_effort)
+        };
+        let period = Duration::from_millis(1000 / u64::from(hz));
+        let tick = Instant::now();
+        if shared.active_expire.load(Ordering::Relaxed) {
+            // Redis gives the slow cycle 25% of each period (more with higher effort).
+            let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
+            shared.engine.expire_cycle(unix_ms(), effort, budget);
+        }
+        while tick.elapsed() < period {
+            if SIGNALLED.load(Ordering::SeqCst) || shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10).min(period));
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! State every worker thread shares: the keyspace, the live configuration, the registry of
+//! connected clients (for CLIENT LIST / INFO clients) and server-wide counters.
+//!
+//! Nothing here is a global: `server::run` builds one `Shared` and hands an `Arc` of it to each
+//! thread. Counters are relaxed atomics — each is independent and read only for reporting.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::engine::Engine;
+
+/// Server-wide counters (INFO stats / clients, memcached stats).
+#[derive(Default, Debug)]
+pub struct Counters {
+    /// Connections accepted since start.
+    pub connections_received: AtomicU64,
+    /// Connections refused because of maxclients.
+    pub rejected_connections: AtomicU64,
+    /// Commands executed (both protocols).
+    pub commands_processed: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Connected clients right now.
+    pub connected_clients: AtomicUsize,
+    /// Connections currently open on the memcached port.
+    pub memcache_connections: AtomicUsize,
+}
+
+/// What the rest of the server may see of one connection. The owning worker updates the atomics
+/// as it serves the client; other threads only read them.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// Unique, increasing client id (CLIENT ID).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// Socket file descriptor.
+    pub fd: i32,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// Milliseconds since `created` of the last command (idle = now - this).
+    pub last_active_ms: AtomicU64,
+    /// Selected database.
+    pub db: AtomicUsize,
+    /// Protocol version (2 or 3); 0 for memcached connections.
+    pub resp: AtomicU32,
+    /// Name given by CLIENT SETNAME / HELLO SETNAME.
+    pub name: Mutex<Vec<u8>>,
+    /// Library name and version from CLIENT SETINFO.
+    pub lib: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// Name of the last command run.
+    pub last_cmd: Mutex<&'static str>,
+    /// Query buffer bytes in use, output buffer bytes pending.
+    pub qbuf: AtomicUsize,
+    /// Output buffer bytes pending.
+    pub obuf: AtomicUsize,
+    /// Set by CLIENT KILL (or shutdown) from any thread; the owner closes the connection.
+    pub kill: AtomicBool,
+    /// True for a memcached-protocol connection.
+    pub memcache: bool,
+}
+
+/// See the module documentation.
+pub struct Shared {
+    /// The keyspace.
+    pub engine: Engine,
+    /// The live configuration (CONFIG SET writes it; workers read it rarely).
+    pub config: RwLock<Config>,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    /// Next client id.
+    pub next_client_id: AtomicU64,
+    /// Server-wide counters.
+    pub counters: Counters,
+    /// Set once to stop the server.
+    pub shutdown: AtomicBool,
+    /// Process start, for uptime and client ages.
+    pub started: Instant,
+    /// Unix seconds at start.
+    pub started_unix: u64,
+    /// Random 40-hex-character run id (INFO server run_id).
+    pub run_id: String,
+    /// Ports actually bound (after port 0 / ephemeral resolution), for INFO.
+    pub tcp_port: u16,
+    /// The memcached port.
+    pub memcache_port: u16,
+    /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
+    pub active_expire: AtomicBool,
+}
+
+impl Shared {
+    /// Builds the shared state for `config`.
+    pub fn new(config: Config) -> Shared {
+        let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
+        let tcp_port = config.port;
+        let memcache_port = config.memcache_port;
+        Shared {
+            engine: Engine::new(shards),
+            config: RwLock::new(config),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            started: Instant::now(),
+            started_unix: unix_ms() / 1000,
+            run_id: random_hex(40),
+            tcp_port,
+            memcache_port,
+            active_expire: AtomicBool::new(true),
+        }
+    }
+
+    /// A read view of the configuration. A poisoned lock means a panic while CONFIG SET held it;
+    /// the config struct is still whole (set_many validates before assigning), so go on.
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A write view of the configuration.
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a new client and returns its info record.
+    pub fn register_client(&self, info: ClientInfo) -> Arc<ClientInfo> {
+        let info = Arc::new(info);
+        self.lock_clients().insert(info.id, info.clone());
+        self.counters.connected_clients.fetch_add(1, Ordering::Relaxed);
+        if info.memcache {
+            self.counters.memcache_connections.fetch_add(1, Ordering::Relaxed);
+        }
+        info
+    }
+
+    /// Forgets a client that disconnected.
+    pub fn unregister_client(&self, info: &ClientInfo) {
+        if self.lock_clients().remove(&info.id).is_some() {
+            self.counters.connected_clients.fetch_sub(1, Ordering::Relaxed);
+            if info.memcache {
+                self.counters.memcache_connections.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The client registry.
+    pub fn lock_clients(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<ClientInfo>>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seconds since start.
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
+
+/// Unix time in milliseconds: the engine's clock.
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Unix time in microseconds (TIME).
+pub fn unix_us() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+}
+
+/// `n` random hex characters from the OS's randomness, falling back to time-based bits.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_ok();
+    if !ok {
+        let mut x = unix_us() as u64 ^ u64::from(std::process::id());
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    let mut s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    s.truncate(n);
+    s
+}

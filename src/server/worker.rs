@@ -1,0 +1,218 @@
+//! A worker thread: one `mio::Poll`, this worker's own listening sockets (one per protocol and
+//! address, bound with SO_REUSEPORT) and a `Slab` of the connections it accepted, indexed by
+//! `Token(slab key)`. Tokens at the top of the range are reserved for the waker and listeners.
+//!
+//! A connection stays on the worker that accepted it for its whole life, so its buffers are
+//! never shared; the only cross-thread state it touches is the engine (shard locks) and the
+//! relaxed counters in `Shared`.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::conn::{Conn, ConnLimits, Proto};
+use super::shared::{ClientInfo, Shared};
+
+/// The waker's token: other threads use it to interrupt `poll` (shutdown, later pub/sub).
+pub const WAKER: Token = Token(usize::MAX - 1);
+/// Listener `i` has token `LISTENER_BASE - i`.
+const LISTENER_BASE: usize = usize::MAX - 2;
+/// How often idle timeouts, kill flags and limits are looked at.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+
+/// See the module documentation.
+pub struct Worker {
+    poll: Poll,
+    listeners: Vec<(TcpListener, Proto)>,
+    conns: Slab<Conn>,
+    shared: Arc<Shared>,
+    limits: ConnLimits,
+}
+
+impl Worker {
+    /// A worker serving `listeners`; returns it with the waker other threads use to reach it.
+    pub fn new(shared: Arc<Shared>, listeners: Vec<(std::net::TcpListener, Proto)>) -> io::Result<(Worker, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut mio_listeners = Vec::with_capacity(listeners.len());
+        for (i, (l, proto)) in listeners.into_iter().enumerate() {
+            l.set_nonblocking(true)?;
+            let mut l = TcpListener::from_std(l);
+            poll.registry().register(&mut l, Token(LISTENER_BASE - i), Interest::READABLE)?;
+            mio_listeners.push((l, proto));
+        }
+        let limits = limits_from(&shared);
+        Ok((Worker { poll, listeners: mio_listeners, conns: Slab::new(), shared, limits }, waker))
+    }
+
+    /// Serves until the shared shutdown flag is set, then flushes what it can and returns.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut last_housekeeping = Instant::now();
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, Some(HOUSEKEEPING)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                eprintln!("cachette: poll failed: {e}");
+                break;
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER {
+                    continue;
+                }
+                if token.0 > LISTENER_BASE - self.listeners.len() && token.0 <= LISTENER_BASE {
+                    self.accept(LISTENER_BASE - token.0);
+                    continue;
+                }
+                self.serve(token.0, event.is_readable() || event.is_read_closed() || event.is_error());
+            }
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                self.stop();
+                return;
+            }
+            if last_housekeeping.elapsed() >= HOUSEKEEPING {
+                last_housekeeping = Instant::now();
+                self.housekeeping();
+            }
+        }
+    }
+
+    fn accept(&mut self, idx: usize) {
+        loop {
+            let (listener, proto) = &self.listeners[idx];
+            let proto = *proto;
+            let (mut stream, addr) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: leave the connection in the backlog and try later,
+                    // rather than spinning.
+                    eprintln!("cachette: accept failed: {e}");
+                    return;
+                }
+            };
+            let counters = &self.shared.counters;
+            let maxclients = self.shared.config().maxclients;
+            if counters.connected_clients.load(Ordering::Relaxed) >= maxclients {
+                counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                let msg: &[u8] = match proto {
+                    Proto::Resp => b"-ERR max number of clients reached\r\n",
+                    Proto::Memcache => b"ERROR Too many open connections\r\n",
+                };
+                let _ = io::Write::write(&mut stream, msg);
+                continue;
+            }
+            counters.connections_received.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.set_nodelay(true);
+            let laddr = stream.local_addr().unwrap_or(addr);
+            let info = ClientInfo {
+                id: self.shared.next_client_id.fetch_add(1, Ordering::Relaxed),
+                addr,
+                laddr,
+                fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
+                created: Instant::now(),
+                last_active_ms: Default::default(),
+                db: Default::default(),
+                resp: (if proto == Proto::Resp { 2 } else { 0 }).into(),
+                name: Default::default(),
+                lib: Default::default(),
+                last_cmd: std::sync::Mutex::new("NULL"),
+                qbuf: Default::default(),
+                obuf: Default::default(),
+                kill: Default::default(),
+                memcache: proto == Proto::Memcache,
+            };
+            let info = self.shared.register_client(info);
+            let entry = self.conns.vacant_entry();
+            let token = Token(entry.key());
+            let mut conn = Conn::new(stream, proto, info);
+            if let Err(e) = self.poll.registry().register(conn.stream(), token, Interest::READABLE) {
+                eprintln!("cachette: register failed: {e}");
+                self.shared.unregister_client(&conn.info);
+                continue;
+            }
+            entry.insert(conn);
+        }
+    }
+
+    fn serve(&mut self, key: usize, readable: bool) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.drive(&self.shared, &self.limits, readable);
+        self.settle(key);
+    }
+
+    /// After a drive: drop the connection if it is done, else register WRITABLE exactly when
+    /// output is pending.
+    fn settle(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.is_dead() {
+            self.close(key);
+            return;
+        }
+        let want = conn.wants_write();
+        if want != conn.writable_registered {
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if self.poll.registry().reregister(conn.stream(), Token(key), interest).is_err() {
+                self.close(key);
+                return;
+            }
+            conn.writable_registered = want;
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if let Some(mut conn) = self.conns.try_remove(key) {
+            let _ = self.poll.registry().deregister(conn.stream());
+            self.shared.unregister_client(&conn.info);
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        self.limits = limits_from(&self.shared);
+        let timeout = self.shared.config().timeout;
+        let mut to_close = Vec::new();
+        for (key, conn) in self.conns.iter_mut() {
+            if conn.info.kill.load(Ordering::Relaxed) {
+                to_close.push(key);
+            } else if timeout > 0 && !conn.info.memcache && conn.last_active.elapsed().as_secs() >= timeout {
+                to_close.push(key);
+            }
+        }
+        for key in to_close {
+            self.close(key);
+        }
+    }
+
+    /// Shutdown: stop accepting, give each client one last chance to receive its replies.
+    fn stop(&mut self) {
+        for (l, _) in self.listeners.iter_mut() {
+            let _ = self.poll.registry().deregister(l);
+        }
+        self.listeners.clear();
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.close_soon();
+                conn.drive(&self.shared, &self.limits, false);
+            }
+            self.close(key);
+        }
+    }
+}
+
+fn limits_from(shared: &Shared) -> ConnLimits {
+    let cfg = shared.config();
+    ConnLimits {
+        resp: cachette_resp::Limits { max_bulk_len: cfg.proto_max_bulk_len, ..Default::default() },
+        memcache: cachette_memcache::Limits { max_item_size: cfg.item_size_max, ..Default::default() },
+        query_buffer: cfg.client_query_buffer_limit,
+    }
+}
