@@ -1,0 +1,1011 @@
+//! Configuration: the directive table, defaults, redis.conf-style files, the command line, and
+//! the CONFIG GET / CONFIG SET semantics of redis-server 7.
+//!
+//! ```text
+//!   table.rs  DIRECTIVES: name, aliases, type + bounds, default, mutable?, doc, field
+//!                 |
+//!     +-----------+--------------+--------------------+---------------------+
+//!     v           v              v                    v                     v
+//!  Default    file.rs         cli.rs              Config::get          Config::set_many
+//!  (defaults) (conf text)    (--name value,       (CONFIG GET glob)    (CONFIG SET, atomic)
+//!                             -t/-c/-I/-l, help)
+//! ```
+//!
+//! Start-up is `from_args`: defaults, then the config file, then command-line directives, then
+//! [`Config::validate`]. The result is plain data handed to `server::run`; the server decides how
+//! runtime changes (CONFIG SET on the directives marked mutable) reach its threads.
+//!
+//! Deliberate differences from redis-server, each because cachette cannot honour the setting yet
+//! rather than to be different: `port` and `bind` are immutable (listeners are not re-bound at
+//! runtime); `databases` stops at 16; `daemonize` and `supervised` are accepted only as `no`; and
+//! every other redis.conf directive stops start-up with a message naming it instead of being
+//! ignored. `loglevel` also takes `nothing` (as Redis 7.2 does).
+
+mod cli;
+mod file;
+mod splitargs;
+mod table;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::glob::glob_match;
+
+pub use cli::{from_args, parse_args, Invocation};
+pub use file::parse_file_text;
+pub use table::{lookup, parse_memory, DefaultValue, Directive, Kind, DIRECTIVES};
+
+/// The server's configuration. Plain data: every field is a directive of the table (see
+/// `conf/cachette.conf` for each one's meaning) except `config_file`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `bind`: addresses to listen on, as written (a leading `-` marks one optional; see
+    /// [`Config::bind_addrs`]).
+    pub bind: Vec<String>,
+    /// `port`: RESP listener port; 0 disables it.
+    pub port: u16,
+    /// `memcache-port`: memcached listener port; 0 disables it.
+    pub memcache_port: u16,
+    /// `threads`: worker threads.
+    pub threads: usize,
+    /// `timeout`: idle seconds before a client is closed; 0 = never.
+    pub timeout: u64,
+    /// `tcp-backlog`: listen(2) backlog.
+    pub tcp_backlog: u32,
+    /// `tcp-keepalive`: keepalive interval in seconds; 0 = off.
+    pub tcp_keepalive: u64,
+    /// `databases`: number of Redis databases (1..=16).
+    pub databases: usize,
+    /// `maxclients`: connected clients limit.
+    pub maxclients: usize,
+    /// `proto-max-bulk-len`: largest RESP bulk string, bytes.
+    pub proto_max_bulk_len: usize,
+    /// `client-query-buffer-limit`: most unparsed input per client, bytes.
+    pub client_query_buffer_limit: usize,
+    /// `memcache-item-size-max`: largest memcached value, bytes (memcached `-I`).
+    pub item_size_max: usize,
+    /// `hz`: background task frequency, always within 1..=500.
+    pub hz: u32,
+    /// `active-expire-effort`: 1..=10.
+    pub active_expire_effort: u32,
+    /// `loglevel`.
+    pub loglevel: LogLevel,
+    /// `logfile`: empty means standard error.
+    pub logfile: String,
+    /// The config file this was loaded from, made absolute; `None` when started without one.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// Every directive at its table default (`threads` = online CPUs).
+    fn default() -> Self {
+        let mut config = Config {
+            bind: Vec::new(),
+            port: 0,
+            memcache_port: 0,
+            threads: 1,
+            timeout: 0,
+            tcp_backlog: 0,
+            tcp_keepalive: 0,
+            databases: 1,
+            maxclients: 1,
+            proto_max_bulk_len: 0,
+            client_query_buffer_limit: 0,
+            item_size_max: 0,
+            hz: 1,
+            active_expire_effort: 1,
+            loglevel: LogLevel::Notice,
+            logfile: String::new(),
+            config_file: None,
+        };
+        for directive in DIRECTIVES {
+            // Table defaults are checked by a test, so this cannot fail in a tested build.
+            let applied = directive.apply_default(&mut config);
+            debug_assert!(
+                applied.is_ok(),
+                "default of {}: {applied:?}",
+                directive.name
+            );
+        }
+        config
+    }
+}
+
+/// `loglevel`, least to most severe; a message is logged when its level is at least this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+    /// Log nothing at all.
+    Nothing,
+}
+
+impl LogLevel {
+    /// Every level, in the order of [`LogLevel::NAMES`].
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Debug,
+        LogLevel::Verbose,
+        LogLevel::Notice,
+        LogLevel::Warning,
+        LogLevel::Nothing,
+    ];
+    /// The directive's words, indexed by `level as usize`.
+    pub const NAMES: [&'static str; 5] = ["debug", "verbose", "notice", "warning", "nothing"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A CONFIG SET failure, worded as redis-server words it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    /// The complete error reply text without the leading `-`, e.g.
+    /// `ERR Unknown option or number of arguments for CONFIG SET - 'foo'`.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+
+    fn failed(argument: &str, reason: &str) -> Self {
+        ConfigError(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{argument}') - {reason}"
+        ))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One `bind` entry, ready to resolve and listen on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindAddr<'a> {
+    /// Host to listen on: an IP literal or host name; `*` and `::*` already turned into
+    /// `0.0.0.0` and `::`.
+    pub host: &'a str,
+    /// Written with a leading `-`: if it cannot be bound (say, no IPv6 on this host), skip it
+    /// with a warning instead of failing start-up.
+    pub optional: bool,
+}
+
+impl Config {
+    /// CONFIG GET with one pattern: every directive (or alias) whose name matches the glob,
+    /// case-insensitively, in table order, with its value formatted as redis-server formats it.
+    /// As in Redis, a pattern without `*`, `?` or `[` is an exact (case-insensitive) name lookup,
+    /// not a glob, so `\` in it is not an escape.
+    pub fn get(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        if !pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            return lookup(pattern)
+                .map(|(directive, name)| vec![(name, directive.value(self))])
+                .unwrap_or_default();
+        }
+        let mut found = Vec::new();
+        for directive in DIRECTIVES {
+            for name in std::iter::once(&directive.name).chain(directive.aliases) {
+                if glob_match(pattern, name.as_bytes(), true) {
+                    found.push((*name, directive.value(self)));
+                }
+            }
+        }
+        found
+    }
+
+    /// CONFIG GET with several patterns (Redis 7): the union of [`Config::get`] over them, each
+    /// name once. Like Redis, a name looked up exactly is answered under the spelling the client
+    /// used (`CONFIG GET PORT` replies `PORT`).
+    pub fn get_many(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = Vec::new();
+        for pattern in patterns {
+            let exact = !pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+            for (name, value) in self.get(pattern) {
+                let name = if exact {
+                    String::from_utf8_lossy(pattern).into_owned()
+                } else {
+                    name.into()
+                };
+                if !found
+                    .iter()
+                    .any(|(seen, _)| seen.eq_ignore_ascii_case(&name))
+                {
+                    found.push((name, value));
+                }
+            }
+        }
+        found
+    }
+
+    /// CONFIG SET of one directive; see [`Config::set_many`].
+    pub fn set(&mut self, name: &[u8], value: &[u8]) -> Result<(), ConfigError> {
+        self.set_many(&[(name, value)])
+    }
+
+    /// CONFIG SET k1 v1 k2 v2 …, atomically: either every pair applies or none does.
+    ///
+    /// Errors follow redis-server 7.0's `configSetCommand`: names are checked first, in order,
+    /// and the first unknown, immutable or repeated one is reported (under the spelling the
+    /// client used); then values are parsed in order and the first bad one is reported (under
+    /// the directive's canonical name). The caller handles arity (an odd argument count is
+    /// `ERR syntax error` in Redis).
+    pub fn set_many(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), ConfigError> {
+        let mut chosen: Vec<&'static Directive> = Vec::with_capacity(pairs.len());
+        for (name, _) in pairs {
+            let shown = String::from_utf8_lossy(name);
+            let Some((directive, _)) = lookup(name) else {
+                return Err(ConfigError(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
+                )));
+            };
+            if !directive.mutable {
+                return Err(ConfigError::failed(&shown, "can't set immutable config"));
+            }
+            if chosen.iter().any(|seen| std::ptr::eq(*seen, directive)) {
+                return Err(ConfigError::failed(&shown, "duplicate parameter"));
+            }
+            chosen.push(directive);
+        }
+        // Apply to a copy and swap it in only if everything parsed: CONFIG SET is rare, and a
+        // copy makes "all or nothing" trivially true.
+        let mut next = self.clone();
+        for (directive, (_, value)) in chosen.iter().zip(pairs) {
+            directive
+                .apply_value(&mut next, value)
+                .map_err(|reason| ConfigError::failed(directive.name, &reason))?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// Checks what no single directive can: the two listeners must not collide, and at least
+    /// one must be enabled.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.port == 0 && self.memcache_port == 0 {
+            return Err("port and memcache-port are both 0: nothing to listen on".to_owned());
+        }
+        if self.port == self.memcache_port {
+            return Err(format!(
+                "port and memcache-port are both {}: the RESP and memcached listeners need \
+                 different ports",
+                self.port
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `bind` entries, split into host and optional flag, with Redis's wildcards `*` and `::*`
+    /// mapped to the unspecified addresses.
+    pub fn bind_addrs(&self) -> impl Iterator<Item = BindAddr<'_>> {
+        self.bind.iter().map(|entry| {
+            let (host, optional) = match entry.strip_prefix('-') {
+                Some(host) => (host, true),
+                None => (entry.as_str(), false),
+            };
+            let host = match host {
+                "*" => "0.0.0.0",
+                "::*" => "::",
+                other => other,
+            };
+            BindAddr { host, optional }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    const CONF: &str = include_str!("../../conf/cachette.conf");
+
+    fn parsed(text: &str) -> Result<Config, String> {
+        let mut config = Config::default();
+        parse_file_text(text, &mut config).map(|()| config)
+    }
+
+    fn err(text: &str) -> String {
+        parsed(text).expect_err("should fail")
+    }
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("cachette")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        match parse_args(argv)? {
+            Invocation::Run(config) => Ok(config),
+            Invocation::Print(text) => Err(format!("printed: {text}")),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert_eq!(c.bind, vec!["127.0.0.1".to_owned()]);
+        assert_eq!((c.port, c.memcache_port), (6379, 11211));
+        assert!(c.threads >= 1);
+        assert_eq!(
+            c.threads,
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(1024)
+        );
+        assert_eq!((c.timeout, c.tcp_backlog, c.tcp_keepalive), (0, 511, 300));
+        assert_eq!((c.databases, c.maxclients), (16, 10000));
+        assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
+        assert_eq!(c.client_query_buffer_limit, 1024 * 1024 * 1024);
+        assert_eq!(c.item_size_max, 1024 * 1024);
+        assert_eq!((c.hz, c.active_expire_effort), (10, 1));
+        assert_eq!(c.loglevel, LogLevel::Notice);
+        assert_eq!(c.logfile, "");
+        assert_eq!(c.config_file, None);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_default_applies_cleanly() {
+        let mut c = Config::default();
+        for d in DIRECTIVES {
+            assert_eq!(d.apply_default(&mut c), Ok(()), "{}", d.name);
+        }
+    }
+
+    /// Setting each integer/memory directive to its bounds and reading it back catches a row
+    /// whose bounds do not fit its field (the setters would otherwise drop the value).
+    #[test]
+    fn bounds_round_trip_through_fields() {
+        for d in DIRECTIVES {
+            let (lo, hi) = match d.kind {
+                Kind::Int {
+                    min,
+                    max,
+                    clamp: None,
+                    ..
+                } => (min.to_string(), max.to_string()),
+                Kind::Int {
+                    clamp: Some((lo, hi)),
+                    ..
+                } => (lo.to_string(), hi.to_string()),
+                Kind::Memory { min, max } => (min.to_string(), max.to_string()),
+                _ => continue,
+            };
+            for v in [lo, hi] {
+                let mut c = Config::default();
+                d.apply_args(&mut c, &[v.clone().into_bytes()])
+                    .expect("in range");
+                assert_eq!(d.value(&c), v, "{}", d.name);
+            }
+        }
+    }
+
+    #[test]
+    fn conf_file_matches_the_table_defaults() {
+        // Start far from the defaults so that every directive must be set by the file.
+        let mut c = Config {
+            bind: vec!["10.1.2.3".into()],
+            port: 1,
+            memcache_port: 2,
+            threads: Config::default().threads, // dynamic default: commented out in the file
+            timeout: 3,
+            tcp_backlog: 4,
+            tcp_keepalive: 5,
+            databases: 6,
+            maxclients: 7,
+            proto_max_bulk_len: 8,
+            client_query_buffer_limit: 9,
+            item_size_max: 10,
+            hz: 11,
+            active_expire_effort: 2,
+            loglevel: LogLevel::Debug,
+            logfile: "x".into(),
+            config_file: None,
+        };
+        parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
+        assert_eq!(c, Config::default());
+    }
+
+    /// Each directive appears in conf/cachette.conf as a live line (or, for a default that
+    /// depends on the machine, as a commented example), and the comment block above it states
+    /// correctly whether CONFIG SET can change it.
+    #[test]
+    fn conf_file_documents_every_directive() {
+        let lines: Vec<&str> = CONF.lines().collect();
+        for d in DIRECTIVES {
+            let live = format!("{} ", d.name);
+            let example = format!("# {} ", d.name);
+            let at = lines
+                .iter()
+                .position(|l| match d.default {
+                    DefaultValue::OnlineCpus => l.starts_with(&example),
+                    DefaultValue::Literal(_) => l.starts_with(&live),
+                })
+                .unwrap_or_else(|| panic!("{} is not in conf/cachette.conf", d.name));
+            let block: Vec<&str> = lines[..at]
+                .iter()
+                .rev()
+                .take_while(|l| l.starts_with('#'))
+                .copied()
+                .collect();
+            let want = if d.mutable {
+                "CONFIG SET: yes"
+            } else {
+                "CONFIG SET: no"
+            };
+            assert!(
+                block.iter().any(|l| l.contains(want)),
+                "the comment above {} in conf/cachette.conf should say '{want}'",
+                d.name
+            );
+        }
+    }
+
+    #[test]
+    fn file_syntax() {
+        let c = parsed(
+            "# a comment\n\n   \t\n  # indented comment\r\nPORT 7000\r\n\
+             bind \"127.0.0.1\" '-::1'\nlogfile \"/tmp/with space.log\"\nLogLevel WARNING\n\
+             timeout '5'\nhz \"\\x32\\x30\"\nport 7001\n",
+        )
+        .expect("parses");
+        assert_eq!(c.port, 7001, "later lines override earlier ones");
+        assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
+        assert_eq!(c.logfile, "/tmp/with space.log");
+        assert_eq!(c.loglevel, LogLevel::Warning);
+        assert_eq!((c.timeout, c.hz), (5, 20));
+    }
+
+    #[test]
+    fn file_errors_name_the_line() {
+        // Reasons as redis-server 7.0.15 words them for the same lines.
+        assert_eq!(
+            err("port 7000\n\nfoo bar\n"),
+            "line 3: 'foo bar': Bad directive or wrong number of arguments"
+        );
+        assert_eq!(
+            err("timeout abc"),
+            "line 1: 'timeout abc': argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            err("timeout \"5"),
+            "line 1: 'timeout \"5': Unbalanced quotes in configuration line"
+        );
+        assert_eq!(
+            err("timeout \"5\"x"),
+            "line 1: 'timeout \"5\"x': Unbalanced quotes in configuration line"
+        );
+        assert_eq!(
+            err("timeout 5 # c"),
+            "line 1: 'timeout 5 # c': wrong number of arguments"
+        );
+        assert_eq!(
+            err("timeout"),
+            "line 1: 'timeout': wrong number of arguments"
+        );
+        assert_eq!(
+            err("logfile a b"),
+            "line 1: 'logfile a b': wrong number of arguments"
+        );
+        assert_eq!(
+            err("loglevel loud"),
+            "line 1: 'loglevel loud': argument(s) must be one of the following: debug, \
+             verbose, notice, warning, nothing"
+        );
+        assert_eq!(
+            err("  hz 1000 2  "),
+            "line 1: 'hz 1000 2': wrong number of arguments"
+        );
+        assert_eq!(
+            err("bind a b c d e f g h i j k l m n o p q"),
+            "line 1: 'bind a b c d e f g h i j k l m n o p q': Too many bind addresses specified."
+        );
+        assert_eq!(
+            err("daemonize maybe"),
+            "line 1: 'daemonize maybe': argument must be 'yes' or 'no'"
+        );
+        assert_eq!(
+            err("supervised foo"),
+            "line 1: 'supervised foo': argument(s) must be one of the following: upstart, \
+             systemd, auto, no"
+        );
+        assert_eq!(
+            err("databases 32"),
+            "line 1: 'databases 32': argument must be between 1 and 16 inclusive (cachette \
+             supports at most 16 databases for now)"
+        );
+        assert_eq!(
+            err("proto-max-bulk-len 1kk"),
+            "line 1: 'proto-max-bulk-len 1kk': argument must be a memory value"
+        );
+        let long = format!("foo {}", "x".repeat(300));
+        assert!(err(&long).len() < 200);
+    }
+
+    #[test]
+    fn unsupported_directives_stop_start_up() {
+        for line in [
+            "save 900 1",
+            "appendonly no",
+            "dir /var/lib/redis",
+            "dbfilename dump.rdb",
+            "maxmemory 100mb",
+            "maxmemory-policy allkeys-lru",
+            "protected-mode yes",
+            "requirepass secret",
+            "rename-command FLUSHALL \"\"",
+        ] {
+            let name = line.split(' ').next().unwrap_or_default();
+            assert_eq!(
+                err(line),
+                format!(
+                    "line 1: '{line}': '{name}' is a redis-server directive that cachette does \
+                     not support yet"
+                )
+            );
+        }
+        assert_eq!(
+            err("daemonize yes"),
+            "line 1: 'daemonize yes': 'daemonize yes' is not supported by cachette yet (only \
+             'daemonize no' is)"
+        );
+        assert_eq!(
+            err("supervised systemd"),
+            "line 1: 'supervised systemd': 'supervised systemd' is not supported by cachette \
+             yet (only 'supervised no' is)"
+        );
+        assert!(parsed("daemonize NO\nsupervised no\n").is_ok());
+    }
+
+    #[test]
+    fn include() {
+        let dir = scratch_dir("include");
+        let inner = dir.join("inner.conf");
+        std::fs::write(&inner, "timeout 42\n").expect("write");
+        let c = parsed(&format!("port 7000\ninclude {}\n", inner.display())).expect("parses");
+        assert_eq!((c.port, c.timeout), (7000, 42));
+
+        std::fs::write(&inner, "\nbogus 1\n").expect("write");
+        let e = err(&format!("include {}", inner.display()));
+        assert!(e.starts_with("line 1: 'include "), "{e}");
+        assert!(
+            e.ends_with(
+                "inner.conf: line 2: 'bogus 1': Bad directive or wrong number of arguments"
+            ),
+            "{e}"
+        );
+
+        std::fs::write(&inner, format!("include {}\n", inner.display())).expect("write");
+        assert!(err(&format!("include {}", inner.display())).contains("nested too deeply"));
+        assert!(err("include /nonexistent/cachette.conf").contains("can't open config file"));
+    }
+
+    #[test]
+    fn config_get_formats_like_redis() {
+        let c = Config::default();
+        let one = |p: &str| c.get(p.as_bytes());
+        assert_eq!(one("port"), vec![("port", "6379".to_owned())]);
+        assert_eq!(one("PORT"), vec![("port", "6379".to_owned())]);
+        assert_eq!(
+            one("proto-max-bulk-len"),
+            vec![("proto-max-bulk-len", "536870912".into())]
+        );
+        assert_eq!(
+            one("client-query-buffer-limit"),
+            vec![("client-query-buffer-limit", "1073741824".into())]
+        );
+        assert_eq!(one("loglevel"), vec![("loglevel", "notice".into())]);
+        assert_eq!(one("logfile"), vec![("logfile", String::new())]);
+        assert_eq!(one("daemonize"), vec![("daemonize", "no".into())]);
+        assert_eq!(one("supervised"), vec![("supervised", "no".into())]);
+        assert_eq!(one("nonexistent"), vec![]);
+        // No glob characters: an exact lookup, so the backslash is not an escape.
+        assert_eq!(one("p\\ort"), vec![]);
+        assert_eq!(
+            one("tcp-*"),
+            vec![
+                ("tcp-backlog", "511".to_owned()),
+                ("tcp-keepalive", "300".to_owned())
+            ]
+        );
+        assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
+        assert_eq!(
+            one("*port"),
+            vec![("port", "6379".into()), ("memcache-port", "11211".into())]
+        );
+        assert_eq!(one("*").len(), DIRECTIVES.len());
+
+        let mut c = Config::default();
+        parse_file_text("bind 127.0.0.1 -::1", &mut c).expect("parses");
+        assert_eq!(c.get(b"bind"), vec![("bind", "127.0.0.1 -::1".to_owned())]);
+    }
+
+    #[test]
+    fn config_get_many_dedupes_and_echoes_exact_names() {
+        let c = Config::default();
+        assert_eq!(
+            c.get_many(&[b"port", b"PORT"]),
+            vec![("port".into(), "6379".into())]
+        );
+        assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
+        let got = c.get_many(&[b"*port", b"port", b"hz"]);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["port", "memcache-port", "hz"]);
+    }
+
+    fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {
+        let pairs: Vec<(&[u8], &[u8])> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        c.set_many(&pairs)
+            .expect_err("should fail")
+            .message()
+            .to_owned()
+    }
+
+    /// Every expected reply below is what redis-server 7.0.15 answered to the same CONFIG SET
+    /// (recorded from a throwaway instance): `(pairs, argument named, reason)`, where the reason
+    /// `UNKNOWN` stands for the "Unknown option" reply.
+    #[test]
+    fn config_set_errors_match_redis() {
+        const UNKNOWN: &str = "";
+        const IMMUTABLE: &str = "can't set immutable config";
+        const DUPLICATE: &str = "duplicate parameter";
+        const NOT_INT: &str = "argument couldn't be parsed into an integer";
+        const NOT_MEMORY: &str = "argument must be a memory value";
+        const INT_RANGE: &str = "argument must be between 0 and 2147483647 inclusive";
+        const BUF_RANGE: &str =
+            "argument must be between 1048576 and 9223372036854775807 inclusive";
+        let want = |arg: &str, reason: &str| {
+            if reason == UNKNOWN {
+                format!("ERR Unknown option or number of arguments for CONFIG SET - '{arg}'")
+            } else {
+                format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {reason}")
+            }
+        };
+        assert_eq!(
+            want("timeout", NOT_INT),
+            "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't \
+             be parsed into an integer"
+        );
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (&[("databases", "3")], "databases", IMMUTABLE),
+            (&[("DATABASES", "3")], "DATABASES", IMMUTABLE),
+            (&[("tcp-backlog", "5")], "tcp-backlog", IMMUTABLE),
+            (&[("logfile", "/tmp/x")], "logfile", IMMUTABLE),
+            (&[("daemonize", "no")], "daemonize", IMMUTABLE),
+            (&[("foo", "1")], "foo", UNKNOWN),
+            (&[("timeout", "abc")], "timeout", NOT_INT),
+            // A bad value is reported under the canonical name, not the client's spelling.
+            (&[("TIMEOUT", "abc")], "timeout", NOT_INT),
+            (&[("timeout", "-1")], "timeout", INT_RANGE),
+            (&[("timeout", "010")], "timeout", NOT_INT),
+            (&[("timeout", "+1")], "timeout", NOT_INT),
+            (&[("timeout", "99999999999")], "timeout", INT_RANGE),
+            (&[("hz", "-1")], "hz", INT_RANGE),
+            (
+                &[("active-expire-effort", "11")],
+                "active-expire-effort",
+                "argument must be between 1 and 10 inclusive",
+            ),
+            (&[("tcp-keepalive", "-1")], "tcp-keepalive", INT_RANGE),
+            (
+                &[("maxclients", "0")],
+                "maxclients",
+                "argument must be between 1 and 4294967295 inclusive",
+            ),
+            (
+                &[("proto-max-bulk-len", "100")],
+                "proto-max-bulk-len",
+                BUF_RANGE,
+            ),
+            (
+                &[("proto-max-bulk-len", "abc")],
+                "proto-max-bulk-len",
+                NOT_MEMORY,
+            ),
+            (
+                &[("proto-max-bulk-len", "")],
+                "proto-max-bulk-len",
+                BUF_RANGE,
+            ),
+            (
+                &[("proto-max-bulk-len", "1kk")],
+                "proto-max-bulk-len",
+                NOT_MEMORY,
+            ),
+            (
+                &[("proto-max-bulk-len", "-5")],
+                "proto-max-bulk-len",
+                NOT_MEMORY,
+            ),
+            (
+                &[("proto-max-bulk-len", "99999999999999999999")],
+                "proto-max-bulk-len",
+                BUF_RANGE,
+            ),
+            (
+                &[("client-query-buffer-limit", "10")],
+                "client-query-buffer-limit",
+                BUF_RANGE,
+            ),
+            // Redis 7.0 lists four words; 7.2 added `nothing`, which cachette accepts.
+            (
+                &[("loglevel", "foo")],
+                "loglevel",
+                "argument(s) must be one of the following: debug, verbose, notice, warning, \
+                 nothing",
+            ),
+            (&[("timeout", "5"), ("timeout", "6")], "timeout", DUPLICATE),
+            (&[("timeout", "5"), ("TIMEOUT", "6")], "TIMEOUT", DUPLICATE),
+            // Names are all checked before any value, and the first bad name wins.
+            (&[("timeout", "5"), ("hz", "abc")], "hz", NOT_INT),
+            (&[("foo", "1"), ("databases", "3")], "foo", UNKNOWN),
+            (&[("databases", "3"), ("foo", "1")], "databases", IMMUTABLE),
+            (&[("hz", "abc"), ("foo", "1")], "foo", UNKNOWN),
+            (
+                &[("timeout", "7"), ("databases", "5")],
+                "databases",
+                IMMUTABLE,
+            ),
+            // Mutable in redis-server 7, immutable in cachette (no runtime re-binding).
+            (&[("port", "1")], "port", IMMUTABLE),
+            (&[("bind", "0.0.0.0")], "bind", IMMUTABLE),
+        ];
+        let mut c = Config::default();
+        let before = c.clone();
+        for (pairs, arg, reason) in cases {
+            assert_eq!(set_err(&mut c, pairs), want(arg, reason), "{pairs:?}");
+            assert_eq!(
+                c, before,
+                "a failed CONFIG SET {pairs:?} must change nothing"
+            );
+        }
+    }
+
+    #[test]
+    fn config_set_applies_and_is_atomic() {
+        let mut c = Config::default();
+        c.set(b"timeout", b"30").expect("ok");
+        c.set(b"LOGLEVEL", b"WARNING").expect("ok");
+        c.set(b"proto-max-bulk-len", b"2MB").expect("ok");
+        c.set(b"memcache-item-size-max", b"2000000b").expect("ok");
+        assert_eq!(c.timeout, 30);
+        assert_eq!(c.loglevel, LogLevel::Warning);
+        assert_eq!(c.get(b"loglevel"), vec![("loglevel", "warning".to_owned())]);
+        assert_eq!(c.proto_max_bulk_len, 2 * 1024 * 1024);
+        assert_eq!(c.get(b"memcache-item-size-max")[0].1, "2000000");
+        // hz is clamped into 1..=500 rather than refused, as in Redis.
+        c.set(b"hz", b"1000").expect("ok");
+        assert_eq!(c.get(b"hz")[0].1, "500");
+        c.set(b"hz", b"0").expect("ok");
+        assert_eq!(c.hz, 1);
+
+        c.set_many(&[(b"timeout", b"1"), (b"maxclients", b"5")])
+            .expect("ok");
+        assert_eq!((c.timeout, c.maxclients), (1, 5));
+        let before = c.clone();
+        // The second value is bad: the first must not stick.
+        assert!(c
+            .set_many(&[(b"timeout", b"2"), (b"maxclients", b"0")])
+            .is_err());
+        assert_eq!(c, before);
+        assert_eq!(c.set_many(&[]), Ok(()));
+    }
+
+    #[test]
+    fn every_mutable_directive_round_trips_through_set_and_get() {
+        for d in DIRECTIVES.iter().filter(|d| d.mutable) {
+            let mut c = Config::default();
+            let current = d.value(&c);
+            c.set(d.name.as_bytes(), current.as_bytes())
+                .expect("own value accepted");
+            assert_eq!(c, Config::default(), "{}", d.name);
+        }
+    }
+
+    /// A per-test temporary directory, removed when the test ends.
+    struct ScratchDir(PathBuf);
+
+    impl ScratchDir {
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for ScratchDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch_dir(tag: &str) -> ScratchDir {
+        let dir =
+            std::env::temp_dir().join(format!("cachette-config-test-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        ScratchDir(dir)
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let dir = scratch_dir("cli");
+        let file = dir.join("c.conf");
+        std::fs::write(&file, "port 7000\ntimeout 10\nbind 10.0.0.1\n").expect("write");
+        let path = file.to_str().expect("utf-8 temp path");
+
+        let c = run(&[path]).expect("runs");
+        assert_eq!((c.port, c.timeout), (7000, 10));
+        assert_eq!(c.config_file.as_deref(), Some(file.as_path()));
+
+        let c = run(&[
+            path,
+            "--timeout",
+            "20",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--hz",
+            "50",
+        ])
+        .expect("runs");
+        assert_eq!((c.port, c.timeout, c.hz), (7000, 20, 50));
+        assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
+
+        // Later command-line directives win over earlier ones too.
+        let c = run(&["--port", "1", "--PORT", "2"]).expect("runs");
+        assert_eq!(c.port, 2);
+        assert_eq!(c.config_file, None);
+    }
+
+    #[test]
+    fn command_line_forms() {
+        let c = run(&[
+            "--port=7001",
+            "--memcache-port 7002",
+            "--loglevel",
+            "verbose",
+        ])
+        .expect("runs");
+        assert_eq!(
+            (c.port, c.memcache_port, c.loglevel),
+            (7001, 7002, LogLevel::Verbose)
+        );
+        // The token after a bare --name is its argument even when it starts with '-'.
+        let c = run(&["--bind", "-::1", "127.0.0.1", "--timeout", "3"]).expect("runs");
+        assert_eq!(c.bind, vec!["-::1", "127.0.0.1"]);
+        assert_eq!(c.timeout, 3);
+        // One quoted word holding several addresses, as redis-server allows.
+        let c = run(&["--bind", "127.0.0.1 -::1"]).expect("runs");
+        assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
+        // memcached's short flags.
+        let c = run(&["-t", "3", "-c", "50", "-I", "2m", "-l", "127.0.0.1,::1"]).expect("runs");
+        assert_eq!(
+            (c.threads, c.maxclients, c.item_size_max),
+            (3, 50, 2 * 1024 * 1024)
+        );
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        let c = run(&["-I", "2000000"]).expect("runs");
+        assert_eq!(c.item_size_max, 2_000_000);
+        let c = run(&["--memcache-item-size-max", "2m"]).expect("runs");
+        assert_eq!(c.item_size_max, 2_000_000, "Redis units outside -I");
+    }
+
+    #[test]
+    fn command_line_errors() {
+        assert_eq!(
+            run(&["--timeout", "abc"]).expect_err("bad"),
+            "--timeout abc: argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            run(&["--port"]).expect_err("bad"),
+            "--port: wrong number of arguments"
+        );
+        assert_eq!(
+            run(&["--nope", "1"]).expect_err("bad"),
+            "--nope 1: Bad directive or wrong number of arguments"
+        );
+        assert_eq!(
+            run(&["--save", "900", "1"]).expect_err("bad"),
+            "--save 900 1: 'save' is a redis-server directive that cachette does not support yet"
+        );
+        assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
+        assert!(run(&["-"]).expect_err("bad").contains("standard input"));
+        assert!(run(&["/nonexistent.conf"])
+            .expect_err("bad")
+            .contains("can't open config file"));
+        let e = run(&["--port", "1", "stray", "--hz"]).expect_err("bad");
+        assert_eq!(e, "--port 1 stray: wrong number of arguments");
+        assert!(run(&["--", "x"])
+            .expect_err("bad")
+            .contains("directive name"));
+        assert!(run(&["--port", "6379", "--memcache-port", "6379"])
+            .expect_err("bad")
+            .contains("both 6379"));
+        assert!(run(&["--port", "0", "--memcache-port", "0"])
+            .expect_err("bad")
+            .contains("both 0"));
+
+        let dir = scratch_dir("cli-err");
+        let file = dir.join("bad.conf");
+        std::fs::write(&file, "port 7000\nsave 900 1\n").expect("write");
+        let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
+        assert_eq!(
+            e,
+            format!(
+                "{}: line 2: 'save 900 1': 'save' is a redis-server directive that cachette \
+                 does not support yet",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn help_and_version() {
+        cli::command().debug_assert();
+        let argv = |a: &[&str]| {
+            std::iter::once("cachette")
+                .chain(a.iter().copied())
+                .map(OsString::from)
+                .collect::<Vec<_>>()
+        };
+        let Ok(Invocation::Print(help)) = parse_args(argv(&["--help"])) else {
+            panic!("--help should print")
+        };
+        for flag in [
+            "--port",
+            "--memcache-port",
+            "--bind",
+            "--threads",
+            "-t",
+            "--timeout",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from:\n{help}");
+        }
+        assert!(help.contains("--<name> <value>"), "{help}");
+        assert!(help.contains("[default: 6379]"), "{help}");
+        let Ok(Invocation::Print(version)) = parse_args(argv(&["cachette.conf", "-v"])) else {
+            panic!("-v should print")
+        };
+        assert_eq!(version, format!("cachette {}\n", env!("CARGO_PKG_VERSION")));
+        // As the argument of a directive, --help is just a value (here, an odd log file name).
+        assert!(parse_args(argv(&["--logfile", "--help"])).is_ok());
+    }
+
+    #[test]
+    fn bind_addrs_split_optional_and_wildcards() {
+        let mut c = Config::default();
+        parse_file_text("bind * -::* -::1 10.0.0.1", &mut c).expect("parses");
+        let got: Vec<BindAddr> = c.bind_addrs().collect();
+        assert_eq!(
+            got,
+            vec![
+                BindAddr {
+                    host: "0.0.0.0",
+                    optional: false
+                },
+                BindAddr {
+                    host: "::",
+                    optional: true
+                },
+                BindAddr {
+                    host: "::1",
+                    optional: true
+                },
+                BindAddr {
+                    host: "10.0.0.1",
+                    optional: false
+                },
+            ]
+        );
+    }
+}

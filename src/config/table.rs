@@ -1,0 +1,988 @@
+//! The directive table: every configuration directive cachette knows, declared once.
+//!
+//! Each row gives the name (plus aliases), the value type with its bounds, the default, whether
+//! CONFIG SET may change it at runtime, and a one-line doc. Config-file parsing, the generic
+//! `--name value` command line, `Config::default()`, CONFIG GET and CONFIG SET are all driven
+//! from [`DIRECTIVES`]; adding a directive means adding a `Config` field and one row here (and
+//! documenting it in `conf/cachette.conf`, which a test enforces). The only hand-written parser
+//! is `bind`'s address list.
+//!
+//! Values are parsed and range-checked the way redis-server 7 does it (`config.c`), with the
+//! same error wording, because CONFIG SET errors reach clients verbatim:
+//! integers through `string2ll` (no `+`, no leading zeros, no spaces), memory sizes through
+//! `memtoull` (`1k` = 1000, `1kb` = 1024, …), booleans as `yes`/`no`, enums case-insensitively.
+
+use std::net::IpAddr;
+
+use super::splitargs::split_args;
+use super::{Config, LogLevel};
+
+/// One configuration directive. See the module docs for how the table is used.
+#[derive(Debug)]
+pub struct Directive {
+    /// Canonical lower-case name, as written in the config file and shown by CONFIG GET.
+    pub name: &'static str,
+    /// Other names accepted everywhere the canonical one is (CONFIG GET globs list them too,
+    /// as Redis lists `slaveof` next to `replicaof`).
+    pub aliases: &'static [&'static str],
+    /// The value's type and bounds.
+    pub kind: Kind,
+    /// The value when neither the config file nor the command line sets it.
+    pub default: DefaultValue,
+    /// Whether CONFIG SET may change it; the others answer "can't set immutable config".
+    pub mutable: bool,
+    /// One line for `--help` and tooling; `conf/cachette.conf` carries the long form.
+    pub doc: &'static str,
+    access: Access,
+}
+
+/// The type of a directive's value, with the bounds Redis checks.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `yes` or `no`.
+    Bool,
+    /// A plain integer (`string2ll` syntax) in `min..=max`. With `clamp`, values inside the
+    /// accepted range are then silently pulled into the narrower effective range, as Redis does
+    /// for `hz` ("more a hint from the user"). `note` is appended to range errors to say why a
+    /// limit is narrower than Redis's.
+    Int {
+        min: i64,
+        max: i64,
+        clamp: Option<(i64, i64)>,
+        note: &'static str,
+    },
+    /// A byte count with optional unit (see [`parse_memory`]) in `min..=max`.
+    Memory { min: u64, max: u64 },
+    /// One of the listed words, case-insensitive; shown in the listed spelling.
+    Enum(&'static [&'static str]),
+    /// Any string, including the empty one.
+    Str,
+    /// `bind`: one to 16 addresses (IP literals, host names, `*`, `::*`; `-` prefix = optional).
+    Bind,
+}
+
+/// Where a directive's default comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum DefaultValue {
+    /// Parsed exactly as a config-file argument line would be.
+    Literal(&'static str),
+    /// The number of CPUs the process may run on (`threads`).
+    OnlineCpus,
+}
+
+/// A parsed value, before it is stored into its `Config` field.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    Bool(bool),
+    Int(i64),
+    Memory(u64),
+    /// Index into the `Kind::Enum` word list.
+    Enum(usize),
+    Str(String),
+    List(Vec<String>),
+}
+
+/// How a directive reaches its storage.
+#[derive(Debug)]
+enum Access {
+    Field {
+        get: fn(&Config) -> Value,
+        set: fn(&mut Config, Value),
+    },
+    /// Accepted only with this one value, which is what cachette does anyway; there is no field.
+    /// This lets stock redis.conf lines such as `daemonize no` through, while `daemonize yes`
+    /// still stops start-up instead of being silently ignored.
+    Pinned(&'static str),
+}
+
+// The setters only ever receive the `Value` variant their `Kind` produces, already checked
+// against the row's bounds, so the conversions cannot fail; a row whose bounds exceed its
+// field's type is caught by the round-trip test in `mod.rs`, not silently truncated here.
+macro_rules! int_field {
+    ($field:ident) => {
+        Access::Field {
+            get: |c| Value::Int(i64::try_from(c.$field).unwrap_or(i64::MAX)),
+            set: |c, v| {
+                if let Value::Int(n) = v {
+                    if let Ok(n) = n.try_into() {
+                        c.$field = n;
+                    }
+                }
+            },
+        }
+    };
+}
+
+macro_rules! memory_field {
+    ($field:ident) => {
+        Access::Field {
+            get: |c| Value::Memory(u64::try_from(c.$field).unwrap_or(u64::MAX)),
+            set: |c, v| {
+                if let Value::Memory(n) = v {
+                    if let Ok(n) = n.try_into() {
+                        c.$field = n;
+                    }
+                }
+            },
+        }
+    };
+}
+
+/// Redis's `INT_MAX`, the upper bound of most of its integer directives.
+const INT_MAX: i64 = i32::MAX as i64;
+/// Redis's `LONG_MAX` on 64-bit platforms, the upper bound of its buffer-size directives.
+const LONG_MAX: u64 = i64::MAX as u64;
+const MB: u64 = 1024 * 1024;
+
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int {
+        min,
+        max,
+        clamp: None,
+        note: "",
+    }
+}
+
+/// Every directive, in the order CONFIG GET lists them and `conf/cachette.conf` documents them.
+pub static DIRECTIVES: &[Directive] = &[
+    Directive {
+        name: "bind",
+        aliases: &[],
+        kind: Kind::Bind,
+        default: DefaultValue::Literal("127.0.0.1"),
+        mutable: false,
+        doc: "Addresses to listen on (both protocols), space-separated; a leading '-' marks one \
+              as optional",
+        access: Access::Field {
+            get: |c| Value::List(c.bind.clone()),
+            set: |c, v| {
+                if let Value::List(l) = v {
+                    c.bind = l;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "port",
+        aliases: &[],
+        kind: int(0, 65535),
+        default: DefaultValue::Literal("6379"),
+        mutable: false,
+        doc: "TCP port for Redis (RESP) clients; 0 disables the listener",
+        access: int_field!(port),
+    },
+    Directive {
+        name: "memcache-port",
+        aliases: &[],
+        kind: int(0, 65535),
+        default: DefaultValue::Literal("11211"),
+        mutable: false,
+        doc: "TCP port for memcached clients; 0 disables the listener",
+        access: int_field!(memcache_port),
+    },
+    Directive {
+        name: "tcp-backlog",
+        aliases: &[],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("511"),
+        mutable: false,
+        doc: "listen(2) backlog of each listening socket",
+        access: int_field!(tcp_backlog),
+    },
+    Directive {
+        name: "timeout",
+        aliases: &[],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("0"),
+        mutable: true,
+        doc: "Close a client after this many idle seconds; 0 never does",
+        access: int_field!(timeout),
+    },
+    Directive {
+        name: "tcp-keepalive",
+        aliases: &[],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("300"),
+        mutable: true,
+        doc: "Seconds between TCP keepalive probes on client sockets; 0 turns them off",
+        access: int_field!(tcp_keepalive),
+    },
+    Directive {
+        name: "threads",
+        aliases: &[],
+        kind: int(1, 1024),
+        default: DefaultValue::OnlineCpus,
+        mutable: false,
+        doc: "Worker threads, each running its own event loop",
+        access: int_field!(threads),
+    },
+    Directive {
+        name: "maxclients",
+        aliases: &[],
+        kind: int(1, u32::MAX as i64),
+        default: DefaultValue::Literal("10000"),
+        mutable: true,
+        doc: "Most clients connected at once (both protocols together)",
+        access: int_field!(maxclients),
+    },
+    Directive {
+        name: "databases",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 1,
+            max: 16,
+            clamp: None,
+            note: " (cachette supports at most 16 databases for now)",
+        },
+        default: DefaultValue::Literal("16"),
+        mutable: false,
+        doc: "Number of Redis databases (SELECT 0..N-1); memcached uses database 0",
+        access: int_field!(databases),
+    },
+    Directive {
+        name: "proto-max-bulk-len",
+        aliases: &[],
+        kind: Kind::Memory {
+            min: MB,
+            max: LONG_MAX,
+        },
+        default: DefaultValue::Literal("512mb"),
+        mutable: true,
+        doc: "Largest single RESP bulk string a client may send",
+        access: memory_field!(proto_max_bulk_len),
+    },
+    Directive {
+        name: "client-query-buffer-limit",
+        aliases: &[],
+        kind: Kind::Memory {
+            min: MB,
+            max: LONG_MAX,
+        },
+        default: DefaultValue::Literal("1gb"),
+        mutable: true,
+        doc: "Most unparsed input buffered for one client before it is disconnected",
+        access: memory_field!(client_query_buffer_limit),
+    },
+    Directive {
+        name: "memcache-item-size-max",
+        aliases: &[],
+        // memcached -I: at least 1k, at most 1 GiB.
+        kind: Kind::Memory {
+            min: 1024,
+            max: 1024 * MB,
+        },
+        default: DefaultValue::Literal("1mb"),
+        mutable: true,
+        doc: "Largest memcached item value (memcached -I)",
+        access: memory_field!(item_size_max),
+    },
+    Directive {
+        name: "hz",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 0,
+            max: INT_MAX,
+            clamp: Some((1, 500)),
+            note: "",
+        },
+        default: DefaultValue::Literal("10"),
+        mutable: true,
+        doc: "Background task frequency (active expiry, timeouts) per second; kept within 1..500",
+        access: int_field!(hz),
+    },
+    Directive {
+        name: "active-expire-effort",
+        aliases: &[],
+        kind: int(1, 10),
+        default: DefaultValue::Literal("1"),
+        mutable: true,
+        doc: "How hard the background expiry cycle works (1..10)",
+        access: int_field!(active_expire_effort),
+    },
+    Directive {
+        name: "loglevel",
+        aliases: &[],
+        kind: Kind::Enum(&LogLevel::NAMES),
+        default: DefaultValue::Literal("notice"),
+        mutable: true,
+        doc: "Log verbosity: debug, verbose, notice, warning or nothing",
+        access: Access::Field {
+            get: |c| Value::Enum(c.loglevel as usize),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    if let Some(level) = LogLevel::ALL.get(i) {
+                        c.loglevel = *level;
+                    }
+                }
+            },
+        },
+    },
+    Directive {
+        name: "logfile",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "Log file path; empty logs to standard error",
+        access: Access::Field {
+            get: |c| Value::Str(c.logfile.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.logfile = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "daemonize",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Accepted only as 'no': cachette stays in the foreground (run it under systemd)",
+        access: Access::Pinned("no"),
+    },
+    Directive {
+        name: "supervised",
+        aliases: &[],
+        // Redis's word list, in Redis's order, so the error for a bad word matches.
+        kind: Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Accepted only as 'no': cachette does not send readiness notifications yet",
+        access: Access::Pinned("no"),
+    },
+];
+
+impl Directive {
+    /// The current value, formatted as redis-server's CONFIG GET formats it: memory sizes as
+    /// plain byte counts, booleans as yes/no, lists space-joined.
+    pub fn value(&self, cfg: &Config) -> String {
+        match &self.access {
+            Access::Field { get, .. } => self.kind.format(&get(cfg)),
+            Access::Pinned(v) => (*v).to_owned(),
+        }
+    }
+
+    /// The default as a human writes it (`512mb`), for docs and `--help`.
+    pub fn default_text(&self) -> &'static str {
+        match self.default {
+            DefaultValue::Literal("\"\"") => "\"\" (empty)",
+            DefaultValue::Literal(s) => s,
+            DefaultValue::OnlineCpus => "the number of online CPUs",
+        }
+    }
+
+    /// Applies the arguments of a config-file line or `--name value…` (without the name).
+    pub(crate) fn apply_args(&self, cfg: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
+        let value = match self.kind {
+            Kind::Bind => parse_bind(args)?,
+            _ if args.len() != 1 => return Err("wrong number of arguments".to_owned()),
+            kind => kind.parse(&args[0])?,
+        };
+        self.store(cfg, value)
+    }
+
+    /// Applies one CONFIG SET value. Multi-word values (`bind`) are split on single spaces, as
+    /// Redis splits them (`sdssplitlen`), not with the config file's quoting rules.
+    pub(crate) fn apply_value(&self, cfg: &mut Config, value: &[u8]) -> Result<(), String> {
+        let parsed = match self.kind {
+            Kind::Bind => {
+                let words: Vec<Vec<u8>> = if value.is_empty() {
+                    Vec::new()
+                } else {
+                    value.split(|&b| b == b' ').map(<[u8]>::to_vec).collect()
+                };
+                parse_bind(&words)?
+            }
+            kind => kind.parse(value)?,
+        };
+        self.store(cfg, parsed)
+    }
+
+    pub(crate) fn apply_default(&self, cfg: &mut Config) -> Result<(), String> {
+        match self.default {
+            DefaultValue::Literal(text) => {
+                let args = split_args(text.as_bytes()).ok_or("unbalanced quotes in default")?;
+                self.apply_args(cfg, &args)
+            }
+            DefaultValue::OnlineCpus => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let cpus = match self.kind {
+                    Kind::Int { min, max, .. } => {
+                        i64::try_from(cpus).unwrap_or(i64::MAX).clamp(min, max)
+                    }
+                    _ => 1,
+                };
+                self.store(cfg, Value::Int(cpus))
+            }
+        }
+    }
+
+    fn store(&self, cfg: &mut Config, value: Value) -> Result<(), String> {
+        match &self.access {
+            Access::Field { set, .. } => {
+                set(cfg, value);
+                Ok(())
+            }
+            Access::Pinned(only) => {
+                let given = self.kind.format(&value);
+                if given == *only {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "'{} {given}' is not supported by cachette yet (only '{} {only}' is)",
+                        self.name, self.name
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Kind {
+    /// Parses one argument, with Redis's error wording.
+    fn parse(self, arg: &[u8]) -> Result<Value, String> {
+        match self {
+            Kind::Bool => {
+                if arg.eq_ignore_ascii_case(b"yes") {
+                    Ok(Value::Bool(true))
+                } else if arg.eq_ignore_ascii_case(b"no") {
+                    Ok(Value::Bool(false))
+                } else {
+                    Err("argument must be 'yes' or 'no'".to_owned())
+                }
+            }
+            Kind::Int {
+                min,
+                max,
+                clamp,
+                note,
+            } => {
+                let n =
+                    parse_i64_strict(arg).ok_or("argument couldn't be parsed into an integer")?;
+                if n < min || n > max {
+                    return Err(format!(
+                        "argument must be between {min} and {max} inclusive{note}"
+                    ));
+                }
+                Ok(Value::Int(clamp.map_or(n, |(lo, hi)| n.clamp(lo, hi))))
+            }
+            Kind::Memory { min, max } => {
+                let n = std::str::from_utf8(arg)
+                    .ok()
+                    .and_then(parse_memory)
+                    .ok_or("argument must be a memory value")?;
+                if n < min || n > max {
+                    return Err(format!(
+                        "argument must be between {min} and {max} inclusive"
+                    ));
+                }
+                Ok(Value::Memory(n))
+            }
+            Kind::Enum(words) => words
+                .iter()
+                .position(|w| w.as_bytes().eq_ignore_ascii_case(arg))
+                .map(Value::Enum)
+                .ok_or_else(|| {
+                    format!(
+                        "argument(s) must be one of the following: {}",
+                        words.join(", ")
+                    )
+                }),
+            Kind::Str => String::from_utf8(arg.to_vec())
+                .map(Value::Str)
+                .map_err(|_| "argument must be valid UTF-8".to_owned()),
+            // Callers split bind's words themselves; a lone word is still a valid list.
+            Kind::Bind => parse_bind(&[arg.to_vec()]),
+        }
+    }
+
+    fn format(self, value: &Value) -> String {
+        match (self, value) {
+            (_, Value::Bool(b)) => if *b { "yes" } else { "no" }.to_owned(),
+            (_, Value::Int(n)) => n.to_string(),
+            (_, Value::Memory(n)) => n.to_string(),
+            (Kind::Enum(words), Value::Enum(i)) => words.get(*i).copied().unwrap_or("").to_owned(),
+            (_, Value::Enum(i)) => i.to_string(),
+            (_, Value::Str(s)) => s.clone(),
+            (_, Value::List(l)) => l.join(" "),
+        }
+    }
+}
+
+/// Redis's limit on `bind` addresses (`CONFIG_BINDADDR_MAX`).
+const MAX_BIND_ADDRS: usize = 16;
+
+/// Parses `bind`'s arguments. As in Redis, a single argument holding several space-separated
+/// addresses (`--bind "127.0.0.1 ::1"`) is split with the config file's quoting rules. Each
+/// address is an IP literal, `*` (every IPv4 interface), `::*` (every IPv6 interface) or a host
+/// name, optionally prefixed with `-` to mean "skip it if it cannot be bound" (Redis's
+/// `bind 127.0.0.1 -::1` for hosts without IPv6). Unlike Redis, an empty list is refused rather
+/// than meaning "every interface": listening everywhere should be asked for explicitly.
+fn parse_bind(args: &[Vec<u8>]) -> Result<Value, String> {
+    let split;
+    let args = if args.len() == 1 && !args[0].is_empty() {
+        split = split_args(&args[0]).ok_or("Unbalanced quotes in bind address list")?;
+        &split[..]
+    } else {
+        args
+    };
+    if args.is_empty() || (args.len() == 1 && args[0].is_empty()) {
+        return Err(
+            "bind needs at least one address ('*' for every IPv4 interface, \
+                    '* -::*' for every interface)"
+                .to_owned(),
+        );
+    }
+    if args.len() > MAX_BIND_ADDRS {
+        return Err("Too many bind addresses specified.".to_owned());
+    }
+    let mut addrs = Vec::with_capacity(args.len());
+    for arg in args {
+        let text = String::from_utf8_lossy(arg);
+        let host = text.strip_prefix('-').unwrap_or(&text);
+        if !valid_bind_host(host) {
+            return Err(format!(
+                "'{text}' is not an IP address, '*', '::*' or a host name"
+            ));
+        }
+        addrs.push(text.into_owned());
+    }
+    Ok(Value::List(addrs))
+}
+
+fn valid_bind_host(host: &str) -> bool {
+    if host == "*" || host == "::*" || host.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    // A link-local IPv6 address with its interface: fe80::1%eth0.
+    if let Some((ip, zone)) = host.split_once('%') {
+        return ip.parse::<std::net::Ipv6Addr>().is_ok()
+            && !zone.is_empty()
+            && zone
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+    }
+    !host.is_empty()
+        && !host.starts_with('-')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Finds a directive by name or alias, case-insensitively. Also returns the table spelling of the
+/// name that matched, so CONFIG GET on an alias can answer under the alias.
+pub fn lookup(name: &[u8]) -> Option<(&'static Directive, &'static str)> {
+    find_in(DIRECTIVES, name)
+}
+
+fn find_in(table: &'static [Directive], name: &[u8]) -> Option<(&'static Directive, &'static str)> {
+    table.iter().find_map(|d| {
+        std::iter::once(&d.name)
+            .chain(d.aliases)
+            .find(|n| n.as_bytes().eq_ignore_ascii_case(name))
+            .map(|n| (d, *n))
+    })
+}
+
+/// Whether `name` is a redis-server 7 directive cachette does not implement (yet). Used only to
+/// say so in the start-up error instead of the generic "Bad directive".
+pub fn is_unsupported_redis_directive(name: &[u8]) -> bool {
+    REDIS_ONLY
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// redis-server 7.0's directives (its CONFIG GET * names, plus the config-file-only
+/// `rename-command`, `user`, `loadmodule`, `sentinel` and the deprecated names it still
+/// swallows) minus those in [`DIRECTIVES`].
+static REDIS_ONLY: &[&str] = &[
+    "acl-pubsub-default",
+    "aclfile",
+    "acllog-max-len",
+    "active-defrag-cycle-max",
+    "active-defrag-cycle-min",
+    "active-defrag-ignore-bytes",
+    "active-defrag-max-scan-fields",
+    "active-defrag-threshold-lower",
+    "active-defrag-threshold-upper",
+    "activedefrag",
+    "activerehashing",
+    "always-show-logo",
+    "aof-disable-auto-gc",
+    "aof-load-truncated",
+    "aof-rewrite-incremental-fsync",
+    "aof-timestamp-enabled",
+    "aof-use-rdb-preamble",
+    "aof_rewrite_cpulist",
+    "appenddirname",
+    "appendfilename",
+    "appendfsync",
+    "appendonly",
+    "auto-aof-rewrite-min-size",
+    "auto-aof-rewrite-percentage",
+    "bgsave_cpulist",
+    "bind-source-addr",
+    "bio_cpulist",
+    "busy-reply-threshold",
+    "client-output-buffer-limit",
+    "cluster-allow-pubsubshard-when-down",
+    "cluster-allow-reads-when-down",
+    "cluster-allow-replica-migration",
+    "cluster-announce-bus-port",
+    "cluster-announce-hostname",
+    "cluster-announce-ip",
+    "cluster-announce-port",
+    "cluster-announce-tls-port",
+    "cluster-config-file",
+    "cluster-enabled",
+    "cluster-link-sendbuf-limit",
+    "cluster-migration-barrier",
+    "cluster-node-timeout",
+    "cluster-port",
+    "cluster-preferred-endpoint-type",
+    "cluster-replica-no-failover",
+    "cluster-replica-validity-factor",
+    "cluster-require-full-coverage",
+    "cluster-slave-no-failover",
+    "cluster-slave-validity-factor",
+    "crash-log-enabled",
+    "crash-memcheck-enabled",
+    "dbfilename",
+    "dir",
+    "disable-thp",
+    "dynamic-hz",
+    "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "hll-sparse-max-bytes",
+    "ignore-warnings",
+    "io-threads",
+    "io-threads-do-reads",
+    "jemalloc-bg-thread",
+    "latency-monitor-threshold",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "lfu-decay-time",
+    "lfu-log-factor",
+    "list-compress-depth",
+    "list-max-listpack-size",
+    "list-max-ziplist-entries",
+    "list-max-ziplist-size",
+    "list-max-ziplist-value",
+    "loadmodule",
+    "lua-replicate-commands",
+    "lua-time-limit",
+    "masterauth",
+    "masteruser",
+    "maxmemory",
+    "maxmemory-clients",
+    "maxmemory-eviction-tenacity",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "min-replicas-max-lag",
+    "min-replicas-to-write",
+    "min-slaves-max-lag",
+    "min-slaves-to-write",
+    "no-appendfsync-on-rewrite",
+    "notify-keyspace-events",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "pidfile",
+    "proc-title-template",
+    "propagation-error-behavior",
+    "protected-mode",
+    "rdb-del-sync-files",
+    "rdb-save-incremental-fsync",
+    "rdbchecksum",
+    "rdbcompression",
+    "rename-command",
+    "repl-backlog-size",
+    "repl-backlog-ttl",
+    "repl-disable-tcp-nodelay",
+    "repl-diskless-load",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-ping-replica-period",
+    "repl-ping-slave-period",
+    "repl-timeout",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "replica-announced",
+    "replica-ignore-disk-write-errors",
+    "replica-ignore-maxmemory",
+    "replica-lazy-flush",
+    "replica-priority",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "replicaof",
+    "requirepass",
+    "sanitize-dump-payload",
+    "save",
+    "sentinel",
+    "server_cpulist",
+    "set-max-intset-entries",
+    "set-proc-title",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "shutdown-timeout",
+    "slave-announce-ip",
+    "slave-announce-port",
+    "slave-ignore-maxmemory",
+    "slave-lazy-flush",
+    "slave-priority",
+    "slave-read-only",
+    "slave-serve-stale-data",
+    "slaveof",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "socket-mark-id",
+    "stop-writes-on-bgsave-error",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
+    "syslog-enabled",
+    "syslog-facility",
+    "syslog-ident",
+    "tls-auth-clients",
+    "tls-ca-cert-dir",
+    "tls-ca-cert-file",
+    "tls-cert-file",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
+    "tls-cluster",
+    "tls-dh-params-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-port",
+    "tls-prefer-server-ciphers",
+    "tls-protocols",
+    "tls-replication",
+    "tls-session-cache-size",
+    "tls-session-cache-timeout",
+    "tls-session-caching",
+    "tracking-table-max-keys",
+    "unixsocket",
+    "unixsocketperm",
+    "user",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+];
+
+/// Redis's `string2ll`: an optional `-`, then digits with no leading zero (except `0` itself);
+/// no `+`, no spaces, no overflow. `010`, `+1`, `-0` and ` 1` are all rejected, as Redis rejects
+/// them (verified against redis-server 7.0.15's CONFIG SET).
+pub(crate) fn parse_i64_strict(s: &[u8]) -> Option<i64> {
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        0i64.checked_sub_unsigned(v)
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses a memory size the way Redis's `memtoull` does: ASCII digits followed by an optional,
+/// case-insensitive unit — `b` (bytes), `k` = 1000, `kb` = 1024, `m` = 1000², `mb` = 1024²,
+/// `g` = 1000³, `gb` = 1024³. Anything else (a sign, spaces, a fraction, an unknown unit, a
+/// product that overflows) is `None`.
+///
+/// Two of `memtoull`'s quirks are kept so that range errors match Redis's: a missing number reads
+/// as 0 (`""` and `"mb"` are `Some(0)`), and a digit string too large for 64 bits saturates to
+/// `u64::MAX`, as `strtoull` does, so the caller's range check rejects it.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let split = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    // `memtoull` copies the digits into a 128-byte buffer and gives up on longer ones.
+    if digits.len() >= 128 {
+        return None;
+    }
+    let value = if digits.is_empty() {
+        0
+    } else {
+        digits.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    value.checked_mul(mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64_strict(b"0"), Some(0));
+        assert_eq!(parse_i64_strict(b"42"), Some(42));
+        assert_eq!(parse_i64_strict(b"-42"), Some(-42));
+        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"010",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1.5",
+            b"abc",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"99999999999999999999999",
+        ] {
+            assert_eq!(
+                parse_i64_strict(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("0"), Some(0));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("100b"), Some(100));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1kb"), Some(1024));
+        assert_eq!(parse_memory("1K"), Some(1000));
+        assert_eq!(parse_memory("1KB"), Some(1024));
+        assert_eq!(parse_memory("2m"), Some(2_000_000));
+        assert_eq!(parse_memory("2Mb"), Some(2 * 1024 * 1024));
+        assert_eq!(parse_memory("3g"), Some(3_000_000_000));
+        assert_eq!(parse_memory("3gB"), Some(3 * 1024 * 1024 * 1024));
+        assert_eq!(parse_memory("512mb"), Some(536_870_912));
+        // memtoull quirks, kept so range errors read as Redis's do.
+        assert_eq!(parse_memory(""), Some(0));
+        assert_eq!(parse_memory("mb"), Some(0));
+        assert_eq!(parse_memory("99999999999999999999"), Some(u64::MAX));
+        for bad in [
+            "-5",
+            "+5",
+            " 5",
+            "5 ",
+            "1.5mb",
+            "1kk",
+            "1tb",
+            "abc",
+            "99999999999999999999k",
+        ] {
+            assert_eq!(parse_memory(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_memory("17179869184gb"), None); // overflows when multiplied
+    }
+
+    #[test]
+    fn bind_addresses() {
+        let ok = |s: &str| parse_bind(&[s.as_bytes().to_vec()]);
+        assert_eq!(
+            ok("127.0.0.1 -::1"),
+            Ok(Value::List(vec!["127.0.0.1".into(), "-::1".into()]))
+        );
+        assert!(ok("*").is_ok());
+        assert!(ok("::*").is_ok());
+        assert!(ok("-*").is_ok());
+        assert!(ok("localhost").is_ok());
+        assert!(ok("fe80::1%eth0").is_ok());
+        assert!(ok("10.0.0.1:11211").is_err());
+        assert!(ok("--::1").is_err());
+        assert!(ok("").is_err());
+        assert!(parse_bind(&[]).is_err());
+        let many: Vec<Vec<u8>> = (0..17)
+            .map(|i| format!("10.0.0.{i}").into_bytes())
+            .collect();
+        assert_eq!(
+            parse_bind(&many),
+            Err("Too many bind addresses specified.".to_owned())
+        );
+        assert!(parse_bind(&many[..16]).is_ok());
+    }
+
+    #[test]
+    fn aliases_resolve_to_their_directive() {
+        static TABLE: &[Directive] = &[Directive {
+            name: "replicaof",
+            aliases: &["slaveof"],
+            kind: Kind::Str,
+            default: DefaultValue::Literal("\"\""),
+            mutable: true,
+            doc: "",
+            access: Access::Pinned(""),
+        }];
+        let (d, spelled) = find_in(TABLE, b"SLAVEOF").expect("alias found");
+        assert_eq!((d.name, spelled), ("replicaof", "slaveof"));
+        let (_, spelled) = find_in(TABLE, b"replicaOF").expect("name found");
+        assert_eq!(spelled, "replicaof");
+        assert!(find_in(TABLE, b"slave").is_none());
+    }
+
+    #[test]
+    fn table_is_sane() {
+        for (i, d) in DIRECTIVES.iter().enumerate() {
+            assert_eq!(d.name, d.name.to_ascii_lowercase());
+            assert!(!d.doc.is_empty(), "{} has no doc", d.name);
+            for other in &DIRECTIVES[i + 1..] {
+                assert_ne!(d.name, other.name);
+            }
+            assert!(
+                !is_unsupported_redis_directive(d.name.as_bytes()),
+                "{}",
+                d.name
+            );
+            if let Kind::Int {
+                min, max, clamp, ..
+            } = d.kind
+            {
+                assert!(min <= max);
+                if let Some((lo, hi)) = clamp {
+                    assert!(min <= lo && lo <= hi && hi <= max);
+                }
+            }
+        }
+    }
+}
