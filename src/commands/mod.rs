@@ -418,14 +418,15 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
         }
     };
     let info = session.info.clone();
+    // Published before running, so CLIENT LIST shows itself as `cmd=client|list` like Redis.
+    if let Ok(mut c) = info.last_cmd.try_lock() {
+        *c = spec.name;
+    };
+    info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());
     }
-    info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-    if let Ok(mut c) = info.last_cmd.try_lock() {
-        *c = spec.name;
-    };
 }
 
 /// Parses an integer argument with redis-server's strictness.

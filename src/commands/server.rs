@@ -246,17 +246,8 @@ fn command_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 // ---- CONFIG -----------------------------------------------------------------------------
 
 fn config_get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let mut pairs: Vec<(&'static str, String)> = Vec::new();
-    {
-        let cfg = ctx.shared.config();
-        for pat in argv.rest(2) {
-            for (k, v) in cfg.get(pat) {
-                if !pairs.iter().any(|(n, _)| *n == k) {
-                    pairs.push((k, v));
-                }
-            }
-        }
-    }
+    let patterns: Vec<&[u8]> = argv.rest(2).collect();
+    let pairs = ctx.shared.config().get_many(&patterns);
     ctx.out.map(pairs.len());
     for (k, v) in pairs {
         ctx.out.bulk(k.as_bytes());
@@ -267,7 +258,7 @@ fn config_get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if argv.len() % 2 != 0 {
-        return Err(CmdError::err("ERR wrong number of arguments for 'config|set' command"));
+        return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = (2..argv.len()).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
     ctx.shared.config_mut().set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;

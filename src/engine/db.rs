@@ -33,8 +33,20 @@ pub struct Entry {
     pub flags: u32,
     /// CAS unique, renewed on every write.
     pub cas: u64,
-    /// Last access, seconds on the server's LRU clock (OBJECT IDLETIME, eviction later).
+    /// Last access, unix seconds (memcached `l`/`la=`, OBJECT IDLETIME, eviction later).
     pub lru: u32,
+    /// memcached item state bits (see [`mc_bits`]); cleared whenever a new value is stored.
+    pub mc_bits: u8,
+}
+
+/// memcached per-item state, kept in [`Entry::mc_bits`].
+pub mod mc_bits {
+    /// The item has been read since it was stored (`h1`, `fetch=yes`).
+    pub const FETCHED: u8 = 1;
+    /// Marked stale by `md … I` (or `ms … I` with an older CAS): readers see `X`.
+    pub const STALE: u8 = 2;
+    /// A client already won the recache/vivify token (`W` was sent; later readers see `Z`).
+    pub const WIN_SENT: u8 = 4;
 }
 
 impl Entry {
@@ -91,6 +103,13 @@ impl Db {
     /// Number of keys with a TTL.
     pub fn volatile_len(&self) -> usize {
         self.volatile.len()
+    }
+
+    /// Number of keys still live at `now`: `len` minus the expired keys no one has reclaimed
+    /// yet (DBSIZE). Costs O(keys with a TTL), since only those can have expired.
+    pub fn live_len(&self, now: u64) -> usize {
+        let expired = self.volatile.iter().filter(|&&id| self.entries[id as usize].is_expired(now)).count();
+        self.entries.len() - expired
     }
 
     fn find(&self, key: &Hashed<'_>) -> Option<u32> {
@@ -174,6 +193,8 @@ impl Db {
                 e.value = value;
                 e.flags = flags;
                 e.cas = cas;
+                e.mc_bits = 0;
+                e.lru = (now / 1000) as u32;
                 if !keep_ttl {
                     self.set_expire(id, expire_at);
                 }
@@ -187,7 +208,8 @@ impl Db {
                     vol_pos: NO_POS,
                     flags,
                     cas,
-                    lru: 0,
+                    lru: (now / 1000) as u32,
+                    mc_bits: 0,
                 });
                 let id = u32::try_from(id).expect("more than 2^32 keys in one shard");
                 let (entries, hasher) = (&self.entries, &self.hasher);
@@ -296,5 +318,25 @@ impl Db {
             }
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_len_skips_unreclaimed_expired_keys() {
+        let hasher = RandomState::new();
+        let mut d = Db::with_hasher(hasher.clone());
+        for (i, ttl) in [None, Some(100), Some(200), Some(300)].into_iter().enumerate() {
+            let key = [b'k', i as u8];
+            let k = Hashed { key: &key, hash: hasher.hash_one(&key[..]) };
+            d.upsert(&k, Value::Str(Vec::new()), ttl, 0, 0, false, 0);
+        }
+        assert_eq!(d.live_len(100), 4, "a key expires strictly after its time");
+        assert_eq!(d.live_len(250), 2);
+        assert_eq!(d.len(), 4, "nothing was reclaimed");
+        assert_eq!(d.live_len(1000), 1);
     }
 }

@@ -26,7 +26,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-pub use db::{Db, Entry};
+pub use db::{mc_bits, Db, Entry};
 
 use crate::types::Value;
 
@@ -268,7 +268,9 @@ impl<'e> Locked<'e> {
         match found {
             Some(id) => {
                 engine.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
-                Some(d.entry_mut(id))
+                let e = d.entry_mut(id);
+                e.lru = (now / 1000) as u32;
+                Some(e)
             }
             None => {
                 engine.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);

@@ -318,6 +318,14 @@ impl Conn {
                 }
                 Parsed::Incomplete => break,
                 Parsed::Error { reply, consumed, swallow, close } => {
+                    if swallow > 0 {
+                        if let Some(refused) = cachette_memcache::request::refused_key(data, &limits.memcache) {
+                            let mut scratch = [0u8; 512];
+                            if let Some(key) = refused.decode(&mut scratch) {
+                                memcache::unlink(shared, key, now);
+                            }
+                        }
+                    }
                     self.wbuf.extend_from_slice(reply);
                     self.rbuf.start += consumed.min(self.rbuf.pending());
                     self.swallow = swallow;

@@ -114,6 +114,7 @@ fn cron(shared: &Shared) {
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
             shared.engine.expire_cycle(unix_ms(), effort, budget);
         }
+        crate::memcache::apply_pending_flush(shared, unix_ms());
         while tick.elapsed() < period {
             if SIGNALLED.load(Ordering::SeqCst) || shared.shutdown.load(Ordering::Acquire) {
                 return;

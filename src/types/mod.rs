@@ -46,6 +46,21 @@ impl Value {
         }
     }
 
+    /// The bytes of a string value; None for any other type (WRONGTYPE for Redis string
+    /// commands, a miss for memcached).
+    pub fn as_str(&self) -> Option<&Vec<u8>> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    /// The bytes of a string value, for in-place modification; None for any other type.
+    pub fn as_str_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
     /// Approximate heap bytes the value owns (for memory accounting and MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
         match self {
