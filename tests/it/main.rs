@@ -2,4 +2,5 @@
 //! and for differential tests redis-server and memcached) on free loopback ports and talks to them
 //! over TCP. Shared helpers live in `util`.
 
+mod differential;
 mod util;
