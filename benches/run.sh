@@ -399,15 +399,24 @@ table() {
     if ((CA_MC == 1)); then labels+=(cachette-mc); fi
     for l in "${labels[@]}"; do printf ' %15s' "$l"; done
     echo
+    busy=0
     for op in $OPS; do
         for pl in $PIPELINES; do
             printf '%-4s %3s |' "${op^^}" "$pl"
             for l in "${labels[@]}"; do
-                printf ' %15s' "$(med RESULT "$l" op "$op" "$pl" server_cpu_pct) / $(med RESULT "$l" op "$op" "$pl" client_cpu_pct)"
+                sc=$(med RESULT "$l" op "$op" "$pl" server_cpu_pct)
+                cc=$(med RESULT "$l" op "$op" "$pl" client_cpu_pct)
+                printf ' %15s' "$sc / $cc"
+                # Neither side near a full core: something else had the cpus.
+                if [[ $sc != - && $cc != - ]] && ((${sc%.*} < 70 && ${cc%.*} < 70)); then busy=1; fi
             done
             echo
         done
     done
+    if ((busy == 1)); then
+        echo "WARNING: in some cells neither the server nor the client used 70 % of its core:"
+        echo "  other processes were competing for the cpus, so those numbers are not reliable."
+    fi
 
     if grep -q '^FAIL\|errors=[1-9]' "$RESULTS"; then
         echo
