@@ -451,8 +451,10 @@ struct Intended {
 #[derive(Debug, Clone, PartialEq)]
 enum Rule {
     /// memcache: CAS uniques in `VALUE` lines, meta `c` flags and `me` output are replaced by
-    /// labels numbered in order of first appearance per script, so "same CAS as before" and
-    /// "a new CAS" are still compared, the numbers themselves are not.
+    /// the script line where that value first appeared (`<cas@12>`; `<cas@12#2>` for the
+    /// second new one in that reply). So "the same CAS as before" and "a new CAS" are still
+    /// compared, the numbers are not; and unlike a running count, one missing CAS does not
+    /// shift every later label.
     MaskCas,
     /// Redis: in a map (or a RESP2 flat key/value array), the value after this key is masked.
     MaskField(Vec<u8>),
@@ -876,14 +878,21 @@ fn mc_reply_end(buf: &[u8], want: usize) -> Option<usize> {
     None
 }
 
-/// Replaces every CAS unique in a reply by `<casN>`, N numbered per side in order of first
-/// appearance (see `Rule::MaskCas`).
-fn mask_cas(reply: &[u8], labels: &mut HashMap<Vec<u8>, usize>) -> Vec<u8> {
+/// Replaces every CAS unique in a reply (of script line `line`) by a label naming the line
+/// where that value was first seen on this side (see `Rule::MaskCas`).
+fn mask_cas(reply: &[u8], line: usize, labels: &mut HashMap<Vec<u8>, String>) -> Vec<u8> {
     let (items, used) = mc_items(reply);
     let mut out = Vec::with_capacity(reply.len());
+    let mut new_here = 0;
     let mut label = |cas: &[u8]| -> Vec<u8> {
-        let next = labels.len() + 1;
-        format!("<cas{}>", labels.entry(cas.to_vec()).or_insert(next)).into_bytes()
+        let label = labels.entry(cas.to_vec()).or_insert_with(|| {
+            new_here += 1;
+            match new_here {
+                1 => format!("<cas@{line}>"),
+                n => format!("<cas@{line}#{n}>"),
+            }
+        });
+        label.clone().into_bytes()
     };
     for item in items {
         let words: Vec<&[u8]> = item.line.split(|b| *b == b' ').collect();
@@ -969,7 +978,7 @@ struct Side<'a> {
     /// `MN` replies owed to `mn` commands sent by `!send` and not read yet.
     mn_owed: usize,
     vars: HashMap<String, Vec<u8>>,
-    cas_labels: HashMap<Vec<u8>, usize>,
+    cas_labels: HashMap<Vec<u8>, String>,
 }
 
 impl<'a> Side<'a> {
@@ -1255,14 +1264,15 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// The bytes a reply is compared by: the rules and the line's modifiers applied.
-    fn view(&mut self, reply: &Reply, check: &Check, rules: &[&Intended]) -> Vec<u8> {
+    /// The bytes a reply to script line `line` is compared by: the rules and the line's
+    /// modifiers applied.
+    fn view(&mut self, reply: &Reply, line: usize, check: &Check, rules: &[&Intended]) -> Vec<u8> {
         let mut out = match self.proto {
             Proto::Redis => redis_view(&reply.bytes, check, rules),
             Proto::Memcache => {
                 let mut bytes = reply.bytes.clone();
                 if rules.iter().any(|r| r.rule == Rule::MaskCas) {
-                    bytes = mask_cas(&bytes, &mut self.cas_labels);
+                    bytes = mask_cas(&bytes, line, &mut self.cas_labels);
                 }
                 let type_only =
                     check.view == View::Type || rules.iter().any(|r| r.rule == Rule::TypeOnly);
@@ -1547,8 +1557,8 @@ fn run_script<'a>(
             .iter()
             .filter(|i| i.applies(r.proto, verb))
             .collect();
-        let expected_view = r.view(&expected, &step.check, &rules);
-        let got_view = c.view(&got, &step.check, &rules);
+        let expected_view = r.view(&expected, step.line, &step.check, &rules);
+        let got_view = c.view(&got, step.line, &step.check, &rules);
         if trace {
             let shown = &expected_view[..expected_view.len().min(300)];
             let more = expected_view.len() - shown.len();
@@ -1590,12 +1600,15 @@ fn run_script<'a>(
         };
         if !same {
             let (e, g) = excerpts(&expected_view, &got_view);
+            // Name the intended differences only where they changed what is compared.
+            let masked = expected_view != r.view(&expected, step.line, &step.check, &[])
+                || got_view != c.view(&got, step.line, &step.check, &[]);
             let names = rules
                 .iter()
                 .map(|r| r.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let applied = if names.is_empty() {
+            let applied = if names.is_empty() || !masked {
                 String::new()
             } else {
                 format!("    (intended differences applied: {names})\n")
@@ -1766,8 +1779,12 @@ fn memcache_replies_are_walked_by_data_blocks() {
     assert_eq!(mc_reply_end(&reply[..reply.len() - 1], 1), None);
     let mut labels = HashMap::new();
     assert_eq!(
-        mask_cas(reply, &mut labels),
-        b"VALUE k 0 4 <cas1>\r\nMN\r\n\r\nVA 2 c<cas1> f0\r\nhi\r\nHD c<cas2>\r\nMN\r\n"
+        mask_cas(reply, 7, &mut labels),
+        b"VALUE k 0 4 <cas@7>\r\nMN\r\n\r\nVA 2 c<cas@7> f0\r\nhi\r\nHD c<cas@7#2>\r\nMN\r\n"
+    );
+    assert_eq!(
+        mask_cas(b"HD c18 c19\r\n", 9, &mut labels),
+        b"HD c<cas@7#2> c<cas@9>\r\n"
     );
     assert_eq!(first_cas(reply), Some(b"17".to_vec()));
     assert!(approx_equal(b":99998\r\n", b":100000\r\n", 1000));
