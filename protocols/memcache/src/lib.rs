@@ -5,8 +5,14 @@
 //!   or an error the server answers and recovers from (memcached keeps the connection open for most
 //!   errors and swallows the data block of a refused storage command so the stream stays in sync).
 //! - [`reply`]: functions that append memcached reply lines (`VALUE`, `END`, `STORED`, `HD`, `VA` …).
+//! - [`base64`]: the key encoding of the meta protocol's `b` flag, decoded as memcached does.
+//!
+//! The reference is memcached 1.6.18: every reply line, error wording and recovery rule here was
+//! checked against the real server, and the tests say what it answered.
 #![deny(missing_docs)]
 
+pub mod base64;
+mod num;
 pub mod reply;
 pub mod request;
 

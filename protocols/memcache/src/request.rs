@@ -7,26 +7,85 @@
 //! - `Parsed::Incomplete`: wait for more bytes. Never returned for a line longer than
 //!   `limits.max_line_len` (that is an error, as memcached answers it), nor while waiting for a
 //!   data block larger than `limits.max_item_size` (refused at once, see `Parsed::Error::swallow`).
+//!   One exception, as in memcached: a `get`/`gets` line (multiget) may grow without bound; the
+//!   connection's own query-buffer limit applies to it.
 //! - `Parsed::Error { reply, consumed, swallow, close }`: write `reply` (a full line with `\r\n`),
 //!   drop `consumed` bytes from the buffer, then discard the next `swallow` bytes of input (which
 //!   may not have arrived yet: the connection keeps a countdown), and close the connection after
 //!   the reply if `close`. This is how "SERVER_ERROR object too large for cache" keeps the stream
 //!   in sync, and how a line too long is answered.
+//! - `reply` may be empty: memcached stays silent about errors in a text command that ends in
+//!   `noreply` (bad number, key too long, bad data chunk, object too large), and closes a line
+//!   too long without a word.
+//! - When memcached refuses a `set` (any `ms`) as too large it also unlinks the key's current
+//!   item, so a reader does not see the old value. On an `Error` with `swallow > 0`, call
+//!   [`refused_key`] with the same buffer: it names the key to delete, if any.
+//!
+//! Reference behaviour is memcached 1.6.18, probed byte by byte; the tests in `request/tests.rs`
+//! quote what the real server answered. The points that shape this parser:
+//! - A line ends at `\n`; a `\r` before it is dropped. Tokens are separated by spaces only (a
+//!   tab is part of a token), and a NUL ends the line as C's `strlen` does.
+//! - Without a `\n` in more than `max_line_len` buffered bytes the connection is closed, with no
+//!   reply, unless the line starts with `get ` or `gets ` (after at most 100 spaces).
+//! - Numbers follow the C conversions memcached uses (see `num`), 32-bit truncation included.
+//! - A storage command refused on its line (bad token count, key too long, bad number, negative
+//!   length) does not swallow its data block: the block is then read as a command line (usually
+//!   `ERROR`). Only "object too large" swallows `bytes + 2`. A data block is exactly `bytes + 2`
+//!   bytes, and if its last two are not `\r\n` all of it is dropped with "bad data chunk".
+//! - Meta commands validate their shape here; their flags are interpreted by [`MetaFlags::parse`]
+//!   (`ms` flags are checked here too, because a refused `ms` swallows its data block).
+
+mod meta;
+#[cfg(test)]
+mod tests;
+
+pub use crate::base64::decode_base64_key;
+pub use meta::MetaOpts;
+
+use crate::num;
+use crate::reply;
 
 /// Bounds a client cannot exceed.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Largest value accepted by a storage command (memcached `-I`, default 1 MB).
+    /// Item size limit (memcached `-I`, default 1 MB). As in memcached it bounds the whole item,
+    /// not just the value: see [`Limits::item_fits`].
     pub max_item_size: usize,
     /// Longest key (memcached: 250).
     pub max_key_len: usize,
-    /// Longest command line before memcached gives up on it (2048 for text commands in 1.6).
+    /// Bytes buffered without a `\n` before the connection is closed (memcached 1.6: 2048;
+    /// `get`/`gets` lines are exempt). A longer line whose `\n` has already arrived is parsed
+    /// normally, as memcached does when it finds the newline in one read.
     pub max_line_len: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_item_size: 1024 * 1024, max_key_len: 250, max_line_len: 2048 }
+        Limits {
+            max_item_size: 1024 * 1024,
+            max_key_len: 250,
+            max_line_len: 2048,
+        }
+    }
+}
+
+/// memcached's per-item overhead counted against `-I`: the 48-byte item header plus the 8-byte
+/// CAS unique.
+const ITEM_HEADER: usize = 48 + 8;
+
+impl Limits {
+    /// Whether memcached 1.6.18 would accept an item with this key length, client flags and
+    /// value length under `-I max_item_size`: header (56 bytes) + key + 1 + 4 if `flags != 0` +
+    /// value + 2 must fit. With `-I 1m` and key `a` the largest value is 1048516 bytes (1048512
+    /// with non-zero flags), both measured against the real server. The server can use this for
+    /// append/prepend results too.
+    pub fn item_fits(&self, key_len: usize, flags: u32, value_len: usize) -> bool {
+        let suffix = if flags == 0 { 0 } else { 4 };
+        ITEM_HEADER
+            .checked_add(key_len)
+            .and_then(|n| n.checked_add(1 + suffix + 2))
+            .and_then(|n| n.checked_add(value_len))
+            .is_some_and(|total| total <= self.max_item_size)
     }
 }
 
@@ -95,7 +154,14 @@ impl<'a> Keys<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     /// get/gets/gat/gats. `exptime` is 0 for get/gets.
-    Get { mode: GetMode, exptime: i64, keys: Keys<'a> },
+    Get {
+        /// Which retrieval command (`bget`, an ancient alias memcached keeps, is `Get`).
+        mode: GetMode,
+        /// gat/gats: the new expiration, as sent (memcached exptime rules, 32-bit truncated).
+        exptime: i64,
+        /// The keys, each at most `max_key_len` bytes; possibly none (`gat 10` answers `END`).
+        keys: Keys<'a>,
+    },
     /// set/add/replace/append/prepend/cas with its data block (without the trailing `\r\n`).
     Store {
         /// Which command.
@@ -113,22 +179,55 @@ pub enum Command<'a> {
         /// `noreply` was given.
         noreply: bool,
     },
-    /// `delete key [noreply]`
-    Delete { key: &'a [u8], noreply: bool },
+    /// `delete key [0] [noreply]`
+    Delete {
+        /// The key.
+        key: &'a [u8],
+        /// `noreply` was given.
+        noreply: bool,
+    },
     /// `incr`/`decr key delta [noreply]`
-    Arith { incr: bool, key: &'a [u8], delta: u64, noreply: bool },
+    Arith {
+        /// `incr` (else `decr`).
+        incr: bool,
+        /// The key.
+        key: &'a [u8],
+        /// The amount, a full 64-bit unsigned number.
+        delta: u64,
+        /// `noreply` was given.
+        noreply: bool,
+    },
     /// `touch key exptime [noreply]`
-    Touch { key: &'a [u8], exptime: i64, noreply: bool },
+    Touch {
+        /// The key.
+        key: &'a [u8],
+        /// The new expiration, as sent (memcached exptime rules, 32-bit truncated).
+        exptime: i64,
+        /// `noreply` was given.
+        noreply: bool,
+    },
     /// `flush_all [delay] [noreply]`
-    FlushAll { delay: i64, noreply: bool },
+    FlushAll {
+        /// Seconds (or a unix time) until the flush; 0 or negative is now.
+        delay: i64,
+        /// `noreply` was given.
+        noreply: bool,
+    },
     /// `version`
     Version,
-    /// `verbosity level [noreply]`
-    Verbosity { noreply: bool },
+    /// `verbosity level [noreply]` (the level is validated, then has no effect here).
+    Verbosity {
+        /// `noreply` was given.
+        noreply: bool,
+    },
     /// `quit`
     Quit,
-    /// `stats [args...]`; `args` is the rest of the line (may be empty).
-    Stats { args: &'a [u8] },
+    /// `stats [args...]`
+    Stats {
+        /// The rest of the line after `stats`, trailing spaces trimmed (may be empty); the
+        /// server splits and checks it (`CLIENT_ERROR usage: stats detail on|off|dump`, …).
+        args: &'a [u8],
+    },
     /// A meta command (`mg ms md ma mn me`).
     Meta(crate::request::Meta<'a>),
 }
@@ -170,12 +269,591 @@ pub struct MetaFlags<'a>(pub &'a [u8]);
 impl<'a> MetaFlags<'a> {
     /// Iterates over `(flag letter, token after it)`.
     pub fn iter(&self) -> impl Iterator<Item = (u8, &'a [u8])> + 'a {
-        self.0.split(|b| *b == b' ').filter(|t| !t.is_empty()).map(|t| (t[0], &t[1..]))
+        self.0
+            .split(|b| *b == b' ')
+            .filter(|t| !t.is_empty())
+            .map(|t| (t[0], &t[1..]))
     }
+}
+
+impl<'a> Meta<'a> {
+    /// Interprets this command's flags; see [`MetaFlags::parse`]. `Err` is the reply line.
+    pub fn opts(&self) -> Result<MetaOpts<'a>, &'static [u8]> {
+        self.flags.parse(self.kind, self.key)
+    }
+
+    /// The key the command addresses: the token itself, or when `base64` (the `b` flag, from
+    /// [`MetaOpts::base64`]) its decoding into `scratch`. `None` only for a key that does not
+    /// decode (which [`Meta::opts`] has already reported) or a `scratch` shorter than the token.
+    pub fn decode_key<'s>(&'s self, base64: bool, scratch: &'s mut [u8]) -> Option<&'s [u8]> {
+        if base64 {
+            decode_base64_key(self.key, scratch)
+        } else {
+            Some(self.key)
+        }
+    }
+}
+
+/// The key whose current item must be deleted because memcached refused a new value for it as
+/// too large (see the module contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedKey<'a> {
+    /// The key token as sent.
+    pub key: &'a [u8],
+    /// The token is base64 (an `ms` with `b`); decode with [`RefusedKey::decode`].
+    pub base64: bool,
+}
+
+impl<'a> RefusedKey<'a> {
+    /// The key bytes, decoding base64 into `scratch` when needed (a `scratch` as long as the
+    /// token suffices).
+    pub fn decode<'s>(&'s self, scratch: &'s mut [u8]) -> Option<&'s [u8]> {
+        if self.base64 {
+            decode_base64_key(self.key, scratch)
+        } else {
+            Some(self.key)
+        }
+    }
+}
+
+/// After [`parse`] returned an `Error` with `swallow > 0` for `buf`, the key memcached unlinks:
+/// `Some` for a too-large `set` or `ms` (any mode), `None` otherwise (add/replace/append/prepend/
+/// cas leave the old item alone, and other refusals never unlink). Costs a second parse of the
+/// line, on the error path only.
+pub fn refused_key<'a>(buf: &'a [u8], limits: &Limits) -> Option<RefusedKey<'a>> {
+    let Parsed::Error { reply, swallow, .. } = parse(buf, limits) else {
+        return None;
+    };
+    if swallow == 0 {
+        return None;
+    }
+    let nl = memchr::memchr(b'\n', buf)?;
+    let t = Tokens::new(command_line(&buf[..nl]));
+    match t.get(0) {
+        // The only text refusal that swallows is "too large"; of those, set alone unlinks.
+        b"set" => Some(RefusedKey {
+            key: t.get(1),
+            base64: false,
+        }),
+        // A refused ms swallows for flag errors too, which unlink nothing; "too large" is never
+        // silenced for meta commands, so the reply tells them apart.
+        b"ms" if reply == reply::SERVER_ERROR_TOO_LARGE => {
+            let key = t.get(1);
+            let base64 = MetaFlags(t.rest(3))
+                .parse(MetaKind::Set, key)
+                .is_ok_and(|o| o.base64);
+            Some(RefusedKey { key, base64 })
+        }
+        _ => None,
+    }
+}
+
+/// The command text of a line (without its `\n`): memcached drops a final `\r` when something
+/// precedes it, and C string handling ends the line at a NUL.
+#[inline]
+fn command_line(mut line: &[u8]) -> &[u8] {
+    if line.len() > 1 && line[line.len() - 1] == b'\r' {
+        line = &line[..line.len() - 1];
+    }
+    if let Some(z) = memchr::memchr(0, line) {
+        line = &line[..z];
+    }
+    line
+}
+
+/// memcached's token limit per tokenizer pass (`MAX_TOKENS`): 23 tokens, then a terminal entry.
+/// Token counts are compared as memcached compares them, so they are capped here too.
+const MAX_TOKENS: usize = 23;
+/// Tokens whose position is kept: no command reads past its 7th token (`cas` with `noreply`);
+/// longer lines only need counting, or the rest of the line as a whole.
+const KEPT_TOKENS: usize = 8;
+/// memcached refuses meta commands with more than 20 entries (19 tokens plus the terminal).
+const META_MAX_TOKENS: usize = 19;
+/// memcached gives a multiget line without `\n` this many leading spaces before closing.
+const MAX_LEADING_SPACES: usize = 100;
+
+/// The tokens of a command line as memcached's `tokenize_command` splits it: on single spaces,
+/// empty tokens skipped, counted up to [`MAX_TOKENS`]. The first [`KEPT_TOKENS`] are kept as
+/// offsets (not slices) so that "the rest of the line from token i" (multiget keys, meta flags)
+/// is at hand; a small array keeps the hot path free of a large memset.
+struct Tokens<'a> {
+    line: &'a [u8],
+    spans: [(usize, usize); KEPT_TOKENS],
+    n: usize,
+}
+
+impl<'a> Tokens<'a> {
+    #[inline]
+    fn new(line: &'a [u8]) -> Self {
+        let mut spans = [(0, 0); KEPT_TOKENS];
+        let mut n = 0;
+        let mut i = 0;
+        while n < MAX_TOKENS {
+            while i < line.len() && line[i] == b' ' {
+                i += 1;
+            }
+            if i == line.len() {
+                break;
+            }
+            let start = i;
+            while i < line.len() && line[i] != b' ' {
+                i += 1;
+            }
+            if let Some(span) = spans.get_mut(n) {
+                *span = (start, i);
+            }
+            n += 1;
+        }
+        Tokens { line, spans, n }
+    }
+
+    /// Token `i` (empty past the last one or past [`KEPT_TOKENS`], which callers rule out by
+    /// counting first).
+    fn get(&self, i: usize) -> &'a [u8] {
+        match self.spans.get(i) {
+            Some(&(s, e)) if i < self.n => &self.line[s..e],
+            _ => &[],
+        }
+    }
+
+    /// The line from the start of token `i` to its end; empty when there is no token `i`.
+    fn rest(&self, i: usize) -> &'a [u8] {
+        match self.spans.get(i) {
+            Some(&(s, _)) if i < self.n => &self.line[s..],
+            _ => &[],
+        }
+    }
+
+    /// Whether the last token is `noreply` (memcached's `set_noreply_maybe`).
+    fn noreply(&self) -> bool {
+        self.n > 0 && self.get(self.n - 1) == b"noreply"
+    }
+}
+
+/// An error outcome; `consumed` is the command line unless said otherwise.
+fn error<'a>(reply: &'static [u8], consumed: usize) -> Parsed<'a> {
+    Parsed::Error {
+        reply,
+        consumed,
+        swallow: 0,
+        close: false,
+    }
+}
+
+/// An error memcached does not report when the command asked for `noreply`.
+fn quiet_error<'a>(reply: &'static [u8], consumed: usize, noreply: bool) -> Parsed<'a> {
+    error(if noreply { b"" } else { reply }, consumed)
 }
 
 /// Parses one command from the start of `buf`. See the module documentation for the contract.
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
-    let _ = (buf, limits);
-    todo!("implemented by the codec work")
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        return no_newline(buf, limits);
+    };
+    let line_len = nl + 1;
+    let t = Tokens::new(command_line(&buf[..nl]));
+    let cmd = t.get(0);
+    if cmd.len() < 2 {
+        return error(reply::ERROR, line_len);
+    }
+    let at = Line {
+        buf,
+        line_len,
+        limits,
+    };
+    match cmd {
+        b"get" | b"bget" => at.get(&t, GetMode::Get),
+        b"gets" => at.get(&t, GetMode::Gets),
+        b"gat" => at.get(&t, GetMode::Gat),
+        b"gats" => at.get(&t, GetMode::Gats),
+        b"set" => at.store(&t, StoreMode::Set),
+        b"add" => at.store(&t, StoreMode::Add),
+        b"replace" => at.store(&t, StoreMode::Replace),
+        b"append" => at.store(&t, StoreMode::Append),
+        b"prepend" => at.store(&t, StoreMode::Prepend),
+        b"cas" => at.store(&t, StoreMode::Cas),
+        b"delete" => at.delete(&t),
+        b"incr" => at.arith(&t, true),
+        b"decr" => at.arith(&t, false),
+        b"touch" => at.touch(&t),
+        b"flush_all" => at.flush_all(&t),
+        b"version" => Parsed::Complete(Command::Version, line_len),
+        b"quit" => Parsed::Complete(Command::Quit, line_len),
+        b"verbosity" => at.verbosity(&t),
+        b"stats" => Parsed::Complete(
+            Command::Stats {
+                args: trim_end_spaces(t.rest(1)),
+            },
+            line_len,
+        ),
+        b"shutdown" => error(reply::SHUTDOWN_NOT_ENABLED, line_len),
+        b"mg" => at.meta(&t, MetaKind::Get),
+        b"ms" => at.meta_set(&t),
+        b"md" => at.meta(&t, MetaKind::Delete),
+        b"ma" => at.meta(&t, MetaKind::Arith),
+        b"mn" => Parsed::Complete(
+            Command::Meta(Meta {
+                kind: MetaKind::Noop,
+                key: b"",
+                flags: MetaFlags(b""),
+                data: b"",
+            }),
+            line_len,
+        ),
+        b"me" => at.meta_debug(&t),
+        // memcached's admin commands (slabs, lru, lru_crawler, watch, cache_memlimit …) are not
+        // served: they answer like an unknown command.
+        _ => error(reply::ERROR, line_len),
+    }
+}
+
+/// No `\n` yet: wait, or give up as memcached does on a runaway line.
+fn no_newline<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+    if buf.len() <= limits.max_line_len {
+        return Parsed::Incomplete;
+    }
+    let lead = buf.iter().take_while(|&&b| b == b' ').count();
+    let rest = &buf[lead..];
+    if lead <= MAX_LEADING_SPACES && (rest.starts_with(b"get ") || rest.starts_with(b"gets ")) {
+        return Parsed::Incomplete;
+    }
+    Parsed::Error {
+        reply: b"",
+        consumed: buf.len(),
+        swallow: 0,
+        close: true,
+    }
+}
+
+fn trim_end_spaces(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    &s[..end]
+}
+
+/// The command line being parsed: the buffer it starts, its length with the `\n`, and limits.
+struct Line<'a, 'l> {
+    buf: &'a [u8],
+    line_len: usize,
+    limits: &'l Limits,
+}
+
+impl<'a> Line<'a, '_> {
+    fn key_ok(&self, key: &[u8]) -> bool {
+        key.len() <= self.limits.max_key_len
+    }
+
+    /// get/gets/gat/gats: `get <key>*`, `gat <exptime> <key>*`.
+    fn get(&self, t: &Tokens<'a>, mode: GetMode) -> Parsed<'a> {
+        if t.n < 2 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let (exptime, first_key) = match mode {
+            GetMode::Get | GetMode::Gets => (0, 1),
+            GetMode::Gat | GetMode::Gats => match num::strtol(t.get(1)) {
+                Some(e) => (i64::from(e), 2),
+                None => return error(reply::CLIENT_ERROR_BAD_EXPTIME, self.line_len),
+            },
+        };
+        let keys = Keys(trim_end_spaces(t.rest(first_key)));
+        // One overlong key fails the whole line; memcached drops the hits it had gathered.
+        if keys.iter().any(|k| !self.key_ok(k)) {
+            return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
+        }
+        Parsed::Complete(
+            Command::Get {
+                mode,
+                exptime,
+                keys,
+            },
+            self.line_len,
+        )
+    }
+
+    /// set/add/replace/append/prepend `<key> <flags> <exptime> <bytes> [noreply]`,
+    /// cas `<key> <flags> <exptime> <bytes> <cas> [noreply]`, then the data block.
+    fn store(&self, t: &Tokens<'a>, mode: StoreMode) -> Parsed<'a> {
+        let base = if mode == StoreMode::Cas { 6 } else { 5 };
+        if t.n != base && t.n != base + 1 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let noreply = t.noreply();
+        let bad = quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply);
+        let key = t.get(1);
+        if !self.key_ok(key) {
+            return bad;
+        }
+        let (Some(flags), Some(exptime), Some(len)) = (
+            num::strtoul(t.get(2)),
+            num::strtol(t.get(3)),
+            num::strtol(t.get(4)),
+        ) else {
+            return bad;
+        };
+        let cas = if mode == StoreMode::Cas {
+            match num::strtoull(t.get(5)) {
+                Some(c) => c,
+                None => return bad,
+            }
+        } else {
+            0
+        };
+        let Some(len) = data_len(len) else {
+            return bad;
+        };
+        if !self.limits.item_fits(key.len(), flags, len) {
+            return self.too_large(len, noreply);
+        }
+        match self.data_block(len, noreply) {
+            Ok(data) => {
+                let cmd = Command::Store {
+                    mode,
+                    key,
+                    flags,
+                    exptime: i64::from(exptime),
+                    data,
+                    cas,
+                    noreply,
+                };
+                Parsed::Complete(cmd, self.line_len + len + 2)
+            }
+            Err(p) => p,
+        }
+    }
+
+    /// The `len`-byte data block after the line, which must be followed by `\r\n`. memcached
+    /// reads exactly `len + 2` bytes before it looks, so a short or long block costs exactly that
+    /// much input and the rest is read as commands.
+    fn data_block(&self, len: usize, quiet: bool) -> Result<&'a [u8], Parsed<'a>> {
+        let end = self.line_len + len + 2;
+        let Some(block) = self.buf.get(self.line_len..end) else {
+            return Err(Parsed::Incomplete);
+        };
+        match block.split_at(len) {
+            (data, b"\r\n") => Ok(data),
+            _ => Err(quiet_error(reply::CLIENT_ERROR_BAD_CHUNK, end, quiet)),
+        }
+    }
+
+    /// A value over the item size limit: refused before its data arrives, which is swallowed.
+    fn too_large(&self, len: usize, quiet: bool) -> Parsed<'a> {
+        Parsed::Error {
+            reply: if quiet {
+                b""
+            } else {
+                reply::SERVER_ERROR_TOO_LARGE
+            },
+            consumed: self.line_len,
+            swallow: len + 2,
+            close: false,
+        }
+    }
+
+    /// `delete <key> [0] [noreply]`: memcached still accepts the legacy hold time, but only `0`.
+    fn delete(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        if !(2..=4).contains(&t.n) {
+            return error(reply::ERROR, self.line_len);
+        }
+        let mut noreply = false;
+        if t.n > 2 {
+            let zero = t.get(2) == b"0";
+            noreply = t.noreply();
+            let valid = (t.n == 3 && (zero || noreply)) || (t.n == 4 && zero && noreply);
+            if !valid {
+                return quiet_error(reply::CLIENT_ERROR_DELETE_USAGE, self.line_len, noreply);
+            }
+        }
+        let key = t.get(1);
+        if !self.key_ok(key) {
+            return quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply);
+        }
+        Parsed::Complete(Command::Delete { key, noreply }, self.line_len)
+    }
+
+    /// `incr|decr <key> <delta> [noreply]`; a fourth token other than `noreply` is ignored.
+    fn arith(&self, t: &Tokens<'a>, incr: bool) -> Parsed<'a> {
+        if t.n != 3 && t.n != 4 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let noreply = t.noreply();
+        let key = t.get(1);
+        if !self.key_ok(key) {
+            return quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply);
+        }
+        match num::strtoull(t.get(2)) {
+            Some(delta) => Parsed::Complete(
+                Command::Arith {
+                    incr,
+                    key,
+                    delta,
+                    noreply,
+                },
+                self.line_len,
+            ),
+            None => quiet_error(reply::CLIENT_ERROR_BAD_DELTA, self.line_len, noreply),
+        }
+    }
+
+    /// `touch <key> <exptime> [noreply]`
+    fn touch(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        if t.n != 3 && t.n != 4 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let noreply = t.noreply();
+        let key = t.get(1);
+        if !self.key_ok(key) {
+            return quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply);
+        }
+        match num::strtol(t.get(2)) {
+            Some(e) => Parsed::Complete(
+                Command::Touch {
+                    key,
+                    exptime: i64::from(e),
+                    noreply,
+                },
+                self.line_len,
+            ),
+            None => quiet_error(reply::CLIENT_ERROR_BAD_EXPTIME, self.line_len, noreply),
+        }
+    }
+
+    /// `flush_all [delay] [noreply]`. As in memcached, the delay is read whenever the token count
+    /// says there is one, so `flush_all noreply 5` is an exptime error and `flush_all 5 junk` is
+    /// a 5-second flush.
+    fn flush_all(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        if !(1..=3).contains(&t.n) {
+            return error(reply::ERROR, self.line_len);
+        }
+        let noreply = t.noreply();
+        let mut delay = 0;
+        if t.n != if noreply { 2 } else { 1 } {
+            match num::strtol(t.get(1)) {
+                Some(d) => delay = i64::from(d),
+                None => {
+                    return quiet_error(reply::CLIENT_ERROR_BAD_EXPTIME, self.line_len, noreply)
+                }
+            }
+        }
+        Parsed::Complete(Command::FlushAll { delay, noreply }, self.line_len)
+    }
+
+    /// `verbosity <level> [noreply]`; the level must be a number even though it changes nothing.
+    fn verbosity(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        if t.n != 2 && t.n != 3 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let noreply = t.noreply();
+        match num::strtoul(t.get(1)) {
+            Some(_) => Parsed::Complete(Command::Verbosity { noreply }, self.line_len),
+            None => quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply),
+        }
+    }
+
+    /// `mg|md|ma <key> <flag>*`: shape only; flags are the server's (via [`Meta::opts`]).
+    fn meta(&self, t: &Tokens<'a>, kind: MetaKind) -> Parsed<'a> {
+        if t.n < 2 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let key = t.get(1);
+        if !self.key_ok(key) {
+            return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
+        }
+        if t.n > META_MAX_TOKENS {
+            return error(too_many_flags(kind), self.line_len);
+        }
+        let meta = Meta {
+            kind,
+            key,
+            flags: MetaFlags(t.rest(2)),
+            data: b"",
+        };
+        Parsed::Complete(Command::Meta(meta), self.line_len)
+    }
+
+    /// `me <key> [b]`
+    fn meta_debug(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        let key = t.get(1);
+        if t.n < 2 || !self.key_ok(key) {
+            return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
+        }
+        if t.get(2) == b"b" && crate::base64::decoded_len(key).is_none() {
+            return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
+        }
+        let meta = Meta {
+            kind: MetaKind::Debug,
+            key,
+            flags: MetaFlags(t.rest(2)),
+            data: b"",
+        };
+        Parsed::Complete(Command::Meta(meta), self.line_len)
+    }
+
+    /// `ms <key> <datalen> <flag>*` and its data block. Errors found once the length is known
+    /// swallow the block (memcached's "so we can properly slurp bad bytes"); errors before it
+    /// do not. Meta errors are always reported, `q` or not.
+    fn meta_set(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        if t.n < 2 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let key = t.get(1);
+        if !self.key_ok(key) || t.n == 2 {
+            return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
+        }
+        if t.n > META_MAX_TOKENS {
+            return error(too_many_flags(MetaKind::Set), self.line_len);
+        }
+        let Some(len) = num::strtol(t.get(2)).and_then(data_len) else {
+            return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
+        };
+        let flags = MetaFlags(t.rest(3));
+        let opts = match flags.parse(MetaKind::Set, key) {
+            Ok(o) => o,
+            Err(reply) => {
+                return Parsed::Error {
+                    reply,
+                    consumed: self.line_len,
+                    swallow: len + 2,
+                    close: false,
+                }
+            }
+        };
+        let key_len = if opts.base64 {
+            crate::base64::decoded_len(key).unwrap_or(0)
+        } else {
+            key.len()
+        };
+        if !self
+            .limits
+            .item_fits(key_len, opts.client_flags.unwrap_or(0), len)
+        {
+            return self.too_large(len, false);
+        }
+        match self.data_block(len, false) {
+            Ok(data) => {
+                let meta = Meta {
+                    kind: MetaKind::Set,
+                    key,
+                    flags,
+                    data,
+                };
+                Parsed::Complete(Command::Meta(meta), self.line_len + len + 2)
+            }
+            Err(p) => p,
+        }
+    }
+}
+
+/// A data length memcached accepts: `0..=INT_MAX - 2` (it adds the `\r\n` in an `int`).
+fn data_len(len: i32) -> Option<usize> {
+    if !(0..=i32::MAX - 2).contains(&len) {
+        return None;
+    }
+    usize::try_from(len).ok()
+}
+
+/// memcached words this one differently for mg.
+fn too_many_flags(kind: MetaKind) -> &'static [u8] {
+    match kind {
+        MetaKind::Get => b"CLIENT_ERROR options flags are too long\r\n",
+        _ => b"CLIENT_ERROR options flags too long\r\n",
+    }
 }
