@@ -108,8 +108,8 @@ impl Db {
     /// Number of keys still live at `now`: `len` minus the expired keys no one has reclaimed
     /// yet (DBSIZE). Costs O(keys with a TTL), since only those can have expired.
     pub fn live_len(&self, now: u64) -> usize {
-        let expired = self.volatile.iter().filter(|&&id| self.entries[id as usize].is_expired(now)).count();
-        self.entries.len() - expired
+        let expired = |id: u32| self.entries[id as usize].is_expired(now);
+        self.entries.len() - self.volatile.iter().filter(|&&id| expired(id)).count()
     }
 
     fn find(&self, key: &Hashed<'_>) -> Option<u32> {
@@ -329,9 +329,11 @@ mod tests {
     fn live_len_skips_unreclaimed_expired_keys() {
         let hasher = RandomState::new();
         let mut d = Db::with_hasher(hasher.clone());
-        for (i, ttl) in [None, Some(100), Some(200), Some(300)].into_iter().enumerate() {
+        let ttls = [None, Some(100), Some(200), Some(300)];
+        for (i, ttl) in ttls.into_iter().enumerate() {
             let key = [b'k', i as u8];
-            let k = Hashed { key: &key, hash: hasher.hash_one(&key[..]) };
+            let hash = hasher.hash_one(&key[..]);
+            let k = Hashed { key: &key, hash };
             d.upsert(&k, Value::Str(Vec::new()), ttl, 0, 0, false, 0);
         }
         assert_eq!(d.live_len(100), 4, "a key expires strictly after its time");
