@@ -302,20 +302,12 @@ mod tests {
     #[test]
     fn agrees_with_redis_keys() {
         let keys = [
-            "hello", "hallo", "hxllo", "hllo", "heeeello", "h]llo", "h-llo", "h^llo", "HELLO",
-            "a[b", "a*b", "ab", "a\\", "x", "a", "b", "^", "-", "]",
+            "hello", "hallo", "hxllo", "hllo", "heeeello", "h]llo", "h-llo", "h^llo", "HELLO", "a[b", "a*b", "ab",
+            "a\\", "x", "a", "b", "^", "-", "]",
         ];
         let cases: &[(&str, &[&str])] = &[
-            (
-                "h?llo",
-                &["h-llo", "h]llo", "h^llo", "hallo", "hello", "hxllo"],
-            ),
-            (
-                "h*llo",
-                &[
-                    "h-llo", "h]llo", "h^llo", "hallo", "heeeello", "hello", "hllo", "hxllo",
-                ],
-            ),
+            ("h?llo", &["h-llo", "h]llo", "h^llo", "hallo", "hello", "hxllo"]),
+            ("h*llo", &["h-llo", "h]llo", "h^llo", "hallo", "heeeello", "hello", "hllo", "hxllo"]),
             ("h[ae]llo", &["hallo", "hello"]),
             ("h[^e]llo", &["h-llo", "h]llo", "h^llo", "hallo", "hxllo"]),
             ("h[a-e]llo", &["hallo", "hello"]),
@@ -338,12 +330,7 @@ mod tests {
             ("*\\", &["a\\"]),
             ("[\\-]", &["-"]),
             ("[^a-z]", &["-", "]", "^"]),
-            (
-                "*l*l*",
-                &[
-                    "h-llo", "h]llo", "h^llo", "hallo", "heeeello", "hello", "hllo", "hxllo",
-                ],
-            ),
+            ("*l*l*", &["h-llo", "h]llo", "h^llo", "hallo", "heeeello", "hello", "hllo", "hxllo"]),
             ("?", &["-", "]", "^", "a", "b", "x"]),
         ];
         for (pattern, want) in cases {

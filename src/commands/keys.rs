@@ -71,21 +71,14 @@ fn databases(ctx: &Ctx<'_>) -> usize {
 fn int32_arg(a: &[u8], msg: Option<&'static str>) -> Result<i32, CmdError> {
     let v = int_arg(a).map_err(|e| msg.map_or(e, CmdError::err))?;
     i32::try_from(v).map_err(|_| {
-        CmdError::err(
-            msg.unwrap_or(
-                "ERR value is out of range, value must between -2147483648 and 2147483647",
-            ),
-        )
+        CmdError::err(msg.unwrap_or("ERR value is out of range, value must between -2147483648 and 2147483647"))
     })
 }
 
 /// A database index argument (MOVE, COPY … DB): an `int`, then within the configured count.
 fn db_index_arg(ctx: &Ctx<'_>, a: &[u8]) -> Result<usize, CmdError> {
     let db = int32_arg(a, None)?;
-    usize::try_from(db)
-        .ok()
-        .filter(|&d| d < databases(ctx))
-        .ok_or(CmdError::DbIndex)
+    usize::try_from(db).ok().filter(|&d| d < databases(ctx)).ok_or(CmdError::DbIndex)
 }
 
 /// Locks the shards of `keys`: the one-key case skips the sort `Engine::lock` does.
@@ -165,10 +158,7 @@ fn touch(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn type_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let k = engine.hashed(argv.get(1));
-    let name = engine
-        .lock_one(&k)
-        .read(db, &k, now)
-        .map_or("none", |e| e.value.kind().name());
+    let name = engine.lock_one(&k).read(db, &k, now).map_or("none", |e| e.value.kind().name());
     ctx.out.simple(name.as_bytes());
     Ok(())
 }
@@ -243,10 +233,7 @@ pub fn encode_cursor(shard: usize, slot: usize, shard_bits: u32) -> u64 {
 /// end of a shard's slab just moves on to the next shard.
 pub fn decode_cursor(cursor: u64, shard_bits: u32) -> (usize, usize) {
     let mask = (1u64 << shard_bits) - 1;
-    (
-        (cursor & mask) as usize,
-        usize::try_from(cursor >> shard_bits).unwrap_or(usize::MAX),
-    )
+    ((cursor & mask) as usize, usize::try_from(cursor >> shard_bits).unwrap_or(usize::MAX))
 }
 
 /// SCAN's options: `[MATCH pattern] [COUNT count] [TYPE type]`, each may repeat (the last wins).
@@ -264,11 +251,7 @@ pub struct ScanOpts<'a> {
 impl<'a> ScanOpts<'a> {
     /// Parses the arguments after the cursor.
     pub fn parse(args: &[&'a [u8]]) -> Result<ScanOpts<'a>, CmdError> {
-        let mut o = ScanOpts {
-            pattern: None,
-            count: 10,
-            kind: None,
-        };
+        let mut o = ScanOpts { pattern: None, count: 10, kind: None };
         let mut i = 0;
         while i < args.len() {
             let (opt, has_value) = (args[i], i + 1 < args.len());
@@ -348,8 +331,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     if total > 0 {
         use std::hash::BuildHasher;
         // A fresh RandomState is seeded from a per-thread key that changes on every call.
-        let r =
-            (std::collections::hash_map::RandomState::new().hash_one(now) % total as u64) as usize;
+        let r = (std::collections::hash_map::RandomState::new().hash_one(now) % total as u64) as usize;
         let mut acc = 0;
         let start = sizes.iter().position(|&n| {
             acc += n;
@@ -371,11 +353,10 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// DBSIZE: live keys only, so O(keys with a TTL) rather than O(1) (see `Db::live_len`).
+/// DBSIZE counts every stored key, including ones whose TTL passed but that neither a read nor
+/// the active cycle has reclaimed yet — exactly what redis-server counts, and O(shards).
 fn dbsize(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
-    let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
-    let mut n = 0;
-    engine.for_each_shard(db, |_, d| n += d.live_len(now));
+    let n = ctx.engine().dbsize(ctx.session.db);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -405,9 +386,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> Result<(), Cm
     let done = if src.key == dst.key || (nx && l.peek(db, &dst, now).is_some()) {
         false
     } else {
-        let entry = l
-            .take(db, &src, now)
-            .expect("looked up under the same lock");
+        let entry = l.take(db, &src, now).expect("looked up under the same lock");
         l.put(db, &dst, entry, now);
         true
     };
@@ -440,17 +419,12 @@ fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         i += 1;
     }
     if src_db == dst_db && argv.get(1) == argv.get(2) {
-        return Err(CmdError::err(
-            "ERR source and destination objects are the same",
-        ));
+        return Err(CmdError::err("ERR source and destination objects are the same"));
     }
     let (engine, now) = (ctx.engine(), ctx.now);
     let (src, dst) = (engine.hashed(argv.get(1)), engine.hashed(argv.get(2)));
     let mut l = engine.lock(&[src, dst]);
-    let copied = match l
-        .read(src_db, &src, now)
-        .map(|e| (e.value.clone(), e.expire_at(), e.flags))
-    {
+    let copied = match l.read(src_db, &src, now).map(|e| (e.value.clone(), e.expire_at(), e.flags)) {
         Some((value, expire_at, flags)) if replace || l.peek(dst_db, &dst, now).is_none() => {
             l.set(dst_db, &dst, value, expire_at, flags, false, now);
             true
@@ -468,18 +442,14 @@ fn move_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let src_db = ctx.session.db;
     let dst_db = db_index_arg(ctx, argv.get(2))?;
     if dst_db == src_db {
-        return Err(CmdError::err(
-            "ERR source and destination objects are the same",
-        ));
+        return Err(CmdError::err("ERR source and destination objects are the same"));
     }
     let (engine, now) = (ctx.engine(), ctx.now);
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
     let moved = l.peek(src_db, &k, now).is_some() && l.peek(dst_db, &k, now).is_none();
     if moved {
-        let entry = l
-            .take(src_db, &k, now)
-            .expect("looked up under the same lock");
+        let entry = l.take(src_db, &k, now).expect("looked up under the same lock");
         l.put(dst_db, &k, entry, now);
     }
     drop(l);
@@ -501,10 +471,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     };
     if a != b {
         ctx.engine().lock_all().swap_dbs(a, b);
-        ctx.engine()
-            .stats
-            .dirty
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.engine().stats.dirty.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();
     Ok(())
@@ -531,10 +498,7 @@ fn flush(engine: &Engine, dbs: std::ops::Range<usize>) -> usize {
         }
     }
     drop(l);
-    engine
-        .stats
-        .dirty
-        .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+    engine.stats.dirty.fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
     removed
 }
 
@@ -588,21 +552,14 @@ impl ExpireFlags {
             } else {
                 // Redis formats the option as a C string: it ends at a NUL byte.
                 let opt = a.split(|&b| b == 0).next().unwrap_or_default();
-                return Err(CmdError::err(format!(
-                    "ERR Unsupported option {}",
-                    excerpt(opt, opt.len())
-                )));
+                return Err(CmdError::err(format!("ERR Unsupported option {}", excerpt(opt, opt.len()))));
             }
         }
         if f.nx && (f.xx || f.gt || f.lt) {
-            return Err(CmdError::err(
-                "ERR NX and XX, GT or LT options at the same time are not compatible",
-            ));
+            return Err(CmdError::err("ERR NX and XX, GT or LT options at the same time are not compatible"));
         }
         if f.gt && f.lt {
-            return Err(CmdError::err(
-                "ERR GT and LT options at the same time are not compatible",
-            ));
+            return Err(CmdError::err("ERR GT and LT options at the same time are not compatible"));
         }
         Ok(f)
     }
@@ -637,18 +594,11 @@ fn pexpireat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 /// options, the integer, overflow of the unit conversion and of adding now; then 0 for a missing
 /// key or an unmet condition. Negative times are allowed: a time at or before now deletes the
 /// key and answers 1.
-fn expire_generic(
-    ctx: &mut Ctx<'_>,
-    argv: &Argv<'_>,
-    name: &str,
-    kind: ExpireKind,
-) -> Result<(), CmdError> {
+fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKind) -> Result<(), CmdError> {
     let flags = ExpireFlags::parse(argv.rest(3))?;
     let t = int_arg(argv.get(2))?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
-    let when = kind
-        .to_unix_ms(t, now)
-        .ok_or_else(|| invalid_expire(name))?;
+    let when = kind.to_unix_ms(t, now).ok_or_else(|| invalid_expire(name))?;
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
     let done = match l.peek(db, &k, now) {
@@ -695,47 +645,19 @@ struct TtlOutput {
 }
 
 fn ttl(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    ttl_generic(
-        ctx,
-        argv,
-        TtlOutput {
-            ms: false,
-            absolute: false,
-        },
-    )
+    ttl_generic(ctx, argv, TtlOutput { ms: false, absolute: false })
 }
 
 fn pttl(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    ttl_generic(
-        ctx,
-        argv,
-        TtlOutput {
-            ms: true,
-            absolute: false,
-        },
-    )
+    ttl_generic(ctx, argv, TtlOutput { ms: true, absolute: false })
 }
 
 fn expiretime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    ttl_generic(
-        ctx,
-        argv,
-        TtlOutput {
-            ms: false,
-            absolute: true,
-        },
-    )
+    ttl_generic(ctx, argv, TtlOutput { ms: false, absolute: true })
 }
 
 fn pexpiretime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    ttl_generic(
-        ctx,
-        argv,
-        TtlOutput {
-            ms: true,
-            absolute: true,
-        },
-    )
+    ttl_generic(ctx, argv, TtlOutput { ms: true, absolute: true })
 }
 
 /// The reply of a TTL-family command for a key whose expiry is `expire_at` (None: no TTL);
@@ -746,11 +668,7 @@ fn ttl_reply(expire_at: Option<u64>, out: TtlOutput, now: u64) -> i64 {
         return -1;
     };
     let at = i128::from(at);
-    let ms = if out.absolute {
-        at
-    } else {
-        (at - i128::from(now)).max(0)
-    };
+    let ms = if out.absolute { at } else { (at - i128::from(now)).max(0) };
     let v = if out.ms { ms } else { (ms + 500) / 1000 };
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -809,61 +727,15 @@ mod tests {
     #[test]
     fn scan_options() {
         let o = ScanOpts::parse(&[]).unwrap();
-        assert_eq!(
-            o,
-            ScanOpts {
-                pattern: None,
-                count: 10,
-                kind: None
-            }
-        );
-        let o = ScanOpts::parse(&[
-            b("match"),
-            b("a*"),
-            b("COUNT"),
-            b("100"),
-            b("type"),
-            b("STRING"),
-        ])
-        .unwrap();
-        assert_eq!(
-            o,
-            ScanOpts {
-                pattern: Some(b("a*")),
-                count: 100,
-                kind: Some(Some(Kind::String))
-            }
-        );
+        assert_eq!(o, ScanOpts { pattern: None, count: 10, kind: None });
+        let o = ScanOpts::parse(&[b("match"), b("a*"), b("COUNT"), b("100"), b("type"), b("STRING")]).unwrap();
+        assert_eq!(o, ScanOpts { pattern: Some(b("a*")), count: 100, kind: Some(Some(Kind::String)) });
         // `*` needs no matching; an unknown type matches nothing; the last repeat wins.
-        let o = ScanOpts::parse(&[
-            b("MATCH"),
-            b("x"),
-            b("MATCH"),
-            b("*"),
-            b("TYPE"),
-            b("nosuch"),
-        ])
-        .unwrap();
-        assert_eq!(
-            o,
-            ScanOpts {
-                pattern: None,
-                count: 10,
-                kind: Some(None)
-            }
-        );
-        assert_eq!(
-            ScanOpts::parse(&[b("COUNT"), b("0")]),
-            Err(CmdError::Syntax)
-        );
-        assert_eq!(
-            ScanOpts::parse(&[b("COUNT"), b("-5")]),
-            Err(CmdError::Syntax)
-        );
-        assert_eq!(
-            ScanOpts::parse(&[b("COUNT"), b("x")]),
-            Err(CmdError::NotInteger)
-        );
+        let o = ScanOpts::parse(&[b("MATCH"), b("x"), b("MATCH"), b("*"), b("TYPE"), b("nosuch")]).unwrap();
+        assert_eq!(o, ScanOpts { pattern: None, count: 10, kind: Some(None) });
+        assert_eq!(ScanOpts::parse(&[b("COUNT"), b("0")]), Err(CmdError::Syntax));
+        assert_eq!(ScanOpts::parse(&[b("COUNT"), b("-5")]), Err(CmdError::Syntax));
+        assert_eq!(ScanOpts::parse(&[b("COUNT"), b("x")]), Err(CmdError::NotInteger));
         assert_eq!(ScanOpts::parse(&[b("COUNT")]), Err(CmdError::Syntax));
         assert_eq!(ScanOpts::parse(&[b("FOO"), b("1")]), Err(CmdError::Syntax));
     }
@@ -875,37 +747,17 @@ mod tests {
     #[test]
     fn expire_flag_parsing() {
         assert_eq!(flags(&[]), Ok(ExpireFlags::default()));
-        assert_eq!(
-            flags(&["nx", "NX"]),
-            Ok(ExpireFlags {
-                nx: true,
-                ..Default::default()
-            })
-        );
-        assert_eq!(
-            flags(&["xx", "gt"]),
-            Ok(ExpireFlags {
-                xx: true,
-                gt: true,
-                ..Default::default()
-            })
-        );
-        let nx_msg =
-            CmdError::err("ERR NX and XX, GT or LT options at the same time are not compatible");
+        assert_eq!(flags(&["nx", "NX"]), Ok(ExpireFlags { nx: true, ..Default::default() }));
+        assert_eq!(flags(&["xx", "gt"]), Ok(ExpireFlags { xx: true, gt: true, ..Default::default() }));
+        let nx_msg = CmdError::err("ERR NX and XX, GT or LT options at the same time are not compatible");
         let gtlt_msg = CmdError::err("ERR GT and LT options at the same time are not compatible");
         assert_eq!(flags(&["nx", "xx"]), Err(nx_msg.clone()));
         assert_eq!(flags(&["lt", "nx"]), Err(nx_msg.clone()));
         assert_eq!(flags(&["gt", "lt", "nx"]), Err(nx_msg));
         assert_eq!(flags(&["gt", "lt"]), Err(gtlt_msg));
         // The unknown word wins over incompatibilities, wherever it is.
-        assert_eq!(
-            flags(&["nx", "xx", "foo"]),
-            Err(CmdError::err("ERR Unsupported option foo"))
-        );
-        assert_eq!(
-            flags(&["a\r\nb"]),
-            Err(CmdError::err("ERR Unsupported option a  b"))
-        );
+        assert_eq!(flags(&["nx", "xx", "foo"]), Err(CmdError::err("ERR Unsupported option foo")));
+        assert_eq!(flags(&["a\r\nb"]), Err(CmdError::err("ERR Unsupported option a  b")));
     }
 
     #[test]
@@ -924,42 +776,17 @@ mod tests {
     #[test]
     fn ttl_replies() {
         let now = 1_000_000;
-        let (ttl, pttl) = (
-            TtlOutput {
-                ms: false,
-                absolute: false,
-            },
-            TtlOutput {
-                ms: true,
-                absolute: false,
-            },
-        );
-        let (et, pet) = (
-            TtlOutput {
-                ms: false,
-                absolute: true,
-            },
-            TtlOutput {
-                ms: true,
-                absolute: true,
-            },
-        );
+        let (ttl, pttl) = (TtlOutput { ms: false, absolute: false }, TtlOutput { ms: true, absolute: false });
+        let (et, pet) = (TtlOutput { ms: false, absolute: true }, TtlOutput { ms: true, absolute: true });
         assert_eq!(ttl_reply(None, ttl, now), -1);
         assert_eq!(ttl_reply(None, pet, now), -1);
-        assert_eq!(
-            ttl_reply(Some(now + 1500), ttl, now),
-            2,
-            "rounds to nearest"
-        );
+        assert_eq!(ttl_reply(Some(now + 1500), ttl, now), 2, "rounds to nearest");
         assert_eq!(ttl_reply(Some(now + 1499), ttl, now), 1);
         assert_eq!(ttl_reply(Some(now + 1499), pttl, now), 1499);
         assert_eq!(ttl_reply(Some(now - 5), pttl, now), 0, "never negative");
         assert_eq!(ttl_reply(Some(123_456), pet, now), 123_456);
         assert_eq!(ttl_reply(Some(123_456), et, now), 123);
-        assert_eq!(
-            ttl_reply(Some(i64::MAX as u64), et, now),
-            9_223_372_036_854_776
-        );
+        assert_eq!(ttl_reply(Some(i64::MAX as u64), et, now), 9_223_372_036_854_776);
     }
 
     #[test]
@@ -968,18 +795,10 @@ mod tests {
         assert_eq!(int32_arg(b"x", None), Err(CmdError::NotInteger));
         assert_eq!(
             int32_arg(b"4294967296", None),
-            Err(CmdError::err(
-                "ERR value is out of range, value must between -2147483648 and 2147483647"
-            ))
+            Err(CmdError::err("ERR value is out of range, value must between -2147483648 and 2147483647"))
         );
         let m = Some("ERR invalid first DB index");
-        assert_eq!(
-            int32_arg(b"x", m),
-            Err(CmdError::err("ERR invalid first DB index"))
-        );
-        assert_eq!(
-            int32_arg(b"99999999999", m),
-            Err(CmdError::err("ERR invalid first DB index"))
-        );
+        assert_eq!(int32_arg(b"x", m), Err(CmdError::err("ERR invalid first DB index")));
+        assert_eq!(int32_arg(b"99999999999", m), Err(CmdError::err("ERR invalid first DB index")));
     }
 }

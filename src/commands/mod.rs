@@ -371,11 +371,7 @@ fn unknown_command(argv: &Argv<'_>) -> CmdError {
         args.push_str(&excerpt(a, room));
         args.push_str("' ");
     }
-    CmdError::err(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        excerpt(argv.get(0), 128),
-        args
-    ))
+    CmdError::err(format!("ERR unknown command '{}', with args beginning with: {}", excerpt(argv.get(0), 128), args))
 }
 
 /// Resolves `argv` to the spec that runs it (following container commands), or the error

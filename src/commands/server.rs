@@ -14,36 +14,216 @@ use crate::server::shared::unix_us;
 /// This family's table entries.
 pub const COMMANDS: &[Spec] = &[
     spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Returns the server time.", time),
-    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", info),
+    spec(
+        "info",
+        -1,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "1.0.0",
+        "O(1)",
+        "Returns information and statistics about the server.",
+        info,
+    ),
     container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", COMMAND_SUBS),
     container("config", -2, "server", "2.0.0", "A container for server configuration commands.", CONFIG_SUBS),
     container("client", -2, "connection", "2.4.0", "A container for client connection commands.", CLIENT_SUBS),
 ];
 
 const COMMAND_SUBS: &[Spec] = &[
-    spec("command|count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(1)", "Returns a count of commands.", command_count),
-    spec("command|info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of commands to look up", "Returns information about one, multiple or all commands.", command_info),
-    spec("command|docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the number of commands to look up", "Returns documentary information about one, multiple or all commands.", command_docs),
-    spec("command|list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the total number of Redis commands", "Returns a list of command names.", command_list),
-    spec("command|getkeys", -3, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of arguments to the command", "Extracts the key names from an arbitrary command.", command_getkeys),
-    spec("command|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", command_help),
+    spec(
+        "command|count",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.8.13",
+        "O(1)",
+        "Returns a count of commands.",
+        command_count,
+    ),
+    spec(
+        "command|info",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.8.13",
+        "O(N) where N is the number of commands to look up",
+        "Returns information about one, multiple or all commands.",
+        command_info,
+    ),
+    spec(
+        "command|docs",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "7.0.0",
+        "O(N) where N is the number of commands to look up",
+        "Returns documentary information about one, multiple or all commands.",
+        command_docs,
+    ),
+    spec(
+        "command|list",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "7.0.0",
+        "O(N) where N is the total number of Redis commands",
+        "Returns a list of command names.",
+        command_list,
+    ),
+    spec(
+        "command|getkeys",
+        -3,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.8.13",
+        "O(N) where N is the number of arguments to the command",
+        "Extracts the key names from an arbitrary command.",
+        command_getkeys,
+    ),
+    spec(
+        "command|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "5.0.0",
+        "O(1)",
+        "Returns helpful text about the different subcommands.",
+        command_help,
+    ),
 ];
 
 const CONFIG_SUBS: &[Spec] = &[
-    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Returns the effective values of configuration parameters.", config_get),
-    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Sets configuration parameters in-flight.", config_set),
-    spec("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(1)", "Resets the server's statistics.", config_resetstat),
-    spec("config|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", config_help),
+    spec(
+        "config|get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.0.0",
+        "O(N) when N is the number of configuration parameters provided",
+        "Returns the effective values of configuration parameters.",
+        config_get,
+    ),
+    spec(
+        "config|set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.0.0",
+        "O(N) when N is the number of configuration parameters provided",
+        "Sets configuration parameters in-flight.",
+        config_set,
+    ),
+    spec(
+        "config|resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.0.0",
+        "O(1)",
+        "Resets the server's statistics.",
+        config_resetstat,
+    ),
+    spec(
+        "config|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "5.0.0",
+        "O(1)",
+        "Returns helpful text about the different subcommands.",
+        config_help,
+    ),
 ];
 
 const CLIENT_SUBS: &[Spec] = &[
-    spec("client|id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns the unique client ID of the connection.", client_id),
-    spec("client|getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Returns the name of the connection.", client_getname),
-    spec("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Sets the connection name.", client_setname),
-    spec("client|setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "O(1)", "Sets information specific to the client or connection.", client_setinfo),
-    spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Lists open connections.", client_list),
-    spec("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the connection.", client_info),
-    spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", client_help),
+    spec(
+        "client|id",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "5.0.0",
+        "O(1)",
+        "Returns the unique client ID of the connection.",
+        client_id,
+    ),
+    spec(
+        "client|getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "2.6.9",
+        "O(1)",
+        "Returns the name of the connection.",
+        client_getname,
+    ),
+    spec(
+        "client|setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "2.6.9",
+        "O(1)",
+        "Sets the connection name.",
+        client_setname,
+    ),
+    spec(
+        "client|setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "7.2.0",
+        "O(1)",
+        "Sets information specific to the client or connection.",
+        client_setinfo,
+    ),
+    spec(
+        "client|list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "2.4.0",
+        "O(N) where N is the number of client connections",
+        "Lists open connections.",
+        client_list,
+    ),
+    spec(
+        "client|info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "6.2.0",
+        "O(1)",
+        "Returns information about the connection.",
+        client_info,
+    ),
+    spec(
+        "client|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "5.0.0",
+        "O(1)",
+        "Returns helpful text about the different subcommands.",
+        client_help,
+    ),
 ];
 
 fn time(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
@@ -183,7 +363,11 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         5 if is(argv.get(2), "FILTERBY") => {
             let (kind, value) = (argv.get(3), argv.get(4));
             if is(kind, "PATTERN") {
-                table().iter().filter(|s| crate::glob::glob_match(value, s.name.as_bytes(), true)).map(|s| s.name).collect()
+                table()
+                    .iter()
+                    .filter(|s| crate::glob::glob_match(value, s.name.as_bytes(), true))
+                    .map(|s| s.name)
+                    .collect()
             } else if is(kind, "ACLCAT") {
                 let want = format!("@{}", String::from_utf8_lossy(value).to_ascii_lowercase());
                 table().iter().filter(|s| categories(s).contains(&want.as_str())).map(|s| s.name).collect()
@@ -268,7 +452,13 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     let c = &ctx.shared.counters;
-    for a in [&c.connections_received, &c.rejected_connections, &c.commands_processed, &c.net_input_bytes, &c.net_output_bytes] {
+    for a in [
+        &c.connections_received,
+        &c.rejected_connections,
+        &c.commands_processed,
+        &c.net_input_bytes,
+        &c.net_output_bytes,
+    ] {
         a.store(0, Ordering::Relaxed);
     }
     let s = &ctx.engine().stats;

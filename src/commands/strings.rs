@@ -85,15 +85,10 @@ pub enum ExpireKind {
 impl ExpireKind {
     /// The kind an option name (`EX`, `px`, `EXAT`, `PXAT`, any case) stands for.
     pub fn from_option(opt: &[u8]) -> Option<ExpireKind> {
-        [
-            (ExpireKind::Ex, "EX"),
-            (ExpireKind::Px, "PX"),
-            (ExpireKind::ExAt, "EXAT"),
-            (ExpireKind::PxAt, "PXAT"),
-        ]
-        .into_iter()
-        .find(|(_, name)| is(opt, name))
-        .map(|(k, _)| k)
+        [(ExpireKind::Ex, "EX"), (ExpireKind::Px, "PX"), (ExpireKind::ExAt, "EXAT"), (ExpireKind::PxAt, "PXAT")]
+            .into_iter()
+            .find(|(_, name)| is(opt, name))
+            .map(|(k, _)| k)
     }
 
     /// True for EX/PX (relative to now).
@@ -111,11 +106,7 @@ impl ExpireKind {
     /// time"). Negative and past results are returned as they are: EXPIRE accepts them (and
     /// deletes the key), SET refuses `n <= 0` before calling this (see [`parse_expire`]).
     pub fn to_unix_ms(self, n: i64, now: u64) -> Option<i64> {
-        let ms = if self.in_seconds() {
-            n.checked_mul(1000)?
-        } else {
-            n
-        };
+        let ms = if self.in_seconds() { n.checked_mul(1000)? } else { n };
         if self.is_relative() {
             ms.checked_add(i64::try_from(now).ok()?)
         } else {
@@ -134,12 +125,7 @@ pub fn invalid_expire(command: &str) -> CmdError {
 /// 0, whose conversion to absolute unix ms does not overflow (else "invalid expire time in
 /// '<command>' command"). Returns the absolute expiry in unix ms; it may already be past for
 /// EXAT/PXAT, and the caller then deletes the key.
-pub fn parse_expire(
-    arg: &[u8],
-    kind: ExpireKind,
-    now: u64,
-    command: &str,
-) -> Result<u64, CmdError> {
+pub fn parse_expire(arg: &[u8], kind: ExpireKind, now: u64, command: &str) -> Result<u64, CmdError> {
     let n = int_arg(arg)?;
     if n <= 0 {
         return Err(invalid_expire(command));
@@ -164,9 +150,7 @@ pub fn max_string_len(ctx: &Ctx<'_>) -> u64 {
 /// redis-server's `checkStringLength`: refuses a string of `total` bytes above `limit`.
 pub fn check_string_len(total: u64, limit: u64) -> Result<(), CmdError> {
     if total > limit {
-        return Err(CmdError::err(
-            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
-        ));
+        return Err(CmdError::err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
     }
     Ok(())
 }
@@ -206,10 +190,7 @@ impl<'a> ExtOptions<'a> {
     /// other; the four expire forms, KEEPTTL and PERSIST exclude each other, but repeating the
     /// same one is allowed (the last wins); an expire option without its argument, an option
     /// of the other command, or anything unknown is "ERR syntax error".
-    pub fn parse(
-        args: impl Iterator<Item = &'a [u8]>,
-        cmd: ExtFor,
-    ) -> Result<ExtOptions<'a>, CmdError> {
+    pub fn parse(args: impl Iterator<Item = &'a [u8]>, cmd: ExtFor) -> Result<ExtOptions<'a>, CmdError> {
         let set = cmd == ExtFor::Set;
         let mut o = ExtOptions::default();
         let mut args = args.peekable();
@@ -226,8 +207,7 @@ impl<'a> ExtOptions<'a> {
             } else if !set && is(opt, "PERSIST") && kind.is_none() {
                 o.persist = true;
             } else if let Some(k) = ExpireKind::from_option(opt) {
-                let compatible =
-                    !o.keep_ttl && !o.persist && !matches!(kind, Some(prev) if prev != k);
+                let compatible = !o.keep_ttl && !o.persist && !matches!(kind, Some(prev) if prev != k);
                 match args.peek() {
                     Some(&arg) if compatible => {
                         o.expire = Some((k, arg));
@@ -289,12 +269,7 @@ pub struct SetOptions<'a> {
 /// Stores `value` under `key` per `o`. Order of checks, as redis-server: the expire time, then
 /// (with GET) the old value's type, then NX/XX. An expire time already past deletes the key
 /// (and still answers as a successful SET).
-pub fn set_generic(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    value: &[u8],
-    o: &SetOptions<'_>,
-) -> Result<(), CmdError> {
+pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.session.db, ctx.now);
     let expire_at = match o.expire {
         Some((kind, arg)) => Some(parse_expire(arg, kind, now, o.command)?),
@@ -329,15 +304,7 @@ pub fn set_generic(
                 l.delete(db, &k, now);
             }
             _ => {
-                l.set(
-                    db,
-                    &k,
-                    Value::Str(value.to_vec()),
-                    expire_at,
-                    0,
-                    o.keep_ttl,
-                    now,
-                );
+                l.set(db, &k, Value::Str(value.to_vec()), expire_at, 0, o.keep_ttl, now);
             }
         }
     }
@@ -382,29 +349,17 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 fn setex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let o = SetOptions {
-        expire: Some((ExpireKind::Ex, argv.get(2))),
-        command: "setex",
-        ..Default::default()
-    };
+    let o = SetOptions { expire: Some((ExpireKind::Ex, argv.get(2))), command: "setex", ..Default::default() };
     set_generic(ctx, argv.get(1), argv.get(3), &o)
 }
 
 fn psetex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let o = SetOptions {
-        expire: Some((ExpireKind::Px, argv.get(2))),
-        command: "psetex",
-        ..Default::default()
-    };
+    let o = SetOptions { expire: Some((ExpireKind::Px, argv.get(2))), command: "psetex", ..Default::default() };
     set_generic(ctx, argv.get(1), argv.get(3), &o)
 }
 
 fn getset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let o = SetOptions {
-        get: true,
-        command: "getset",
-        ..Default::default()
-    };
+    let o = SetOptions { get: true, command: "getset", ..Default::default() };
     set_generic(ctx, argv.get(1), argv.get(2), &o)
 }
 
@@ -459,11 +414,7 @@ pub fn substr_range(len: usize, start: i64, end: i64) -> Range<usize> {
     }
     let n = len as i64;
     let start = if start < 0 { (n + start).max(0) } else { start };
-    let end = if end < 0 {
-        (n + end).max(0)
-    } else {
-        end.min(n - 1)
-    };
+    let end = if end < 0 { (n + end).max(0) } else { end.min(n - 1) };
     if start > end {
         return 0..0;
     }
@@ -553,15 +504,10 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> Result<(), CmdError> {
     let name = if nx { "msetnx" } else { "mset" };
     if argv.len() % 2 == 0 {
-        return Err(CmdError::err(format!(
-            "ERR wrong number of arguments for '{name}' command"
-        )));
+        return Err(CmdError::err(format!("ERR wrong number of arguments for '{name}' command")));
     }
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
-    let keys: Vec<Hashed<'_>> = (1..argv.len())
-        .step_by(2)
-        .map(|i| engine.hashed(argv.get(i)))
-        .collect();
+    let keys: Vec<Hashed<'_>> = (1..argv.len()).step_by(2).map(|i| engine.hashed(argv.get(i))).collect();
     let mut l = engine.lock(&keys);
     if nx && keys.iter().any(|k| l.peek(db, k, now).is_some()) {
         drop(l);
@@ -569,15 +515,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> Result<(), CmdE
         return Ok(());
     }
     for (i, k) in keys.iter().enumerate() {
-        l.set(
-            db,
-            k,
-            Value::Str(argv.get(2 + 2 * i).to_vec()),
-            None,
-            0,
-            false,
-            now,
-        );
+        l.set(db, k, Value::Str(argv.get(2 + 2 * i).to_vec()), None, 0, false, now);
     }
     drop(l);
     if nx {
@@ -593,13 +531,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> Result<(), CmdE
 /// Replaces the string under `k` with what `fill` writes into the emptied buffer: in place when
 /// the key exists (TTL and flags kept, CAS renewed), else as a new key without TTL. The caller
 /// holds `k`'s shard and has checked that the key, if present, holds a string.
-fn replace_string_locked(
-    l: &mut Locked<'_>,
-    db: usize,
-    k: &Hashed<'_>,
-    now: u64,
-    fill: impl FnOnce(&mut Vec<u8>),
-) {
+fn replace_string_locked(l: &mut Locked<'_>, db: usize, k: &Hashed<'_>, now: u64, fill: impl FnOnce(&mut Vec<u8>)) {
     if let Some(e) = l.write(db, k, now) {
         if let Some(s) = e.value.as_str_mut() {
             s.clear();
@@ -628,9 +560,7 @@ fn incrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn decrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let by = int_arg(argv.get(2))?;
     // Negating i64::MIN overflows; redis-server has a message of its own for it.
-    let by = by
-        .checked_neg()
-        .ok_or_else(|| CmdError::err("ERR decrement would overflow"))?;
+    let by = by.checked_neg().ok_or_else(|| CmdError::err("ERR decrement would overflow"))?;
     incr_generic(ctx, argv.get(1), by)
 }
 
@@ -664,9 +594,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     };
     let new = st::incr_by_float(current, argv.get(2)).map_err(|e| match e {
         FloatIncrError::NotFloat => CmdError::NotFloat,
-        FloatIncrError::NanOrInfinity => {
-            CmdError::err("ERR increment would produce NaN or Infinity")
-        }
+        FloatIncrError::NanOrInfinity => CmdError::err("ERR increment would produce NaN or Infinity"),
     })?;
     replace_string_locked(&mut l, db, &k, now, |s| s.extend_from_slice(&new));
     drop(l);
@@ -727,11 +655,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let total = offset as u64 + patch.len() as u64;
     // The only size the command can reach is known up front, so the limit is read (when it
     // matters at all) before the shard is locked.
-    let limit = if total > MIN_PROTO_MAX_BULK_LEN {
-        max_string_len(ctx)
-    } else {
-        MIN_PROTO_MAX_BULK_LEN
-    };
+    let limit = if total > MIN_PROTO_MAX_BULK_LEN { max_string_len(ctx) } else { MIN_PROTO_MAX_BULK_LEN };
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
@@ -780,29 +704,15 @@ mod tests {
         assert!(o.nx && o.get && !o.xx);
         assert_eq!(o.expire, Some((ExpireKind::Ex, &b"10"[..])));
         // Repeating an option, or the same expire form, is fine; the last value wins.
-        let o = parse(
-            &["EX", "10", "ex", "20", "NX", "nx", "get", "get"],
-            ExtFor::Set,
-        )
-        .unwrap();
+        let o = parse(&["EX", "10", "ex", "20", "NX", "nx", "get", "get"], ExtFor::Set).unwrap();
         assert_eq!(o.expire, Some((ExpireKind::Ex, &b"20"[..])));
         let o = parse(&["keepttl", "KEEPTTL", "xx"], ExtFor::Set).unwrap();
         assert!(o.keep_ttl && o.xx);
-        for (opt, kind) in [
-            ("px", ExpireKind::Px),
-            ("ExAt", ExpireKind::ExAt),
-            ("PXAT", ExpireKind::PxAt),
-        ] {
-            assert_eq!(
-                parse(&[opt, "5"], ExtFor::Set).unwrap().expire,
-                Some((kind, &b"5"[..]))
-            );
+        for (opt, kind) in [("px", ExpireKind::Px), ("ExAt", ExpireKind::ExAt), ("PXAT", ExpireKind::PxAt)] {
+            assert_eq!(parse(&[opt, "5"], ExtFor::Set).unwrap().expire, Some((kind, &b"5"[..])));
         }
         // The number is not looked at here.
-        assert_eq!(
-            parse(&["EX", "abc"], ExtFor::Set).unwrap().expire,
-            Some((ExpireKind::Ex, &b"abc"[..]))
-        );
+        assert_eq!(parse(&["EX", "abc"], ExtFor::Set).unwrap().expire, Some((ExpireKind::Ex, &b"abc"[..])));
         assert_eq!(parse(&[], ExtFor::Set).unwrap(), ExtOptions::default());
     }
 
@@ -832,15 +742,9 @@ mod tests {
         assert!(o.persist);
         let o = parse(&["ex", "100", "ex", "200"], ExtFor::GetEx).unwrap();
         assert_eq!(o.expire, Some((ExpireKind::Ex, &b"200"[..])));
-        for bad in [
-            &["persist", "ex", "10"][..],
-            &["ex", "10", "persist"],
-            &["keepttl"],
-            &["nx"],
-            &["xx"],
-            &["get"],
-            &["px"],
-        ] {
+        for bad in
+            [&["persist", "ex", "10"][..], &["ex", "10", "persist"], &["keepttl"], &["nx"], &["xx"], &["get"], &["px"]]
+        {
             assert_eq!(parse(bad, ExtFor::GetEx), Err(CmdError::Syntax), "{bad:?}");
         }
     }
@@ -848,76 +752,30 @@ mod tests {
     #[test]
     fn expire_arguments() {
         let now = 1_700_000_000_000u64;
-        assert_eq!(
-            parse_expire(b"10", ExpireKind::Ex, now, "set"),
-            Ok(now + 10_000)
-        );
-        assert_eq!(
-            parse_expire(b"10", ExpireKind::Px, now, "set"),
-            Ok(now + 10)
-        );
-        assert_eq!(
-            parse_expire(b"10", ExpireKind::ExAt, now, "set"),
-            Ok(10_000)
-        );
+        assert_eq!(parse_expire(b"10", ExpireKind::Ex, now, "set"), Ok(now + 10_000));
+        assert_eq!(parse_expire(b"10", ExpireKind::Px, now, "set"), Ok(now + 10));
+        assert_eq!(parse_expire(b"10", ExpireKind::ExAt, now, "set"), Ok(10_000));
         assert_eq!(parse_expire(b"10", ExpireKind::PxAt, now, "set"), Ok(10));
-        assert_eq!(
-            parse_expire(b"9223372036854775807", ExpireKind::PxAt, now, "set"),
-            Ok(i64::MAX as u64)
-        );
-        assert_eq!(
-            parse_expire(b"9223372036854775", ExpireKind::ExAt, now, "set"),
-            Ok(9_223_372_036_854_775_000)
-        );
-        let invalid = |cmd: &str| {
-            Err(CmdError::err(format!(
-                "ERR invalid expire time in '{cmd}' command"
-            )))
-        };
-        assert_eq!(
-            parse_expire(b"0", ExpireKind::Ex, now, "set"),
-            invalid("set")
-        );
-        assert_eq!(
-            parse_expire(b"-1", ExpireKind::Px, now, "psetex"),
-            invalid("psetex")
-        );
-        assert_eq!(
-            parse_expire(b"9223372036854776", ExpireKind::ExAt, now, "set"),
-            invalid("set")
-        );
+        assert_eq!(parse_expire(b"9223372036854775807", ExpireKind::PxAt, now, "set"), Ok(i64::MAX as u64));
+        assert_eq!(parse_expire(b"9223372036854775", ExpireKind::ExAt, now, "set"), Ok(9_223_372_036_854_775_000));
+        let invalid = |cmd: &str| Err(CmdError::err(format!("ERR invalid expire time in '{cmd}' command")));
+        assert_eq!(parse_expire(b"0", ExpireKind::Ex, now, "set"), invalid("set"));
+        assert_eq!(parse_expire(b"-1", ExpireKind::Px, now, "psetex"), invalid("psetex"));
+        assert_eq!(parse_expire(b"9223372036854776", ExpireKind::ExAt, now, "set"), invalid("set"));
         // Fits after * 1000 but not once now is added.
-        assert_eq!(
-            parse_expire(b"9223372036854775", ExpireKind::Ex, now, "getex"),
-            invalid("getex")
-        );
-        assert_eq!(
-            parse_expire(b"9223372036854775807", ExpireKind::Px, now, "set"),
-            invalid("set")
-        );
-        assert_eq!(
-            parse_expire(b"1.5", ExpireKind::Ex, now, "set"),
-            Err(CmdError::NotInteger)
-        );
-        assert_eq!(
-            parse_expire(b"abc", ExpireKind::Ex, now, "set"),
-            Err(CmdError::NotInteger)
-        );
+        assert_eq!(parse_expire(b"9223372036854775", ExpireKind::Ex, now, "getex"), invalid("getex"));
+        assert_eq!(parse_expire(b"9223372036854775807", ExpireKind::Px, now, "set"), invalid("set"));
+        assert_eq!(parse_expire(b"1.5", ExpireKind::Ex, now, "set"), Err(CmdError::NotInteger));
+        assert_eq!(parse_expire(b"abc", ExpireKind::Ex, now, "set"), Err(CmdError::NotInteger));
     }
 
     #[test]
     fn expire_kind_conversions_for_the_expire_family() {
         let now = 1000u64;
         assert_eq!(ExpireKind::Ex.to_unix_ms(-5, now), Some(-4000));
-        assert_eq!(
-            ExpireKind::ExAt.to_unix_ms(i64::MIN / 1000, now),
-            Some(i64::MIN / 1000 * 1000)
-        );
+        assert_eq!(ExpireKind::ExAt.to_unix_ms(i64::MIN / 1000, now), Some(i64::MIN / 1000 * 1000));
         assert_eq!(ExpireKind::ExAt.to_unix_ms(i64::MIN / 1000 - 1, now), None);
-        assert_eq!(
-            ExpireKind::Px.to_unix_ms(i64::MAX - 1000, now),
-            Some(i64::MAX)
-        );
+        assert_eq!(ExpireKind::Px.to_unix_ms(i64::MAX - 1000, now), Some(i64::MAX));
         assert_eq!(ExpireKind::Px.to_unix_ms(i64::MAX - 999, now), None);
         assert_eq!(ExpireKind::from_option(b"pXaT"), Some(ExpireKind::PxAt));
         assert_eq!(ExpireKind::from_option(b"EXA"), None);
@@ -946,9 +804,7 @@ mod tests {
         assert!(check_string_len(512 << 20, 512 << 20).is_ok());
         assert_eq!(
             check_string_len((512 << 20) + 1, 512 << 20),
-            Err(CmdError::err(
-                "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-            ))
+            Err(CmdError::err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"))
         );
     }
 
@@ -957,15 +813,9 @@ mod tests {
         let find = |n: &str| COMMANDS.iter().find(|s| s.name == n).unwrap();
         assert_eq!(COMMANDS.len(), 21);
         let mset = find("mset");
-        assert_eq!(
-            (mset.arity, mset.first_key, mset.last_key, mset.step),
-            (-3, 1, -1, 2)
-        );
+        assert_eq!((mset.arity, mset.first_key, mset.last_key, mset.step), (-3, 1, -1, 2));
         assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
-        assert_eq!(
-            find("mget").key_positions(4).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(find("mget").key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert!(find("get").has(READONLY | FAST) && !find("get").has(WRITE));
         assert!(find("getex").has(WRITE) && !find("getex").has(DENYOOM));
         assert!(COMMANDS.iter().all(|s| s.group == "string"));

@@ -63,13 +63,9 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Invocatio
     let args: Vec<OsString> = args.into_iter().skip(1).collect();
     let (config_file, rest) = match args.split_first() {
         Some((first, _)) if first.as_encoded_bytes() == b"-" => {
-            return Err(
-                "reading the configuration from standard input ('-') is not supported".to_owned(),
-            );
+            return Err("reading the configuration from standard input ('-') is not supported".to_owned());
         }
-        Some((first, rest)) if !first.as_encoded_bytes().starts_with(b"-") => {
-            (Some(PathBuf::from(first)), rest)
-        }
+        Some((first, rest)) if !first.as_encoded_bytes().starts_with(b"-") => (Some(PathBuf::from(first)), rest),
         _ => (None, &args[..]),
     };
     let lines = match split_command_line(rest)? {
@@ -105,10 +101,7 @@ fn split_command_line(tokens: &[OsString]) -> Result<Split, String> {
     let mut want_value = false;
     let mut tokens = tokens.iter();
     while let Some(token) = tokens.next() {
-        let token = token
-            .to_str()
-            .ok_or_else(|| format!("argument {token:?} is not valid UTF-8"))?
-            .to_owned();
+        let token = token.to_str().ok_or_else(|| format!("argument {token:?} is not valid UTF-8"))?.to_owned();
         if want_value {
             want_value = false;
             if let Some(line) = lines.last_mut() {
@@ -126,21 +119,16 @@ fn split_command_line(tokens: &[OsString]) -> Result<Split, String> {
                     .ok_or_else(|| format!("{token} needs a value (see --help)"))?;
                 lines.push(memcached_flag(&token, value));
             }
-            "--" => {
-                return Err("'--' must be followed by a directive name, as in --port 6380".into())
-            }
+            "--" => return Err("'--' must be followed by a directive name, as in --port 6380".into()),
             _ if token.starts_with("--") => {
                 let body = &token[2..];
                 if let Some((name, value)) = body.split_once('=') {
                     lines.push(vec![name.to_owned(), value.to_owned()]);
                 } else if body.contains(|c: char| c.is_ascii_whitespace()) {
                     // One shell word holding "name value…", which redis-server also accepts.
-                    let words = split_args(body.as_bytes())
-                        .ok_or_else(|| format!("unbalanced quotes in '{token}'"))?;
-                    let words: Vec<String> = words
-                        .into_iter()
-                        .map(|w| String::from_utf8_lossy(&w).into_owned())
-                        .collect();
+                    let words = split_args(body.as_bytes()).ok_or_else(|| format!("unbalanced quotes in '{token}'"))?;
+                    let words: Vec<String> =
+                        words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
                     want_value = words.len() == 1;
                     lines.push(words);
                 } else {
@@ -172,16 +160,10 @@ fn memcached_flag(flag: &str, value: &str) -> Vec<String> {
             let binary_unit = value.len() > 1
                 && value.ends_with(['k', 'K', 'm', 'M'])
                 && value[..value.len() - 1].bytes().all(|b| b.is_ascii_digit());
-            let size = if binary_unit {
-                format!("{value}b")
-            } else {
-                value.to_owned()
-            };
+            let size = if binary_unit { format!("{value}b") } else { value.to_owned() };
             vec!["memcache-item-size-max".into(), size]
         }
-        _ => std::iter::once("bind".to_owned())
-            .chain(value.split(',').map(str::to_owned))
-            .collect(),
+        _ => std::iter::once("bind".to_owned()).chain(value.split(',').map(str::to_owned)).collect(),
     }
 }
 
@@ -215,14 +197,11 @@ pub(crate) fn command() -> Command {
         let Some((directive, _)) = lookup(name.as_bytes()) else {
             continue;
         };
-        let mut arg = Arg::new(name)
-            .long(name)
-            .value_name(value_name)
-            .help(format!(
-                "{} [default: {}]",
-                directive.doc,
-                directive.default_text()
-            ));
+        let mut arg = Arg::new(name).long(name).value_name(value_name).help(format!(
+            "{} [default: {}]",
+            directive.doc,
+            directive.default_text()
+        ));
         if let Some(short) = short {
             arg = arg.short(short);
         }
@@ -233,18 +212,9 @@ pub(crate) fn command() -> Command {
     }
     let directive_names: Vec<&str> = DIRECTIVES.iter().map(|d| d.name).collect();
     cmd.arg(
-        Arg::new("listen")
-            .short('l')
-            .value_name("ADDR,...")
-            .help("memcached-style --bind: comma-separated addresses"),
+        Arg::new("listen").short('l').value_name("ADDR,...").help("memcached-style --bind: comma-separated addresses"),
     )
-    .arg(
-        Arg::new("help")
-            .short('h')
-            .long("help")
-            .action(ArgAction::Help)
-            .help("Print help"),
-    )
+    .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
     .arg(
         Arg::new("version")
             .short('V')

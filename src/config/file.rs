@@ -28,8 +28,7 @@ pub fn parse_file_text(text: &str, cfg: &mut Config) -> Result<(), String> {
 
 /// Reads and applies the file at `path`.
 pub(crate) fn load_file(path: &Path, cfg: &mut Config, depth: usize) -> Result<(), String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("can't open config file '{}': {e}", path.display()))?;
+    let text = std::fs::read(path).map_err(|e| format!("can't open config file '{}': {e}", path.display()))?;
     parse_bytes(&text, cfg, depth).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -48,8 +47,7 @@ fn parse_bytes(text: &[u8], cfg: &mut Config, depth: usize) -> Result<(), String
             }
             format!("line {}: '{shown}': {reason}", index + 1)
         };
-        let args =
-            split_args(line).ok_or_else(|| fail("Unbalanced quotes in configuration line"))?;
+        let args = split_args(line).ok_or_else(|| fail("Unbalanced quotes in configuration line"))?;
         if args.is_empty() {
             continue;
         }

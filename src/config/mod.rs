@@ -101,11 +101,7 @@ impl Default for Config {
         for directive in DIRECTIVES {
             // Table defaults are checked by a test, so this cannot fail in a tested build.
             let applied = directive.apply_default(&mut config);
-            debug_assert!(
-                applied.is_ok(),
-                "default of {}: {applied:?}",
-                directive.name
-            );
+            debug_assert!(applied.is_ok(), "default of {}: {applied:?}", directive.name);
         }
         config
     }
@@ -124,13 +120,8 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// Every level, in the order of [`LogLevel::NAMES`].
-    pub const ALL: [LogLevel; 5] = [
-        LogLevel::Debug,
-        LogLevel::Verbose,
-        LogLevel::Notice,
-        LogLevel::Warning,
-        LogLevel::Nothing,
-    ];
+    pub const ALL: [LogLevel; 5] =
+        [LogLevel::Debug, LogLevel::Verbose, LogLevel::Notice, LogLevel::Warning, LogLevel::Nothing];
     /// The directive's words, indexed by `level as usize`.
     pub const NAMES: [&'static str; 5] = ["debug", "verbose", "notice", "warning", "nothing"];
 
@@ -151,9 +142,7 @@ impl ConfigError {
     }
 
     fn failed(argument: &str, reason: &str) -> Self {
-        ConfigError(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{argument}') - {reason}"
-        ))
+        ConfigError(format!("ERR CONFIG SET failed (possibly related to argument '{argument}') - {reason}"))
     }
 }
 
@@ -183,9 +172,7 @@ impl Config {
     /// not a glob, so `\` in it is not an escape.
     pub fn get(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         if !pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
-            return lookup(pattern)
-                .map(|(directive, name)| vec![(name, directive.value(self))])
-                .unwrap_or_default();
+            return lookup(pattern).map(|(directive, name)| vec![(name, directive.value(self))]).unwrap_or_default();
         }
         let mut found = Vec::new();
         for directive in DIRECTIVES {
@@ -206,15 +193,8 @@ impl Config {
         for pattern in patterns {
             let exact = !pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
             for (name, value) in self.get(pattern) {
-                let name = if exact {
-                    String::from_utf8_lossy(pattern).into_owned()
-                } else {
-                    name.into()
-                };
-                if !found
-                    .iter()
-                    .any(|(seen, _)| seen.eq_ignore_ascii_case(&name))
-                {
+                let name = if exact { String::from_utf8_lossy(pattern).into_owned() } else { name.into() };
+                if !found.iter().any(|(seen, _)| seen.eq_ignore_ascii_case(&name)) {
                     found.push((name, value));
                 }
             }
@@ -255,9 +235,7 @@ impl Config {
         // copy makes "all or nothing" trivially true.
         let mut next = self.clone();
         for (directive, (_, value)) in chosen.iter().zip(pairs) {
-            directive
-                .apply_value(&mut next, value)
-                .map_err(|reason| ConfigError::failed(directive.name, &reason))?;
+            directive.apply_value(&mut next, value).map_err(|reason| ConfigError::failed(directive.name, &reason))?;
         }
         *self = next;
         Ok(())
@@ -315,9 +293,7 @@ mod tests {
     }
 
     fn run(args: &[&str]) -> Result<Config, String> {
-        let argv = std::iter::once("cachette")
-            .chain(args.iter().copied())
-            .map(OsString::from);
+        let argv = std::iter::once("cachette").chain(args.iter().copied()).map(OsString::from);
         match parse_args(argv)? {
             Invocation::Run(config) => Ok(config),
             Invocation::Print(text) => Err(format!("printed: {text}")),
@@ -330,12 +306,7 @@ mod tests {
         assert_eq!(c.bind, vec!["127.0.0.1".to_owned()]);
         assert_eq!((c.port, c.memcache_port), (6379, 11211));
         assert!(c.threads >= 1);
-        assert_eq!(
-            c.threads,
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(1024)
-        );
+        assert_eq!(c.threads, std::thread::available_parallelism().map_or(1, |n| n.get()).min(1024));
         assert_eq!((c.timeout, c.tcp_backlog, c.tcp_keepalive), (0, 511, 300));
         assert_eq!((c.databases, c.maxclients), (16, 10000));
         assert_eq!(c.proto_max_bulk_len, 512 * 1024 * 1024);
@@ -362,23 +333,14 @@ mod tests {
     fn bounds_round_trip_through_fields() {
         for d in DIRECTIVES {
             let (lo, hi) = match d.kind {
-                Kind::Int {
-                    min,
-                    max,
-                    clamp: None,
-                    ..
-                } => (min.to_string(), max.to_string()),
-                Kind::Int {
-                    clamp: Some((lo, hi)),
-                    ..
-                } => (lo.to_string(), hi.to_string()),
+                Kind::Int { min, max, clamp: None, .. } => (min.to_string(), max.to_string()),
+                Kind::Int { clamp: Some((lo, hi)), .. } => (lo.to_string(), hi.to_string()),
                 Kind::Memory { min, max } => (min.to_string(), max.to_string()),
                 _ => continue,
             };
             for v in [lo, hi] {
                 let mut c = Config::default();
-                d.apply_args(&mut c, &[v.clone().into_bytes()])
-                    .expect("in range");
+                d.apply_args(&mut c, &[v.clone().into_bytes()]).expect("in range");
                 assert_eq!(d.value(&c), v, "{}", d.name);
             }
         }
@@ -426,17 +388,8 @@ mod tests {
                     DefaultValue::Literal(_) => l.starts_with(&live),
                 })
                 .unwrap_or_else(|| panic!("{} is not in conf/cachette.conf", d.name));
-            let block: Vec<&str> = lines[..at]
-                .iter()
-                .rev()
-                .take_while(|l| l.starts_with('#'))
-                .copied()
-                .collect();
-            let want = if d.mutable {
-                "CONFIG SET: yes"
-            } else {
-                "CONFIG SET: no"
-            };
+            let block: Vec<&str> = lines[..at].iter().rev().take_while(|l| l.starts_with('#')).copied().collect();
+            let want = if d.mutable { "CONFIG SET: yes" } else { "CONFIG SET: no" };
             assert!(
                 block.iter().any(|l| l.contains(want)),
                 "the comment above {} in conf/cachette.conf should say '{want}'",
@@ -463,51 +416,24 @@ mod tests {
     #[test]
     fn file_errors_name_the_line() {
         // Reasons as redis-server 7.0.15 words them for the same lines.
-        assert_eq!(
-            err("port 7000\n\nfoo bar\n"),
-            "line 3: 'foo bar': Bad directive or wrong number of arguments"
-        );
-        assert_eq!(
-            err("timeout abc"),
-            "line 1: 'timeout abc': argument couldn't be parsed into an integer"
-        );
-        assert_eq!(
-            err("timeout \"5"),
-            "line 1: 'timeout \"5': Unbalanced quotes in configuration line"
-        );
-        assert_eq!(
-            err("timeout \"5\"x"),
-            "line 1: 'timeout \"5\"x': Unbalanced quotes in configuration line"
-        );
-        assert_eq!(
-            err("timeout 5 # c"),
-            "line 1: 'timeout 5 # c': wrong number of arguments"
-        );
-        assert_eq!(
-            err("timeout"),
-            "line 1: 'timeout': wrong number of arguments"
-        );
-        assert_eq!(
-            err("logfile a b"),
-            "line 1: 'logfile a b': wrong number of arguments"
-        );
+        assert_eq!(err("port 7000\n\nfoo bar\n"), "line 3: 'foo bar': Bad directive or wrong number of arguments");
+        assert_eq!(err("timeout abc"), "line 1: 'timeout abc': argument couldn't be parsed into an integer");
+        assert_eq!(err("timeout \"5"), "line 1: 'timeout \"5': Unbalanced quotes in configuration line");
+        assert_eq!(err("timeout \"5\"x"), "line 1: 'timeout \"5\"x': Unbalanced quotes in configuration line");
+        assert_eq!(err("timeout 5 # c"), "line 1: 'timeout 5 # c': wrong number of arguments");
+        assert_eq!(err("timeout"), "line 1: 'timeout': wrong number of arguments");
+        assert_eq!(err("logfile a b"), "line 1: 'logfile a b': wrong number of arguments");
         assert_eq!(
             err("loglevel loud"),
             "line 1: 'loglevel loud': argument(s) must be one of the following: debug, \
              verbose, notice, warning, nothing"
         );
-        assert_eq!(
-            err("  hz 1000 2  "),
-            "line 1: 'hz 1000 2': wrong number of arguments"
-        );
+        assert_eq!(err("  hz 1000 2  "), "line 1: 'hz 1000 2': wrong number of arguments");
         assert_eq!(
             err("bind a b c d e f g h i j k l m n o p q"),
             "line 1: 'bind a b c d e f g h i j k l m n o p q': Too many bind addresses specified."
         );
-        assert_eq!(
-            err("daemonize maybe"),
-            "line 1: 'daemonize maybe': argument must be 'yes' or 'no'"
-        );
+        assert_eq!(err("daemonize maybe"), "line 1: 'daemonize maybe': argument must be 'yes' or 'no'");
         assert_eq!(
             err("supervised foo"),
             "line 1: 'supervised foo': argument(s) must be one of the following: upstart, \
@@ -518,10 +444,7 @@ mod tests {
             "line 1: 'databases 32': argument must be between 1 and 16 inclusive (cachette \
              supports at most 16 databases for now)"
         );
-        assert_eq!(
-            err("proto-max-bulk-len 1kk"),
-            "line 1: 'proto-max-bulk-len 1kk': argument must be a memory value"
-        );
+        assert_eq!(err("proto-max-bulk-len 1kk"), "line 1: 'proto-max-bulk-len 1kk': argument must be a memory value");
         let long = format!("foo {}", "x".repeat(300));
         assert!(err(&long).len() < 200);
     }
@@ -572,12 +495,7 @@ mod tests {
         std::fs::write(&inner, "\nbogus 1\n").expect("write");
         let e = err(&format!("include {}", inner.display()));
         assert!(e.starts_with("line 1: 'include "), "{e}");
-        assert!(
-            e.ends_with(
-                "inner.conf: line 2: 'bogus 1': Bad directive or wrong number of arguments"
-            ),
-            "{e}"
-        );
+        assert!(e.ends_with("inner.conf: line 2: 'bogus 1': Bad directive or wrong number of arguments"), "{e}");
 
         std::fs::write(&inner, format!("include {}\n", inner.display())).expect("write");
         assert!(err(&format!("include {}", inner.display())).contains("nested too deeply"));
@@ -590,14 +508,8 @@ mod tests {
         let one = |p: &str| c.get(p.as_bytes());
         assert_eq!(one("port"), vec![("port", "6379".to_owned())]);
         assert_eq!(one("PORT"), vec![("port", "6379".to_owned())]);
-        assert_eq!(
-            one("proto-max-bulk-len"),
-            vec![("proto-max-bulk-len", "536870912".into())]
-        );
-        assert_eq!(
-            one("client-query-buffer-limit"),
-            vec![("client-query-buffer-limit", "1073741824".into())]
-        );
+        assert_eq!(one("proto-max-bulk-len"), vec![("proto-max-bulk-len", "536870912".into())]);
+        assert_eq!(one("client-query-buffer-limit"), vec![("client-query-buffer-limit", "1073741824".into())]);
         assert_eq!(one("loglevel"), vec![("loglevel", "notice".into())]);
         assert_eq!(one("logfile"), vec![("logfile", String::new())]);
         assert_eq!(one("daemonize"), vec![("daemonize", "no".into())]);
@@ -605,18 +517,9 @@ mod tests {
         assert_eq!(one("nonexistent"), vec![]);
         // No glob characters: an exact lookup, so the backslash is not an escape.
         assert_eq!(one("p\\ort"), vec![]);
-        assert_eq!(
-            one("tcp-*"),
-            vec![
-                ("tcp-backlog", "511".to_owned()),
-                ("tcp-keepalive", "300".to_owned())
-            ]
-        );
+        assert_eq!(one("tcp-*"), vec![("tcp-backlog", "511".to_owned()), ("tcp-keepalive", "300".to_owned())]);
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
-        assert_eq!(
-            one("*port"),
-            vec![("port", "6379".into()), ("memcache-port", "11211".into())]
-        );
+        assert_eq!(one("*port"), vec![("port", "6379".into()), ("memcache-port", "11211".into())]);
         assert_eq!(one("*").len(), DIRECTIVES.len());
 
         let mut c = Config::default();
@@ -627,10 +530,7 @@ mod tests {
     #[test]
     fn config_get_many_dedupes_and_echoes_exact_names() {
         let c = Config::default();
-        assert_eq!(
-            c.get_many(&[b"port", b"PORT"]),
-            vec![("port".into(), "6379".into())]
-        );
+        assert_eq!(c.get_many(&[b"port", b"PORT"]), vec![("port".into(), "6379".into())]);
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
@@ -638,14 +538,8 @@ mod tests {
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {
-        let pairs: Vec<(&[u8], &[u8])> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-            .collect();
-        c.set_many(&pairs)
-            .expect_err("should fail")
-            .message()
-            .to_owned()
+        let pairs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        c.set_many(&pairs).expect_err("should fail").message().to_owned()
     }
 
     /// Every expected reply below is what redis-server 7.0.15 answered to the same CONFIG SET
@@ -659,8 +553,7 @@ mod tests {
         const NOT_INT: &str = "argument couldn't be parsed into an integer";
         const NOT_MEMORY: &str = "argument must be a memory value";
         const INT_RANGE: &str = "argument must be between 0 and 2147483647 inclusive";
-        const BUF_RANGE: &str =
-            "argument must be between 1048576 and 9223372036854775807 inclusive";
+        const BUF_RANGE: &str = "argument must be between 1048576 and 9223372036854775807 inclusive";
         let want = |arg: &str, reason: &str| {
             if reason == UNKNOWN {
                 format!("ERR Unknown option or number of arguments for CONFIG SET - '{arg}'")
@@ -673,11 +566,7 @@ mod tests {
             "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't \
              be parsed into an integer"
         );
-        type Case = (
-            &'static [(&'static str, &'static str)],
-            &'static str,
-            &'static str,
-        );
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
         let cases: &[Case] = &[
             (&[("databases", "3")], "databases", IMMUTABLE),
             (&[("DATABASES", "3")], "DATABASES", IMMUTABLE),
@@ -693,52 +582,16 @@ mod tests {
             (&[("timeout", "+1")], "timeout", NOT_INT),
             (&[("timeout", "99999999999")], "timeout", INT_RANGE),
             (&[("hz", "-1")], "hz", INT_RANGE),
-            (
-                &[("active-expire-effort", "11")],
-                "active-expire-effort",
-                "argument must be between 1 and 10 inclusive",
-            ),
+            (&[("active-expire-effort", "11")], "active-expire-effort", "argument must be between 1 and 10 inclusive"),
             (&[("tcp-keepalive", "-1")], "tcp-keepalive", INT_RANGE),
-            (
-                &[("maxclients", "0")],
-                "maxclients",
-                "argument must be between 1 and 4294967295 inclusive",
-            ),
-            (
-                &[("proto-max-bulk-len", "100")],
-                "proto-max-bulk-len",
-                BUF_RANGE,
-            ),
-            (
-                &[("proto-max-bulk-len", "abc")],
-                "proto-max-bulk-len",
-                NOT_MEMORY,
-            ),
-            (
-                &[("proto-max-bulk-len", "")],
-                "proto-max-bulk-len",
-                BUF_RANGE,
-            ),
-            (
-                &[("proto-max-bulk-len", "1kk")],
-                "proto-max-bulk-len",
-                NOT_MEMORY,
-            ),
-            (
-                &[("proto-max-bulk-len", "-5")],
-                "proto-max-bulk-len",
-                NOT_MEMORY,
-            ),
-            (
-                &[("proto-max-bulk-len", "99999999999999999999")],
-                "proto-max-bulk-len",
-                BUF_RANGE,
-            ),
-            (
-                &[("client-query-buffer-limit", "10")],
-                "client-query-buffer-limit",
-                BUF_RANGE,
-            ),
+            (&[("maxclients", "0")], "maxclients", "argument must be between 1 and 4294967295 inclusive"),
+            (&[("proto-max-bulk-len", "100")], "proto-max-bulk-len", BUF_RANGE),
+            (&[("proto-max-bulk-len", "abc")], "proto-max-bulk-len", NOT_MEMORY),
+            (&[("proto-max-bulk-len", "")], "proto-max-bulk-len", BUF_RANGE),
+            (&[("proto-max-bulk-len", "1kk")], "proto-max-bulk-len", NOT_MEMORY),
+            (&[("proto-max-bulk-len", "-5")], "proto-max-bulk-len", NOT_MEMORY),
+            (&[("proto-max-bulk-len", "99999999999999999999")], "proto-max-bulk-len", BUF_RANGE),
+            (&[("client-query-buffer-limit", "10")], "client-query-buffer-limit", BUF_RANGE),
             // Redis 7.0 lists four words; 7.2 added `nothing`, which cachette accepts.
             (
                 &[("loglevel", "foo")],
@@ -753,11 +606,7 @@ mod tests {
             (&[("foo", "1"), ("databases", "3")], "foo", UNKNOWN),
             (&[("databases", "3"), ("foo", "1")], "databases", IMMUTABLE),
             (&[("hz", "abc"), ("foo", "1")], "foo", UNKNOWN),
-            (
-                &[("timeout", "7"), ("databases", "5")],
-                "databases",
-                IMMUTABLE,
-            ),
+            (&[("timeout", "7"), ("databases", "5")], "databases", IMMUTABLE),
             // Mutable in redis-server 7, immutable in cachette (no runtime re-binding).
             (&[("port", "1")], "port", IMMUTABLE),
             (&[("bind", "0.0.0.0")], "bind", IMMUTABLE),
@@ -766,10 +615,7 @@ mod tests {
         let before = c.clone();
         for (pairs, arg, reason) in cases {
             assert_eq!(set_err(&mut c, pairs), want(arg, reason), "{pairs:?}");
-            assert_eq!(
-                c, before,
-                "a failed CONFIG SET {pairs:?} must change nothing"
-            );
+            assert_eq!(c, before, "a failed CONFIG SET {pairs:?} must change nothing");
         }
     }
 
@@ -791,14 +637,11 @@ mod tests {
         c.set(b"hz", b"0").expect("ok");
         assert_eq!(c.hz, 1);
 
-        c.set_many(&[(b"timeout", b"1"), (b"maxclients", b"5")])
-            .expect("ok");
+        c.set_many(&[(b"timeout", b"1"), (b"maxclients", b"5")]).expect("ok");
         assert_eq!((c.timeout, c.maxclients), (1, 5));
         let before = c.clone();
         // The second value is bad: the first must not stick.
-        assert!(c
-            .set_many(&[(b"timeout", b"2"), (b"maxclients", b"0")])
-            .is_err());
+        assert!(c.set_many(&[(b"timeout", b"2"), (b"maxclients", b"0")]).is_err());
         assert_eq!(c, before);
         assert_eq!(c.set_many(&[]), Ok(()));
     }
@@ -808,8 +651,7 @@ mod tests {
         for d in DIRECTIVES.iter().filter(|d| d.mutable) {
             let mut c = Config::default();
             let current = d.value(&c);
-            c.set(d.name.as_bytes(), current.as_bytes())
-                .expect("own value accepted");
+            c.set(d.name.as_bytes(), current.as_bytes()).expect("own value accepted");
             assert_eq!(c, Config::default(), "{}", d.name);
         }
     }
@@ -830,8 +672,7 @@ mod tests {
     }
 
     fn scratch_dir(tag: &str) -> ScratchDir {
-        let dir =
-            std::env::temp_dir().join(format!("cachette-config-test-{}-{tag}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("cachette-config-test-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create scratch dir");
         ScratchDir(dir)
     }
@@ -847,17 +688,7 @@ mod tests {
         assert_eq!((c.port, c.timeout), (7000, 10));
         assert_eq!(c.config_file.as_deref(), Some(file.as_path()));
 
-        let c = run(&[
-            path,
-            "--timeout",
-            "20",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--hz",
-            "50",
-        ])
-        .expect("runs");
+        let c = run(&[path, "--timeout", "20", "--bind", "127.0.0.1", "-::1", "--hz", "50"]).expect("runs");
         assert_eq!((c.port, c.timeout, c.hz), (7000, 20, 50));
         assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
 
@@ -869,17 +700,8 @@ mod tests {
 
     #[test]
     fn command_line_forms() {
-        let c = run(&[
-            "--port=7001",
-            "--memcache-port 7002",
-            "--loglevel",
-            "verbose",
-        ])
-        .expect("runs");
-        assert_eq!(
-            (c.port, c.memcache_port, c.loglevel),
-            (7001, 7002, LogLevel::Verbose)
-        );
+        let c = run(&["--port=7001", "--memcache-port 7002", "--loglevel", "verbose"]).expect("runs");
+        assert_eq!((c.port, c.memcache_port, c.loglevel), (7001, 7002, LogLevel::Verbose));
         // The token after a bare --name is its argument even when it starts with '-'.
         let c = run(&["--bind", "-::1", "127.0.0.1", "--timeout", "3"]).expect("runs");
         assert_eq!(c.bind, vec!["-::1", "127.0.0.1"]);
@@ -889,10 +711,7 @@ mod tests {
         assert_eq!(c.bind, vec!["127.0.0.1", "-::1"]);
         // memcached's short flags.
         let c = run(&["-t", "3", "-c", "50", "-I", "2m", "-l", "127.0.0.1,::1"]).expect("runs");
-        assert_eq!(
-            (c.threads, c.maxclients, c.item_size_max),
-            (3, 50, 2 * 1024 * 1024)
-        );
+        assert_eq!((c.threads, c.maxclients, c.item_size_max), (3, 50, 2 * 1024 * 1024));
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         let c = run(&["-I", "2000000"]).expect("runs");
         assert_eq!(c.item_size_max, 2_000_000);
@@ -906,34 +725,20 @@ mod tests {
             run(&["--timeout", "abc"]).expect_err("bad"),
             "--timeout abc: argument couldn't be parsed into an integer"
         );
-        assert_eq!(
-            run(&["--port"]).expect_err("bad"),
-            "--port: wrong number of arguments"
-        );
-        assert_eq!(
-            run(&["--nope", "1"]).expect_err("bad"),
-            "--nope 1: Bad directive or wrong number of arguments"
-        );
+        assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
+        assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
             run(&["--save", "900", "1"]).expect_err("bad"),
             "--save 900 1: 'save' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
-        assert!(run(&["/nonexistent.conf"])
-            .expect_err("bad")
-            .contains("can't open config file"));
+        assert!(run(&["/nonexistent.conf"]).expect_err("bad").contains("can't open config file"));
         let e = run(&["--port", "1", "stray", "--hz"]).expect_err("bad");
         assert_eq!(e, "--port 1 stray: wrong number of arguments");
-        assert!(run(&["--", "x"])
-            .expect_err("bad")
-            .contains("directive name"));
-        assert!(run(&["--port", "6379", "--memcache-port", "6379"])
-            .expect_err("bad")
-            .contains("both 6379"));
-        assert!(run(&["--port", "0", "--memcache-port", "0"])
-            .expect_err("bad")
-            .contains("both 0"));
+        assert!(run(&["--", "x"]).expect_err("bad").contains("directive name"));
+        assert!(run(&["--port", "6379", "--memcache-port", "6379"]).expect_err("bad").contains("both 6379"));
+        assert!(run(&["--port", "0", "--memcache-port", "0"]).expect_err("bad").contains("both 0"));
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
@@ -952,23 +757,10 @@ mod tests {
     #[test]
     fn help_and_version() {
         cli::command().debug_assert();
-        let argv = |a: &[&str]| {
-            std::iter::once("cachette")
-                .chain(a.iter().copied())
-                .map(OsString::from)
-                .collect::<Vec<_>>()
-        };
-        let Ok(Invocation::Print(help)) = parse_args(argv(&["--help"])) else {
-            panic!("--help should print")
-        };
-        for flag in [
-            "--port",
-            "--memcache-port",
-            "--bind",
-            "--threads",
-            "-t",
-            "--timeout",
-        ] {
+        let argv =
+            |a: &[&str]| std::iter::once("cachette").chain(a.iter().copied()).map(OsString::from).collect::<Vec<_>>();
+        let Ok(Invocation::Print(help)) = parse_args(argv(&["--help"])) else { panic!("--help should print") };
+        for flag in ["--port", "--memcache-port", "--bind", "--threads", "-t", "--timeout"] {
             assert!(help.contains(flag), "{flag} missing from:\n{help}");
         }
         assert!(help.contains("--<name> <value>"), "{help}");
@@ -989,22 +781,10 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                BindAddr {
-                    host: "0.0.0.0",
-                    optional: false
-                },
-                BindAddr {
-                    host: "::",
-                    optional: true
-                },
-                BindAddr {
-                    host: "::1",
-                    optional: true
-                },
-                BindAddr {
-                    host: "10.0.0.1",
-                    optional: false
-                },
+                BindAddr { host: "0.0.0.0", optional: false },
+                BindAddr { host: "::", optional: true },
+                BindAddr { host: "::1", optional: true },
+                BindAddr { host: "10.0.0.1", optional: false },
             ]
         );
     }

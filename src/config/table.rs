@@ -45,12 +45,7 @@ pub enum Kind {
     /// accepted range are then silently pulled into the narrower effective range, as Redis does
     /// for `hz` ("more a hint from the user"). `note` is appended to range errors to say why a
     /// limit is narrower than Redis's.
-    Int {
-        min: i64,
-        max: i64,
-        clamp: Option<(i64, i64)>,
-        note: &'static str,
-    },
+    Int { min: i64, max: i64, clamp: Option<(i64, i64)>, note: &'static str },
     /// A byte count with optional unit (see [`parse_memory`]) in `min..=max`.
     Memory { min: u64, max: u64 },
     /// One of the listed words, case-insensitive; shown in the listed spelling.
@@ -135,12 +130,7 @@ const LONG_MAX: u64 = i64::MAX as u64;
 const MB: u64 = 1024 * 1024;
 
 const fn int(min: i64, max: i64) -> Kind {
-    Kind::Int {
-        min,
-        max,
-        clamp: None,
-        note: "",
-    }
+    Kind::Int { min, max, clamp: None, note: "" }
 }
 
 /// Every directive, in the order CONFIG GET lists them and `conf/cachette.conf` documents them.
@@ -228,12 +218,7 @@ pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "databases",
         aliases: &[],
-        kind: Kind::Int {
-            min: 1,
-            max: 16,
-            clamp: None,
-            note: " (cachette supports at most 16 databases for now)",
-        },
+        kind: Kind::Int { min: 1, max: 16, clamp: None, note: " (cachette supports at most 16 databases for now)" },
         default: DefaultValue::Literal("16"),
         mutable: false,
         doc: "Number of Redis databases (SELECT 0..N-1); memcached uses database 0",
@@ -242,10 +227,7 @@ pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "proto-max-bulk-len",
         aliases: &[],
-        kind: Kind::Memory {
-            min: MB,
-            max: LONG_MAX,
-        },
+        kind: Kind::Memory { min: MB, max: LONG_MAX },
         default: DefaultValue::Literal("512mb"),
         mutable: true,
         doc: "Largest single RESP bulk string a client may send",
@@ -254,10 +236,7 @@ pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "client-query-buffer-limit",
         aliases: &[],
-        kind: Kind::Memory {
-            min: MB,
-            max: LONG_MAX,
-        },
+        kind: Kind::Memory { min: MB, max: LONG_MAX },
         default: DefaultValue::Literal("1gb"),
         mutable: true,
         doc: "Most unparsed input buffered for one client before it is disconnected",
@@ -267,10 +246,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "memcache-item-size-max",
         aliases: &[],
         // memcached -I: at least 1k, at most 1 GiB.
-        kind: Kind::Memory {
-            min: 1024,
-            max: 1024 * MB,
-        },
+        kind: Kind::Memory { min: 1024, max: 1024 * MB },
         default: DefaultValue::Literal("1mb"),
         mutable: true,
         doc: "Largest memcached item value (memcached -I)",
@@ -279,12 +255,7 @@ pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "hz",
         aliases: &[],
-        kind: Kind::Int {
-            min: 0,
-            max: INT_MAX,
-            clamp: Some((1, 500)),
-            note: "",
-        },
+        kind: Kind::Int { min: 0, max: INT_MAX, clamp: Some((1, 500)), note: "" },
         default: DefaultValue::Literal("10"),
         mutable: true,
         doc: "Background task frequency (active expiry, timeouts) per second; kept within 1..500",
@@ -409,9 +380,7 @@ impl Directive {
             DefaultValue::OnlineCpus => {
                 let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let cpus = match self.kind {
-                    Kind::Int { min, max, .. } => {
-                        i64::try_from(cpus).unwrap_or(i64::MAX).clamp(min, max)
-                    }
+                    Kind::Int { min, max, .. } => i64::try_from(cpus).unwrap_or(i64::MAX).clamp(min, max),
                     _ => 1,
                 };
                 self.store(cfg, Value::Int(cpus))
@@ -453,30 +422,18 @@ impl Kind {
                     Err("argument must be 'yes' or 'no'".to_owned())
                 }
             }
-            Kind::Int {
-                min,
-                max,
-                clamp,
-                note,
-            } => {
-                let n =
-                    parse_i64_strict(arg).ok_or("argument couldn't be parsed into an integer")?;
+            Kind::Int { min, max, clamp, note } => {
+                let n = parse_i64_strict(arg).ok_or("argument couldn't be parsed into an integer")?;
                 if n < min || n > max {
-                    return Err(format!(
-                        "argument must be between {min} and {max} inclusive{note}"
-                    ));
+                    return Err(format!("argument must be between {min} and {max} inclusive{note}"));
                 }
                 Ok(Value::Int(clamp.map_or(n, |(lo, hi)| n.clamp(lo, hi))))
             }
             Kind::Memory { min, max } => {
-                let n = std::str::from_utf8(arg)
-                    .ok()
-                    .and_then(parse_memory)
-                    .ok_or("argument must be a memory value")?;
+                let n =
+                    std::str::from_utf8(arg).ok().and_then(parse_memory).ok_or("argument must be a memory value")?;
                 if n < min || n > max {
-                    return Err(format!(
-                        "argument must be between {min} and {max} inclusive"
-                    ));
+                    return Err(format!("argument must be between {min} and {max} inclusive"));
                 }
                 Ok(Value::Memory(n))
             }
@@ -484,15 +441,10 @@ impl Kind {
                 .iter()
                 .position(|w| w.as_bytes().eq_ignore_ascii_case(arg))
                 .map(Value::Enum)
-                .ok_or_else(|| {
-                    format!(
-                        "argument(s) must be one of the following: {}",
-                        words.join(", ")
-                    )
-                }),
-            Kind::Str => String::from_utf8(arg.to_vec())
-                .map(Value::Str)
-                .map_err(|_| "argument must be valid UTF-8".to_owned()),
+                .ok_or_else(|| format!("argument(s) must be one of the following: {}", words.join(", "))),
+            Kind::Str => {
+                String::from_utf8(arg.to_vec()).map(Value::Str).map_err(|_| "argument must be valid UTF-8".to_owned())
+            }
             // Callers split bind's words themselves; a lone word is still a valid list.
             Kind::Bind => parse_bind(&[arg.to_vec()]),
         }
@@ -529,11 +481,9 @@ fn parse_bind(args: &[Vec<u8>]) -> Result<Value, String> {
         args
     };
     if args.is_empty() || (args.len() == 1 && args[0].is_empty()) {
-        return Err(
-            "bind needs at least one address ('*' for every IPv4 interface, \
+        return Err("bind needs at least one address ('*' for every IPv4 interface, \
                     '* -::*' for every interface)"
-                .to_owned(),
-        );
+            .to_owned());
     }
     if args.len() > MAX_BIND_ADDRS {
         return Err("Too many bind addresses specified.".to_owned());
@@ -543,9 +493,7 @@ fn parse_bind(args: &[Vec<u8>]) -> Result<Value, String> {
         let text = String::from_utf8_lossy(arg);
         let host = text.strip_prefix('-').unwrap_or(&text);
         if !valid_bind_host(host) {
-            return Err(format!(
-                "'{text}' is not an IP address, '*', '::*' or a host name"
-            ));
+            return Err(format!("'{text}' is not an IP address, '*', '::*' or a host name"));
         }
         addrs.push(text.into_owned());
     }
@@ -560,15 +508,11 @@ fn valid_bind_host(host: &str) -> bool {
     if let Some((ip, zone)) = host.split_once('%') {
         return ip.parse::<std::net::Ipv6Addr>().is_ok()
             && !zone.is_empty()
-            && zone
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+            && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
     }
     !host.is_empty()
         && !host.starts_with('-')
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 /// Finds a directive by name or alias, case-insensitively. Also returns the table spelling of the
@@ -579,19 +523,14 @@ pub fn lookup(name: &[u8]) -> Option<(&'static Directive, &'static str)> {
 
 fn find_in(table: &'static [Directive], name: &[u8]) -> Option<(&'static Directive, &'static str)> {
     table.iter().find_map(|d| {
-        std::iter::once(&d.name)
-            .chain(d.aliases)
-            .find(|n| n.as_bytes().eq_ignore_ascii_case(name))
-            .map(|n| (d, *n))
+        std::iter::once(&d.name).chain(d.aliases).find(|n| n.as_bytes().eq_ignore_ascii_case(name)).map(|n| (d, *n))
     })
 }
 
 /// Whether `name` is a redis-server 7 directive cachette does not implement (yet). Used only to
 /// say so in the start-up error instead of the generic "Bad directive".
 pub fn is_unsupported_redis_directive(name: &[u8]) -> bool {
-    REDIS_ONLY
-        .iter()
-        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+    REDIS_ONLY.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// redis-server 7.0's directives (its CONFIG GET * names, plus the config-file-only
@@ -822,10 +761,7 @@ pub(crate) fn parse_i64_strict(s: &[u8]) -> Option<i64> {
 /// as 0 (`""` and `"mb"` are `Some(0)`), and a digit string too large for 64 bits saturates to
 /// `u64::MAX`, as `strtoull` does, so the caller's range check rejects it.
 pub fn parse_memory(s: &str) -> Option<u64> {
-    let split = s
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let mul: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -841,11 +777,7 @@ pub fn parse_memory(s: &str) -> Option<u64> {
     if digits.len() >= 128 {
         return None;
     }
-    let value = if digits.is_empty() {
-        0
-    } else {
-        digits.parse::<u64>().unwrap_or(u64::MAX)
-    };
+    let value = if digits.is_empty() { 0 } else { digits.parse::<u64>().unwrap_or(u64::MAX) };
     value.checked_mul(mul)
 }
 
@@ -874,12 +806,7 @@ mod tests {
             b"-9223372036854775809",
             b"99999999999999999999999",
         ] {
-            assert_eq!(
-                parse_i64_strict(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert_eq!(parse_i64_strict(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -901,17 +828,7 @@ mod tests {
         assert_eq!(parse_memory(""), Some(0));
         assert_eq!(parse_memory("mb"), Some(0));
         assert_eq!(parse_memory("99999999999999999999"), Some(u64::MAX));
-        for bad in [
-            "-5",
-            "+5",
-            " 5",
-            "5 ",
-            "1.5mb",
-            "1kk",
-            "1tb",
-            "abc",
-            "99999999999999999999k",
-        ] {
+        for bad in ["-5", "+5", " 5", "5 ", "1.5mb", "1kk", "1tb", "abc", "99999999999999999999k"] {
             assert_eq!(parse_memory(bad), None, "{bad:?}");
         }
         assert_eq!(parse_memory("17179869184gb"), None); // overflows when multiplied
@@ -920,10 +837,7 @@ mod tests {
     #[test]
     fn bind_addresses() {
         let ok = |s: &str| parse_bind(&[s.as_bytes().to_vec()]);
-        assert_eq!(
-            ok("127.0.0.1 -::1"),
-            Ok(Value::List(vec!["127.0.0.1".into(), "-::1".into()]))
-        );
+        assert_eq!(ok("127.0.0.1 -::1"), Ok(Value::List(vec!["127.0.0.1".into(), "-::1".into()])));
         assert!(ok("*").is_ok());
         assert!(ok("::*").is_ok());
         assert!(ok("-*").is_ok());
@@ -933,13 +847,8 @@ mod tests {
         assert!(ok("--::1").is_err());
         assert!(ok("").is_err());
         assert!(parse_bind(&[]).is_err());
-        let many: Vec<Vec<u8>> = (0..17)
-            .map(|i| format!("10.0.0.{i}").into_bytes())
-            .collect();
-        assert_eq!(
-            parse_bind(&many),
-            Err("Too many bind addresses specified.".to_owned())
-        );
+        let many: Vec<Vec<u8>> = (0..17).map(|i| format!("10.0.0.{i}").into_bytes()).collect();
+        assert_eq!(parse_bind(&many), Err("Too many bind addresses specified.".to_owned()));
         assert!(parse_bind(&many[..16]).is_ok());
     }
 
@@ -969,15 +878,8 @@ mod tests {
             for other in &DIRECTIVES[i + 1..] {
                 assert_ne!(d.name, other.name);
             }
-            assert!(
-                !is_unsupported_redis_directive(d.name.as_bytes()),
-                "{}",
-                d.name
-            );
-            if let Kind::Int {
-                min, max, clamp, ..
-            } = d.kind
-            {
+            assert!(!is_unsupported_redis_directive(d.name.as_bytes()), "{}", d.name);
+            if let Kind::Int { min, max, clamp, .. } = d.kind {
                 assert!(min <= max);
                 if let Some((lo, hi)) = clamp {
                     assert!(min <= lo && lo <= hi && hi <= max);

@@ -95,13 +95,7 @@ impl Engine {
                 Mutex::new(Shard { dbs })
             })
             .collect();
-        Engine {
-            shards,
-            mask: n - 1,
-            hasher,
-            cas: AtomicU64::new(0),
-            stats: Stats::default(),
-        }
+        Engine { shards, mask: n - 1, hasher, cas: AtomicU64::new(0), stats: Stats::default() }
     }
 
     /// Hashes a key. The hasher is seeded randomly per process so clients cannot aim for
@@ -303,6 +297,8 @@ impl<'e> Locked<'e> {
         Some(e)
     }
 
+    // The arguments are the entry's fields; bundling them would only move the list elsewhere.
+    #[allow(clippy::too_many_arguments)]
     /// Stores `value` under `key`, replacing any existing entry (its TTL included, unless
     /// `keep_ttl`), with memcached `flags`. Returns the new entry.
     pub fn set(

@@ -58,7 +58,18 @@ fn ttl_secs(e: &Entry, now: u64) -> i64 {
 }
 
 /// Echoes the flags of `m` that ask for something back, in request order.
-fn echo_flags(out: &mut Vec<u8>, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], e: Option<&Entry>, ttl: i64, prev_access: u32, hit_before: bool, now: u64) {
+#[allow(clippy::too_many_arguments)]
+fn echo_flags(
+    out: &mut Vec<u8>,
+    m: &Meta<'_>,
+    opts: &MetaOpts<'_>,
+    key: &[u8],
+    e: Option<&Entry>,
+    ttl: i64,
+    prev_access: u32,
+    hit_before: bool,
+    now: u64,
+) {
     for (flag, _) in m.flags.iter() {
         match flag {
             b'O' => {
@@ -174,7 +185,15 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     e.mc_bits |= mc_bits::FETCHED;
 }
 
-fn status_reply(out: &mut Vec<u8>, status: &[u8; 2], m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], e: Option<&Entry>, now: u64) {
+fn status_reply(
+    out: &mut Vec<u8>,
+    status: &[u8; 2],
+    m: &Meta<'_>,
+    opts: &MetaOpts<'_>,
+    key: &[u8],
+    e: Option<&Entry>,
+    now: u64,
+) {
     reply::meta_status(out, status);
     let ttl = e.map(|e| ttl_secs(e, now)).unwrap_or(-1);
     let access = e.map(|e| e.lru).unwrap_or(0);
@@ -212,13 +231,12 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
         }
         _ => StoreResult::Stored,
     };
-    match mode {
-        StoreMode::Cas => match result {
+    if mode == StoreMode::Cas {
+        match result {
             StoreResult::NotFound => bump(&st.cas_misses),
             StoreResult::Exists => bump(&st.cas_badval),
             _ => bump(&st.cas_hits),
-        },
-        _ => {}
+        }
     }
     if result == StoreResult::Stored {
         match mode {
@@ -375,5 +393,15 @@ fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, no
     // memcached's item: 48-byte header, 8-byte CAS, key + NUL, value + CRLF, 4 bytes of flags.
     let size = 48 + 8 + key.len() as u64 + 1 + value_len + 2 + if e.flags != 0 { 4 } else { 0 };
     let la = (now / 1000).saturating_sub(u64::from(e.lru));
-    reply::meta_debug(out, key, opts.base64, ttl_secs(e, now), la, e.cas, e.mc_bits & mc_bits::FETCHED != 0, slab_class(size), size);
+    reply::meta_debug(
+        out,
+        key,
+        opts.base64,
+        ttl_secs(e, now),
+        la,
+        e.cas,
+        e.mc_bits & mc_bits::FETCHED != 0,
+        slab_class(size),
+        size,
+    );
 }

@@ -237,7 +237,10 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 /// from the cron), like memcached's `oldest_live` check.
 pub fn apply_pending_flush(shared: &Shared, now: u64) {
     let at = shared.memcache.flush_at.load(Ordering::Relaxed);
-    if at != 0 && now >= at && shared.memcache.flush_at.compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    if at != 0
+        && now >= at
+        && shared.memcache.flush_at.compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
         flush(shared);
     }
 }
@@ -434,9 +437,25 @@ fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>, now: u64) {
         if args == b"reset" {
             let st = &shared.memcache;
             for c in [
-                &st.cmd_get, &st.cmd_set, &st.cmd_flush, &st.cmd_touch, &st.cmd_meta, &st.get_hits, &st.get_misses,
-                &st.delete_hits, &st.delete_misses, &st.incr_hits, &st.incr_misses, &st.decr_hits, &st.decr_misses,
-                &st.cas_hits, &st.cas_misses, &st.cas_badval, &st.touch_hits, &st.touch_misses, &st.total_items,
+                &st.cmd_get,
+                &st.cmd_set,
+                &st.cmd_flush,
+                &st.cmd_touch,
+                &st.cmd_meta,
+                &st.get_hits,
+                &st.get_misses,
+                &st.delete_hits,
+                &st.delete_misses,
+                &st.incr_hits,
+                &st.incr_misses,
+                &st.decr_hits,
+                &st.decr_misses,
+                &st.cas_hits,
+                &st.cas_misses,
+                &st.cas_badval,
+                &st.touch_hits,
+                &st.touch_misses,
+                &st.total_items,
             ] {
                 c.store(0, Ordering::Relaxed);
             }

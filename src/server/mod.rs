@@ -47,7 +47,8 @@ fn bind_all(cfg: &Config, resp_port: u16, mc_port: u16) -> Result<Vec<(std::net:
         }
         for addr in &cfg.bind {
             let optional = addr.starts_with('-');
-            let resolved = listener::resolve(addr, port).map_err(|e| format!("cannot resolve bind address {addr}: {e}"))?;
+            let resolved =
+                listener::resolve(addr, port).map_err(|e| format!("cannot resolve bind address {addr}: {e}"))?;
             for sa in resolved {
                 match listener::bind_reuseport(sa, cfg.tcp_backlog) {
                     Ok(l) => out.push((l, proto)),

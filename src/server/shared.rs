@@ -177,9 +177,8 @@ pub fn unix_us() -> u128 {
 /// `n` random hex characters from the OS's randomness, falling back to time-based bits.
 pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n.div_ceil(2)];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_ok();
+    let ok =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_ok();
     if !ok {
         let mut x = unix_us() as u64 ^ u64::from(std::process::id());
         for b in bytes.iter_mut() {

@@ -36,7 +36,10 @@ pub struct Worker {
 
 impl Worker {
     /// A worker serving `listeners`; returns it with the waker other threads use to reach it.
-    pub fn new(shared: Arc<Shared>, listeners: Vec<(std::net::TcpListener, Proto)>) -> io::Result<(Worker, Arc<Waker>)> {
+    pub fn new(
+        shared: Arc<Shared>,
+        listeners: Vec<(std::net::TcpListener, Proto)>,
+    ) -> io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut mio_listeners = Vec::with_capacity(listeners.len());
@@ -180,9 +183,8 @@ impl Worker {
         let timeout = self.shared.config().timeout;
         let mut to_close = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
-            if conn.info.kill.load(Ordering::Relaxed) {
-                to_close.push(key);
-            } else if timeout > 0 && !conn.info.memcache && conn.last_active.elapsed().as_secs() >= timeout {
+            let idle = timeout > 0 && !conn.info.memcache && conn.last_active.elapsed().as_secs() >= timeout;
+            if conn.info.kill.load(Ordering::Relaxed) || idle {
                 to_close.push(key);
             }
         }

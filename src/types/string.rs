@@ -61,13 +61,10 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
         return None;
     }
     // Rust accepts "infinity"/"inf" like strtold; reject forms strtold would not (e.g. "1_0").
-    if !lower.bytes().all(|c| {
-        c.is_ascii_digit()
-            || matches!(
-                c,
-                b'.' | b'e' | b'+' | b'-' | b'i' | b'n' | b'f' | b't' | b'y'
-            )
-    }) {
+    if !lower
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-' | b'i' | b'n' | b'f' | b't' | b'y'))
+    {
         return None;
     }
     // strtold accepts hex floats too ("0x1p3"); rare enough that refusing them is acceptable.
@@ -184,11 +181,7 @@ mod long_double {
     }
 
     impl Ld {
-        pub const ZERO: Ld = Ld::Finite {
-            neg: false,
-            m: 0,
-            e: 0,
-        };
+        pub const ZERO: Ld = Ld::Finite { neg: false, m: 0, e: 0 };
     }
 
     /// An unsigned big integer, little-endian limbs, no high zero limbs.
@@ -262,10 +255,7 @@ mod long_double {
             self.trim();
         }
         fn cmp_big(&self, o: &Big) -> Ordering {
-            self.0
-                .len()
-                .cmp(&o.0.len())
-                .then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
+            self.0.len().cmp(&o.0.len()).then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
         }
         /// `self -= o`; requires `self >= o`.
         fn sub_assign(&mut self, o: &Big) {
@@ -294,8 +284,8 @@ mod long_double {
                 x = (x << 1) | bit(i);
             }
             let whole = (shift / 64) as usize;
-            let sticky = self.0[..whole].iter().any(|&l| l != 0)
-                || (shift % 64 != 0 && self.0[whole] << (64 - shift % 64) != 0);
+            let sticky =
+                self.0[..whole].iter().any(|&l| l != 0) || (shift % 64 != 0 && self.0[whole] << (64 - shift % 64) != 0);
             (x, shift, sticky)
         }
         fn divmod_small(&mut self, d: u64) -> u64 {
@@ -314,10 +304,7 @@ mod long_double {
             while !self.is_zero() {
                 chunks.push(self.divmod_small(CHUNK));
             }
-            let mut s = chunks
-                .pop()
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "0".into());
+            let mut s = chunks.pop().map(|c| c.to_string()).unwrap_or_else(|| "0".into());
             for c in chunks.iter().rev() {
                 s.push_str(&format!("{c:019}"));
             }
@@ -350,11 +337,7 @@ mod long_double {
             };
             q + u128::from(up)
         };
-        let (m, lsb) = if m >> 64 != 0 {
-            (m >> 1, lsb + 1)
-        } else {
-            (m, lsb)
-        };
+        let (m, lsb) = if m >> 64 != 0 { (m >> 1, lsb + 1) } else { (m, lsb) };
         if m == 0 {
             return Some((0, 0));
         }
@@ -382,10 +365,7 @@ mod long_double {
     /// Parses `s` as `string2ld` would: no leading space, the whole string consumed, decimal
     /// or hex (`0x1.8p3`), `inf`/`infinity`, no NaN, out-of-range refused.
     pub fn parse(s: &[u8]) -> Option<Ld> {
-        if s.is_empty()
-            || s.len() >= MAX_CHARS
-            || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-        {
+        if s.is_empty() || s.len() >= MAX_CHARS || matches!(s[0], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
             return None;
         }
         let (neg, rest) = match s[0] {
@@ -412,9 +392,7 @@ mod long_double {
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let v = digits.iter().fold(0i64, |acc, &d| {
-            (acc * 10 + i64::from(d - b'0')).min(1_000_000_000)
-        });
+        let v = digits.iter().fold(0i64, |acc, &d| (acc * 10 + i64::from(d - b'0')).min(1_000_000_000));
         Some(if neg { -v } else { v })
     }
 
@@ -531,31 +509,11 @@ mod long_double {
 
     /// `a + b`, correctly rounded; None when the sum is infinite or NaN.
     pub fn add(a: Ld, b: Ld) -> Option<Ld> {
-        let (
-            Ld::Finite {
-                neg: na,
-                m: ma,
-                e: ea,
-            },
-            Ld::Finite {
-                neg: nb,
-                m: mb,
-                e: eb,
-            },
-        ) = (a, b)
-        else {
+        let (Ld::Finite { neg: na, m: ma, e: ea }, Ld::Finite { neg: nb, m: mb, e: eb }) = (a, b) else {
             return None;
         };
         if ma == 0 {
-            return Some(if mb == 0 {
-                Ld::Finite {
-                    neg: na && nb,
-                    m: 0,
-                    e: 0,
-                }
-            } else {
-                b
-            });
+            return Some(if mb == 0 { Ld::Finite { neg: na && nb, m: 0, e: 0 } } else { b });
         }
         if mb == 0 {
             return Some(a);
@@ -564,11 +522,8 @@ mod long_double {
         // is the larger magnitude.
         let norm = |m: u64, e: i64| (m << m.leading_zeros(), e - i64::from(m.leading_zeros()));
         let ((ma, ea), (mb, eb)) = (norm(ma, ea), norm(mb, eb));
-        let ((nb_, mbig, ebig), (ns, msmall, esmall)) = if (ea, ma) >= (eb, mb) {
-            ((na, ma, ea), (nb, mb, eb))
-        } else {
-            ((nb, mb, eb), (na, ma, ea))
-        };
+        let ((nb_, mbig, ebig), (ns, msmall, esmall)) =
+            if (ea, ma) >= (eb, mb) { ((na, ma, ea), (nb, mb, eb)) } else { ((nb, mb, eb), (na, ma, ea)) };
         // The larger operand with 62 guard bits below it; the smaller aligned to it, its
         // shifted-out bits folded into a sticky flag.
         let big = u128::from(mbig) << 62;
@@ -580,10 +535,7 @@ mod long_double {
             (0, true)
         } else {
             let sh = (d - 62) as u32;
-            (
-                u128::from(msmall) >> sh,
-                u128::from(msmall) & ((1u128 << sh) - 1) != 0,
-            )
+            (u128::from(msmall) >> sh, u128::from(msmall) & ((1u128 << sh) - 1) != 0)
         };
         let sum = if nb_ == ns {
             big + small
@@ -699,9 +651,7 @@ mod tests {
     /// Answers recorded from redis-server 7.0.15 on x86-64 (80-bit long double).
     #[test]
     fn incr_by_float_matches_redis_long_double() {
-        let ok = |cur: &str, incr: &str, want: &str| {
-            assert_eq!(ibf(cur, incr).as_deref(), Ok(want), "{cur} + {incr}")
-        };
+        let ok = |cur: &str, incr: &str, want: &str| assert_eq!(ibf(cur, incr).as_deref(), Ok(want), "{cur} + {incr}");
         ok("10.5", "0.1", "10.6");
         ok("10.6", "-5", "5.6");
         ok("0.1", "0.2", "0.3");
@@ -728,11 +678,7 @@ mod tests {
         ok("0", "0x1.8p-16446", "0");
         ok("0", "0.000003814697265625", "0.00000381469726562");
         ok("0", "0.000011444091796875", "0.00001144409179688");
-        ok(
-            "123456789012345678901234567890",
-            "1",
-            "123456789012345678899921813504",
-        );
+        ok("123456789012345678901234567890", "1", "123456789012345678899921813504");
         ok(
             "0",
             "1.7976931348623157e308",
@@ -742,7 +688,9 @@ mod tests {
         assert!(big.starts_with("10000000000000000000281880683947586514586453433629052038625910693539685534008629862039363994848324160522094053927317616200295822777259255734023828976593340661017797447434546173917862448116674971723778943824391593338047470675026246684401359237513603830343735485505244955964979021825038280091068414947402456898653040951017512658092615827588920183472511643316591362664138176309734806343732497430221946880"));
         assert_eq!(big.len(), 401);
         let max = ibf("1.18973149535723176502e+4932", "0").unwrap();
-        assert!(max.starts_with("1189731495357231765021263853030970205169063322294624200440323733891737005522970722616410290336528882"));
+        assert!(max.starts_with(
+            "1189731495357231765021263853030970205169063322294624200440323733891737005522970722616410290336528882"
+        ));
         assert_eq!(max.len(), 4933);
     }
 
@@ -776,13 +724,7 @@ mod tests {
         for inf in ["inf", "INF", "-Infinity", "+inf"] {
             assert_eq!(ibf("0", inf), Err(NanOrInfinity), "{inf:?}");
         }
-        assert_eq!(
-            ibf(
-                "1.18973149535723176502e+4932",
-                "1.18973149535723176502e+4932"
-            ),
-            Err(NanOrInfinity)
-        );
+        assert_eq!(ibf("1.18973149535723176502e+4932", "1.18973149535723176502e+4932"), Err(NanOrInfinity));
         assert_eq!(ibf("abc", "xyz"), Err(NotFloat));
         assert_eq!(incr_by_float(None, b"1e-5").as_deref(), Ok(&b"0.00001"[..]));
         assert_eq!(incr_by_float(None, b"-0").as_deref(), Ok(&b"0"[..]));

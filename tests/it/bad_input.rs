@@ -11,7 +11,7 @@ fn still_serving(srv: &util::Proc) {
     let mut s = srv.resp();
     assert_eq!(util::roundtrip(&mut s, b"PING\r\n", 7), b"+PONG\r\n");
     let mut m = srv.mc();
-    assert_eq!(util::roundtrip(&mut m, b"version\r\n", 16).starts_with(b"VERSION "), true);
+    assert!(util::roundtrip(&mut m, b"version\r\n", 16).starts_with(b"VERSION "));
 }
 
 /// Reads until the peer closes or `limit` passes; returns what arrived and whether it closed.

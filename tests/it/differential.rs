@@ -49,11 +49,7 @@ fn redis_scripts() {
         return;
     };
     let candidate = util::cachette(&[]);
-    assert_suite(
-        Proto::Redis,
-        ("redis-server", reference.port),
-        ("cachette", candidate.port),
-    );
+    assert_suite(Proto::Redis, ("redis-server", reference.port), ("cachette", candidate.port));
 }
 
 #[test]
@@ -62,11 +58,7 @@ fn memcache_scripts() {
         return;
     };
     let candidate = util::cachette(&[]);
-    assert_suite(
-        Proto::Memcache,
-        ("memcached", reference.mc_port),
-        ("cachette", candidate.mc_port),
-    );
+    assert_suite(Proto::Memcache, ("memcached", reference.mc_port), ("cachette", candidate.mc_port));
 }
 
 #[test]
@@ -74,11 +66,7 @@ fn redis_scripts_are_deterministic() {
     let (Some(first), Some(second)) = (util::redis_server(), util::redis_server()) else {
         return;
     };
-    assert_suite(
-        Proto::Redis,
-        ("redis-server #1", first.port),
-        ("redis-server #2", second.port),
-    );
+    assert_suite(Proto::Redis, ("redis-server #1", first.port), ("redis-server #2", second.port));
 }
 
 #[test]
@@ -86,11 +74,7 @@ fn memcache_scripts_are_deterministic() {
     let (Some(first), Some(second)) = (util::memcached(), util::memcached()) else {
         return;
     };
-    assert_suite(
-        Proto::Memcache,
-        ("memcached #1", first.mc_port),
-        ("memcached #2", second.mc_port),
-    );
+    assert_suite(Proto::Memcache, ("memcached #1", first.mc_port), ("memcached #2", second.mc_port));
 }
 
 /// Runs every selected script of `proto` and panics with one report listing all problems.
@@ -195,17 +179,11 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
         let mut rest = trimmed;
         let mut op = None;
         while let Some(after_bang) = rest.strip_prefix('!') {
-            let (word, tail) = after_bang
-                .split_once(char::is_whitespace)
-                .unwrap_or((after_bang, ""));
+            let (word, tail) = after_bang.split_once(char::is_whitespace).unwrap_or((after_bang, ""));
             rest = tail.trim_start();
-            let (name, param) = word
-                .split_once(':')
-                .map_or((word, None), |(n, p)| (n, Some(p)));
+            let (name, param) = word.split_once(':').map_or((word, None), |(n, p)| (n, Some(p)));
             let number = |p: Option<&str>, default: u64| -> Result<u64, (usize, String)> {
-                p.map_or(Ok(default), |p| {
-                    p.parse().map_err(|_| err(format!("bad number in !{word}")))
-                })
+                p.map_or(Ok(default), |p| p.parse().map_err(|_| err(format!("bad number in !{word}"))))
             };
             match name {
                 "type" => check.view = View::Type,
@@ -215,18 +193,12 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
                 "approx" => check.approx = Some(number(param, DEFAULT_APPROX)?),
                 "scan" => check.scan = true,
                 "capture" => match param {
-                    Some(v) if !v.is_empty() && v.bytes().all(is_var_byte) => {
-                        check.capture = Some(v.to_string())
-                    }
+                    Some(v) if !v.is_empty() && v.bytes().all(is_var_byte) => check.capture = Some(v.to_string()),
                     _ => return Err(err("!capture needs a name: !capture:NAME".into())),
                 },
                 "send" | "raw" => {
                     let bytes = split_args(rest).map_err(err)?.concat();
-                    op = Some(if name == "send" {
-                        Op::Send(bytes)
-                    } else {
-                        Op::Raw(bytes)
-                    });
+                    op = Some(if name == "send" { Op::Send(bytes) } else { Op::Raw(bytes) });
                     rest = "";
                 }
                 "read" => op = Some(Op::Read),
@@ -234,9 +206,7 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
                 "reconnect" => op = Some(Op::Reconnect),
                 "sleep" => {
                     let ms = rest.parse().ok().filter(|ms| *ms <= MAX_SLEEP_MS);
-                    op = Some(Op::Sleep(ms.ok_or_else(|| {
-                        err(format!("!sleep takes 0..={MAX_SLEEP_MS} ms"))
-                    })?));
+                    op = Some(Op::Sleep(ms.ok_or_else(|| err(format!("!sleep takes 0..={MAX_SLEEP_MS} ms")))?));
                     rest = "";
                 }
                 _ => return Err(err(format!("unknown directive !{name}"))),
@@ -272,17 +242,12 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
                         };
                         i += 1;
                         match data.strip_prefix("!data ") {
-                            Some(expr) => {
-                                bytes.extend(split_args(expr).map_err(|m| (i, m))?.concat())
-                            }
+                            Some(expr) => bytes.extend(split_args(expr).map_err(|m| (i, m))?.concat()),
                             None => bytes.extend_from_slice(data.as_bytes()),
                         }
                         bytes.extend_from_slice(b"\r\n");
                     }
-                    Op::Line {
-                        bytes,
-                        mn: usize::from(verb == "mn"),
-                    }
+                    Op::Line { bytes, mn: usize::from(verb == "mn") }
                 }
             },
         };
@@ -292,12 +257,7 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
         if proto == Proto::Memcache && check.sorted.is_some() {
             return Err(err("!sorted applies to Redis replies only".into()));
         }
-        steps.push(Step {
-            line: line_no,
-            text: text.to_string(),
-            op,
-            check,
-        });
+        steps.push(Step { line: line_no, text: text.to_string(), op, check });
     }
     Ok(steps)
 }
@@ -373,24 +333,16 @@ fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                 }
             }
             if b.get(i) == Some(&b'*') {
-                let digits: Vec<u8> = b[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .copied()
-                    .collect();
+                let digits: Vec<u8> = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).copied().collect();
                 let n: usize = std::str::from_utf8(&digits)
                     .ok()
                     .and_then(|d| d.parse().ok())
-                    .ok_or_else(|| {
-                        format!("bad repeat count after a quoted argument in: {line}")
-                    })?;
+                    .ok_or_else(|| format!("bad repeat count after a quoted argument in: {line}"))?;
                 arg = arg.repeat(n);
                 i += 1 + digits.len();
             }
             if i < b.len() && !b[i].is_ascii_whitespace() {
-                return Err(format!(
-                    "closing quote must be followed by a space in: {line}"
-                ));
+                return Err(format!("closing quote must be followed by a space in: {line}"));
             }
         }
         out.push(arg);
@@ -406,10 +358,7 @@ fn substitute(bytes: &[u8], vars: &HashMap<String, Vec<u8>>) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'$' {
-            let name_len = bytes[i + 1..]
-                .iter()
-                .take_while(|b| is_var_byte(**b))
-                .count();
+            let name_len = bytes[i + 1..].iter().take_while(|b| is_var_byte(**b)).count();
             let name = String::from_utf8_lossy(&bytes[i + 1..i + 1 + name_len]);
             if let Some(value) = vars.get(name.as_ref()) {
                 out.extend_from_slice(value);
@@ -484,22 +433,11 @@ fn load_intended() -> Result<Vec<Intended>, String> {
         let rule = match f[3].split_once(':') {
             None if f[3] == "mask-cas" && proto == Proto::Memcache => Rule::MaskCas,
             None if f[3] == "type-only" => Rule::TypeOnly,
-            Some(("mask-field", key)) if proto == Proto::Redis => {
-                Rule::MaskField(key.as_bytes().to_vec())
-            }
+            Some(("mask-field", key)) if proto == Proto::Redis => Rule::MaskField(key.as_bytes().to_vec()),
             _ => return Err(bad("unknown rule (mask-cas, mask-field:KEY, type-only)")),
         };
-        let commands = if f[2] == "*" {
-            vec![]
-        } else {
-            f[2].split(',').map(|c| c.trim().to_string()).collect()
-        };
-        out.push(Intended {
-            name: f[0].to_string(),
-            proto,
-            commands,
-            rule,
-        });
+        let commands = if f[2] == "*" { vec![] } else { f[2].split(',').map(|c| c.trim().to_string()).collect() };
+        out.push(Intended { name: f[0].to_string(), proto, commands, rule });
     }
     Ok(out)
 }
@@ -621,10 +559,7 @@ fn frame_end(buf: &[u8]) -> Result<Option<usize>, String> {
 }
 
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map(|p| from + p)
+    buf.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| from + p)
 }
 
 fn parse_len(line: &[u8]) -> Result<i64, String> {
@@ -662,9 +597,7 @@ impl Frame {
         let line = &buf[pos + 1..eol];
         let next = eol + 2;
         match kind {
-            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {
-                Some((Frame::Line(kind, line.to_vec()), next))
-            }
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some((Frame::Line(kind, line.to_vec()), next)),
             b'$' | b'!' | b'=' => match parse_len(line).ok()? {
                 -1 => Some((Frame::Line(kind, line.to_vec()), next)),
                 n => {
@@ -720,9 +653,7 @@ impl Frame {
                 }
                 return;
             }
-            Frame::Masked(k) => {
-                out.extend_from_slice(format!("<masked {}>", *k as char).as_bytes())
-            }
+            Frame::Masked(k) => out.extend_from_slice(format!("<masked {}>", *k as char).as_bytes()),
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -736,9 +667,7 @@ impl Frame {
     /// Types and sizes, recursively: `*2[$,$]`, `:`, `nil`; no contents.
     fn shape(&self, out: &mut String) {
         match self {
-            Frame::Line(k, line) if line == b"-1" && matches!(k, b'$' | b'*') => {
-                out.push_str("nil")
-            }
+            Frame::Line(k, line) if line == b"-1" && matches!(k, b'$' | b'*') => out.push_str("nil"),
             Frame::Line(k, _) | Frame::Blob(k, _) | Frame::Masked(k) => out.push(*k as char),
             Frame::Agg(k, items) => {
                 out.push(*k as char);
@@ -765,8 +694,7 @@ impl Frame {
             let group = if *kind == b'%' { 2 } else { group };
             let flat = items.iter().all(|i| !matches!(i, Frame::Agg(..)));
             if (flat || *kind == b'%') && *kind != b'|' && items.len() % group == 0 {
-                let mut chunks: Vec<Vec<Frame>> =
-                    items.chunks(group).map(<[Frame]>::to_vec).collect();
+                let mut chunks: Vec<Vec<Frame>> = items.chunks(group).map(<[Frame]>::to_vec).collect();
                 chunks.sort();
                 *items = chunks.concat();
             }
@@ -781,10 +709,7 @@ impl Frame {
                     if let [Frame::Blob(_, k) | Frame::Line(b'+', k), value] = pair {
                         if k == key {
                             let t = match value {
-                                Frame::Line(t, _)
-                                | Frame::Blob(t, _)
-                                | Frame::Agg(t, _)
-                                | Frame::Masked(t) => *t,
+                                Frame::Line(t, _) | Frame::Blob(t, _) | Frame::Agg(t, _) | Frame::Masked(t) => *t,
                             };
                             *value = Frame::Masked(t);
                         }
@@ -896,8 +821,8 @@ fn mask_cas(reply: &[u8], line: usize, labels: &mut HashMap<Vec<u8>, String>) ->
     };
     for item in items {
         let words: Vec<&[u8]> = item.line.split(|b| *b == b' ').collect();
-        let is_meta = item.line.len() >= 2
-            && [&b"VA"[..], b"HD", b"EN", b"NF", b"NS", b"EX"].contains(&&item.line[..2]);
+        let is_meta =
+            item.line.len() >= 2 && [&b"VA"[..], b"HD", b"EN", b"NF", b"NS", b"EX"].contains(&&item.line[..2]);
         for (i, w) in words.iter().enumerate() {
             if i > 0 {
                 out.push(b' ');
@@ -932,11 +857,9 @@ fn first_cas(reply: &[u8]) -> Option<Vec<u8>> {
         let words: Vec<&[u8]> = item.line.split(|b| *b == b' ').collect();
         match words[0] {
             b"VALUE" => words.get(4).map(|w| w.to_vec()),
-            b"VA" | b"HD" | b"EN" | b"NF" | b"NS" | b"EX" => words
-                .iter()
-                .skip(1)
-                .find(|w| w.first() == Some(&b'c'))
-                .map(|w| w[1..].to_vec()),
+            b"VA" | b"HD" | b"EN" | b"NF" | b"NS" | b"EX" => {
+                words.iter().skip(1).find(|w| w.first() == Some(&b'c')).map(|w| w[1..].to_vec())
+            }
             _ => None,
         }
     })
@@ -996,8 +919,7 @@ impl<'a> Side<'a> {
     }
 
     fn connect(&mut self) -> Result<(), String> {
-        let s = TcpStream::connect(("127.0.0.1", self.port))
-            .map_err(|e| format!("{}: connect: {e}", self.label))?;
+        let s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| format!("{}: connect: {e}", self.label))?;
         s.set_read_timeout(Some(REPLY_TIMEOUT)).ok();
         s.set_nodelay(true).ok();
         self.conn = Some(s);
@@ -1019,16 +941,8 @@ impl<'a> Side<'a> {
         // Both answers are one line, whatever the protocol.
         let reply = self.write_then(flush, |buf| Ok(find_crlf(buf, 0).map(|eol| eol + 2)));
         if reply.bytes != ok {
-            let how = if reply.end == End::Complete {
-                String::new()
-            } else {
-                format!(" ({:?})", reply.end)
-            };
-            return Err(format!(
-                "{}: flush answered \"{}\"{how}",
-                self.label,
-                escape(&reply.bytes)
-            ));
+            let how = if reply.end == End::Complete { String::new() } else { format!(" ({:?})", reply.end) };
+            return Err(format!("{}: flush answered \"{}\"{how}", self.label, escape(&reply.bytes)));
         }
         self.connect()
     }
@@ -1043,16 +957,9 @@ impl<'a> Side<'a> {
     }
 
     /// Writes `bytes` and reads until `complete` finds the reply's end in the buffered bytes.
-    fn write_then(
-        &mut self,
-        bytes: &[u8],
-        complete: impl Fn(&[u8]) -> Result<Option<usize>, String>,
-    ) -> Reply {
+    fn write_then(&mut self, bytes: &[u8], complete: impl Fn(&[u8]) -> Result<Option<usize>, String>) -> Reply {
         if !self.write(bytes) {
-            return Reply {
-                bytes: Vec::new(),
-                end: End::NotConnected,
-            };
+            return Reply { bytes: Vec::new(), end: End::NotConnected };
         }
         self.read_reply(complete)
     }
@@ -1062,10 +969,7 @@ impl<'a> Side<'a> {
             match complete(&self.pending) {
                 Ok(Some(n)) => {
                     let rest = self.pending.split_off(n);
-                    return Reply {
-                        bytes: std::mem::replace(&mut self.pending, rest),
-                        end: End::Complete,
-                    };
+                    return Reply { bytes: std::mem::replace(&mut self.pending, rest), end: End::Complete };
                 }
                 Ok(None) => {}
                 Err(_) => return self.fail(End::Malformed),
@@ -1092,9 +996,7 @@ impl<'a> Side<'a> {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(End::Timeout)
-                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Err(End::Timeout),
                 // A reset is how a peer that closed with unread input says goodbye.
                 Err(_) => return Ok(false),
             }
@@ -1104,10 +1006,7 @@ impl<'a> Side<'a> {
     /// Ends the connection after a reply that leaves it unusable, returning what was read.
     fn fail(&mut self, end: End) -> Reply {
         self.conn = None;
-        Reply {
-            bytes: std::mem::take(&mut self.pending),
-            end,
-        }
+        Reply { bytes: std::mem::take(&mut self.pending), end }
     }
 
     fn read_resp(&mut self) -> Reply {
@@ -1144,15 +1043,9 @@ impl<'a> Side<'a> {
     }
 
     fn execute(&mut self, step: &Step) -> Reply {
-        let nothing = Reply {
-            bytes: Vec::new(),
-            end: End::Nothing,
-        };
+        let nothing = Reply { bytes: Vec::new(), end: End::Nothing };
         if self.conn.is_none() && step.op != Op::Reconnect {
-            return Reply {
-                bytes: Vec::new(),
-                end: End::NotConnected,
-            };
+            return Reply { bytes: Vec::new(), end: End::NotConnected };
         }
         match &step.op {
             Op::Command(args) => {
@@ -1165,10 +1058,7 @@ impl<'a> Side<'a> {
             Op::Line { bytes, mn } => {
                 let bytes = substitute(bytes, &self.vars);
                 if !self.write(&bytes) {
-                    return Reply {
-                        bytes: Vec::new(),
-                        end: End::NotConnected,
-                    };
+                    return Reply { bytes: Vec::new(), end: End::NotConnected };
                 }
                 self.read_mc(*mn)
             }
@@ -1178,19 +1068,13 @@ impl<'a> Side<'a> {
                 if self.write(&bytes) {
                     nothing
                 } else {
-                    Reply {
-                        bytes: Vec::new(),
-                        end: End::NotConnected,
-                    }
+                    Reply { bytes: Vec::new(), end: End::NotConnected }
                 }
             }
             Op::Raw(bytes) => {
                 let bytes = substitute(bytes, &self.vars);
                 if !self.write(&bytes) {
-                    return Reply {
-                        bytes: Vec::new(),
-                        end: End::NotConnected,
-                    };
+                    return Reply { bytes: Vec::new(), end: End::NotConnected };
                 }
                 match self.proto {
                     Proto::Redis => self.read_resp(),
@@ -1202,10 +1086,7 @@ impl<'a> Side<'a> {
             Op::Sleep(_) => nothing,
             Op::Reconnect => match self.connect() {
                 Ok(()) => nothing,
-                Err(e) => Reply {
-                    bytes: e.into_bytes(),
-                    end: End::NotConnected,
-                },
+                Err(e) => Reply { bytes: e.into_bytes(), end: End::NotConnected },
             },
         }
     }
@@ -1217,11 +1098,7 @@ impl<'a> Side<'a> {
         let scan_keys = args[0].eq_ignore_ascii_case(b"SCAN");
         let cursor_at = if scan_keys { 1 } else { 2 };
         let group =
-            if args[0].eq_ignore_ascii_case(b"HSCAN") || args[0].eq_ignore_ascii_case(b"ZSCAN") {
-                2
-            } else {
-                1
-            };
+            if args[0].eq_ignore_ascii_case(b"HSCAN") || args[0].eq_ignore_ascii_case(b"ZSCAN") { 2 } else { 1 };
         let mut seen: Vec<Vec<Frame>> = Vec::new();
         for _ in 0..10_000 {
             let reply = self.write_then(&multibulk(&args), frame_end);
@@ -1241,27 +1118,15 @@ impl<'a> Side<'a> {
             if cursor == b"0" {
                 seen.sort();
                 seen.dedup();
-                let all = Frame::Agg(
-                    b'*',
-                    vec![
-                        Frame::Blob(b'$', b"0".to_vec()),
-                        Frame::Agg(b'*', seen.concat()),
-                    ],
-                );
-                return Reply {
-                    bytes: all.to_bytes(),
-                    end: End::Complete,
-                };
+                let all = Frame::Agg(b'*', vec![Frame::Blob(b'$', b"0".to_vec()), Frame::Agg(b'*', seen.concat())]);
+                return Reply { bytes: all.to_bytes(), end: End::Complete };
             }
             let Some(slot) = args.get_mut(cursor_at) else {
                 return reply;
             };
             *slot = cursor.clone();
         }
-        Reply {
-            bytes: b"<scan did not return to cursor 0 in 10000 calls>".to_vec(),
-            end: End::Malformed,
-        }
+        Reply { bytes: b"<scan did not return to cursor 0 in 10000 calls>".to_vec(), end: End::Malformed }
     }
 
     /// The bytes a reply to script line `line` is compared by: the rules and the line's
@@ -1274,24 +1139,16 @@ impl<'a> Side<'a> {
                 if rules.iter().any(|r| r.rule == Rule::MaskCas) {
                     bytes = mask_cas(&bytes, line, &mut self.cas_labels);
                 }
-                let type_only =
-                    check.view == View::Type || rules.iter().any(|r| r.rule == Rule::TypeOnly);
+                let type_only = check.view == View::Type || rules.iter().any(|r| r.rule == Rule::TypeOnly);
                 if let View::Prefix(n) = check.view {
                     bytes.truncate(n);
                 } else if type_only || check.view == View::Shape {
                     // memcache "types" are a reply's first words: one for !type, per line for !shape.
                     let (items, _) = mc_items(&bytes);
-                    let firsts: Vec<&[u8]> = items
-                        .iter()
-                        .map(|i| i.line.split(|b| *b == b' ').next().unwrap_or(b""))
-                        .collect();
+                    let firsts: Vec<&[u8]> =
+                        items.iter().map(|i| i.line.split(|b| *b == b' ').next().unwrap_or(b"")).collect();
                     let n = if type_only { 1 } else { firsts.len() };
-                    bytes = firsts
-                        .iter()
-                        .take(n)
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(&b' ');
+                    bytes = firsts.iter().take(n).copied().collect::<Vec<_>>().join(&b' ');
                     bytes.splice(0..0, b"words: ".iter().copied());
                 }
                 bytes
@@ -1381,11 +1238,7 @@ fn approx_equal(a: &[u8], b: &[u8], tol: u64) -> bool {
     ra.len() == rb.len()
         && ra.iter().zip(&rb).all(|((da, xa), (db, xb))| {
             if *da && *db {
-                let num = |x: &[u8]| {
-                    std::str::from_utf8(x)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                };
+                let num = |x: &[u8]| std::str::from_utf8(x).ok().and_then(|s| s.parse::<u64>().ok());
                 match (num(xa), num(xb)) {
                     (Some(p), Some(q)) => p.abs_diff(q) <= tol,
                     _ => xa == xb,
@@ -1417,17 +1270,12 @@ fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> St
         Err(e) => return format!("{}: {e}", dir.display()),
     };
     scripts.sort();
-    let only: Option<Vec<String>> = std::env::var("DIFF_ONLY")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let only: Option<Vec<String>> =
+        std::env::var("DIFF_ONLY").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
     if let Some(only) = &only {
         scripts.retain(|p| {
-            let stem = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            only.iter()
-                .any(|o| *o == stem || *o == format!("{}/{stem}", proto.dir()))
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            only.iter().any(|o| *o == stem || *o == format!("{}/{stem}", proto.dir()))
         });
         if scripts.is_empty() {
             eprintln!("DIFF_ONLY={only:?} selects no {} script", proto.dir());
@@ -1437,21 +1285,11 @@ fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> St
     let mut problems = Vec::new();
     let mut lines = 0;
     for path in &scripts {
-        let name = format!(
-            "{}/{}",
-            proto.dir(),
-            path.file_name()
-                .map(|s| s.to_string_lossy())
-                .unwrap_or_default()
-        );
+        let name = format!("{}/{}", proto.dir(), path.file_name().map(|s| s.to_string_lossy()).unwrap_or_default());
         let source = match std::fs::read_to_string(path) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(Problem {
-                    place: name,
-                    text: String::new(),
-                    detail: format!("unreadable: {e}"),
-                });
+                problems.push(Problem { place: name, text: String::new(), detail: format!("unreadable: {e}") });
                 continue;
             }
         };
@@ -1469,15 +1307,7 @@ fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> St
         lines += steps.len();
         let mut r = Side::new(reference.0, reference.1, proto);
         let mut c = Side::new(candidate.0, candidate.1, proto);
-        run_script(
-            &name,
-            &steps,
-            &mut r,
-            &mut c,
-            &intended,
-            trace,
-            &mut problems,
-        );
+        run_script(&name, &steps, &mut r, &mut c, &intended, trace, &mut problems);
     }
     if problems.is_empty() {
         eprintln!(
@@ -1525,11 +1355,7 @@ fn run_script<'a>(
     let mut candidate_timeouts = 0;
     for step in steps {
         let place = format!("{name}:{}", step.line);
-        let problem = |detail: String| Problem {
-            place: place.clone(),
-            text: step.text.clone(),
-            detail,
-        };
+        let problem = |detail: String| Problem { place: place.clone(), text: step.text.clone(), detail };
         if r.conn.is_none() && step.op != Op::Reconnect {
             problems.push(problem(format!(
                 "script error: {} closed the connection before this line; add !reconnect (rest of script skipped)",
@@ -1553,28 +1379,18 @@ fn run_script<'a>(
             Op::Line { bytes, .. } => bytes.split(|b| *b == b' ' || *b == b'\r').next(),
             _ => None,
         };
-        let rules: Vec<&Intended> = intended
-            .iter()
-            .filter(|i| i.applies(r.proto, verb))
-            .collect();
+        let rules: Vec<&Intended> = intended.iter().filter(|i| i.applies(r.proto, verb)).collect();
         let expected_view = r.view(&expected, step.line, &step.check, &rules);
         let got_view = c.view(&got, step.line, &step.check, &rules);
         if trace {
             let shown = &expected_view[..expected_view.len().min(300)];
             let more = expected_view.len() - shown.len();
-            let more = if more > 0 {
-                format!("... ({more} more bytes)")
-            } else {
-                String::new()
-            };
+            let more = if more > 0 { format!("... ({more} more bytes)") } else { String::new() };
             eprintln!("{place}: {}\n    {}{more}", step.text, escape(shown));
         }
         // The reference not answering means the script is wrong (say, a data block that
         // swallowed the memcached sentinel); everything after it would be noise.
-        if matches!(
-            expected.end,
-            End::Timeout | End::NotConnected | End::Malformed
-        ) {
+        if matches!(expected.end, End::Timeout | End::NotConnected | End::Malformed) {
             problems.push(problem(format!(
                 "script error: {} gave no complete reply: {} (rest of script skipped)",
                 r.label,
@@ -1587,10 +1403,7 @@ fn run_script<'a>(
         }
         if let Some(var) = &step.check.capture {
             if !r.capture(var, &expected) {
-                problems.push(problem(format!(
-                    "script error: nothing to capture in {}",
-                    escape(&expected.bytes)
-                )));
+                problems.push(problem(format!("script error: nothing to capture in {}", escape(&expected.bytes))));
             }
             c.capture(var, &got);
         }
@@ -1603,25 +1416,17 @@ fn run_script<'a>(
             // Name the intended differences only where they changed what is compared.
             let masked = expected_view != r.view(&expected, step.line, &step.check, &[])
                 || got_view != c.view(&got, step.line, &step.check, &[]);
-            let names = rules
-                .iter()
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let names = rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
             let applied = if names.is_empty() || !masked {
                 String::new()
             } else {
                 format!("    (intended differences applied: {names})\n")
             };
-            problems.push(problem(format!(
-                "{applied}    expected: {e}\n    got:      {g}"
-            )));
+            problems.push(problem(format!("{applied}    expected: {e}\n    got:      {g}")));
         }
         if candidate_timeouts == MAX_CANDIDATE_TIMEOUTS {
-            problems.push(problem(format!(
-                "{} timed out {MAX_CANDIDATE_TIMEOUTS} times: rest of script skipped",
-                c.label
-            )));
+            problems
+                .push(problem(format!("{} timed out {MAX_CANDIDATE_TIMEOUTS} times: rest of script skipped", c.label)));
             return;
         }
     }
@@ -1650,11 +1455,7 @@ fn excerpts(a: &[u8], b: &[u8]) -> (String, String) {
     if a.len() <= WINDOW && b.len() <= WINDOW {
         return (format!("\"{}\"", escape(a)), format!("\"{}\"", escape(b)));
     }
-    let first = a
-        .iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()));
+    let first = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
     let start = first.saturating_sub(100);
     let cut = |s: &[u8]| {
         let end = (start + WINDOW).min(s.len());
@@ -1696,21 +1497,10 @@ fn resp_framer_finds_frame_ends() {
         two.extend_from_slice(b"+NEXT\r\n");
         assert_eq!(frame_end(&two), Ok(Some(frame.len())), "{}", escape(&two));
         for cut in 0..frame.len() {
-            assert_eq!(
-                frame_end(&frame[..cut]),
-                Ok(None),
-                "{} cut at {cut}",
-                escape(frame)
-            );
+            assert_eq!(frame_end(&frame[..cut]), Ok(None), "{} cut at {cut}", escape(frame));
         }
     }
-    for bad in [
-        &b"?\r\n"[..],
-        b"$-2\r\n",
-        b"$1\r\nab\r\n",
-        b".\r\n",
-        b";1\r\nx\r\n",
-    ] {
+    for bad in [&b"?\r\n"[..], b"$-2\r\n", b"$1\r\nab\r\n", b".\r\n", b";1\r\nx\r\n"] {
         assert!(frame_end(bad).is_err(), "{}", escape(bad));
     }
 }
@@ -1721,55 +1511,28 @@ fn resp_frames_reencode_and_sort() {
     let mut frame = Frame::parse(bytes).expect("parses");
     assert_eq!(frame.to_bytes(), bytes);
     frame.sort(1);
-    assert_eq!(
-        frame.to_bytes(),
-        b"*2\r\n$1\r\n0\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
-    );
+    assert_eq!(frame.to_bytes(), b"*2\r\n$1\r\n0\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
     let mut shape = String::new();
     frame.shape(&mut shape);
     assert_eq!(shape, "*2[$,*3[$,$,$]]");
     let mut hello = Frame::parse(b"%2\r\n$2\r\nid\r\n:7\r\n$5\r\nproto\r\n:3\r\n").expect("parses");
     hello.mask_field(b"id");
-    assert_eq!(
-        hello.to_bytes(),
-        b"%2\r\n$2\r\nid\r\n<masked :>\r\n$5\r\nproto\r\n:3\r\n"
-    );
+    assert_eq!(hello.to_bytes(), b"%2\r\n$2\r\nid\r\n<masked :>\r\n$5\r\nproto\r\n:3\r\n");
 }
 
 #[test]
 fn script_lines_split_like_redis_cli() {
     let args = split_args(r#"SET "a b\x41\n" 'it\'s' x"y z" "r"*3 ''"#).expect("splits");
-    assert_eq!(
-        args,
-        [&b"SET"[..], b"a bA\n", b"it's", b"xy z", b"rrr", b""]
-    );
+    assert_eq!(args, [&b"SET"[..], b"a bA\n", b"it's", b"xy z", b"rrr", b""]);
     assert!(split_args(r#"GET "unbalanced"#).is_err());
     assert!(split_args(r#"GET "a"b"#).is_err());
-    let steps = parse_script(
-        Proto::Memcache,
-        "set k 0 0 1\nx\n!capture:c gets k\ncas k 0 0 1 $c\n!data \"y\"\n",
-    )
-    .expect("parses");
-    assert_eq!(
-        steps[0].op,
-        Op::Line {
-            bytes: b"set k 0 0 1\r\nx\r\n".to_vec(),
-            mn: 0
-        }
-    );
+    let steps = parse_script(Proto::Memcache, "set k 0 0 1\nx\n!capture:c gets k\ncas k 0 0 1 $c\n!data \"y\"\n")
+        .expect("parses");
+    assert_eq!(steps[0].op, Op::Line { bytes: b"set k 0 0 1\r\nx\r\n".to_vec(), mn: 0 });
     assert_eq!(steps[1].check.capture.as_deref(), Some("c"));
-    assert_eq!(
-        steps[2].op,
-        Op::Line {
-            bytes: b"cas k 0 0 1 $c\r\ny\r\n".to_vec(),
-            mn: 0
-        }
-    );
+    assert_eq!(steps[2].op, Op::Line { bytes: b"cas k 0 0 1 $c\r\ny\r\n".to_vec(), mn: 0 });
     let vars = HashMap::from([("c".to_string(), b"42".to_vec())]);
-    assert_eq!(
-        substitute(b"cas k 0 0 1 $c $cc\r\n", &vars),
-        b"cas k 0 0 1 42 $cc\r\n"
-    );
+    assert_eq!(substitute(b"cas k 0 0 1 $c $cc\r\n", &vars), b"cas k 0 0 1 42 $cc\r\n");
 }
 
 #[test]
@@ -1782,10 +1545,7 @@ fn memcache_replies_are_walked_by_data_blocks() {
         mask_cas(reply, 7, &mut labels),
         b"VALUE k 0 4 <cas@7>\r\nMN\r\n\r\nVA 2 c<cas@7> f0\r\nhi\r\nHD c<cas@7#2>\r\nMN\r\n"
     );
-    assert_eq!(
-        mask_cas(b"HD c18 c19\r\n", 9, &mut labels),
-        b"HD c<cas@7#2> c<cas@9>\r\n"
-    );
+    assert_eq!(mask_cas(b"HD c18 c19\r\n", 9, &mut labels), b"HD c<cas@7#2> c<cas@9>\r\n");
     assert_eq!(first_cas(reply), Some(b"17".to_vec()));
     assert!(approx_equal(b":99998\r\n", b":100000\r\n", 1000));
     assert!(!approx_equal(b":-1\r\n", b":1\r\n", 1000));

@@ -2,5 +2,8 @@
 //! and for differential tests redis-server and memcached) on free loopback ports and talks to them
 //! over TCP. Shared helpers live in `util`.
 
+mod bad_input;
 mod differential;
+mod memcache;
+mod resp;
 mod util;

@@ -98,9 +98,7 @@ fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc> {
         if probe == 0 {
             continue;
         }
-        if connect_when_ready(probe, Duration::from_secs(10)).is_none() {
-            return None;
-        }
+        connect_when_ready(probe, Duration::from_secs(10))?;
         if let Ok(Some(_)) = p.child.try_wait() {
             return None;
         }

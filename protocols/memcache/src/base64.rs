@@ -51,10 +51,7 @@ pub(crate) fn decoded_len(token: &[u8]) -> Option<usize> {
 
 /// memcached's decoding loop; `emit` receives each decoded group and returns false to abort.
 fn decode_with(token: &[u8], mut emit: impl FnMut(&[u8]) -> bool) -> Option<usize> {
-    let symbols = token
-        .iter()
-        .filter(|&&b| DECODE[b as usize] != SKIP)
-        .count();
+    let symbols = token.iter().filter(|&&b| DECODE[b as usize] != SKIP).count();
     if symbols == 0 || symbols % 4 != 0 {
         return None;
     }
@@ -73,11 +70,7 @@ fn decode_with(token: &[u8], mut emit: impl FnMut(&[u8]) -> bool) -> Option<usiz
         block[filled] = v;
         filled += 1;
         if filled == 4 {
-            let bytes = [
-                block[0] << 2 | block[1] >> 4,
-                block[1] << 4 | block[2] >> 2,
-                block[2] << 6 | block[3],
-            ];
+            let bytes = [block[0] << 2 | block[1] >> 4, block[1] << 4 | block[2] >> 2, block[2] << 6 | block[3]];
             // Padding ends the key: one `=` drops the last byte of the group, two drop two.
             let keep = match pad {
                 0 => 3,
@@ -114,12 +107,7 @@ pub fn encode_base64(out: &mut Vec<u8>, data: &[u8]) {
     match *chunks.remainder() {
         [a] => {
             let n = u32::from(a) << 16;
-            out.extend_from_slice(&[
-                ALPHABET[(n >> 18) as usize & 63],
-                ALPHABET[(n >> 12) as usize & 63],
-                b'=',
-                b'=',
-            ]);
+            out.extend_from_slice(&[ALPHABET[(n >> 18) as usize & 63], ALPHABET[(n >> 12) as usize & 63], b'=', b'=']);
         }
         [a, b] => {
             let n = u32::from(a) << 16 | u32::from(b) << 8;

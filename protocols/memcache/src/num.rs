@@ -44,10 +44,7 @@ fn scan(tok: &[u8]) -> Option<Scanned> {
         if !d.is_ascii_digit() {
             break;
         }
-        match magnitude
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u64::from(d - b'0')))
-        {
+        match magnitude.checked_mul(10).and_then(|m| m.checked_add(u64::from(d - b'0'))) {
             Some(m) => magnitude = m,
             None => overflow = true,
         }
@@ -58,10 +55,7 @@ fn scan(tok: &[u8]) -> Option<Scanned> {
     }
     match tok.get(i) {
         Some(&b) if !is_c_space(b) => None,
-        _ => Some(Scanned {
-            negative,
-            magnitude,
-        }),
+        _ => Some(Scanned { negative, magnitude }),
     }
 }
 
@@ -69,11 +63,7 @@ fn scan(tok: &[u8]) -> Option<Scanned> {
 /// holds a `-` (so `-1` is refused but `-18446744073709551615` reads as 1, as in C).
 pub(crate) fn strtoull(tok: &[u8]) -> Option<u64> {
     let s = scan(tok)?;
-    let v = if s.negative {
-        s.magnitude.wrapping_neg()
-    } else {
-        s.magnitude
-    };
+    let v = if s.negative { s.magnitude.wrapping_neg() } else { s.magnitude };
     if (v as i64) < 0 && tok.contains(&b'-') {
         return None;
     }

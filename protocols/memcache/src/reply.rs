@@ -56,8 +56,7 @@ pub const CLIENT_ERROR_BAD_DELTA: &[u8] = b"CLIENT_ERROR invalid numeric delta a
 pub const CLIENT_ERROR_DELETE_USAGE: &[u8] =
     b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
 /// `CLIENT_ERROR cannot increment or decrement non-numeric value\r\n`
-pub const CLIENT_ERROR_NON_NUMERIC: &[u8] =
-    b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+pub const CLIENT_ERROR_NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 /// `SERVER_ERROR object too large for cache\r\n`: a value over the item size limit.
 pub const SERVER_ERROR_TOO_LARGE: &[u8] = b"SERVER_ERROR object too large for cache\r\n";
 /// `SERVER_ERROR out of memory storing object\r\n`
@@ -307,36 +306,18 @@ mod tests {
     #[test]
     fn text_replies() {
         // Shapes copied from memcached 1.6.18 output.
-        assert_eq!(
-            with(|o| value(o, b"a", 0, b"x", None)),
-            b"VALUE a 0 1\r\nx\r\n"
-        );
-        assert_eq!(
-            with(|o| value(o, b"a", 4294967295, b"", Some(36))),
-            b"VALUE a 4294967295 0 36\r\n\r\n"
-        );
+        assert_eq!(with(|o| value(o, b"a", 0, b"x", None)), b"VALUE a 0 1\r\nx\r\n");
+        assert_eq!(with(|o| value(o, b"a", 4294967295, b"", Some(36))), b"VALUE a 4294967295 0 36\r\n\r\n");
         assert_eq!(with(end), b"END\r\n");
         assert_eq!(with(|o| number(o, 0)), b"0\r\n");
         assert_eq!(with(|o| number(o, u64::MAX)), b"18446744073709551615\r\n");
         assert_eq!(with(|o| version(o, "1.6.18")), b"VERSION 1.6.18\r\n");
         assert_eq!(with(|o| stat(o, "pid", 42u32)), b"STAT pid 42\r\n");
-        assert_eq!(
-            with(|o| stat(o, "rusage_user", format_args!("{:.6}", 0.5))),
-            b"STAT rusage_user 0.500000\r\n"
-        );
-        assert_eq!(
-            with(|o| stat(o, "version", "1.6.18")),
-            b"STAT version 1.6.18\r\n"
-        );
-        assert_eq!(
-            with(|o| stat_bytes(o, b"1:chunk_size", b"96")),
-            b"STAT 1:chunk_size 96\r\n"
-        );
+        assert_eq!(with(|o| stat(o, "rusage_user", format_args!("{:.6}", 0.5))), b"STAT rusage_user 0.500000\r\n");
+        assert_eq!(with(|o| stat(o, "version", "1.6.18")), b"STAT version 1.6.18\r\n");
+        assert_eq!(with(|o| stat_bytes(o, b"1:chunk_size", b"96")), b"STAT 1:chunk_size 96\r\n");
         assert_eq!(with(|o| client_error(o, "x y")), b"CLIENT_ERROR x y\r\n");
-        assert_eq!(
-            with(|o| server_error(o, "out of memory")),
-            b"SERVER_ERROR out of memory\r\n"
-        );
+        assert_eq!(with(|o| server_error(o, "out of memory")), b"SERVER_ERROR out of memory\r\n");
     }
 
     #[test]

@@ -61,11 +61,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_item_size: 1024 * 1024,
-            max_key_len: 250,
-            max_line_len: 2048,
-        }
+        Limits { max_item_size: 1024 * 1024, max_key_len: 250, max_line_len: 2048 }
     }
 }
 
@@ -269,10 +265,7 @@ pub struct MetaFlags<'a>(pub &'a [u8]);
 impl<'a> MetaFlags<'a> {
     /// Iterates over `(flag letter, token after it)`.
     pub fn iter(&self) -> impl Iterator<Item = (u8, &'a [u8])> + 'a {
-        self.0
-            .split(|b| *b == b' ')
-            .filter(|t| !t.is_empty())
-            .map(|t| (t[0], &t[1..]))
+        self.0.split(|b| *b == b' ').filter(|t| !t.is_empty()).map(|t| (t[0], &t[1..]))
     }
 }
 
@@ -331,17 +324,12 @@ pub fn refused_key<'a>(buf: &'a [u8], limits: &Limits) -> Option<RefusedKey<'a>>
     let t = Tokens::new(command_line(&buf[..nl]));
     match t.get(0) {
         // The only text refusal that swallows is "too large"; of those, set alone unlinks.
-        b"set" => Some(RefusedKey {
-            key: t.get(1),
-            base64: false,
-        }),
+        b"set" => Some(RefusedKey { key: t.get(1), base64: false }),
         // A refused ms swallows for flag errors too, which unlink nothing; "too large" is never
         // silenced for meta commands, so the reply tells them apart.
         b"ms" if reply == reply::SERVER_ERROR_TOO_LARGE => {
             let key = t.get(1);
-            let base64 = MetaFlags(t.rest(3))
-                .parse(MetaKind::Set, key)
-                .is_ok_and(|o| o.base64);
+            let base64 = MetaFlags(t.rest(3)).parse(MetaKind::Set, key).is_ok_and(|o| o.base64);
             Some(RefusedKey { key, base64 })
         }
         _ => None,
@@ -432,12 +420,7 @@ impl<'a> Tokens<'a> {
 
 /// An error outcome; `consumed` is the command line unless said otherwise.
 fn error<'a>(reply: &'static [u8], consumed: usize) -> Parsed<'a> {
-    Parsed::Error {
-        reply,
-        consumed,
-        swallow: 0,
-        close: false,
-    }
+    Parsed::Error { reply, consumed, swallow: 0, close: false }
 }
 
 /// An error memcached does not report when the command asked for `noreply`.
@@ -456,11 +439,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
     if cmd.len() < 2 {
         return error(reply::ERROR, line_len);
     }
-    let at = Line {
-        buf,
-        line_len,
-        limits,
-    };
+    let at = Line { buf, line_len, limits };
     match cmd {
         b"get" | b"bget" => at.get(&t, GetMode::Get),
         b"gets" => at.get(&t, GetMode::Gets),
@@ -480,24 +459,14 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         b"version" => Parsed::Complete(Command::Version, line_len),
         b"quit" => Parsed::Complete(Command::Quit, line_len),
         b"verbosity" => at.verbosity(&t),
-        b"stats" => Parsed::Complete(
-            Command::Stats {
-                args: trim_end_spaces(t.rest(1)),
-            },
-            line_len,
-        ),
+        b"stats" => Parsed::Complete(Command::Stats { args: trim_end_spaces(t.rest(1)) }, line_len),
         b"shutdown" => error(reply::SHUTDOWN_NOT_ENABLED, line_len),
         b"mg" => at.meta(&t, MetaKind::Get),
         b"ms" => at.meta_set(&t),
         b"md" => at.meta(&t, MetaKind::Delete),
         b"ma" => at.meta(&t, MetaKind::Arith),
         b"mn" => Parsed::Complete(
-            Command::Meta(Meta {
-                kind: MetaKind::Noop,
-                key: b"",
-                flags: MetaFlags(b""),
-                data: b"",
-            }),
+            Command::Meta(Meta { kind: MetaKind::Noop, key: b"", flags: MetaFlags(b""), data: b"" }),
             line_len,
         ),
         b"me" => at.meta_debug(&t),
@@ -517,12 +486,7 @@ fn no_newline<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
     if lead <= MAX_LEADING_SPACES && (rest.starts_with(b"get ") || rest.starts_with(b"gets ")) {
         return Parsed::Incomplete;
     }
-    Parsed::Error {
-        reply: b"",
-        consumed: buf.len(),
-        swallow: 0,
-        close: true,
-    }
+    Parsed::Error { reply: b"", consumed: buf.len(), swallow: 0, close: true }
 }
 
 fn trim_end_spaces(s: &[u8]) -> &[u8] {
@@ -559,14 +523,7 @@ impl<'a> Line<'a, '_> {
         if keys.iter().any(|k| !self.key_ok(k)) {
             return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
         }
-        Parsed::Complete(
-            Command::Get {
-                mode,
-                exptime,
-                keys,
-            },
-            self.line_len,
-        )
+        Parsed::Complete(Command::Get { mode, exptime, keys }, self.line_len)
     }
 
     /// set/add/replace/append/prepend `<key> <flags> <exptime> <bytes> [noreply]`,
@@ -582,11 +539,9 @@ impl<'a> Line<'a, '_> {
         if !self.key_ok(key) {
             return bad;
         }
-        let (Some(flags), Some(exptime), Some(len)) = (
-            num::strtoul(t.get(2)),
-            num::strtol(t.get(3)),
-            num::strtol(t.get(4)),
-        ) else {
+        let (Some(flags), Some(exptime), Some(len)) =
+            (num::strtoul(t.get(2)), num::strtol(t.get(3)), num::strtol(t.get(4)))
+        else {
             return bad;
         };
         let cas = if mode == StoreMode::Cas {
@@ -605,15 +560,7 @@ impl<'a> Line<'a, '_> {
         }
         match self.data_block(len, noreply) {
             Ok(data) => {
-                let cmd = Command::Store {
-                    mode,
-                    key,
-                    flags,
-                    exptime: i64::from(exptime),
-                    data,
-                    cas,
-                    noreply,
-                };
+                let cmd = Command::Store { mode, key, flags, exptime: i64::from(exptime), data, cas, noreply };
                 Parsed::Complete(cmd, self.line_len + len + 2)
             }
             Err(p) => p,
@@ -637,11 +584,7 @@ impl<'a> Line<'a, '_> {
     /// A value over the item size limit: refused before its data arrives, which is swallowed.
     fn too_large(&self, len: usize, quiet: bool) -> Parsed<'a> {
         Parsed::Error {
-            reply: if quiet {
-                b""
-            } else {
-                reply::SERVER_ERROR_TOO_LARGE
-            },
+            reply: if quiet { b"" } else { reply::SERVER_ERROR_TOO_LARGE },
             consumed: self.line_len,
             swallow: len + 2,
             close: false,
@@ -680,15 +623,7 @@ impl<'a> Line<'a, '_> {
             return quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply);
         }
         match num::strtoull(t.get(2)) {
-            Some(delta) => Parsed::Complete(
-                Command::Arith {
-                    incr,
-                    key,
-                    delta,
-                    noreply,
-                },
-                self.line_len,
-            ),
+            Some(delta) => Parsed::Complete(Command::Arith { incr, key, delta, noreply }, self.line_len),
             None => quiet_error(reply::CLIENT_ERROR_BAD_DELTA, self.line_len, noreply),
         }
     }
@@ -704,14 +639,7 @@ impl<'a> Line<'a, '_> {
             return quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply);
         }
         match num::strtol(t.get(2)) {
-            Some(e) => Parsed::Complete(
-                Command::Touch {
-                    key,
-                    exptime: i64::from(e),
-                    noreply,
-                },
-                self.line_len,
-            ),
+            Some(e) => Parsed::Complete(Command::Touch { key, exptime: i64::from(e), noreply }, self.line_len),
             None => quiet_error(reply::CLIENT_ERROR_BAD_EXPTIME, self.line_len, noreply),
         }
     }
@@ -728,9 +656,7 @@ impl<'a> Line<'a, '_> {
         if t.n != if noreply { 2 } else { 1 } {
             match num::strtol(t.get(1)) {
                 Some(d) => delay = i64::from(d),
-                None => {
-                    return quiet_error(reply::CLIENT_ERROR_BAD_EXPTIME, self.line_len, noreply)
-                }
+                None => return quiet_error(reply::CLIENT_ERROR_BAD_EXPTIME, self.line_len, noreply),
             }
         }
         Parsed::Complete(Command::FlushAll { delay, noreply }, self.line_len)
@@ -760,12 +686,7 @@ impl<'a> Line<'a, '_> {
         if t.n > META_MAX_TOKENS {
             return error(too_many_flags(kind), self.line_len);
         }
-        let meta = Meta {
-            kind,
-            key,
-            flags: MetaFlags(t.rest(2)),
-            data: b"",
-        };
+        let meta = Meta { kind, key, flags: MetaFlags(t.rest(2)), data: b"" };
         Parsed::Complete(Command::Meta(meta), self.line_len)
     }
 
@@ -778,12 +699,7 @@ impl<'a> Line<'a, '_> {
         if t.get(2) == b"b" && crate::base64::decoded_len(key).is_none() {
             return error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len);
         }
-        let meta = Meta {
-            kind: MetaKind::Debug,
-            key,
-            flags: MetaFlags(t.rest(2)),
-            data: b"",
-        };
+        let meta = Meta { kind: MetaKind::Debug, key, flags: MetaFlags(t.rest(2)), data: b"" };
         Parsed::Complete(Command::Meta(meta), self.line_len)
     }
 
@@ -807,34 +723,15 @@ impl<'a> Line<'a, '_> {
         let flags = MetaFlags(t.rest(3));
         let opts = match flags.parse(MetaKind::Set, key) {
             Ok(o) => o,
-            Err(reply) => {
-                return Parsed::Error {
-                    reply,
-                    consumed: self.line_len,
-                    swallow: len + 2,
-                    close: false,
-                }
-            }
+            Err(reply) => return Parsed::Error { reply, consumed: self.line_len, swallow: len + 2, close: false },
         };
-        let key_len = if opts.base64 {
-            crate::base64::decoded_len(key).unwrap_or(0)
-        } else {
-            key.len()
-        };
-        if !self
-            .limits
-            .item_fits(key_len, opts.client_flags.unwrap_or(0), len)
-        {
+        let key_len = if opts.base64 { crate::base64::decoded_len(key).unwrap_or(0) } else { key.len() };
+        if !self.limits.item_fits(key_len, opts.client_flags.unwrap_or(0), len) {
             return self.too_large(len, false);
         }
         match self.data_block(len, false) {
             Ok(data) => {
-                let meta = Meta {
-                    kind: MetaKind::Set,
-                    key,
-                    flags,
-                    data,
-                };
+                let meta = Meta { kind: MetaKind::Set, key, flags, data };
                 Parsed::Complete(Command::Meta(meta), self.line_len + len + 2)
             }
             Err(p) => p,

@@ -124,10 +124,7 @@ impl<'a> MetaFlags<'a> {
             MetaKind::Noop => return Ok(MetaOpts::default()),
             MetaKind::Debug => {
                 let base64 = self.iter().next() == Some((b'b', &b""[..]));
-                return Ok(MetaOpts {
-                    base64,
-                    ..MetaOpts::default()
-                });
+                return Ok(MetaOpts { base64, ..MetaOpts::default() });
             }
             _ => {}
         }
@@ -136,12 +133,8 @@ impl<'a> MetaFlags<'a> {
             _ => e,
         })?;
         match kind {
-            MetaKind::Set if !matches!(o.mode, None | Some(b'E' | b'A' | b'P' | b'R' | b'S')) => {
-                return Err(E_MS_MODE)
-            }
-            MetaKind::Arith if !matches!(o.mode, None | Some(b'I' | b'+' | b'D' | b'-')) => {
-                return Err(E_MA_MODE)
-            }
+            MetaKind::Set if !matches!(o.mode, None | Some(b'E' | b'A' | b'P' | b'R' | b'S')) => return Err(E_MS_MODE),
+            MetaKind::Arith if !matches!(o.mode, None | Some(b'I' | b'+' | b'D' | b'-')) => return Err(E_MA_MODE),
             _ => {}
         }
         if let Some(op) = o.opaque {
@@ -231,31 +224,19 @@ impl<'a> MetaFlags<'a> {
 mod tests {
     use super::*;
 
-    fn p(
-        kind: MetaKind,
-        key: &[u8],
-        flags: &'static [u8],
-    ) -> Result<MetaOpts<'static>, &'static [u8]> {
+    fn p(kind: MetaKind, key: &[u8], flags: &'static [u8]) -> Result<MetaOpts<'static>, &'static [u8]> {
         MetaFlags(flags).parse(kind, key)
     }
 
     #[test]
     fn accepted_flags() {
-        let o = p(
-            MetaKind::Get,
-            b"YWJj",
-            b"b c f h k l O123 q s t u v I T30 N-1 R5 F7 C9 D2 J3 Mx P L",
-        )
-        .unwrap();
+        let o = p(MetaKind::Get, b"YWJj", b"b c f h k l O123 q s t u v I T30 N-1 R5 F7 C9 D2 J3 Mx P L").unwrap();
         assert!(o.base64 && o.return_cas && o.return_flags && o.return_hit && o.return_key);
         assert!(o.return_last_access && o.quiet && o.return_size && o.return_ttl && o.no_bump);
         assert!(o.return_value && o.invalidate);
         assert_eq!(o.opaque, Some(&b"123"[..]));
         assert_eq!((o.ttl, o.vivify, o.recache), (Some(30), Some(-1), Some(5)));
-        assert_eq!(
-            (o.client_flags, o.compare_cas, o.delta, o.initial),
-            (Some(7), Some(9), Some(2), Some(3))
-        );
+        assert_eq!((o.client_flags, o.compare_cas, o.delta, o.initial), (Some(7), Some(9), Some(2), Some(3)));
         assert_eq!(o.mode, Some(b'x'), "mg does not validate M");
         // memcached: `mg a O` -> `EN O`; the empty opaque is echoed.
         assert_eq!(p(MetaKind::Get, b"a", b"O").unwrap().opaque, Some(&b""[..]));
@@ -297,63 +278,23 @@ mod tests {
             (Get, b"a", b"O12345678901234567890123456789012", E_OPAQUE),
             (Set, b"zz", b"S1", E_INVALID),
             (Set, b"zz", b"M1", E_MS_MODE),
-            (
-                Set,
-                b"zz",
-                b"Mx O123456789012345678901234567890123",
-                E_MS_MODE,
-            ),
-            (
-                Set,
-                b"zz",
-                b"O123456789012345678901234567890123 Mx",
-                E_MS_MODE,
-            ),
-            (
-                Set,
-                b"zz",
-                b"O123456789012345678901234567890123 Zx",
-                E_INVALID,
-            ),
-            (
-                Set,
-                b"zz",
-                b"Tx O123456789012345678901234567890123",
-                E_BAD_TOKEN,
-            ),
+            (Set, b"zz", b"Mx O123456789012345678901234567890123", E_MS_MODE),
+            (Set, b"zz", b"O123456789012345678901234567890123 Mx", E_MS_MODE),
+            (Set, b"zz", b"O123456789012345678901234567890123 Zx", E_INVALID),
+            (Set, b"zz", b"Tx O123456789012345678901234567890123", E_BAD_TOKEN),
             (Delete, b"zz", b"b", E_INVALID_OR_DUPLICATE),
             (Delete, b"zz", b"C", E_INVALID_OR_DUPLICATE),
             (Delete, b"zz", b"M", E_INVALID_OR_DUPLICATE),
-            (
-                Delete,
-                b"zzzz",
-                b"O12345678901234567890123456789012",
-                E_OPAQUE,
-            ),
+            (Delete, b"zzzz", b"O12345678901234567890123456789012", E_OPAQUE),
             (Arith, b"n", b"a", E_INVALID_OR_DUPLICATE),
             (Arith, b"n", b"Dx", E_INVALID_OR_DUPLICATE),
             (Arith, b"n", b"M1", E_MA_MODE),
-            (
-                Arith,
-                b"n",
-                b"Mx O123456789012345678901234567890123",
-                E_MA_MODE,
-            ),
-            (
-                Arith,
-                b"zzzz",
-                b"O12345678901234567890123456789012",
-                E_OPAQUE,
-            ),
+            (Arith, b"n", b"Mx O123456789012345678901234567890123", E_MA_MODE),
+            (Arith, b"zzzz", b"O12345678901234567890123456789012", E_OPAQUE),
         ];
         for &(kind, key, flags, want) in cases {
             let got = MetaFlags(flags).parse(kind, key);
-            assert_eq!(
-                got.err(),
-                Some(want),
-                "{kind:?} {key:?} {}",
-                String::from_utf8_lossy(flags)
-            );
+            assert_eq!(got.err(), Some(want), "{kind:?} {key:?} {}", String::from_utf8_lossy(flags));
         }
     }
 

@@ -6,23 +6,14 @@
 use super::*;
 use proptest::prelude::*;
 
-const L: Limits = Limits {
-    max_item_size: 1024 * 1024,
-    max_key_len: 250,
-    max_line_len: 2048,
-};
+const L: Limits = Limits { max_item_size: 1024 * 1024, max_key_len: 250, max_line_len: 2048 };
 
 fn p(buf: &[u8]) -> Parsed<'_> {
     parse(buf, &L)
 }
 
 fn err(reply: &'static [u8], consumed: usize) -> Parsed<'static> {
-    Parsed::Error {
-        reply,
-        consumed,
-        swallow: 0,
-        close: false,
-    }
+    Parsed::Error { reply, consumed, swallow: 0, close: false }
 }
 
 fn store(
@@ -34,29 +25,11 @@ fn store(
     cas: u64,
     noreply: bool,
 ) -> Command<'static> {
-    Command::Store {
-        mode,
-        key,
-        flags,
-        exptime,
-        data,
-        cas,
-        noreply,
-    }
+    Command::Store { mode, key, flags, exptime, data, cas, noreply }
 }
 
-fn meta(
-    kind: MetaKind,
-    key: &'static [u8],
-    flags: &'static [u8],
-    data: &'static [u8],
-) -> Command<'static> {
-    Command::Meta(Meta {
-        kind,
-        key,
-        flags: MetaFlags(flags),
-        data,
-    })
+fn meta(kind: MetaKind, key: &'static [u8], flags: &'static [u8], data: &'static [u8]) -> Command<'static> {
+    Command::Meta(Meta { kind, key, flags: MetaFlags(flags), data })
 }
 
 /// A request and the command it parses to, or the reply line it is refused with.
@@ -76,66 +49,17 @@ fn whole(cases: &[Case]) {
 
 fn clone_cmd<'a>(c: &Command<'a>) -> Command<'a> {
     match c {
-        Command::Meta(m) => Command::Meta(Meta {
-            kind: m.kind,
-            key: m.key,
-            flags: m.flags,
-            data: m.data,
-        }),
-        Command::Get {
-            mode,
-            exptime,
-            keys,
-        } => Command::Get {
-            mode: *mode,
-            exptime: *exptime,
-            keys: *keys,
-        },
-        Command::Store {
-            mode,
-            key,
-            flags,
-            exptime,
-            data,
-            cas,
-            noreply,
-        } => Command::Store {
-            mode: *mode,
-            key,
-            flags: *flags,
-            exptime: *exptime,
-            data,
-            cas: *cas,
-            noreply: *noreply,
-        },
-        Command::Delete { key, noreply } => Command::Delete {
-            key,
-            noreply: *noreply,
-        },
-        Command::Arith {
-            incr,
-            key,
-            delta,
-            noreply,
-        } => Command::Arith {
-            incr: *incr,
-            key,
-            delta: *delta,
-            noreply: *noreply,
-        },
-        Command::Touch {
-            key,
-            exptime,
-            noreply,
-        } => Command::Touch {
-            key,
-            exptime: *exptime,
-            noreply: *noreply,
-        },
-        Command::FlushAll { delay, noreply } => Command::FlushAll {
-            delay: *delay,
-            noreply: *noreply,
-        },
+        Command::Meta(m) => Command::Meta(Meta { kind: m.kind, key: m.key, flags: m.flags, data: m.data }),
+        Command::Get { mode, exptime, keys } => Command::Get { mode: *mode, exptime: *exptime, keys: *keys },
+        Command::Store { mode, key, flags, exptime, data, cas, noreply } => {
+            Command::Store { mode: *mode, key, flags: *flags, exptime: *exptime, data, cas: *cas, noreply: *noreply }
+        }
+        Command::Delete { key, noreply } => Command::Delete { key, noreply: *noreply },
+        Command::Arith { incr, key, delta, noreply } => {
+            Command::Arith { incr: *incr, key, delta: *delta, noreply: *noreply }
+        }
+        Command::Touch { key, exptime, noreply } => Command::Touch { key, exptime: *exptime, noreply: *noreply },
+        Command::FlushAll { delay, noreply } => Command::FlushAll { delay: *delay, noreply: *noreply },
         Command::Version => Command::Version,
         Command::Verbosity { noreply } => Command::Verbosity { noreply: *noreply },
         Command::Quit => Command::Quit,
@@ -150,9 +74,9 @@ fn with_key(prefix: &[u8], key: &[u8], suffix: &[u8]) -> Vec<u8> {
 }
 
 use reply::{
-    CLIENT_ERROR_BAD_CHUNK as BAD_CHUNK, CLIENT_ERROR_BAD_DELTA as BAD_DELTA,
-    CLIENT_ERROR_BAD_EXPTIME as BAD_EXPTIME, CLIENT_ERROR_BAD_FORMAT as BAD_FORMAT,
-    CLIENT_ERROR_DELETE_USAGE as DELETE_USAGE, ERROR, SERVER_ERROR_TOO_LARGE as TOO_LARGE,
+    CLIENT_ERROR_BAD_CHUNK as BAD_CHUNK, CLIENT_ERROR_BAD_DELTA as BAD_DELTA, CLIENT_ERROR_BAD_EXPTIME as BAD_EXPTIME,
+    CLIENT_ERROR_BAD_FORMAT as BAD_FORMAT, CLIENT_ERROR_DELETE_USAGE as DELETE_USAGE, ERROR,
+    SERVER_ERROR_TOO_LARGE as TOO_LARGE,
 };
 use GetMode::*;
 
@@ -165,116 +89,25 @@ fn k251_is_251() {
 fn retrieval() {
     whole(&[
         // `get a` -> VALUE/END; `\n` alone ends a line too; leading and repeated spaces are fine.
-        (
-            b"get a\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a"),
-            }),
-        ),
-        (
-            b"get a\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a"),
-            }),
-        ),
-        (
-            b"  get a\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a"),
-            }),
-        ),
-        (
-            b"gets a  b \r\n",
-            Ok(Command::Get {
-                mode: Gets,
-                exptime: 0,
-                keys: Keys(b"a  b"),
-            }),
-        ),
+        (b"get a\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a") })),
+        (b"get a\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a") })),
+        (b"  get a\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a") })),
+        (b"gets a  b \r\n", Ok(Command::Get { mode: Gets, exptime: 0, keys: Keys(b"a  b") })),
         // `bget` is an ancient alias memcached still answers like get.
-        (
-            b"bget a\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a"),
-            }),
-        ),
+        (b"bget a\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a") })),
         // `gat 10` (no key) -> END.
-        (
-            b"gat 10\r\n",
-            Ok(Command::Get {
-                mode: Gat,
-                exptime: 10,
-                keys: Keys(b""),
-            }),
-        ),
-        (
-            b"gats -1 a b\r\n",
-            Ok(Command::Get {
-                mode: Gats,
-                exptime: -1,
-                keys: Keys(b"a b"),
-            }),
-        ),
+        (b"gat 10\r\n", Ok(Command::Get { mode: Gat, exptime: 10, keys: Keys(b"") })),
+        (b"gats -1 a b\r\n", Ok(Command::Get { mode: Gats, exptime: -1, keys: Keys(b"a b") })),
         // `gat 4294967297 a` -> VALUE (exptime truncated to 1).
-        (
-            b"gat 4294967297 a\r\n",
-            Ok(Command::Get {
-                mode: Gat,
-                exptime: 1,
-                keys: Keys(b"a"),
-            }),
-        ),
+        (b"gat 4294967297 a\r\n", Ok(Command::Get { mode: Gat, exptime: 1, keys: Keys(b"a") })),
         // Tabs and control bytes are key bytes: `get a\tb` -> END (a miss on "a\tb").
-        (
-            b"get a\tb\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a\tb"),
-            }),
-        ),
-        (
-            b"get a\rb\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a\rb"),
-            }),
-        ),
-        (
-            b"get a\x01\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a\x01"),
-            }),
-        ),
+        (b"get a\tb\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a\tb") })),
+        (b"get a\rb\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a\rb") })),
+        (b"get a\x01\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a\x01") })),
         // Only one `\r` is stripped.
-        (
-            b"get a\r\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a\r"),
-            }),
-        ),
+        (b"get a\r\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a\r") })),
         // `get a\0 b` -> VALUE a only: the line ends at the NUL (strlen).
-        (
-            b"get a\0 b\r\n",
-            Ok(Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(b"a"),
-            }),
-        ),
+        (b"get a\0 b\r\n", Ok(Command::Get { mode: Get, exptime: 0, keys: Keys(b"a") })),
         // `get`, `get ` -> ERROR; `GET a` -> ERROR (case matters).
         (b"get\r\n", Err(ERROR)),
         (b"get \r\n", Err(ERROR)),
@@ -289,17 +122,7 @@ fn retrieval() {
     // and nothing else (not even the hits gathered before it).
     let k250 = &K251[..250];
     let ok = with_key(b"get ", k250, b"\r\n");
-    assert_eq!(
-        p(&ok),
-        Parsed::Complete(
-            Command::Get {
-                mode: Get,
-                exptime: 0,
-                keys: Keys(k250)
-            },
-            ok.len()
-        )
-    );
+    assert_eq!(p(&ok), Parsed::Complete(Command::Get { mode: Get, exptime: 0, keys: Keys(k250) }, ok.len()));
     for line in [
         with_key(b"get a ", K251, b" a\r\n"),
         with_key(b"gat 10 ", K251, b"\r\n"),
@@ -319,90 +142,30 @@ fn keys_iterate_over_single_spaces() {
 fn storage() {
     use StoreMode::*;
     whole(&[
-        (
-            b"set a 0 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
+        (b"set a 0 0 1\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
         // The command line may end in `\n` alone; the data block may not (below).
-        (
-            b"set a 0 0 1\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"add a 5 100 0\r\n\r\n",
-            Ok(store(Add, b"a", 5, 100, b"", 0, false)),
-        ),
-        (
-            b"replace a 0 -1 2 noreply\r\nhi\r\n",
-            Ok(store(Replace, b"a", 0, -1, b"hi", 0, true)),
-        ),
-        (
-            b"append a 0 0 3\r\na\nb\r\n",
-            Ok(store(Append, b"a", 0, 0, b"a\nb", 0, false)),
-        ),
-        (
-            b"prepend a 0 0 2\r\n\r\n\r\n",
-            Ok(store(Prepend, b"a", 0, 0, b"\r\n", 0, false)),
-        ),
-        (
-            b"cas a 0 0 1 18446744073709551615 noreply\r\nx\r\n",
-            Ok(store(Cas, b"a", 0, 0, b"x", u64::MAX, true)),
-        ),
+        (b"set a 0 0 1\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"add a 5 100 0\r\n\r\n", Ok(store(Add, b"a", 5, 100, b"", 0, false))),
+        (b"replace a 0 -1 2 noreply\r\nhi\r\n", Ok(store(Replace, b"a", 0, -1, b"hi", 0, true))),
+        (b"append a 0 0 3\r\na\nb\r\n", Ok(store(Append, b"a", 0, 0, b"a\nb", 0, false))),
+        (b"prepend a 0 0 2\r\n\r\n\r\n", Ok(store(Prepend, b"a", 0, 0, b"\r\n", 0, false))),
+        (b"cas a 0 0 1 18446744073709551615 noreply\r\nx\r\n", Ok(store(Cas, b"a", 0, 0, b"x", u64::MAX, true))),
         // `set a 0 0 1 norep` -> STORED: a 6th token other than noreply is ignored.
-        (
-            b"set a 0 0 1 norep\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
+        (b"set a 0 0 1 norep\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
         // C number rules, each STORED by memcached: `+5` is 5, `-0` is 0, flags wrap to 32 bits,
         // a 4294967297-byte length is 1 byte, `0\t` is 0, `1\0zz` is 1 (NUL ends the line).
-        (
-            b"set a +5 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", 5, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a -0 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a 4294967296 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a 18446744073709551615 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", u32::MAX, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a -18446744073709551615 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", 1, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a 0 4294967297 1\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 1, b"x", 0, false)),
-        ),
-        (
-            b"set a 0 0 4294967297\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a 0 0 -4294967295\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a 0\t 0 1\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a 0 0 1\0zz\r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set  a   0 0 1  \r\nx\r\n",
-            Ok(store(Set, b"a", 0, 0, b"x", 0, false)),
-        ),
-        (
-            b"set a\x01 0 0 1\r\nx\r\n",
-            Ok(store(Set, b"a\x01", 0, 0, b"x", 0, false)),
-        ),
+        (b"set a +5 0 1\r\nx\r\n", Ok(store(Set, b"a", 5, 0, b"x", 0, false))),
+        (b"set a -0 0 1\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set a 4294967296 0 1\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set a 18446744073709551615 0 1\r\nx\r\n", Ok(store(Set, b"a", u32::MAX, 0, b"x", 0, false))),
+        (b"set a -18446744073709551615 0 1\r\nx\r\n", Ok(store(Set, b"a", 1, 0, b"x", 0, false))),
+        (b"set a 0 4294967297 1\r\nx\r\n", Ok(store(Set, b"a", 0, 1, b"x", 0, false))),
+        (b"set a 0 0 4294967297\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set a 0 0 -4294967295\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set a 0\t 0 1\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set a 0 0 1\0zz\r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set  a   0 0 1  \r\nx\r\n", Ok(store(Set, b"a", 0, 0, b"x", 0, false))),
+        (b"set a\x01 0 0 1\r\nx\r\n", Ok(store(Set, b"a\x01", 0, 0, b"x", 0, false))),
         // Wrong token counts -> ERROR, even with noreply (`set a 0 0 1 noreply extra`), and the
         // data line is then read as a command.
         (b"set a 0 0\r\n", Err(ERROR)),
@@ -452,12 +215,7 @@ fn storage_waits_for_its_data_block() {
         b"set a 0 0 5\r\nhello\r",
         b"ms a 2\r\nh",
     ] {
-        assert_eq!(
-            p(input),
-            Parsed::Incomplete,
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(p(input), Parsed::Incomplete, "{:?}", String::from_utf8_lossy(input));
     }
 }
 
@@ -466,31 +224,12 @@ fn too_large_is_refused_at_once_and_swallowed() {
     // memcached -I 1m: `set a 0 0 2000000` -> SERVER_ERROR object too large for cache, then it
     // discards 2000002 bytes; the old `a` is gone afterwards (set only).
     let line = b"set a 0 0 2000000\r\n";
-    let want = Parsed::Error {
-        reply: TOO_LARGE,
-        consumed: line.len(),
-        swallow: 2_000_002,
-        close: false,
-    };
+    let want = Parsed::Error { reply: TOO_LARGE, consumed: line.len(), swallow: 2_000_002, close: false };
     assert_eq!(p(line), want);
-    assert_eq!(
-        refused_key(line, &L),
-        Some(RefusedKey {
-            key: b"a",
-            base64: false
-        })
-    );
+    assert_eq!(refused_key(line, &L), Some(RefusedKey { key: b"a", base64: false }));
     // With noreply the refusal is silent but the block is still swallowed.
     let line = b"set a 0 0 2000000 noreply\r\n";
-    assert_eq!(
-        p(line),
-        Parsed::Error {
-            reply: b"",
-            consumed: line.len(),
-            swallow: 2_000_002,
-            close: false
-        }
-    );
+    assert_eq!(p(line), Parsed::Error { reply: b"", consumed: line.len(), swallow: 2_000_002, close: false });
     // add/append/cas: refused the same way, but the old item survives (`get a` -> VALUE a).
     for line in [
         &b"add a 0 0 2000000\r\n"[..],
@@ -498,63 +237,22 @@ fn too_large_is_refused_at_once_and_swallowed() {
         b"cas a 0 0 2000000 1\r\n",
         b"prepend a 0 0 2000000 noreply\r\n",
     ] {
-        assert!(matches!(
-            p(line),
-            Parsed::Error {
-                swallow: 2_000_002,
-                ..
-            }
-        ));
+        assert!(matches!(p(line), Parsed::Error { swallow: 2_000_002, .. }));
         assert_eq!(refused_key(line, &L), None);
     }
     // The boundary is memcached's item footprint: key `a`, flags 0 -> 1048516 bytes fit, one more
     // does not; non-zero flags cost 4 bytes; each key byte costs one.
     assert!(matches!(p(b"set a 0 0 1048516\r\n"), Parsed::Incomplete));
-    assert!(matches!(
-        p(b"set a 0 0 1048517\r\n"),
-        Parsed::Error {
-            reply: TOO_LARGE,
-            ..
-        }
-    ));
+    assert!(matches!(p(b"set a 0 0 1048517\r\n"), Parsed::Error { reply: TOO_LARGE, .. }));
     assert!(matches!(p(b"set a 5 0 1048512\r\n"), Parsed::Incomplete));
-    assert!(matches!(
-        p(b"set a 5 0 1048513\r\n"),
-        Parsed::Error {
-            reply: TOO_LARGE,
-            ..
-        }
-    ));
-    assert!(matches!(
-        p(b"set abcdefghij 0 0 1048507\r\n"),
-        Parsed::Incomplete
-    ));
-    assert!(matches!(
-        p(b"set abcdefghij 0 0 1048508\r\n"),
-        Parsed::Error {
-            reply: TOO_LARGE,
-            ..
-        }
-    ));
+    assert!(matches!(p(b"set a 5 0 1048513\r\n"), Parsed::Error { reply: TOO_LARGE, .. }));
+    assert!(matches!(p(b"set abcdefghij 0 0 1048507\r\n"), Parsed::Incomplete));
+    assert!(matches!(p(b"set abcdefghij 0 0 1048508\r\n"), Parsed::Error { reply: TOO_LARGE, .. }));
     // `ms a 2000000 q` -> SERVER_ERROR object too large for cache (meta errors ignore q), and
     // the key is unlinked whatever the mode (`ms a 2000000 MA` then `mg a v` -> EN).
     let line = b"ms a 2000000 MA q\r\n";
-    assert_eq!(
-        p(line),
-        Parsed::Error {
-            reply: TOO_LARGE,
-            consumed: line.len(),
-            swallow: 2_000_002,
-            close: false
-        }
-    );
-    assert_eq!(
-        refused_key(line, &L),
-        Some(RefusedKey {
-            key: b"a",
-            base64: false
-        })
-    );
+    assert_eq!(p(line), Parsed::Error { reply: TOO_LARGE, consumed: line.len(), swallow: 2_000_002, close: false });
+    assert_eq!(refused_key(line, &L), Some(RefusedKey { key: b"a", base64: false }));
     let line = b"ms YWJj 2000000 b\r\n";
     let refused = refused_key(line, &L).unwrap();
     assert_eq!(refused.decode(&mut [0; 8]), Some(&b"abc"[..]));
@@ -568,10 +266,7 @@ fn limits_item_fits() {
     assert!(L.item_fits(1, 0, 1048516));
     assert!(!L.item_fits(1, 0, 1048517));
     assert!(!L.item_fits(usize::MAX, 0, usize::MAX));
-    let tiny = Limits {
-        max_item_size: 10,
-        ..L
-    };
+    let tiny = Limits { max_item_size: 10, ..L };
     assert!(!tiny.item_fits(1, 0, 0));
 }
 
@@ -579,34 +274,10 @@ fn limits_item_fits() {
 fn other_text_commands() {
     whole(&[
         // delete: the legacy hold time is accepted only as `0`.
-        (
-            b"delete a\r\n",
-            Ok(Command::Delete {
-                key: b"a",
-                noreply: false,
-            }),
-        ),
-        (
-            b"delete a 0\r\n",
-            Ok(Command::Delete {
-                key: b"a",
-                noreply: false,
-            }),
-        ),
-        (
-            b"delete a noreply\r\n",
-            Ok(Command::Delete {
-                key: b"a",
-                noreply: true,
-            }),
-        ),
-        (
-            b"delete a 0 noreply\r\n",
-            Ok(Command::Delete {
-                key: b"a",
-                noreply: true,
-            }),
-        ),
+        (b"delete a\r\n", Ok(Command::Delete { key: b"a", noreply: false })),
+        (b"delete a 0\r\n", Ok(Command::Delete { key: b"a", noreply: false })),
+        (b"delete a noreply\r\n", Ok(Command::Delete { key: b"a", noreply: true })),
+        (b"delete a 0 noreply\r\n", Ok(Command::Delete { key: b"a", noreply: true })),
         // `delete a 1`, `delete a 0 x` -> the usage line (two spaces after the period).
         (b"delete a 1\r\n", Err(DELETE_USAGE)),
         (b"delete a 0 x\r\n", Err(DELETE_USAGE)),
@@ -615,69 +286,16 @@ fn other_text_commands() {
         (b"delete a 0 0 noreply\r\n", Err(ERROR)),
         (b"delete\r\n", Err(ERROR)),
         // incr/decr: a 64-bit delta; a 4th token other than noreply is ignored (`incr n 1 2` -> 8).
-        (
-            b"incr n 3\r\n",
-            Ok(Command::Arith {
-                incr: true,
-                key: b"n",
-                delta: 3,
-                noreply: false,
-            }),
-        ),
+        (b"incr n 3\r\n", Ok(Command::Arith { incr: true, key: b"n", delta: 3, noreply: false })),
         (
             b"decr n 18446744073709551615 noreply\r\n",
-            Ok(Command::Arith {
-                incr: false,
-                key: b"n",
-                delta: u64::MAX,
-                noreply: true,
-            }),
+            Ok(Command::Arith { incr: false, key: b"n", delta: u64::MAX, noreply: true }),
         ),
-        (
-            b"incr n 1 2\r\n",
-            Ok(Command::Arith {
-                incr: true,
-                key: b"n",
-                delta: 1,
-                noreply: false,
-            }),
-        ),
-        (
-            b"incr n +3\r\n",
-            Ok(Command::Arith {
-                incr: true,
-                key: b"n",
-                delta: 3,
-                noreply: false,
-            }),
-        ),
-        (
-            b"incr n 1\tjunk\r\n",
-            Ok(Command::Arith {
-                incr: true,
-                key: b"n",
-                delta: 1,
-                noreply: false,
-            }),
-        ),
-        (
-            b"incr n \t1\r\n",
-            Ok(Command::Arith {
-                incr: true,
-                key: b"n",
-                delta: 1,
-                noreply: false,
-            }),
-        ),
-        (
-            b"incr n -18446744073709551615\r\n",
-            Ok(Command::Arith {
-                incr: true,
-                key: b"n",
-                delta: 1,
-                noreply: false,
-            }),
-        ),
+        (b"incr n 1 2\r\n", Ok(Command::Arith { incr: true, key: b"n", delta: 1, noreply: false })),
+        (b"incr n +3\r\n", Ok(Command::Arith { incr: true, key: b"n", delta: 3, noreply: false })),
+        (b"incr n 1\tjunk\r\n", Ok(Command::Arith { incr: true, key: b"n", delta: 1, noreply: false })),
+        (b"incr n \t1\r\n", Ok(Command::Arith { incr: true, key: b"n", delta: 1, noreply: false })),
+        (b"incr n -18446744073709551615\r\n", Ok(Command::Arith { incr: true, key: b"n", delta: 1, noreply: false })),
         (b"incr n\r\n", Err(ERROR)),
         (b"decr n 1 extra more\r\n", Err(ERROR)),
         (b"incr n x\r\n", Err(BAD_DELTA)),
@@ -686,74 +304,21 @@ fn other_text_commands() {
         (b"incr n 18446744073709551616\r\n", Err(BAD_DELTA)),
         (b"incr n x noreply\r\n", Err(b"")),
         // touch
-        (
-            b"touch n 10\r\n",
-            Ok(Command::Touch {
-                key: b"n",
-                exptime: 10,
-                noreply: false,
-            }),
-        ),
-        (
-            b"touch n 10 noreply\r\n",
-            Ok(Command::Touch {
-                key: b"n",
-                exptime: 10,
-                noreply: true,
-            }),
-        ),
+        (b"touch n 10\r\n", Ok(Command::Touch { key: b"n", exptime: 10, noreply: false })),
+        (b"touch n 10 noreply\r\n", Ok(Command::Touch { key: b"n", exptime: 10, noreply: true })),
         (b"touch n\r\n", Err(ERROR)),
         (b"touch n x\r\n", Err(BAD_EXPTIME)),
         (b"touch n 99999999999999999999\r\n", Err(BAD_EXPTIME)),
         // flush_all: `flush_all 10 junk` -> OK (10 s); `flush_all noreply 5` -> exptime error.
-        (
-            b"flush_all\r\n",
-            Ok(Command::FlushAll {
-                delay: 0,
-                noreply: false,
-            }),
-        ),
-        (
-            b"flush_all noreply\r\n",
-            Ok(Command::FlushAll {
-                delay: 0,
-                noreply: true,
-            }),
-        ),
-        (
-            b"flush_all 0\r\n",
-            Ok(Command::FlushAll {
-                delay: 0,
-                noreply: false,
-            }),
-        ),
-        (
-            b"flush_all -5\r\n",
-            Ok(Command::FlushAll {
-                delay: -5,
-                noreply: false,
-            }),
-        ),
-        (
-            b"flush_all 5 noreply\r\n",
-            Ok(Command::FlushAll {
-                delay: 5,
-                noreply: true,
-            }),
-        ),
-        (
-            b"flush_all 10 junk\r\n",
-            Ok(Command::FlushAll {
-                delay: 10,
-                noreply: false,
-            }),
-        ),
+        (b"flush_all\r\n", Ok(Command::FlushAll { delay: 0, noreply: false })),
+        (b"flush_all noreply\r\n", Ok(Command::FlushAll { delay: 0, noreply: true })),
+        (b"flush_all 0\r\n", Ok(Command::FlushAll { delay: 0, noreply: false })),
+        (b"flush_all -5\r\n", Ok(Command::FlushAll { delay: -5, noreply: false })),
+        (b"flush_all 5 noreply\r\n", Ok(Command::FlushAll { delay: 5, noreply: true })),
+        (b"flush_all 10 junk\r\n", Ok(Command::FlushAll { delay: 10, noreply: false })),
         (
             b"flush_all 99999999999\r\n",
-            Ok(Command::FlushAll {
-                delay: i64::from(99_999_999_999i64 as i32),
-                noreply: false,
-            }),
+            Ok(Command::FlushAll { delay: i64::from(99_999_999_999i64 as i32), noreply: false }),
         ),
         (b"flush_all x\r\n", Err(BAD_EXPTIME)),
         (b"flush_all noreply 5\r\n", Err(BAD_EXPTIME)),
@@ -765,27 +330,15 @@ fn other_text_commands() {
         (b"quit\r\n", Ok(Command::Quit)),
         (b"quit x\r\n", Ok(Command::Quit)),
         // verbosity: `verbosity 1 2` -> OK; `verbosity x` -> bad format; 1 or 3+ args -> ERROR.
-        (
-            b"verbosity 1\r\n",
-            Ok(Command::Verbosity { noreply: false }),
-        ),
-        (
-            b"verbosity 1 noreply\r\n",
-            Ok(Command::Verbosity { noreply: true }),
-        ),
-        (
-            b"verbosity 1 2\r\n",
-            Ok(Command::Verbosity { noreply: false }),
-        ),
+        (b"verbosity 1\r\n", Ok(Command::Verbosity { noreply: false })),
+        (b"verbosity 1 noreply\r\n", Ok(Command::Verbosity { noreply: true })),
+        (b"verbosity 1 2\r\n", Ok(Command::Verbosity { noreply: false })),
         (b"verbosity\r\n", Err(ERROR)),
         (b"verbosity 1 2 3\r\n", Err(ERROR)),
         (b"verbosity x\r\n", Err(BAD_FORMAT)),
         // stats: the server reads the arguments.
         (b"stats\r\n", Ok(Command::Stats { args: b"" })),
-        (
-            b"stats   slabs  x \r\n",
-            Ok(Command::Stats { args: b"slabs  x" }),
-        ),
+        (b"stats   slabs  x \r\n", Ok(Command::Stats { args: b"slabs  x" })),
         // `shutdown` -> the default refusal of a memcached started without -A.
         (b"shutdown\r\n", Err(reply::SHUTDOWN_NOT_ENABLED)),
         // Unknown and too-short commands -> ERROR.
@@ -816,30 +369,18 @@ fn meta_commands() {
     use MetaKind::*;
     whole(&[
         (b"mg a\r\n", Ok(meta(Get, b"a", b"", b""))),
-        (
-            b"mg a v k O123 T30\r\n",
-            Ok(meta(Get, b"a", b"v k O123 T30", b"")),
-        ),
+        (b"mg a v k O123 T30\r\n", Ok(meta(Get, b"a", b"v k O123 T30", b""))),
         (b"md a q\r\n", Ok(meta(Delete, b"a", b"q", b""))),
         (b"ma n D5 MD\n", Ok(meta(Arith, b"n", b"D5 MD", b""))),
-        (
-            b"ms a 2 T0 F5\r\nhi\r\n",
-            Ok(meta(Set, b"a", b"T0 F5", b"hi")),
-        ),
+        (b"ms a 2 T0 F5\r\nhi\r\n", Ok(meta(Set, b"a", b"T0 F5", b"hi"))),
         (b"ms a 1\nx\r\n", Ok(meta(Set, b"a", b"", b"x"))),
         // `ms a 4294967297 T1` + `x` -> HD: the length wraps to 1 as in the text protocol.
-        (
-            b"ms a 4294967297 T1\r\nx\r\n",
-            Ok(meta(Set, b"a", b"T1", b"x")),
-        ),
+        (b"ms a 4294967297 T1\r\nx\r\n", Ok(meta(Set, b"a", b"T1", b"x"))),
         (b"mn\r\n", Ok(meta(Noop, b"", b"", b""))),
         // `mn x y` -> MN.
         (b"mn x y\r\n", Ok(meta(Noop, b"", b"", b""))),
         (b"me a\r\n", Ok(meta(Debug, b"a", b"", b""))),
-        (
-            b"me YWJj b x y\r\n",
-            Ok(meta(Debug, b"YWJj", b"b x y", b"")),
-        ),
+        (b"me YWJj b x y\r\n", Ok(meta(Debug, b"YWJj", b"b x y", b""))),
         // Flags are not checked by the parser for mg/md/ma (see MetaFlags::parse).
         (b"mg a zz\r\n", Ok(meta(Get, b"a", b"zz", b""))),
         // `mg`, `ms`, `md`, `ma` without a key -> ERROR; `me` -> bad format.
@@ -877,12 +418,7 @@ fn meta_commands() {
         ),
         (
             b"mg a O0 O1 O2 O3 O4 O5 O6 O7 O8 O9 O10 O11 O12 O13 O14 O15 O16\r\n",
-            Ok(meta(
-                Get,
-                b"a",
-                b"O0 O1 O2 O3 O4 O5 O6 O7 O8 O9 O10 O11 O12 O13 O14 O15 O16",
-                b"",
-            )),
+            Ok(meta(Get, b"a", b"O0 O1 O2 O3 O4 O5 O6 O7 O8 O9 O10 O11 O12 O13 O14 O15 O16", b"")),
         ),
     ]);
     for line in [
@@ -906,66 +442,33 @@ fn meta_set_flag_errors_swallow_the_block() {
         (b"ms a 1 Zz\r\n", b"CLIENT_ERROR invalid flag\r\n"),
         (b"ms a 1 Zz q\r\n", b"CLIENT_ERROR invalid flag\r\n"),
         (b"ms a 1 F\r\n", BAD_FORMAT),
-        (
-            b"ms a 1 Tx\r\n",
-            b"CLIENT_ERROR bad token in command line format\r\n",
-        ),
+        (b"ms a 1 Tx\r\n", b"CLIENT_ERROR bad token in command line format\r\n"),
         (b"ms zz 1 b\r\n", b"CLIENT_ERROR error decoding key\r\n"),
-        (
-            b"ms a 1 M1\r\n",
-            b"CLIENT_ERROR invalid mode for ms M token\r\n",
-        ),
-        (
-            b"ms a 1 O12345678901234567890123456789012\r\n",
-            b"CLIENT_ERROR opaque token too long\r\n",
-        ),
+        (b"ms a 1 M1\r\n", b"CLIENT_ERROR invalid mode for ms M token\r\n"),
+        (b"ms a 1 O12345678901234567890123456789012\r\n", b"CLIENT_ERROR opaque token too long\r\n"),
         (b"ms a 1 v v\r\n", b"CLIENT_ERROR duplicate flag\r\n"),
     ];
     for &(line, reply) in cases {
-        assert_eq!(
-            p(line),
-            Parsed::Error {
-                reply,
-                consumed: line.len(),
-                swallow: 3,
-                close: false
-            }
-        );
+        assert_eq!(p(line), Parsed::Error { reply, consumed: line.len(), swallow: 3, close: false });
     }
 }
 
 #[test]
 fn meta_opts_and_keys() {
-    let Parsed::Complete(Command::Meta(m), _) = p(b"mg YWJj b k v\r\n") else {
-        panic!()
-    };
+    let Parsed::Complete(Command::Meta(m), _) = p(b"mg YWJj b k v\r\n") else { panic!() };
     let o = m.opts().unwrap();
     assert!(o.base64 && o.return_key && o.return_value);
     let mut scratch = [0u8; 250];
     assert_eq!(m.decode_key(o.base64, &mut scratch), Some(&b"abc"[..]));
-    let Parsed::Complete(Command::Meta(m), _) = p(b"mg a b\r\n") else {
-        panic!()
-    };
+    let Parsed::Complete(Command::Meta(m), _) = p(b"mg a b\r\n") else { panic!() };
     assert_eq!(m.opts(), Err(&b"CLIENT_ERROR error decoding key\r\n"[..]));
-    let Parsed::Complete(Command::Meta(m), _) = p(b"md zz b\r\n") else {
-        panic!()
-    };
-    assert_eq!(
-        m.opts(),
-        Err(&b"CLIENT_ERROR invalid or duplicate flag\r\n"[..])
-    );
-    let Parsed::Complete(Command::Meta(m), _) = p(b"me YWJj b\r\n") else {
-        panic!()
-    };
+    let Parsed::Complete(Command::Meta(m), _) = p(b"md zz b\r\n") else { panic!() };
+    assert_eq!(m.opts(), Err(&b"CLIENT_ERROR invalid or duplicate flag\r\n"[..]));
+    let Parsed::Complete(Command::Meta(m), _) = p(b"me YWJj b\r\n") else { panic!() };
     assert!(m.opts().unwrap().base64);
-    let Parsed::Complete(Command::Meta(m), _) = p(b"ms a 1 MA C5 F3\r\nx\r\n") else {
-        panic!()
-    };
+    let Parsed::Complete(Command::Meta(m), _) = p(b"ms a 1 MA C5 F3\r\nx\r\n") else { panic!() };
     let o = m.opts().unwrap();
-    assert_eq!(
-        (o.store_mode(), o.compare_cas, o.client_flags),
-        (StoreMode::Append, Some(5), Some(3))
-    );
+    assert_eq!((o.store_mode(), o.compare_cas, o.client_flags), (StoreMode::Append, Some(5), Some(3)));
 }
 
 #[test]
@@ -973,15 +476,7 @@ fn long_lines() {
     // 2048 bytes without a newline: memcached waits; 2049: it closes without a reply.
     assert_eq!(p(&[b'x'; 2048]), Parsed::Incomplete);
     let buf = [b'x'; 2049];
-    assert_eq!(
-        p(&buf),
-        Parsed::Error {
-            reply: b"",
-            consumed: 2049,
-            swallow: 0,
-            close: true
-        }
-    );
+    assert_eq!(p(&buf), Parsed::Error { reply: b"", consumed: 2049, swallow: 0, close: true });
     let buf = [&b"mg a "[..], &[b'x'; 3000]].concat();
     assert!(matches!(p(&buf), Parsed::Error { close: true, .. }));
     // gat is no multiget for this rule: `gat 0 a a a …` without a newline is closed too.
@@ -1017,20 +512,13 @@ fn drive(input: &[u8], limits: &Limits) -> Vec<String> {
         match parse(&input[pos..], limits) {
             Parsed::Complete(_, n) => {
                 let line = &input[pos..pos + n];
-                let name = line
-                    .split(|b| *b == b' ' || *b == b'\r' || *b == b'\n')
-                    .find(|t| !t.is_empty())
-                    .unwrap_or(b"");
+                let name =
+                    line.split(|b| *b == b' ' || *b == b'\r' || *b == b'\n').find(|t| !t.is_empty()).unwrap_or(b"");
                 events.push(format!("cmd:{}", String::from_utf8_lossy(name)));
                 pos += n;
             }
             Parsed::Incomplete => break,
-            Parsed::Error {
-                reply,
-                consumed,
-                swallow: s,
-                close,
-            } => {
+            Parsed::Error { reply, consumed, swallow: s, close } => {
                 events.push(if reply.is_empty() {
                     "<silent>".into()
                 } else {
@@ -1053,47 +541,17 @@ fn recovery_matches_memcached() {
     // Each stream was sent whole to memcached 1.6.18; the expected list mirrors its replies.
     let cases: &[(&[u8], &[&str])] = &[
         // -> CLIENT_ERROR bad data chunk, ERROR (for "\n"), VALUE a …
-        (
-            b"set a 0 0 1\r\nxy\r\nget a\r\n",
-            &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:get"],
-        ),
-        (
-            b"set a 0 0 1\r\nxyz\r\nget a\r\n",
-            &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:get"],
-        ),
-        (
-            b"set a 0 0 1\r\nxyzw\r\nget a\r\n",
-            &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:get"],
-        ),
-        (
-            b"set a 0 0 1\r\nx\rzget a\r\n",
-            &["CLIENT_ERROR bad data chunk", "cmd:get"],
-        ),
-        (
-            b"set a 0 0 1\nx\nget a\r\n",
-            &["CLIENT_ERROR bad data chunk", "ERROR"],
-        ),
-        (
-            b"set a 0 0 1\r\nx\r\nset b 0 0 1\r\n\r\n\r\n",
-            &["cmd:set", "CLIENT_ERROR bad data chunk", "ERROR"],
-        ),
+        (b"set a 0 0 1\r\nxy\r\nget a\r\n", &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:get"]),
+        (b"set a 0 0 1\r\nxyz\r\nget a\r\n", &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:get"]),
+        (b"set a 0 0 1\r\nxyzw\r\nget a\r\n", &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:get"]),
+        (b"set a 0 0 1\r\nx\rzget a\r\n", &["CLIENT_ERROR bad data chunk", "cmd:get"]),
+        (b"set a 0 0 1\nx\nget a\r\n", &["CLIENT_ERROR bad data chunk", "ERROR"]),
+        (b"set a 0 0 1\r\nx\r\nset b 0 0 1\r\n\r\n\r\n", &["cmd:set", "CLIENT_ERROR bad data chunk", "ERROR"]),
         // A refused line leaves its data block to be read as a command.
-        (
-            b"set a 0 0 -1\r\nx\r\nget a\r\n",
-            &["CLIENT_ERROR bad command line format", "ERROR", "cmd:get"],
-        ),
-        (
-            b"set a 0 0 1 noreply extra\r\nx\r\nget a\r\n",
-            &["ERROR", "ERROR", "cmd:get"],
-        ),
-        (
-            b"set a 0 0 -1 noreply\r\nx\r\nmn\r\n",
-            &["<silent>", "ERROR", "cmd:mn"],
-        ),
-        (
-            b"set a 0 0 1 noreply\r\nxy\r\nmn\r\n",
-            &["<silent>", "ERROR", "cmd:mn"],
-        ),
+        (b"set a 0 0 -1\r\nx\r\nget a\r\n", &["CLIENT_ERROR bad command line format", "ERROR", "cmd:get"]),
+        (b"set a 0 0 1 noreply extra\r\nx\r\nget a\r\n", &["ERROR", "ERROR", "cmd:get"]),
+        (b"set a 0 0 -1 noreply\r\nx\r\nmn\r\n", &["<silent>", "ERROR", "cmd:mn"]),
+        (b"set a 0 0 1 noreply\r\nxy\r\nmn\r\n", &["<silent>", "ERROR", "cmd:mn"]),
         (
             b"ms a 1 O0 O1 O2 O3 O4 O5 O6 O7 O8 O9 O10 O11 O12 O13 O14 O15 O16\r\nx\r\nmn\r\n",
             &["CLIENT_ERROR options flags too long", "ERROR", "cmd:mn"],
@@ -1102,43 +560,19 @@ fn recovery_matches_memcached() {
             b"ms a 1 O0 O1 O2 O3 O4 O5 O6 O7 O8 O9 O10 O11 O12 O13 O14 O15\r\nx\r\nmn\r\n",
             &["CLIENT_ERROR duplicate flag", "cmd:mn"],
         ),
-        (
-            b"ms a 1 Zz\r\nxy\r\nmn\r\n",
-            &["CLIENT_ERROR invalid flag", "ERROR", "cmd:mn"],
-        ),
-        (
-            b"ms a 1\r\nxy\r\nmn\r\n",
-            &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:mn"],
-        ),
+        (b"ms a 1 Zz\r\nxy\r\nmn\r\n", &["CLIENT_ERROR invalid flag", "ERROR", "cmd:mn"]),
+        (b"ms a 1\r\nxy\r\nmn\r\n", &["CLIENT_ERROR bad data chunk", "ERROR", "cmd:mn"]),
         (b"cas a 0 0 1\r\nx\r\n", &["ERROR", "ERROR"]),
         (b"quit\r\nversion\r\n", &["cmd:quit", "cmd:version"]),
     ];
     for (input, want) in cases {
-        assert_eq!(
-            drive(input, &L),
-            *want,
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(drive(input, &L), *want, "{:?}", String::from_utf8_lossy(input));
     }
     // The too-large value and everything after it that belongs to it is swallowed:
     // `set a 0 0 2000000` + 2000000 x + `\r\nget a\r\n` -> SERVER_ERROR …, END.
-    let input = [
-        &b"set a 0 0 2000000\r\n"[..],
-        &[b'x'; 2_000_000],
-        b"\r\nget a\r\n",
-    ]
-    .concat();
-    assert_eq!(
-        drive(&input, &L),
-        ["SERVER_ERROR object too large for cache", "cmd:get"]
-    );
-    let input = [
-        &b"set a 0 0 2000000 noreply\r\n"[..],
-        &[b'x'; 2_000_000],
-        b"\r\nmn\r\n",
-    ]
-    .concat();
+    let input = [&b"set a 0 0 2000000\r\n"[..], &[b'x'; 2_000_000], b"\r\nget a\r\n"].concat();
+    assert_eq!(drive(&input, &L), ["SERVER_ERROR object too large for cache", "cmd:get"]);
+    let input = [&b"set a 0 0 2000000 noreply\r\n"[..], &[b'x'; 2_000_000], b"\r\nmn\r\n"].concat();
     assert_eq!(drive(&input, &L), ["<silent>", "cmd:mn"]);
 }
 
@@ -1148,37 +582,14 @@ fn command() -> impl Strategy<Value = Vec<u8>> {
     let eol = prop_oneof![Just(&b"\r\n"[..]), Just(&b"\n"[..])];
     let data = proptest::collection::vec(any::<u8>(), 0..40);
     let noreply = any::<bool>().prop_map(|b| if b { &b" noreply"[..] } else { b"" });
-    let verb = prop_oneof![
-        Just("set"),
-        Just("add"),
-        Just("replace"),
-        Just("append"),
-        Just("prepend"),
-        Just("cas")
-    ];
-    let store = (
-        verb,
-        key.clone(),
-        any::<u32>(),
-        -100i32..100_000,
-        data.clone(),
-        any::<u64>(),
-        noreply.clone(),
-        eol.clone(),
-    )
-        .prop_map(|(verb, key, flags, exp, data, cas, noreply, eol)| {
-            let cas = if verb == "cas" {
-                format!(" {cas}")
-            } else {
-                String::new()
-            };
-            let line = format!(
-                "{verb} {} {flags} {exp} {}{cas}",
-                String::from_utf8_lossy(&key),
-                data.len()
-            );
-            [line.as_bytes(), noreply, eol, &data, b"\r\n"].concat()
-        });
+    let verb = prop_oneof![Just("set"), Just("add"), Just("replace"), Just("append"), Just("prepend"), Just("cas")];
+    let store =
+        (verb, key.clone(), any::<u32>(), -100i32..100_000, data.clone(), any::<u64>(), noreply.clone(), eol.clone())
+            .prop_map(|(verb, key, flags, exp, data, cas, noreply, eol)| {
+                let cas = if verb == "cas" { format!(" {cas}") } else { String::new() };
+                let line = format!("{verb} {} {flags} {exp} {}{cas}", String::from_utf8_lossy(&key), data.len());
+                [line.as_bytes(), noreply, eol, &data, b"\r\n"].concat()
+            });
     let get = (
         prop_oneof![Just("get"), Just("gets"), Just("gat 10"), Just("gats -1")],
         proptest::collection::vec(key.clone(), 1..5),
@@ -1217,9 +628,7 @@ fn command() -> impl Strategy<Value = Vec<u8>> {
         eol.clone(),
     )
         .prop_map(|(tpl, key, noreply, eol)| {
-            let mut v = tpl
-                .replace('K', &String::from_utf8_lossy(&key))
-                .into_bytes();
+            let mut v = tpl.replace('K', &String::from_utf8_lossy(&key)).into_bytes();
             if tpl.starts_with("delete") || tpl.starts_with("incr") || tpl.starts_with("touch") {
                 v.extend_from_slice(noreply);
             }
@@ -1227,11 +636,7 @@ fn command() -> impl Strategy<Value = Vec<u8>> {
             v
         });
     let ms = (key, data, eol).prop_map(|(key, data, eol)| {
-        let line = format!(
-            "ms {} {} T0 F1 c",
-            String::from_utf8_lossy(&key),
-            data.len()
-        );
+        let line = format!("ms {} {} T0 F1 c", String::from_utf8_lossy(&key), data.len());
         [line.as_bytes(), eol, &data, b"\r\n"].concat()
     });
     prop_oneof![store, get, simple, ms]
