@@ -104,6 +104,9 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn select(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let db = int_arg(argv.get(1))?;
+    if i32::try_from(db).is_err() {
+        return Err(CmdError::err("ERR value is out of range, value must between -2147483648 and 2147483647"));
+    }
     let n = ctx.shared.config().databases.min(DATABASES);
     if db < 0 || db as usize >= n {
         return Err(CmdError::DbIndex);

@@ -355,8 +355,11 @@ pub fn lookup_sub(container: &'static Spec, sub: &[u8]) -> Option<&'static Spec>
 }
 
 /// Printable excerpt of client bytes for error messages, as redis-server quotes them.
+///
+/// redis-server formats arguments with `%.Ns`, so a NUL byte ends the excerpt.
 pub fn excerpt(bytes: &[u8], max: usize) -> String {
-    let b = &bytes[..bytes.len().min(max)];
+    let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len()).min(max);
+    let b = &bytes[..end];
     String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
 }
 
@@ -387,6 +390,10 @@ pub fn resolve(argv: &Argv<'_>) -> Result<&'static Spec, CmdError> {
         return Ok(top);
     }
     if argv.len() < 2 {
+        // A container whose arity admits the bare name (COMMAND) runs its own handler.
+        if top.arity_ok(1) {
+            return Ok(top);
+        }
         return Err(CmdError::err(format!("ERR wrong number of arguments for '{}' command", top.name)));
     }
     let Some(sub) = lookup_sub(top, argv.get(1)) else {

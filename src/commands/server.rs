@@ -25,7 +25,10 @@ pub const COMMANDS: &[Spec] = &[
         "Returns information and statistics about the server.",
         info,
     ),
-    container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", COMMAND_SUBS),
+    Spec {
+        handler: command_all,
+        ..container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", COMMAND_SUBS)
+    },
     container("config", -2, "server", "2.0.0", "A container for server configuration commands.", CONFIG_SUBS),
     container("client", -2, "connection", "2.4.0", "A container for client connection commands.", CLIENT_SUBS),
 ];
@@ -77,7 +80,7 @@ const COMMAND_SUBS: &[Spec] = &[
     ),
     spec(
         "command|getkeys",
-        -3,
+        -4,
         LOADING | STALE,
         (0, 0, 0),
         "server",
@@ -297,6 +300,15 @@ fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     }
 }
 
+/// Bare COMMAND: the COMMAND INFO of every command.
+fn command_all(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    ctx.out.array(table().len());
+    for s in table() {
+        write_command_info(ctx, s);
+    }
+    Ok(())
+}
+
 fn command_count(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     ctx.out.int(table().len() as i64);
     Ok(())
@@ -314,7 +326,7 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     for name in argv.rest(2) {
         match lookup(name) {
             Some(s) => write_command_info(ctx, s),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())
