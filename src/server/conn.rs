@@ -283,9 +283,11 @@ impl Conn {
                 }
                 Ok(resp::Status::Incomplete) => break,
                 Err(e) => {
-                    let mut enc = resp::Encoder::new(&mut self.wbuf, self.session.version);
-                    let msg = format!("ERR {}", e.message());
-                    enc.error(msg.as_bytes());
+                    // The exact bytes: redis-server echoes a stray byte of the request as is,
+                    // even when it is not UTF-8.
+                    self.wbuf.extend_from_slice(b"-ERR ");
+                    self.wbuf.extend_from_slice(e.as_bytes());
+                    self.wbuf.extend_from_slice(b"\r\n");
                     self.closing = true;
                     break;
                 }
