@@ -7,6 +7,9 @@
 //! - Intended differences, the only tolerated ones: `tests/diff/intended.txt`.
 //! - `DIFF_ONLY=strings,text` runs only the scripts with those file stems.
 //! - `DIFF_TRACE=1` prints every line with the reference's reply (for writing scripts).
+//! - `!pending ISSUE reason` at the top of a script marks it as testing a feature of a later
+//!   issue: the comparison with cachette skips it (and lists it), the self-check still runs it.
+//!   `DIFF_PENDING=1` compares pending scripts with cachette too.
 //!
 //! The `*_are_deterministic` tests run the same scripts against two reference instances. A
 //! line whose replies differ there is nondeterministic (a time, an id, an order) and must be
@@ -49,7 +52,7 @@ fn redis_scripts() {
         return;
     };
     let candidate = util::cachette(&[]);
-    assert_suite(Proto::Redis, ("redis-server", reference.port), ("cachette", candidate.port));
+    assert_suite(Proto::Redis, Run::Candidate, ("redis-server", reference.port), ("cachette", candidate.port));
 }
 
 #[test]
@@ -58,7 +61,7 @@ fn memcache_scripts() {
         return;
     };
     let candidate = util::cachette(&[]);
-    assert_suite(Proto::Memcache, ("memcached", reference.mc_port), ("cachette", candidate.mc_port));
+    assert_suite(Proto::Memcache, Run::Candidate, ("memcached", reference.mc_port), ("cachette", candidate.mc_port));
 }
 
 #[test]
@@ -66,7 +69,7 @@ fn redis_scripts_are_deterministic() {
     let (Some(first), Some(second)) = (util::redis_server(), util::redis_server()) else {
         return;
     };
-    assert_suite(Proto::Redis, ("redis-server #1", first.port), ("redis-server #2", second.port));
+    assert_suite(Proto::Redis, Run::SelfCheck, ("redis-server #1", first.port), ("redis-server #2", second.port));
 }
 
 #[test]
@@ -74,12 +77,21 @@ fn memcache_scripts_are_deterministic() {
     let (Some(first), Some(second)) = (util::memcached(), util::memcached()) else {
         return;
     };
-    assert_suite(Proto::Memcache, ("memcached #1", first.mc_port), ("memcached #2", second.mc_port));
+    assert_suite(Proto::Memcache, Run::SelfCheck, ("memcached #1", first.mc_port), ("memcached #2", second.mc_port));
+}
+
+/// Which pair of servers a suite compares.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Run {
+    /// A reference against cachette: `!pending` scripts are skipped (unless `DIFF_PENDING=1`).
+    Candidate,
+    /// Two references: every script runs, `!pending` ones included.
+    SelfCheck,
 }
 
 /// Runs every selected script of `proto` and panics with one report listing all problems.
-fn assert_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) {
-    let report = run_suite(proto, reference, candidate);
+fn assert_suite(proto: Proto, run: Run, reference: (&str, u16), candidate: (&str, u16)) {
+    let report = run_suite(proto, run, reference, candidate);
     if !report.is_empty() {
         panic!("{report}");
     }
@@ -102,6 +114,45 @@ impl Proto {
             Proto::Memcache => "memcache",
         }
     }
+}
+
+/// A parsed script file.
+#[derive(Debug)]
+struct Script {
+    /// `!pending ISSUE[,ISSUE...] reason`: the script tests features of later issues.
+    pending: Option<Pending>,
+    steps: Vec<Step>,
+}
+
+/// Why a script is not compared with cachette yet.
+#[derive(Debug, PartialEq)]
+struct Pending {
+    /// The project issues that the script waits for.
+    issues: Vec<u32>,
+    reason: String,
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let issues: Vec<String> = self.issues.iter().map(|i| format!("#{i}")).collect();
+        write!(f, "issue {}: {}", issues.join(", "), self.reason)
+    }
+}
+
+/// Parses the argument of `!pending`: `ISSUE[,ISSUE...] reason`.
+fn parse_pending(rest: &str) -> Result<Pending, String> {
+    const USAGE: &str = "!pending takes issue numbers and a reason: !pending 3 collections";
+    let (numbers, reason) = rest.split_once(char::is_whitespace).ok_or(USAGE)?;
+    let issues: Vec<u32> = numbers
+        .split(',')
+        .map(|n| n.trim_start_matches('#').parse().ok().filter(|n| *n > 0))
+        .collect::<Option<_>>()
+        .ok_or(USAGE)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(USAGE.into());
+    }
+    Ok(Pending { issues, reason: reason.to_string() })
 }
 
 /// One executable line of a script.
@@ -162,9 +213,10 @@ enum View {
     Prefix(usize),
 }
 
-fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)> {
+fn parse_script(proto: Proto, source: &str) -> Result<Script, (usize, String)> {
     let lines: Vec<&str> = source.lines().collect();
     let mut steps = Vec::new();
+    let mut pending = None;
     let mut i = 0;
     while i < lines.len() {
         let line_no = i + 1;
@@ -175,6 +227,13 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
             continue;
         }
         let err = |m: String| (line_no, m);
+        if let Some(rest) = trimmed.strip_prefix("!pending").filter(|r| r.is_empty() || r.starts_with(' ')) {
+            if !steps.is_empty() || pending.is_some() {
+                return Err(err("!pending is a file-level directive: once, before the first command".into()));
+            }
+            pending = Some(parse_pending(rest.trim()).map_err(err)?);
+            continue;
+        }
         let mut check = Check::default();
         let mut rest = trimmed;
         let mut op = None;
@@ -259,7 +318,7 @@ fn parse_script(proto: Proto, source: &str) -> Result<Vec<Step>, (usize, String)
         }
         steps.push(Step { line: line_no, text: text.to_string(), op, check });
     }
-    Ok(steps)
+    Ok(Script { pending, steps })
 }
 
 /// Scripts must stay fast: expiry is tested with TTLs of a few hundred milliseconds.
@@ -1256,7 +1315,7 @@ struct Problem {
     detail: String,
 }
 
-fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> String {
+fn run_suite(proto: Proto, run: Run, reference: (&str, u16), candidate: (&str, u16)) -> String {
     let intended = match load_intended() {
         Ok(i) => i,
         Err(e) => return e,
@@ -1281,9 +1340,14 @@ fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> St
             eprintln!("DIFF_ONLY={only:?} selects no {} script", proto.dir());
         }
     }
-    let trace = std::env::var("DIFF_TRACE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let flag = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0");
+    let trace = flag("DIFF_TRACE");
+    let compare_pending = run == Run::SelfCheck || flag("DIFF_PENDING");
     let mut problems = Vec::new();
     let mut lines = 0;
+    let mut ran = 0;
+    // `!pending` scripts, as "name (issue N: reason)", and whether they ran here.
+    let mut pending = Vec::new();
     for path in &scripts {
         let name = format!("{}/{}", proto.dir(), path.file_name().map(|s| s.to_string_lossy()).unwrap_or_default());
         let source = match std::fs::read_to_string(path) {
@@ -1293,7 +1357,7 @@ fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> St
                 continue;
             }
         };
-        let steps = match parse_script(proto, &source) {
+        let Script { pending: waits_for, steps } = match parse_script(proto, &source) {
             Ok(s) => s,
             Err((line, msg)) => {
                 problems.push(Problem {
@@ -1304,26 +1368,42 @@ fn run_suite(proto: Proto, reference: (&str, u16), candidate: (&str, u16)) -> St
                 continue;
             }
         };
+        if let Some(waits_for) = waits_for {
+            pending.push(format!("{name} ({waits_for})"));
+            if !compare_pending {
+                continue;
+            }
+        }
         lines += steps.len();
+        ran += 1;
         let mut r = Side::new(reference.0, reference.1, proto);
         let mut c = Side::new(candidate.0, candidate.1, proto);
         run_script(&name, &steps, &mut r, &mut c, &intended, trace, &mut problems);
     }
+    let pending_note = if pending.is_empty() {
+        String::new()
+    } else {
+        let verb = if compare_pending { "included" } else { "SKIPPED, not compared" };
+        let mut note = format!("differential {}: {} pending script(s) {verb}:\n", proto.dir(), pending.len());
+        for p in &pending {
+            note.push_str(&format!("    {p}\n"));
+        }
+        note
+    };
     if problems.is_empty() {
-        eprintln!(
-            "differential {}: {} scripts, {lines} lines, {} = {}",
+        eprint!(
+            "differential {}: {ran} scripts, {lines} lines, {} = {}\n{pending_note}",
             proto.dir(),
-            scripts.len(),
             reference.0,
             candidate.0
         );
         return String::new();
     }
     let mut report = format!(
-        "differential {}: {} problem(s) in {} scripts / {lines} lines ({} is the reference, {} the candidate)\n",
+        "differential {}: {} problem(s) in {ran} scripts / {lines} lines ({} is the reference, {} the candidate)\n\
+         {pending_note}",
         proto.dir(),
         problems.len(),
-        scripts.len(),
         reference.0,
         candidate.0
     );
@@ -1526,8 +1606,10 @@ fn script_lines_split_like_redis_cli() {
     assert_eq!(args, [&b"SET"[..], b"a bA\n", b"it's", b"xy z", b"rrr", b""]);
     assert!(split_args(r#"GET "unbalanced"#).is_err());
     assert!(split_args(r#"GET "a"b"#).is_err());
-    let steps = parse_script(Proto::Memcache, "set k 0 0 1\nx\n!capture:c gets k\ncas k 0 0 1 $c\n!data \"y\"\n")
-        .expect("parses");
+    let Script { pending, steps } =
+        parse_script(Proto::Memcache, "set k 0 0 1\nx\n!capture:c gets k\ncas k 0 0 1 $c\n!data \"y\"\n")
+            .expect("parses");
+    assert_eq!(pending, None);
     assert_eq!(steps[0].op, Op::Line { bytes: b"set k 0 0 1\r\nx\r\n".to_vec(), mn: 0 });
     assert_eq!(steps[1].check.capture.as_deref(), Some("c"));
     assert_eq!(steps[2].op, Op::Line { bytes: b"cas k 0 0 1 $c\r\ny\r\n".to_vec(), mn: 0 });
@@ -1549,4 +1631,20 @@ fn memcache_replies_are_walked_by_data_blocks() {
     assert_eq!(first_cas(reply), Some(b"17".to_vec()));
     assert!(approx_equal(b":99998\r\n", b":100000\r\n", 1000));
     assert!(!approx_equal(b":-1\r\n", b":1\r\n", 1000));
+}
+
+#[test]
+fn pending_is_a_file_level_directive() {
+    let script = parse_script(Proto::Redis, "# later\n!pending 3 collections: lists\nRPUSH l a\n").expect("parses");
+    let pending = script.pending.expect("pending");
+    assert_eq!(pending, Pending { issues: vec![3], reason: "collections: lists".into() });
+    assert_eq!(pending.to_string(), "issue #3: collections: lists");
+    assert_eq!(script.steps.len(), 1);
+    let two = parse_script(Proto::Redis, "!pending 8,#9 CONFIG REWRITE\nCONFIG REWRITE\n").expect("parses");
+    assert_eq!(two.pending.map(|p| p.issues), Some(vec![8, 9]));
+    for bad in
+        ["GET k\n!pending 3 late\n", "!pending 3 a\n!pending 4 b\n", "!pending 3\n", "!pending x y\n", "!pending 0 y\n"]
+    {
+        assert!(parse_script(Proto::Redis, bad).is_err(), "{bad}");
+    }
 }
