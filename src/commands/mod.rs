@@ -425,7 +425,6 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     if let Ok(mut c) = info.last_cmd.try_lock() {
         *c = spec.name;
     };
-    info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());

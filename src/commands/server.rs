@@ -625,7 +625,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                 continue;
             }
         }
-        text.push_str(&client_line(&c, c.created.elapsed().as_millis() as u64));
+        text.push_str(&client_line(&c, crate::server::unix_ms()));
     }
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
@@ -633,7 +633,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn client_info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     let info = ctx.session.info.clone();
-    let line = client_line(&info, info.created.elapsed().as_millis() as u64);
+    let line = client_line(&info, crate::server::unix_ms());
     ctx.out.verbatim(b"txt", line.as_bytes());
     Ok(())
 }

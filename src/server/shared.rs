@@ -46,7 +46,7 @@ pub struct ClientInfo {
     pub fd: i32,
     /// When the connection was accepted.
     pub created: Instant,
-    /// Milliseconds since `created` of the last command (idle = now - this).
+    /// Unix ms of the last request batch (CLIENT LIST idle, the idle timeout).
     pub last_active_ms: AtomicU64,
     /// Selected database.
     pub db: AtomicUsize,

@@ -122,7 +122,7 @@ impl Worker {
                 laddr,
                 fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
                 created: Instant::now(),
-                last_active_ms: Default::default(),
+                last_active_ms: super::shared::unix_ms().into(),
                 db: Default::default(),
                 resp: (if proto == Proto::Resp { 2 } else { 0 }).into(),
                 name: Default::default(),
@@ -181,9 +181,12 @@ impl Worker {
     fn housekeeping(&mut self) {
         self.limits = limits_from(&self.shared);
         let timeout = self.shared.config().timeout;
+        let now = super::shared::unix_ms();
         let mut to_close = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
-            let idle = timeout > 0 && !conn.info.memcache && conn.last_active.elapsed().as_secs() >= timeout;
+            let idle = timeout > 0
+                && !conn.info.memcache
+                && now.saturating_sub(conn.info.last_active_ms.load(Ordering::Relaxed)) / 1000 >= timeout;
             if conn.info.kill.load(Ordering::Relaxed) || idle {
                 to_close.push(key);
             }
