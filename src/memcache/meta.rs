@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use cachette_memcache::reply;
 use cachette_memcache::request::{Meta, MetaKind, MetaOpts, StoreMode};
 
-use super::{bump, expiry, Expiry, StoreResult, DB};
+use super::{bump, expiry, item_limits, Expiry, StoreResult, DB};
 use crate::engine::{mc_bits, Entry, Hashed, Locked};
 use crate::server::Shared;
 use crate::types::Value;
@@ -49,6 +49,13 @@ pub fn execute(shared: &Shared, m: Meta<'_>, out: &mut Vec<u8>, now: u64) {
     }
 }
 
+/// Entry bit (next to [`mc_bits`]) recording that the item was stored by `ms … b`: memcached
+/// keeps `ITEM_KEY_BINARY` on the item, and `mg … k` on a hit re-encodes the key in base64 (with
+/// ` b`) only for such items, whatever the reading request says. Only `ms` sets it; `l.set`
+/// clears it with the other bits, and append/prepend/`ma` keep it, as memcached does.
+/// (Belongs in `engine::mc_bits`; kept here until the engine exports it.)
+const KEY_BINARY: u8 = 8;
+
 /// Remaining TTL in seconds as memcached reports it (`-1`: never).
 fn ttl_secs(e: &Entry, now: u64) -> i64 {
     match e.expire_at() {
@@ -57,19 +64,38 @@ fn ttl_secs(e: &Entry, now: u64) -> i64 {
     }
 }
 
+/// What a reply line may echo back. Each command fills in only the fields memcached 1.6.18
+/// echoes for it (`mg`: all; `ms`: `c`, which is 0 when nothing was stored; `ma`: `c t` on
+/// success; `md` and every failure line: only `O k`); a requested flag whose field is `None`
+/// is left out of the reply.
+#[derive(Default)]
+struct Echo<'a> {
+    key: &'a [u8],
+    /// Re-encode `k` in base64 and add ` b`.
+    binary: bool,
+    cas: Option<u64>,
+    client_flags: Option<u32>,
+    size: Option<usize>,
+    ttl: Option<i64>,
+    /// The TTL after this request's `T`: memcached applies `T` while it walks the flags, so a
+    /// `t` before `T` shows the old TTL and one after it the new.
+    ttl_after_t: Option<i64>,
+    /// Seconds since the previous access (`l`).
+    idle: Option<u64>,
+    /// Fetched before this request (`h`).
+    hit_before: Option<bool>,
+}
+
+impl<'a> Echo<'a> {
+    /// Only the key: failure lines and `md`.
+    fn key(key: &'a [u8], binary: bool) -> Echo<'a> {
+        Echo { key, binary, ..Echo::default() }
+    }
+}
+
 /// Echoes the flags of `m` that ask for something back, in request order.
-#[allow(clippy::too_many_arguments)]
-fn echo_flags(
-    out: &mut Vec<u8>,
-    m: &Meta<'_>,
-    opts: &MetaOpts<'_>,
-    key: &[u8],
-    e: Option<&Entry>,
-    ttl: i64,
-    prev_access: u32,
-    hit_before: bool,
-    now: u64,
-) {
+fn echo_flags(out: &mut Vec<u8>, m: &Meta<'_>, opts: &MetaOpts<'_>, echo: &Echo<'_>) {
+    let mut ttl = echo.ttl;
     for (flag, _) in m.flags.iter() {
         match flag {
             b'O' => {
@@ -77,23 +103,28 @@ fn echo_flags(
                     reply::meta_opaque(out, o);
                 }
             }
-            b'k' => reply::meta_key(out, key, opts.base64),
-            b'b' if !opts.return_key => {}
-            _ => {}
-        }
-        let Some(e) = e else { continue };
-        match flag {
-            b'c' => reply::meta_flag(out, b'c', e.cas),
-            b'f' => reply::meta_flag(out, b'f', u64::from(e.flags)),
-            b's' => reply::meta_flag(out, b's', e.value.as_str().map(|v| v.len()).unwrap_or(0) as u64),
-            b't' => reply::meta_flag_i64(out, b't', ttl),
-            b'h' => reply::meta_flag(out, b'h', u64::from(hit_before)),
-            b'l' => reply::meta_flag(out, b'l', (now / 1000).saturating_sub(u64::from(prev_access))),
+            b'k' => reply::meta_key(out, echo.key, echo.binary),
+            b'c' => echo.cas.into_iter().for_each(|c| reply::meta_flag(out, b'c', c)),
+            b'f' => echo.client_flags.into_iter().for_each(|f| reply::meta_flag(out, b'f', u64::from(f))),
+            b's' => echo.size.into_iter().for_each(|s| reply::meta_flag(out, b's', s as u64)),
+            b't' => ttl.into_iter().for_each(|t| reply::meta_flag_i64(out, b't', t)),
+            b'T' => ttl = echo.ttl_after_t.or(ttl),
+            b'h' => echo.hit_before.into_iter().for_each(|h| reply::meta_flag(out, b'h', u64::from(h))),
+            b'l' => echo.idle.into_iter().for_each(|l| reply::meta_flag(out, b'l', l)),
             _ => {}
         }
     }
 }
 
+/// A status line echoing only the key and opaque.
+fn status_reply(out: &mut Vec<u8>, status: &[u8; 2], m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8]) {
+    reply::meta_status(out, status);
+    echo_flags(out, m, opts, &Echo::key(key, opts.base64));
+    reply::meta_eol(out);
+}
+
+/// Sets the TTL from a `T`/`N` token. A negative one expires the item, which memcached does
+/// *after* the current reply is built: callers defer it with [`expire_now`] (see [`is_past`]).
 fn apply_ttl(l: &mut Locked<'_>, k: &Hashed<'_>, exptime: i64, now: u64) {
     match expiry(exptime, now) {
         Expiry::Never => {
@@ -102,11 +133,27 @@ fn apply_ttl(l: &mut Locked<'_>, k: &Hashed<'_>, exptime: i64, now: u64) {
         Expiry::At(t) => {
             l.set_expire(DB, k, Some(t), now);
         }
-        Expiry::Past => {
-            // memcached marks the item expired; the current reply still shows it.
-            l.set_expire(DB, k, Some(now.saturating_sub(1).max(1)), now);
-        }
+        Expiry::Past => expire_now(l, k, now),
     }
+}
+
+/// Applies the request's `T` to the item, except a negative one, which sets `expire_after`
+/// instead (the item answers this request and is gone afterwards). Returns the TTL a `t` after
+/// `T` reports: 0 for an item expiring now, where memcached prints its uptime arithmetic (an
+/// unsigned wrap of a negative number of seconds).
+fn take_ttl(l: &mut Locked<'_>, k: &Hashed<'_>, opts: &MetaOpts<'_>, expire_after: &mut bool, now: u64) -> Option<i64> {
+    let t = opts.ttl?;
+    if expiry(t, now) == Expiry::Past {
+        *expire_after = true;
+        return Some(0);
+    }
+    apply_ttl(l, k, t, now);
+    l.peek(DB, k, now).map(|e| ttl_secs(e, now))
+}
+
+/// Marks the item expired (memcached leaves it to be reclaimed; readers miss from now on).
+fn expire_now(l: &mut Locked<'_>, k: &Hashed<'_>, now: u64) {
+    l.set_expire(DB, k, Some(now.saturating_sub(1).max(1)), now);
 }
 
 fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
@@ -116,38 +163,40 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     let mut l = shared.engine.lock_one(&k);
     let exists = matches!(l.peek(DB, &k, now), Some(e) if e.value.as_str().is_some());
     let mut won = false;
-    let mut ttl_override = None;
+    // A negative T (or N on a miss) expires the item, but this reply still shows it.
+    let mut expire_after = false;
     if !exists {
         let Some(vivify) = opts.vivify else {
             bump(&st.get_misses);
             shared.engine.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
             if !opts.quiet {
                 out.extend_from_slice(b"EN");
-                echo_flags(out, m, opts, key, None, -1, 0, false, now);
+                echo_flags(out, m, opts, &Echo::key(key, opts.base64));
                 out.extend_from_slice(b"\r\n");
             }
             return;
         };
-        // Vivify: an empty placeholder whose creator wins the right to fill it. memcached
-        // reports the placeholder's TTL as -1 in this first reply.
+        // Vivify: an empty placeholder whose creator wins the right to fill it.
         bump(&st.get_misses);
         let expire = match expiry(vivify, now) {
             Expiry::At(t) => Some(t),
-            _ => None,
+            Expiry::Never => None,
+            Expiry::Past => {
+                expire_after = true;
+                None
+            }
         };
         let e = l.set(DB, &k, Value::Str(Vec::new()), expire, 0, false, now);
         e.mc_bits |= mc_bits::WIN_SENT;
         won = true;
-        ttl_override = Some(-1);
     } else {
         bump(&st.get_hits);
         shared.engine.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
-        if let Some(t) = opts.ttl {
-            apply_ttl(&mut l, &k, t, now);
-        }
     }
-    let Some(e) = l.peek(DB, &k, now).or(None) else { return };
-    let ttl = ttl_override.unwrap_or_else(|| ttl_secs(e, now));
+    // The TTL as found (or as vivified): what R compares and what a `t` before `T` shows.
+    let Some(ttl) = l.peek(DB, &k, now).map(|e| if expire_after { 0 } else { ttl_secs(e, now) }) else { return };
+    let ttl_after_t = take_ttl(&mut l, &k, opts, &mut expire_after, now);
+    let Some(e) = l.peek(DB, &k, now) else { return };
     if !won {
         let stale = e.mc_bits & mc_bits::STALE != 0;
         let recache = opts.recache.is_some_and(|r| ttl != -1 && ttl < r);
@@ -156,8 +205,6 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
             won = true;
         }
     }
-    let prev_access = e.lru;
-    let hit_before = e.mc_bits & mc_bits::FETCHED != 0;
     let bits = e.mc_bits;
     let data_len = e.value.as_str().map(|v| v.len()).unwrap_or(0);
     if opts.return_value {
@@ -165,7 +212,18 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     } else {
         reply::meta_status(out, b"HD");
     }
-    echo_flags(out, m, opts, key, Some(e), ttl, prev_access, hit_before, now);
+    let echo = Echo {
+        key,
+        binary: bits & KEY_BINARY != 0,
+        cas: Some(e.cas),
+        client_flags: Some(e.flags),
+        size: Some(data_len),
+        ttl: Some(ttl),
+        ttl_after_t,
+        idle: Some((now / 1000).saturating_sub(u64::from(e.lru))),
+        hit_before: Some(bits & mc_bits::FETCHED != 0),
+    };
+    echo_flags(out, m, opts, &echo);
     if bits & mc_bits::WIN_SENT != 0 && !won {
         reply::meta_flag_bare(out, b'Z');
     }
@@ -183,23 +241,9 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
         e.lru = (now / 1000) as u32;
     }
     e.mc_bits |= mc_bits::FETCHED;
-}
-
-fn status_reply(
-    out: &mut Vec<u8>,
-    status: &[u8; 2],
-    m: &Meta<'_>,
-    opts: &MetaOpts<'_>,
-    key: &[u8],
-    e: Option<&Entry>,
-    now: u64,
-) {
-    reply::meta_status(out, status);
-    let ttl = e.map(|e| ttl_secs(e, now)).unwrap_or(-1);
-    let access = e.map(|e| e.lru).unwrap_or(0);
-    let fetched = e.is_some_and(|e| e.mc_bits & mc_bits::FETCHED != 0);
-    echo_flags(out, m, opts, key, e, ttl, access, fetched, now);
-    reply::meta_eol(out);
+    if expire_after {
+        expire_now(&mut l, &k, now);
+    }
 }
 
 fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
@@ -208,21 +252,25 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     let mode = opts.store_mode();
     let k = shared.engine.hashed(key);
     let mut l = shared.engine.lock_one(&k);
-    let current = l.peek(DB, &k, now).and_then(|e| e.value.as_str().is_some().then_some((e.cas, e.mc_bits)));
-    let cas_ok = |cur: Option<(u64, u8)>| match (opts.compare_cas, cur) {
-        (Some(c), Some((have, _))) => c == have,
+    let current = l.peek(DB, &k, now).and_then(|e| e.value.as_str().map(|v| (e.cas, v.len(), e.flags)));
+    let cas_ok = |cur: Option<(u64, usize, u32)>| match (opts.compare_cas, cur) {
+        (Some(c), Some((have, _, _))) => c == have,
         _ => true,
     };
+    // An append/prepend whose result would exceed the item size limit is refused (NS), and the
+    // item stays as it was.
+    let too_big =
+        |(_, len, flags): (u64, usize, u32)| !item_limits(shared).item_fits(key.len(), flags, len + m.data.len());
     let mut mark_stale = false;
     let result = match mode {
         StoreMode::Add if current.is_some() => StoreResult::NotStored,
         StoreMode::Replace if current.is_none() => StoreResult::NotStored,
-        StoreMode::Append | StoreMode::Prepend if current.is_none() => StoreResult::NotStored,
+        StoreMode::Append | StoreMode::Prepend if !current.is_some_and(|c| !too_big(c)) => StoreResult::NotStored,
         StoreMode::Cas if current.is_none() => StoreResult::NotFound,
         _ if !cas_ok(current) => {
             // With I, a write carrying an older CAS than the item's still lands, but stale.
             match (opts.invalidate, opts.compare_cas, current) {
-                (true, Some(c), Some((have, _))) if c < have => {
+                (true, Some(c), Some((have, _, _))) if c < have => {
                     mark_stale = true;
                     StoreResult::Stored
                 }
@@ -238,14 +286,20 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
             _ => bump(&st.cas_hits),
         }
     }
+    // memcached echoes `c` from the item it built for this request: its new CAS when stored,
+    // 0 when refused.
+    let mut new_cas = 0;
     if result == StoreResult::Stored {
         match mode {
             StoreMode::Append | StoreMode::Prepend => {
-                if let Some(v) = l.write(DB, &k, now).and_then(|e| e.value.as_str_mut()) {
-                    if mode == StoreMode::Append {
-                        v.extend_from_slice(m.data);
-                    } else {
-                        v.splice(0..0, m.data.iter().copied());
+                if let Some(e) = l.write(DB, &k, now) {
+                    new_cas = e.cas;
+                    if let Some(v) = e.value.as_str_mut() {
+                        if mode == StoreMode::Append {
+                            v.extend_from_slice(m.data);
+                        } else {
+                            v.splice(0..0, m.data.iter().copied());
+                        }
                     }
                 }
             }
@@ -257,8 +311,12 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
                 };
                 let flags = opts.client_flags.unwrap_or(0);
                 let e = l.set(DB, &k, Value::Str(m.data.to_vec()), expire, flags, false, now);
+                new_cas = e.cas;
                 if mark_stale {
                     e.mc_bits |= mc_bits::STALE;
+                }
+                if opts.base64 {
+                    e.mc_bits |= KEY_BINARY;
                 }
             }
         }
@@ -273,8 +331,9 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     if opts.quiet && result == StoreResult::Stored {
         return;
     }
-    let e = if result == StoreResult::Stored { l.peek(DB, &k, now).map(|e| &*e) } else { None };
-    status_reply(out, status, m, opts, key, e, now);
+    reply::meta_status(out, status);
+    echo_flags(out, m, opts, &Echo { cas: Some(new_cas), ..Echo::key(key, opts.base64) });
+    reply::meta_eol(out);
 }
 
 fn delete(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
@@ -305,10 +364,11 @@ fn delete(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &
             b"HD"
         }
     };
-    if opts.quiet && (status == b"HD" || status == b"NF") {
+    // q hides only the nominal HD: memcached still prints NF and EX.
+    if opts.quiet && status == b"HD" {
         return;
     }
-    status_reply(out, status, m, opts, key, None, now);
+    status_reply(out, status, m, opts, key);
 }
 
 fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
@@ -317,16 +377,23 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
     let k = shared.engine.hashed(key);
     let mut l = shared.engine.lock_one(&k);
     let current = l.peek(DB, &k, now).map(|e| (e.cas, e.value.as_str().map(|v| super::parse_counter(v))));
+    let mut vivified = false;
+    let mut expire_after = false;
     let status: &[u8; 2] = match current {
         None | Some((_, None)) => match opts.vivify {
             Some(ttl) => {
                 let initial = opts.initial.unwrap_or(0);
                 let expire = match expiry(ttl, now) {
                     Expiry::At(t) => Some(t),
-                    _ => None,
+                    Expiry::Never => None,
+                    Expiry::Past => {
+                        expire_after = true;
+                        None
+                    }
                 };
                 l.set(DB, &k, Value::Str(initial.to_string().into_bytes()), expire, 0, false, now);
                 bump(&st.total_items);
+                vivified = true;
                 b"HD"
             }
             None => {
@@ -347,39 +414,58 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
                 // ma writes the number at its own length (no padding, unlike text incr/decr).
                 *v = new.to_string().into_bytes();
             }
-            if let Some(t) = opts.ttl {
-                apply_ttl(&mut l, &k, t, now);
-            }
             b"HD"
         }
     };
     if status != b"HD" {
-        status_reply(out, status, m, opts, key, None, now);
+        status_reply(out, status, m, opts, key);
+        return;
+    }
+    // T applies to the item incremented or created, in flag order as for mg.
+    let Some(ttl) = l.peek(DB, &k, now).map(|e| if expire_after { 0 } else { ttl_secs(e, now) }) else { return };
+    let ttl_after_t = take_ttl(&mut l, &k, opts, &mut expire_after, now);
+    // q silences a successful ma, the value included; an item it had to create is still
+    // reported, as memcached does.
+    if opts.quiet && !vivified {
+        if expire_after {
+            expire_now(&mut l, &k, now);
+        }
         return;
     }
     let Some(e) = l.peek(DB, &k, now) else { return };
+    let echo = Echo { cas: Some(e.cas), ttl: Some(ttl), ttl_after_t, ..Echo::key(key, opts.base64) };
+    let value = e.value.as_str().cloned().unwrap_or_default();
     if opts.return_value {
-        let v = e.value.as_str().cloned().unwrap_or_default();
-        reply::meta_va(out, v.len());
-        let ttl = ttl_secs(e, now);
-        echo_flags(out, m, opts, key, Some(e), ttl, e.lru, e.mc_bits & mc_bits::FETCHED != 0, now);
-        reply::meta_eol(out);
-        reply::meta_data(out, &v);
-    } else if !opts.quiet {
-        status_reply(out, b"HD", m, opts, key, Some(e), now);
+        reply::meta_va(out, value.len());
+    } else {
+        reply::meta_status(out, b"HD");
+    }
+    echo_flags(out, m, opts, &echo);
+    reply::meta_eol(out);
+    if opts.return_value {
+        reply::meta_data(out, &value);
+    }
+    if expire_after {
+        expire_now(&mut l, &k, now);
     }
 }
 
-/// memcached's slab class for an item of `size` bytes: classes start at 96-byte chunks and grow
-/// by a factor of 1.25, 8-byte aligned (`-n 48 -f 1.25` defaults).
-fn slab_class(size: u64) -> u32 {
+/// memcached's size for an item (what `me` prints as `size` and what picks its slab class):
+/// 48-byte header, 8-byte CAS, key + NUL, value + CRLF, 4 bytes of client flags when non-zero.
+pub(super) fn item_size(key_len: usize, value_len: usize, flags: u32) -> u64 {
+    (48 + 8 + key_len + 1 + value_len + 2 + if flags != 0 { 4 } else { 0 }) as u64
+}
+
+/// memcached's slab class for an item of `size` bytes and that class's chunk size: classes start
+/// at 96-byte chunks and grow by a factor of 1.25, 8-byte aligned (`-n 48 -f 1.25` defaults).
+pub(super) fn slab_class(size: u64) -> (u32, u64) {
     let mut chunk: u64 = 96;
     let mut class = 1;
     while chunk < size && class < 63 {
         chunk = ((chunk as f64 * 1.25) as u64).div_ceil(8) * 8;
         class += 1;
     }
-    class
+    (class, chunk)
 }
 
 fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
@@ -389,9 +475,8 @@ fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, no
         out.extend_from_slice(b"EN\r\n");
         return;
     };
-    let value_len = e.value.as_str().map(|v| v.len()).unwrap_or(0) as u64;
-    // memcached's item: 48-byte header, 8-byte CAS, key + NUL, value + CRLF, 4 bytes of flags.
-    let size = 48 + 8 + key.len() as u64 + 1 + value_len + 2 + if e.flags != 0 { 4 } else { 0 };
+    let value_len = e.value.as_str().map(|v| v.len()).unwrap_or(0);
+    let size = item_size(key.len(), value_len, e.flags);
     let la = (now / 1000).saturating_sub(u64::from(e.lru));
     reply::meta_debug(
         out,
@@ -401,7 +486,7 @@ fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, no
         la,
         e.cas,
         e.mc_bits & mc_bits::FETCHED != 0,
-        slab_class(size),
+        slab_class(size).0,
         size,
     );
 }

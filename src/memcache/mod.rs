@@ -124,7 +124,6 @@ pub fn expiry(exptime: i64, now: u64) -> Expiry {
 /// Runs one parsed memcached command, appending its reply (if any) to `out`.
 pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &mut Vec<u8>, now: u64) -> Action {
     shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
-    let _ = session;
     apply_pending_flush(shared, now);
     let st = &shared.memcache;
     match cmd {
@@ -197,7 +196,7 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             }
         }
         Command::Quit => return Action::Close,
-        Command::Stats { args } => stats(shared, args, out, now),
+        Command::Stats { args } => stats(shared, session, args, out, now),
         Command::Meta(m) => {
             bump(&st.cmd_meta);
             meta::execute(shared, m, out, now);
@@ -259,19 +258,20 @@ fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut V
     if touch_too {
         bump(&st.cmd_touch);
     }
+    // gat with an exptime already past still returns the item; it is gone afterwards.
+    let expire_after = touch_too && expiry(exptime, now) == Expiry::Past;
     let k = shared.engine.hashed(key);
     let mut l = shared.engine.lock_one(&k);
-    if touch_too && !touch(&mut l, &k, exptime, now) {
+    if touch_too && !expire_after && !touch(&mut l, &k, exptime, now) {
         bump(&st.get_misses);
         bump(&st.touch_misses);
         return;
     }
-    let Some(e) = l.read(DB, &k, now) else {
+    let Some(e) = l.read(DB, &k, now).filter(|e| e.value.as_str().is_some()) else {
         bump(&st.get_misses);
-        return;
-    };
-    let Some(data) = e.value.as_str() else {
-        bump(&st.get_misses);
+        if touch_too {
+            bump(&st.touch_misses);
+        }
         return;
     };
     bump(&st.get_hits);
@@ -280,7 +280,10 @@ fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut V
         bump(&st.touch_hits);
     }
     let cas = matches!(mode, GetMode::Gets | GetMode::Gats).then_some(e.cas);
-    reply::value(out, key, e.flags, data, cas);
+    reply::value(out, key, e.flags, e.value.as_str().map(Vec::as_slice).unwrap_or_default(), cas);
+    if expire_after {
+        l.delete(DB, &k, now);
+    }
 }
 
 /// Sets a key's expiry by memcached rules; false if the key is missing or not a string.
@@ -338,12 +341,16 @@ pub fn store(
     let st = &shared.memcache;
     let k = shared.engine.hashed(key);
     let mut l = shared.engine.lock_one(&k);
-    let current = l.peek(DB, &k, now).map(|e| (e.value.as_str().is_some(), e.cas));
+    let current = l.peek(DB, &k, now).map(|e| (e.value.as_str().map(|v| (v.len(), e.flags)), e.cas));
     match mode {
         StoreMode::Add if current.is_some() => return StoreResult::NotStored,
         StoreMode::Replace if current.is_none() => return StoreResult::NotStored,
         StoreMode::Append | StoreMode::Prepend => {
-            if current.map(|c| c.0) != Some(true) {
+            let Some((Some((len, item_flags)), _)) = current else {
+                return StoreResult::NotStored;
+            };
+            // The joined item must fit the size limit, or nothing changes (memcached).
+            if !item_limits(shared).item_fits(key.len(), item_flags, len + data.len()) {
                 return StoreResult::NotStored;
             }
             if let Some(e) = l.write(DB, &k, now) {
@@ -386,13 +393,35 @@ pub fn store(
     StoreResult::Stored
 }
 
-/// memcached's reading of an item as a number: decimal digits, then only whitespace.
+/// The item size limit as the codec applies it (memcached `-I`, config `item-size-max`).
+pub(crate) fn item_limits(shared: &Shared) -> cachette_memcache::Limits {
+    cachette_memcache::Limits { max_item_size: shared.config().item_size_max, ..Default::default() }
+}
+
+/// memcached's reading of an item as a number (`safe_strtoull` on the data, which ends in CRLF):
+/// C `strtoull`, so leading whitespace and one `+` or `-` sign, decimal digits that must not
+/// overflow, and then whitespace or the end (anything after that whitespace is ignored). A `-`
+/// is refused only when the negated result would be negative as a signed number, so `-0` is 0
+/// and `-9223372036854775809` wraps to 9223372036854775807, both measured on 1.6.18.
 pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
-    let digits = v.iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 || !v[digits..].iter().all(|c| c.is_ascii_whitespace()) {
+    // C isspace: space, \t, \n, \v, \f, \r.
+    let is_space = |c: u8| c == b' ' || (b'\t'..=b'\r').contains(&c);
+    let mut i = v.iter().take_while(|&&c| is_space(c)).count();
+    let negative = v.get(i) == Some(&b'-');
+    if matches!(v.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let digits = v[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || v.get(i + digits).is_some_and(|&c| !is_space(c)) {
         return None;
     }
-    std::str::from_utf8(&v[..digits]).ok()?.parse().ok()
+    let magnitude =
+        v[i..i + digits].iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    let n = if negative { magnitude.wrapping_neg() } else { magnitude };
+    if negative && (n as i64) < 0 {
+        return None;
+    }
+    Some(n)
 }
 
 /// incr/decr: Ok(Some(new value)), Ok(None) when missing, Err(reply line) when not a number.
@@ -431,10 +460,21 @@ pub fn arith(shared: &Shared, key: &[u8], incr: bool, delta: u64, now: u64) -> R
     Ok(Some(new))
 }
 
-fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>, now: u64) {
+fn stats(shared: &Shared, session: &Session, args: &[u8], out: &mut Vec<u8>, now: u64) {
     let args = args.trim_ascii();
     if !args.is_empty() {
-        if args == b"reset" {
+        match args {
+            b"settings" => stats_settings(shared, out),
+            b"items" => stats_items(shared, out, now),
+            b"slabs" => stats_slabs(shared, out, now),
+            // memcached without `-o track_sizes` answers exactly this.
+            b"sizes" => reply::stat(out, "sizes_status", "disabled"),
+            b"conns" => stats_conns(shared, session, out),
+            _ => {}
+        }
+        if matches!(args, b"settings" | b"items" | b"slabs" | b"sizes" | b"conns") {
+            out.extend_from_slice(b"END\r\n");
+        } else if args == b"reset" {
             let st = &shared.memcache;
             for c in [
                 &st.cmd_get,
@@ -461,8 +501,7 @@ fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>, now: u64) {
             }
             out.extend_from_slice(b"RESET\r\n");
         } else {
-            // Sub-commands (settings, items, slabs, sizes, conns) arrive with the memcached
-            // completion work; memcached answers unknown ones like this.
+            // memcached answers unknown groups like this.
             out.extend_from_slice(b"ERROR\r\n");
         }
         return;
@@ -530,6 +569,110 @@ fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>, now: u64) {
     out.extend_from_slice(b"END\r\n");
 }
 
+/// `stats settings`: the settings memcached 1.6.18 prints, in its order, limited to those that
+/// mean something in cachette, with the values cachette actually uses. Slab geometry
+/// (`chunk_size`, `growth_factor`) is memcached's default: it is what `me` and `stats
+/// items|slabs` use to assign slab classes. `maxbytes 0`: cachette has no memory limit, and
+/// `evictions off`: it never evicts an item to make room.
+fn stats_settings(shared: &Shared, out: &mut Vec<u8>) {
+    let cfg = shared.config();
+    reply::stat(out, "maxbytes", 0);
+    reply::stat(out, "maxconns", cfg.maxclients);
+    reply::stat(out, "tcpport", shared.memcache_port);
+    reply::stat(out, "udpport", 0);
+    let inter = if cfg.bind.is_empty() { "NULL".to_string() } else { cfg.bind.join(",") };
+    reply::stat(out, "inter", inter);
+    // `verbosity` is accepted and ignored.
+    reply::stat(out, "verbosity", 0);
+    reply::stat(out, "evictions", "off");
+    reply::stat(out, "domain_socket", "NULL");
+    reply::stat(out, "growth_factor", "1.25");
+    reply::stat(out, "chunk_size", 48);
+    reply::stat(out, "num_threads", cfg.threads.max(1));
+    reply::stat(out, "cas_enabled", "yes");
+    reply::stat(out, "tcp_backlog", cfg.tcp_backlog);
+    reply::stat(out, "binding_protocol", "ascii");
+    reply::stat(out, "auth_enabled_sasl", "no");
+    reply::stat(out, "auth_enabled_ascii", "no");
+    reply::stat(out, "item_size_max", cfg.item_size_max);
+    reply::stat(out, "flush_enabled", "yes");
+    reply::stat(out, "idle_timeout", cfg.timeout);
+    reply::stat(out, "ssl_enabled", "no");
+}
+
+/// Per slab class totals over the live memcached items of db 0 (string values; a Redis
+/// collection is invisible to memcached), by the class memcached would put each item in:
+/// `(class, chunk size) -> (items, item bytes, oldest last access in unix seconds)`.
+fn slab_usage(shared: &Shared, now: u64) -> std::collections::BTreeMap<(u32, u64), (u64, u64, u32)> {
+    let mut classes = std::collections::BTreeMap::new();
+    shared.engine.for_each_shard(DB, |_, d| {
+        for e in d.iter() {
+            let Some(v) = e.value.as_str() else { continue };
+            if e.expire_at().is_some_and(|t| now > t) {
+                continue;
+            }
+            let size = meta::item_size(e.key().len(), v.len(), e.flags);
+            let c = classes.entry(meta::slab_class(size)).or_insert((0, 0, u32::MAX));
+            c.0 += 1;
+            c.1 += size;
+            c.2 = c.2.min(e.lru);
+        }
+    });
+    classes
+}
+
+/// `stats items`: per slab class holding items, the counts cachette has (memcached prints more
+/// lines per class, about its segmented LRU, which cachette does not have). Nothing but `END`
+/// when there are no items, as memcached. `age` is the seconds since the class's least recently
+/// used item was last accessed; `evicted` and `outofmemory` are always 0.
+fn stats_items(shared: &Shared, out: &mut Vec<u8>, now: u64) {
+    for ((class, _), (number, bytes, oldest)) in slab_usage(shared, now) {
+        let age = (now / 1000).saturating_sub(u64::from(oldest));
+        reply::stat(out, &format!("items:{class}:number"), number);
+        reply::stat(out, &format!("items:{class}:age"), age);
+        reply::stat(out, &format!("items:{class}:mem_requested"), bytes);
+        reply::stat(out, &format!("items:{class}:evicted"), 0);
+        reply::stat(out, &format!("items:{class}:outofmemory"), 0);
+    }
+}
+
+/// `stats slabs`: per class the chunk size and the chunks its items would use, then memcached's
+/// totals. cachette allocates per item, not in slab pages, so the page lines are left out and
+/// `total_malloced` is the bytes of those chunks (0 with no items, as memcached prints it).
+fn stats_slabs(shared: &Shared, out: &mut Vec<u8>, now: u64) {
+    let classes = slab_usage(shared, now);
+    let mut malloced = 0;
+    for (&(class, chunk), &(number, _, _)) in &classes {
+        reply::stat(out, &format!("{class}:chunk_size"), chunk);
+        reply::stat(out, &format!("{class}:used_chunks"), number);
+        malloced += chunk * number;
+    }
+    reply::stat(out, "active_slabs", classes.len());
+    reply::stat(out, "total_malloced", malloced);
+}
+
+/// `stats conns`: memcached's lines for each memcached-protocol connection, keyed by socket fd.
+/// The connection asking is in `conn_parse_cmd`; the others are reported as `conn_waiting`
+/// (cachette does not publish a connection's parse state). memcached also lists its listening
+/// sockets; cachette's per-worker listeners are not connections and are left out.
+fn stats_conns(shared: &Shared, session: &Session, out: &mut Vec<u8>) {
+    let mut conns: Vec<_> = shared.lock_clients().values().filter(|c| c.memcache).cloned().collect();
+    conns.sort_by_key(|c| c.fd);
+    let addr = |a: std::net::SocketAddr| match a {
+        std::net::SocketAddr::V4(_) => format!("tcp:{a}"),
+        std::net::SocketAddr::V6(_) => format!("tcp6:{a}"),
+    };
+    for c in conns {
+        let fd = c.fd;
+        let state = if c.id == session.info.id { "conn_parse_cmd" } else { "conn_waiting" };
+        let idle_ms = (c.created.elapsed().as_millis() as u64).saturating_sub(c.last_active_ms.load(Ordering::Relaxed));
+        reply::stat(out, &format!("{fd}:addr"), addr(c.addr));
+        reply::stat(out, &format!("{fd}:listen_addr"), addr(c.laddr));
+        reply::stat(out, &format!("{fd}:state"), state);
+        reply::stat(out, &format!("{fd}:secs_since_last_cmd"), idle_ms / 1000);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +696,14 @@ mod tests {
         assert_eq!(parse_counter(b"abc"), None);
         assert_eq!(parse_counter(b"-1"), None);
         assert_eq!(parse_counter(b""), None);
+        assert_eq!(parse_counter(b" 12"), Some(12));
+        assert_eq!(parse_counter(b"\t+12"), Some(12));
+        assert_eq!(parse_counter(b"12 a"), Some(12));
+        assert_eq!(parse_counter(b"12a"), None);
+        assert_eq!(parse_counter(b"+ 1"), None);
+        assert_eq!(parse_counter(b"   "), None);
+        assert_eq!(parse_counter(b"-0"), Some(0));
+        assert_eq!(parse_counter(b"-9223372036854775809"), Some(9223372036854775807));
+        assert_eq!(parse_counter(b"18446744073709551616"), None);
     }
 }
