@@ -47,6 +47,9 @@ pub mod mc_bits {
     pub const STALE: u8 = 2;
     /// A client already won the recache/vivify token (`W` was sent; later readers see `Z`).
     pub const WIN_SENT: u8 = 4;
+    /// Stored by `ms … b`: memcached keeps `ITEM_KEY_BINARY` on the item, and `mg … k` re-encodes
+    /// the key in base64 on a hit only for such items.
+    pub const KEY_BINARY: u8 = 8;
 }
 
 impl Entry {

@@ -49,13 +49,6 @@ pub fn execute(shared: &Shared, m: Meta<'_>, out: &mut Vec<u8>, now: u64) {
     }
 }
 
-/// Entry bit (next to [`mc_bits`]) recording that the item was stored by `ms … b`: memcached
-/// keeps `ITEM_KEY_BINARY` on the item, and `mg … k` on a hit re-encodes the key in base64 (with
-/// ` b`) only for such items, whatever the reading request says. Only `ms` sets it; `l.set`
-/// clears it with the other bits, and append/prepend/`ma` keep it, as memcached does.
-/// (Belongs in `engine::mc_bits`; kept here until the engine exports it.)
-const KEY_BINARY: u8 = 8;
-
 /// Remaining TTL in seconds as memcached reports it (`-1`: never).
 fn ttl_secs(e: &Entry, now: u64) -> i64 {
     match e.expire_at() {
@@ -214,7 +207,7 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     }
     let echo = Echo {
         key,
-        binary: bits & KEY_BINARY != 0,
+        binary: bits & mc_bits::KEY_BINARY != 0,
         cas: Some(e.cas),
         client_flags: Some(e.flags),
         size: Some(data_len),
@@ -316,7 +309,7 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
                     e.mc_bits |= mc_bits::STALE;
                 }
                 if opts.base64 {
-                    e.mc_bits |= KEY_BINARY;
+                    e.mc_bits |= mc_bits::KEY_BINARY;
                 }
             }
         }
