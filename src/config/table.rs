@@ -723,33 +723,10 @@ static REDIS_ONLY: &[&str] = &[
     "zset-max-ziplist-value",
 ];
 
-/// Redis's `string2ll`: an optional `-`, then digits with no leading zero (except `0` itself);
-/// no `+`, no spaces, no overflow. `010`, `+1`, `-0` and ` 1` are all rejected, as Redis rejects
-/// them (verified against redis-server 7.0.15's CONFIG SET).
+/// Redis's `string2ll` (see `types::string::parse_i64`): `010`, `+1`, `-0` and ` 1` are all
+/// rejected, as redis-server 7.0.15's CONFIG SET rejects them.
 pub(crate) fn parse_i64_strict(s: &[u8]) -> Option<i64> {
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        0i64.checked_sub_unsigned(v)
-    } else {
-        i64::try_from(v).ok()
-    }
+    crate::types::string::parse_i64(s)
 }
 
 /// Parses a memory size the way Redis's `memtoull` does: ASCII digits followed by an optional,

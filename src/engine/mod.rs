@@ -238,6 +238,19 @@ impl<'e> Locked<'e> {
         self.shard(key.hash).db(db)
     }
 
+    /// Finds `key` in `db`, reclaiming (and counting) it if its TTL has passed. The one lookup
+    /// every accessor below goes through.
+    #[inline]
+    fn find(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> (&mut Db, Option<u32>) {
+        let engine = self.engine;
+        let d = self.db(db, key);
+        let (found, expired) = d.lookup(key, now);
+        if expired {
+            engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+        }
+        (d, found)
+    }
+
     /// Every locked shard's part of `db`, for whole-database operations under `lock_all`.
     pub fn dbs(&mut self, db: usize) -> impl Iterator<Item = &mut Db> + use<'_, 'e> {
         self.guards.iter_mut().map(move |(_, g)| g.db(db))
@@ -253,21 +266,17 @@ impl<'e> Locked<'e> {
     /// Looks a key up for reading, deleting it first if its TTL has passed. Counts a hit or a miss.
     #[inline]
     pub fn read(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let engine = self.engine;
-        let d = self.db(db, key);
-        let (found, expired) = d.lookup(key, now);
-        if expired {
-            engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-        }
+        let stats = &self.engine.stats;
+        let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
-                engine.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
                 let e = d.entry_mut(id);
                 e.lru = (now / 1000) as u32;
                 Some(e)
             }
             None => {
-                engine.stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
@@ -277,12 +286,7 @@ impl<'e> Locked<'e> {
     /// reclaiming it if expired.
     #[inline]
     pub fn peek(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let engine = self.engine;
-        let d = self.db(db, key);
-        let (found, expired) = d.lookup(key, now);
-        if expired {
-            engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-        }
+        let (d, found) = self.find(db, key, now);
         found.map(|id| d.entry_mut(id))
     }
 
@@ -319,32 +323,15 @@ impl<'e> Locked<'e> {
 
     /// Deletes a key; true if it existed (and had not expired).
     pub fn delete(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> bool {
-        let engine = self.engine;
-        let d = self.db(db, key);
-        let (found, expired) = d.lookup(key, now);
-        if expired {
-            engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-        }
-        match found {
-            Some(id) => {
-                d.remove(id);
-                engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            None => false,
-        }
+        self.take(db, key, now).is_some()
     }
 
     /// Removes a key and hands back its entry (RENAME, MOVE, GETDEL).
     pub fn take(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<Entry> {
-        let engine = self.engine;
-        let d = self.db(db, key);
-        let (found, expired) = d.lookup(key, now);
-        if expired {
-            engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-        }
+        let stats = &self.engine.stats;
+        let (d, found) = self.find(db, key, now);
         let e = d.remove(found?);
-        engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some(e)
     }
 
@@ -362,13 +349,12 @@ impl<'e> Locked<'e> {
 
     /// Sets or clears a key's TTL (absolute unix ms). The key must exist.
     pub fn set_expire(&mut self, db: usize, key: &Hashed<'_>, expire_at: Option<u64>, now: u64) -> bool {
-        let engine = self.engine;
-        let d = self.db(db, key);
-        let (found, _) = d.lookup(key, now);
+        let stats = &self.engine.stats;
+        let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
                 d.set_expire(id, expire_at);
-                engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+                stats.dirty.fetch_add(1, Ordering::Relaxed);
                 true
             }
             None => false,

@@ -213,23 +213,8 @@ pub fn unlink(shared: &Shared, key: &[u8], now: u64) {
 }
 
 fn reply_number(out: &mut Vec<u8>, v: u64) {
-    push_u64(out, v);
+    reply::push_u64(out, v);
     out.extend_from_slice(b"\r\n");
-}
-
-/// Appends the decimal digits of `v` without allocating.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// A flush_all with a delay takes effect the first time a command runs after its time (and
