@@ -220,20 +220,39 @@ measure() {
     fi
 }
 
-# redis_bench LABEL PORT PIPELINE REP : redis-benchmark -t set,get; one RB line per test.
+# cpu_ns PID : CPU time all threads of PID have run, in ns (the kernel's scheduler counters,
+# as loadgen --server-pid reads them).
+cpu_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+
+# redis_bench LABEL PORT PID PIPELINE REP : redis-benchmark -t set,get; one RB line per test,
+# with the server's and redis-benchmark's cpu use over the whole run (both tests).
 redis_bench() {
-    local label=$1 port=$2 pl=$3 rep=$4
+    local label=$1 port=$2 pid=$3 pl=$4 rep=$5
     local n=$RB_REQUESTS_P1
     ((pl == 1)) || n=$RB_REQUESTS_PN
     local log=$OUT/logs/redis-benchmark-$label-p$pl-r$rep.csv
-    local rc=0
+    local rc=0 before after
+    before=$(cpu_ns "$pid")
     # -r spreads keys over the same keyspace size; timeout bounds a server that stops answering.
-    timeout 300 "${PIN_CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get \
-        -d "$VALUE_SIZE" -c "$CONNS" -P "$pl" -n "$n" -r "$KEYS" --csv >"$log" 2>"$log.err" || rc=$?
+    local TIMEFORMAT='%U %S %R'
+    { time timeout 300 "${PIN_CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get \
+        -d "$VALUE_SIZE" -c "$CONNS" -P "$pl" -n "$n" -r "$KEYS" --csv >"$log" 2>"$log.err" ||
+        rc=$?; } 2>"$log.time"
+    after=$(cpu_ns "$pid")
     # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95…","p99…","max…"
-    tr -d '"' <"$log" | awk -F, -v l="$label" -v p="$pl" -v rc="$rc" '
+    tr -d '"' <"$log" | awk -F, -v l="$label" -v p="$pl" -v rc="$rc" -v b="$before" -v a="$after" \
+        -v t="$(tail -1 "$log.time")" '
+        BEGIN {
+            split(t, tm, " ")
+            wall = tm[3] + 0
+            sc = wall > 0 ? sprintf("%.0f", (a - b) / 1e9 / wall * 100) : "-"
+            cc = wall > 0 ? sprintf("%.0f", (tm[1] + tm[2]) / wall * 100) : "-"
+        }
         $1 == "SET" || $1 == "GET" {
-            printf "RB label=%s test=%s pipeline=%s rps=%.0f p50_ms=%s p99_ms=%s\n", l, $1, p, $2, $5, $7
+            printf "RB label=%s test=%s pipeline=%s rps=%.0f p50_ms=%s p99_ms=%s", l, $1, p, $2, $5, $7
+            printf " server_cpu_pct=%s client_cpu_pct=%s\n", sc, cc
             n++
         }
         END { if (n == 0) printf "FAIL label=%s rb=1 pipeline=%s exit=%s\n", l, p, rc }' >>"$RESULTS"
@@ -262,9 +281,9 @@ for rep in $(seq "$REPEATS"); do
     done
     if ((REDIS_BENCHMARK == 1)); then
         for pl in $PIPELINES; do
-            redis_bench redis "$REDIS_PORT" "$pl" "$rep"
+            redis_bench redis "$REDIS_PORT" "$REDIS_PID" "$pl" "$rep"
             if ((CA_RESP == 1)); then
-                redis_bench cachette-resp "$CA_RESP_PORT" "$pl" "$rep"
+                redis_bench cachette-resp "$CA_RESP_PORT" "$CA_PID" "$pl" "$rep"
             fi
         done
     fi
@@ -413,6 +432,19 @@ table() {
             echo
         done
     done
+    if ((REDIS_BENCHMARK == 1)); then
+        for pl in $PIPELINES; do
+            # One figure per redis-benchmark run (its SET and GET tests together).
+            printf '%-4s %3s |' rb "$pl"
+            for l in "${labels[@]}"; do
+                sc=$(med RB "$l" test GET "$pl" server_cpu_pct)
+                cc=$(med RB "$l" test GET "$pl" client_cpu_pct)
+                printf ' %15s' "$sc / $cc"
+                if [[ $sc != - && $cc != - ]] && ((${sc%.*} < 70 && ${cc%.*} < 70)); then busy=1; fi
+            done
+            echo
+        done
+    fi
     if ((busy == 1)); then
         echo "WARNING: in some cells neither the server nor the client used 70 % of its core:"
         echo "  other processes were competing for the cpus, so those numbers are not reliable."
