@@ -160,16 +160,26 @@ impl Conn {
             self.read_ready = true;
         }
         loop {
-            let had_input = self.rbuf.pending() > 0;
-            if had_input {
+            let before = self.rbuf.pending();
+            // Execution is skipped while output is over the soft limit; once the socket takes
+            // that output the buffered pipeline must run again.
+            let output_was_full = self.wbuf.len() - self.wpos > OUTPUT_SOFT_LIMIT;
+            if before > 0 {
                 self.execute_buffered(shared, limits);
             }
+            let progressed = self.rbuf.pending() < before || output_was_full;
             if self.flush(shared).is_err() {
                 self.dead = true;
                 return;
             }
             if self.dead || self.closing || self.wbuf.len() - self.wpos > OUTPUT_SOFT_LIMIT {
                 return;
+            }
+            if progressed && self.rbuf.pending() > 0 {
+                // Execution stopped at the output limit and the socket has taken the output
+                // since: run the rest of the pipeline rather than wait for input that may never
+                // come. (No progress means the rest is an incomplete command: go read.)
+                continue;
             }
             if !self.read_ready {
                 return;
