@@ -199,10 +199,7 @@ pub fn fill_value(key: &[u8], size: usize, out: &mut Vec<u8>) {
 }
 
 fn value_matches(key: &[u8], size: usize, data: &[u8]) -> bool {
-    data.len() == size
-        && data
-            .chunks(key.len())
-            .all(|chunk| chunk == &key[..chunk.len()])
+    data.len() == size && data.chunks(key.len()).all(|chunk| chunk == &key[..chunk.len()])
 }
 
 /// The connections and the poller that drives them.
@@ -224,11 +221,7 @@ impl Driver {
             s.set_nodelay(true)?;
             s.set_nonblocking(true)?;
             let mut stream = TcpStream::from_std(s);
-            poll.registry().register(
-                &mut stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
+            poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
             list.push(Conn {
                 stream,
                 out: Vec::with_capacity(4096),
@@ -266,11 +259,7 @@ impl Driver {
         let mut events = Events::with_capacity(1024);
         let start = Instant::now();
         let deadline = phase.duration.map(|d| start + d);
-        let mut budget = Budget {
-            issued: 0,
-            max: phase.max_requests,
-            deadline,
-        };
+        let mut budget = Budget { issued: 0, max: phase.max_requests, deadline };
         self.gen.seq = 0;
         let mut busy = 0;
         let mut last_reply = start;
@@ -288,10 +277,7 @@ impl Driver {
                     stalled_for.as_secs_f64()
                 ));
             }
-            match self
-                .poll
-                .poll(&mut events, Some(self.stall_timeout - stalled_for))
-            {
+            match self.poll.poll(&mut events, Some(self.stall_timeout - stalled_for)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("poll: {e}")),
@@ -324,13 +310,7 @@ impl Driver {
     }
 
     /// Writes the next batch on connection `i` if the budget allows; false if it does not.
-    fn start_batch(
-        &mut self,
-        i: usize,
-        phase: &Phase,
-        budget: &mut Budget,
-        now: Instant,
-    ) -> Result<bool, String> {
+    fn start_batch(&mut self, i: usize, phase: &Phase, budget: &mut Budget, now: Instant) -> Result<bool, String> {
         let n = budget.take(phase.pipeline, now);
         if n == 0 {
             return Ok(false);
@@ -457,11 +437,7 @@ fn account(
             format_key(key, key_buf);
             if !value_matches(key_buf, value_size, data) {
                 let k = name(key_buf);
-                out.error(format!(
-                    "GET {k}: wrong value {} ({} bytes)",
-                    proto::show(data),
-                    data.len()
-                ));
+                out.error(format!("GET {k}: wrong value {} ({} bytes)", proto::show(data), data.len()));
             }
         }
         (Op::Get, Reply::Miss) => {
@@ -509,12 +485,9 @@ mod tests {
     #[test]
     fn keys_are_zero_padded_to_eight_digits() {
         let mut k = Vec::new();
-        for (n, want) in [
-            (0, "key:00000000"),
-            (42, "key:00000042"),
-            (12_345_678, "key:12345678"),
-            (123_456_789, "key:123456789"),
-        ] {
+        for (n, want) in
+            [(0, "key:00000000"), (42, "key:00000042"), (12_345_678, "key:12345678"), (123_456_789, "key:123456789")]
+        {
             format_key(n, &mut k);
             assert_eq!(k, want.as_bytes());
         }
@@ -537,26 +510,15 @@ mod tests {
 
     #[test]
     fn budget_stops_at_the_count() {
-        let mut b = Budget {
-            issued: 0,
-            max: Some(20),
-            deadline: None,
-        };
+        let mut b = Budget { issued: 0, max: Some(20), deadline: None };
         let now = Instant::now();
-        assert_eq!(
-            [b.take(16, now), b.take(16, now), b.take(16, now)],
-            [16, 4, 0]
-        );
+        assert_eq!([b.take(16, now), b.take(16, now), b.take(16, now)], [16, 4, 0]);
     }
 
     #[test]
     fn budget_stops_at_the_deadline() {
         let now = Instant::now();
-        let mut b = Budget {
-            issued: 0,
-            max: None,
-            deadline: Some(now),
-        };
+        let mut b = Budget { issued: 0, max: None, deadline: Some(now) };
         assert_eq!(b.take(16, now), 0);
     }
 }

@@ -22,12 +22,7 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
-            sum: 0,
-            max: 0,
-        }
+        Histogram { counts: vec![0; BUCKETS], total: 0, sum: 0, max: 0 }
     }
 }
 
@@ -107,10 +102,7 @@ mod tests {
             last = i;
             let hi = highest_in(i);
             assert!(hi >= v, "{v}: bucket top {hi} below the value");
-            assert!(
-                (hi - v) as f64 <= v as f64 / 128.0 + 1.0,
-                "{v}: bucket top {hi}"
-            );
+            assert!((hi - v) as f64 <= v as f64 / 128.0 + 1.0, "{v}: bucket top {hi}");
         }
     }
 
@@ -120,12 +112,7 @@ mod tests {
         for v in 1..=10_000u64 {
             h.record(v * 1000);
         }
-        let within = |got: u64, want: u64| {
-            assert!(
-                got >= want && got as f64 <= want as f64 * 1.01,
-                "{got} vs {want}"
-            )
-        };
+        let within = |got: u64, want: u64| assert!(got >= want && got as f64 <= want as f64 * 1.01, "{got} vs {want}");
         within(h.percentile(0.5), 5_000_000);
         within(h.percentile(0.99), 9_900_000);
         within(h.percentile(0.999), 9_990_000);

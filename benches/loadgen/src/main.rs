@@ -104,18 +104,12 @@ impl Flags {
     }
 
     fn str(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
+        self.0.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
     }
 
     fn num<T: std::str::FromStr>(&self, name: &str, default: Option<T>) -> Result<T, String> {
         match self.str(name) {
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("--{name}: {v:?} is not a valid number")),
+            Some(v) => v.parse().map_err(|_| format!("--{name}: {v:?} is not a valid number")),
             None => default.ok_or_else(|| format!("--{name} is required\n{USAGE}")),
         }
     }
@@ -192,22 +186,11 @@ fn run(f: &Flags) -> Result<ExitCode, String> {
     let (op, mix) = match f.str("op").unwrap_or("get") {
         "get" => ("get", OpMix::Get),
         "set" => ("set", OpMix::Set),
-        "mixed" => (
-            "mixed",
-            OpMix::Mixed {
-                get_per_million: (get_ratio * 1e6).round() as u32,
-            },
-        ),
+        "mixed" => ("mixed", OpMix::Mixed { get_per_million: (get_ratio * 1e6).round() as u32 }),
         other => return Err(format!("--op: unknown operation {other:?}")),
     };
-    let duration: Option<f64> = f
-        .str("duration")
-        .map(|_| f.num("duration", None))
-        .transpose()?;
-    let mut requests: Option<u64> = f
-        .str("requests")
-        .map(|_| f.num("requests", None))
-        .transpose()?;
+    let duration: Option<f64> = f.str("duration").map(|_| f.num("duration", None)).transpose()?;
+    let mut requests: Option<u64> = f.str("requests").map(|_| f.num("requests", None)).transpose()?;
     if duration.is_none() && requests.is_none() {
         requests = Some(100_000);
     }
@@ -242,18 +225,14 @@ fn run(f: &Flags) -> Result<ExitCode, String> {
         cfg.proto.name(),
         cfg.op,
         cfg.addr,
-        if cfg.label.is_empty() {
-            "-"
-        } else {
-            &cfg.label
-        },
+        if cfg.label.is_empty() { "-" } else { &cfg.label },
         cfg.conns,
         cfg.pipeline,
         cfg.value_size,
         cfg.keys
     );
-    let mut driver = Driver::connect(cfg.addr, cfg.conns, &wl)
-        .map_err(|e| format!("connecting to {}: {e}", cfg.addr))?;
+    let mut driver =
+        Driver::connect(cfg.addr, cfg.conns, &wl).map_err(|e| format!("connecting to {}: {e}", cfg.addr))?;
 
     if cfg.warmup {
         let t = Instant::now();
@@ -274,17 +253,10 @@ fn run(f: &Flags) -> Result<ExitCode, String> {
                 pre.error_samples.join("; ")
             ));
         }
-        eprintln!(
-            "loadgen: preload: {} SETs in {:.2} s",
-            pre.completed,
-            t.elapsed().as_secs_f64()
-        );
+        eprintln!("loadgen: preload: {} SETs in {:.2} s", pre.completed, t.elapsed().as_secs_f64());
     }
 
-    let server_pid: Option<u32> = f
-        .str("server-pid")
-        .map(|_| f.num("server-pid", None))
-        .transpose()?;
+    let server_pid: Option<u32> = f.str("server-pid").map(|_| f.num("server-pid", None)).transpose()?;
     let server_before = server_pid.and_then(process_cpu_time);
     let cpu_before = cpu_time();
     let outcome = driver.run(&Phase {
@@ -308,11 +280,7 @@ fn run(f: &Flags) -> Result<ExitCode, String> {
         server: pct(server_before, server_pid.and_then(process_cpu_time)),
     };
     report(&cfg, &outcome, &cpu);
-    Ok(if outcome.errors > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if outcome.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 /// CPU time this (single-threaded) process has run, from the scheduler's own nanosecond
@@ -344,34 +312,20 @@ struct CpuUse {
 
 fn report(cfg: &RunConfig, o: &Outcome, cpu: &CpuUse) {
     let secs = o.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 {
-        o.completed as f64 / secs
-    } else {
-        0.0
-    };
+    let rate = if secs > 0.0 { o.completed as f64 / secs } else { 0.0 };
     let us = |ns: u64| ns as f64 / 1000.0;
     let h = &o.hist;
-    let (p50, p90, p99, p999) = (
-        us(h.percentile(0.50)),
-        us(h.percentile(0.90)),
-        us(h.percentile(0.99)),
-        us(h.percentile(0.999)),
-    );
+    let (p50, p90, p99, p999) =
+        (us(h.percentile(0.50)), us(h.percentile(0.90)), us(h.percentile(0.99)), us(h.percentile(0.999)));
     let (max, mean) = (us(h.max()), us(h.mean()));
 
     // The human summary goes to stderr so that stdout carries only the machine line.
-    eprintln!(
-        "loadgen: {} requests in {secs:.3} s = {rate:.0} ops/s",
-        o.completed
-    );
+    eprintln!("loadgen: {} requests in {secs:.3} s = {rate:.0} ops/s", o.completed);
     eprintln!(
         "loadgen: latency (batch sent -> reply read) p50 {p50:.1} us  p90 {p90:.1} us  \
          p99 {p99:.1} us  p99.9 {p999:.1} us  max {max:.1} us  mean {mean:.1} us"
     );
-    eprintln!(
-        "loadgen: gets {} (hits {}, misses {}), sets {}, errors {}",
-        o.gets, o.hits, o.misses, o.sets, o.errors
-    );
+    eprintln!("loadgen: gets {} (hits {}, misses {}), sets {}, errors {}", o.gets, o.hits, o.misses, o.sets, o.errors);
     if let Some(c) = cpu.client {
         eprint!("loadgen: cpu: client {c:.0} %");
         if let Some(s) = cpu.server {
@@ -407,14 +361,8 @@ fn report(cfg: &RunConfig, o: &Outcome, cpu: &CpuUse) {
         ("sets", o.sets.to_string()),
         ("errors", o.errors.to_string()),
         ("warmup", u8::from(cfg.warmup).to_string()),
-        (
-            "client_cpu_pct",
-            cpu.client.map_or("-".into(), |c| format!("{c:.0}")),
-        ),
-        (
-            "server_cpu_pct",
-            cpu.server.map_or("-".into(), |c| format!("{c:.0}")),
-        ),
+        ("client_cpu_pct", cpu.client.map_or("-".into(), |c| format!("{c:.0}"))),
+        ("server_cpu_pct", cpu.server.map_or("-".into(), |c| format!("{c:.0}"))),
     ];
     if cfg.json {
         let body: Vec<String> = fields
@@ -424,10 +372,7 @@ fn report(cfg: &RunConfig, o: &Outcome, cpu: &CpuUse) {
                 if v.parse::<f64>().is_ok() {
                     format!("\"{k}\":{v}")
                 } else {
-                    format!(
-                        "\"{k}\":\"{}\"",
-                        v.replace('\\', "\\\\").replace('"', "\\\"")
-                    )
+                    format!("\"{k}\":\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
                 }
             })
             .collect();
@@ -436,16 +381,7 @@ fn report(cfg: &RunConfig, o: &Outcome, cpu: &CpuUse) {
         let body: Vec<String> = fields
             .iter()
             // Spaces would break `key=value` splitting; labels are names, so replace them.
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    if v.is_empty() {
-                        "-".into()
-                    } else {
-                        v.replace(' ', "_")
-                    }
-                )
-            })
+            .map(|(k, v)| format!("{k}={}", if v.is_empty() { "-".into() } else { v.replace(' ', "_") }))
             .collect();
         println!("RESULT {}", body.join(" "));
     }
@@ -470,20 +406,13 @@ fn ping(f: &Flags) -> Result<ExitCode, String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!(
-        "{addr} ({}) did not answer within {:.1} s: {last_err}",
-        proto.name(),
-        wait.as_secs_f64()
-    ))
+    Err(format!("{addr} ({}) did not answer within {:.1} s: {last_err}", proto.name(), wait.as_secs_f64()))
 }
 
 fn ping_once(proto: Proto, addr: SocketAddr) -> Result<String, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(proto.ping_request())
-        .map_err(|e| e.to_string())?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    s.write_all(proto.ping_request()).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 256];
     while !buf.ends_with(b"\n") {
@@ -501,9 +430,7 @@ fn ping_once(proto: Proto, addr: SocketAddr) -> Result<String, String> {
 /// usual small one.
 fn free_ports(args: &[String]) -> Result<ExitCode, String> {
     let count: usize = match args {
-        [n] => n
-            .parse()
-            .map_err(|_| format!("free-ports: bad count {n:?}"))?,
+        [n] => n.parse().map_err(|_| format!("free-ports: bad count {n:?}"))?,
         _ => return Err("usage: loadgen free-ports COUNT".into()),
     };
     let listeners = (0..count)

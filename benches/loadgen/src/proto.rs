@@ -161,11 +161,7 @@ pub fn parse(proto: Proto, buf: &[u8]) -> Parse<'_> {
 /// The line at the front of `buf` without its CRLF, and the length including the CRLF.
 fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
     let nl = buf.iter().position(|&b| b == b'\n')?;
-    let end = if nl > 0 && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
+    let end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     Some((&buf[..end], nl + 1))
 }
 
@@ -230,9 +226,7 @@ fn skip_resp(buf: &[u8], depth: usize) -> Result<Option<usize>, String> {
         b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Ok(Some(head_len)),
         b'$' | b'!' | b'=' => match parse_int(&head[1..]) {
             Some(-1) => Ok(Some(head_len)),
-            Some(n) if n >= 0 => {
-                Ok(payload(buf, head_len, n as usize)?.map(|_| head_len + n as usize + 2))
-            }
+            Some(n) if n >= 0 => Ok(payload(buf, head_len, n as usize)?.map(|_| head_len + n as usize + 2)),
             _ => Err(format!("bad length {}", show(head))),
         },
         b'*' | b'~' | b'>' | b'%' | b'|' => {
@@ -242,11 +236,7 @@ fn skip_resp(buf: &[u8], depth: usize) -> Result<Option<usize>, String> {
                 _ => return Err(format!("bad aggregate length {}", show(head))),
             };
             // Maps and attributes hold key/value pairs.
-            let items = if matches!(kind, b'%' | b'|') {
-                n * 2
-            } else {
-                n
-            };
+            let items = if matches!(kind, b'%' | b'|') { n * 2 } else { n };
             let mut at = head_len;
             for _ in 0..items {
                 match skip_resp(&buf[at..], depth + 1)? {
@@ -272,12 +262,7 @@ fn parse_mc_text(buf: &[u8]) -> Parse<'_> {
     let mut first_data = None;
     let mut head = first;
     loop {
-        let Some(len) = head
-            .split(|&b| b == b' ')
-            .nth(3)
-            .and_then(parse_int)
-            .filter(|&n| n >= 0)
-        else {
+        let Some(len) = head.split(|&b| b == b' ').nth(3).and_then(parse_int).filter(|&n| n >= 0) else {
             return Parse::Invalid(format!("bad VALUE line {}", show(head)));
         };
         let data = match payload(buf, at, len as usize) {
@@ -325,12 +310,7 @@ fn parse_mc_meta(buf: &[u8]) -> Parse<'_> {
     let code = head.split(|&b| b == b' ').next().unwrap_or_default();
     match code {
         b"VA" => {
-            let Some(len) = head
-                .split(|&b| b == b' ')
-                .nth(1)
-                .and_then(parse_int)
-                .filter(|&n| n >= 0)
-            else {
+            let Some(len) = head.split(|&b| b == b' ').nth(1).and_then(parse_int).filter(|&n| n >= 0) else {
                 return Parse::Invalid(format!("bad VA line {}", show(head)));
             };
             match payload(buf, head_len, len as usize) {
@@ -372,16 +352,8 @@ mod tests {
     #[test]
     fn requests_are_encoded_as_each_protocol_writes_them() {
         let cases: &[(Proto, Op, &[u8])] = &[
-            (
-                Proto::Resp,
-                Op::Get,
-                b"*2\r\n$3\r\nGET\r\n$12\r\nkey:00000007\r\n",
-            ),
-            (
-                Proto::Resp,
-                Op::Set,
-                b"*3\r\n$3\r\nSET\r\n$12\r\nkey:00000007\r\n$3\r\nabc\r\n",
-            ),
+            (Proto::Resp, Op::Get, b"*2\r\n$3\r\nGET\r\n$12\r\nkey:00000007\r\n"),
+            (Proto::Resp, Op::Set, b"*3\r\n$3\r\nSET\r\n$12\r\nkey:00000007\r\n$3\r\nabc\r\n"),
             (Proto::McText, Op::Get, b"get key:00000007\r\n"),
             (Proto::McText, Op::Set, b"set key:00000007 0 0 3\r\nabc\r\n"),
             (Proto::McMeta, Op::Get, b"mg key:00000007 v\r\n"),
@@ -402,56 +374,21 @@ mod tests {
             (Proto::Resp, b"_\r\n", Reply::Miss, 3),
             (Proto::Resp, b"-ERR x\r\n", Reply::Error(b"-ERR x"), 8),
             (Proto::Resp, b":1\r\n", Reply::Other(b":1"), 4),
-            (
-                Proto::Resp,
-                b"*2\r\n$1\r\na\r\n:2\r\n",
-                Reply::Other(b"*2"),
-                15,
-            ),
+            (Proto::Resp, b"*2\r\n$1\r\na\r\n:2\r\n", Reply::Other(b"*2"), 15),
             (Proto::Resp, b"%1\r\n+a\r\n+b\r\n", Reply::Other(b"%1"), 12),
-            (
-                Proto::McText,
-                b"VALUE k 0 3\r\nabc\r\nEND\r\n",
-                Reply::Value(b"abc"),
-                23,
-            ),
-            (
-                Proto::McText,
-                b"VALUE k 5 3 99\r\nabc\r\nEND\r\n",
-                Reply::Value(b"abc"),
-                26,
-            ),
+            (Proto::McText, b"VALUE k 0 3\r\nabc\r\nEND\r\n", Reply::Value(b"abc"), 23),
+            (Proto::McText, b"VALUE k 5 3 99\r\nabc\r\nEND\r\n", Reply::Value(b"abc"), 26),
             (Proto::McText, b"END\r\n", Reply::Miss, 5),
             (Proto::McText, b"STORED\r\n", Reply::Stored, 8),
-            (
-                Proto::McText,
-                b"NOT_STORED\r\n",
-                Reply::Other(b"NOT_STORED"),
-                12,
-            ),
+            (Proto::McText, b"NOT_STORED\r\n", Reply::Other(b"NOT_STORED"), 12),
             (Proto::McText, b"ERROR\r\n", Reply::Error(b"ERROR"), 7),
-            (
-                Proto::McText,
-                b"SERVER_ERROR out of memory\r\n",
-                Reply::Error(b"SERVER_ERROR out of memory"),
-                28,
-            ),
+            (Proto::McText, b"SERVER_ERROR out of memory\r\n", Reply::Error(b"SERVER_ERROR out of memory"), 28),
             (Proto::McMeta, b"VA 3\r\nabc\r\n", Reply::Value(b"abc"), 11),
-            (
-                Proto::McMeta,
-                b"VA 3 f0 c9\r\nabc\r\n",
-                Reply::Value(b"abc"),
-                17,
-            ),
+            (Proto::McMeta, b"VA 3 f0 c9\r\nabc\r\n", Reply::Value(b"abc"), 17),
             (Proto::McMeta, b"EN\r\n", Reply::Miss, 4),
             (Proto::McMeta, b"HD\r\n", Reply::Stored, 4),
             (Proto::McMeta, b"NS\r\n", Reply::Other(b"NS"), 4),
-            (
-                Proto::McMeta,
-                b"CLIENT_ERROR bad\r\n",
-                Reply::Error(b"CLIENT_ERROR bad"),
-                18,
-            ),
+            (Proto::McMeta, b"CLIENT_ERROR bad\r\n", Reply::Error(b"CLIENT_ERROR bad"), 18),
         ];
         for (proto, bytes, want, used) in cases {
             let got = parse(*proto, bytes);
@@ -465,21 +402,13 @@ mod tests {
             (Proto::Resp, b"$3\r\nabc\r\n"),
             (Proto::Resp, b"*2\r\n$1\r\na\r\n:2\r\n"),
             (Proto::McText, b"VALUE k 0 3\r\nabc\r\nEND\r\n"),
-            (
-                Proto::McText,
-                b"VALUE k 0 1\r\na\r\nVALUE j 0 1\r\nb\r\nEND\r\n",
-            ),
+            (Proto::McText, b"VALUE k 0 1\r\na\r\nVALUE j 0 1\r\nb\r\nEND\r\n"),
             (Proto::McMeta, b"VA 3 f0\r\nabc\r\n"),
             (Proto::McMeta, b"HD\r\n"),
         ];
         for (proto, bytes) in cases {
             for cut in 0..bytes.len() {
-                assert_eq!(
-                    parse(*proto, &bytes[..cut]),
-                    Parse::Incomplete,
-                    "{} cut at {cut}",
-                    show(bytes)
-                );
+                assert_eq!(parse(*proto, &bytes[..cut]), Parse::Incomplete, "{} cut at {cut}", show(bytes));
             }
         }
     }
@@ -503,19 +432,10 @@ mod tests {
 
     #[test]
     fn garbage_is_invalid_not_incomplete() {
-        assert!(matches!(
-            parse(Proto::Resp, b"hello\r\n"),
-            Parse::Invalid(_)
-        ));
+        assert!(matches!(parse(Proto::Resp, b"hello\r\n"), Parse::Invalid(_)));
         assert!(matches!(parse(Proto::Resp, b"$x\r\n"), Parse::Invalid(_)));
-        assert!(matches!(
-            parse(Proto::McText, b"VALUE k 0 3\r\nabcd\r\n"),
-            Parse::Invalid(_)
-        ));
-        assert!(matches!(
-            parse(Proto::McMeta, b"VA x\r\n"),
-            Parse::Invalid(_)
-        ));
+        assert!(matches!(parse(Proto::McText, b"VALUE k 0 3\r\nabcd\r\n"), Parse::Invalid(_)));
+        assert!(matches!(parse(Proto::McMeta, b"VA x\r\n"), Parse::Invalid(_)));
     }
 
     #[test]
