@@ -6,7 +6,7 @@
 # repeats every measurement and prints medians side by side (plus redis-benchmark for RESP).
 # Servers this script started are killed on exit, however it exits. See benches/README.md.
 #
-#   benches/run.sh            full run (3 repeats x 5 s per cell, about 8 minutes)
+#   benches/run.sh            full run (3 repeats x 5 s per cell, about 6 minutes)
 #   QUICK=1 benches/run.sh    smoke run (1 repeat x 1 s per cell, under a minute)
 #
 # Knobs (environment): REPEATS DURATION KEYS CONNS VALUE_SIZE PIPELINES OPS SERVER_CPU
