@@ -68,6 +68,8 @@ pub struct Config {
     pub hz: u32,
     /// `active-expire-effort`: 1..=10.
     pub active_expire_effort: u32,
+    /// `busy-poll-us`: how long a busy worker polls without sleeping (0 = never).
+    pub busy_poll_us: u64,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
@@ -94,6 +96,7 @@ impl Default for Config {
             item_size_max: 0,
             hz: 1,
             active_expire_effort: 1,
+            busy_poll_us: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             config_file: None,
@@ -364,6 +367,7 @@ mod tests {
             item_size_max: 10,
             hz: 11,
             active_expire_effort: 2,
+            busy_poll_us: 12,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             config_file: None,

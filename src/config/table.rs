@@ -271,6 +271,15 @@ pub static DIRECTIVES: &[Directive] = &[
         access: int_field!(active_expire_effort),
     },
     Directive {
+        name: "busy-poll-us",
+        aliases: &[],
+        kind: int(0, 100_000),
+        default: DefaultValue::Literal("50"),
+        mutable: true,
+        doc: "Microseconds a worker that just served several clients keeps polling before it sleeps",
+        access: int_field!(busy_poll_us),
+    },
+    Directive {
         name: "loglevel",
         aliases: &[],
         kind: Kind::Enum(&LogLevel::NAMES),

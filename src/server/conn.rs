@@ -106,6 +106,8 @@ pub struct Conn {
     dead: bool,
     /// WRITABLE interest is registered.
     pub writable_registered: bool,
+    /// The worker has this connection on its list of output to write after the poll pass.
+    pub flush_queued: bool,
     args: resp::Args,
     session: Session,
     /// memcached: bytes of a refused data block still to discard.
@@ -127,6 +129,7 @@ impl Conn {
             closing: false,
             dead: false,
             writable_registered: false,
+            flush_queued: false,
             args: resp::Args::new(),
             session: Session::new(info.clone()),
             swallow: 0,
@@ -155,7 +158,12 @@ impl Conn {
     }
 
     /// Runs the connection's state machine; see the module documentation.
-    pub fn drive(&mut self, shared: &Shared, limits: &ConnLimits, readable: bool) {
+    ///
+    /// With `defer_flush` the output is left in the buffer (unless it passes the soft limit or
+    /// the connection is closing) for the worker to write after it has served every ready
+    /// connection of this poll pass, as redis-server writes replies just before it sleeps: the
+    /// peer then wakes once for a batch of replies rather than once per reply.
+    pub fn drive(&mut self, shared: &Shared, limits: &ConnLimits, readable: bool, defer_flush: bool) {
         if readable {
             self.read_ready = true;
         }
@@ -168,7 +176,8 @@ impl Conn {
                 self.execute_buffered(shared, limits);
             }
             let progressed = self.rbuf.pending() < before || output_was_full;
-            if self.flush(shared).is_err() {
+            let over_limit = self.wbuf.len() - self.wpos > OUTPUT_SOFT_LIMIT;
+            if (!defer_flush || over_limit || self.closing) && self.flush(shared).is_err() {
                 self.dead = true;
                 return;
             }

@@ -32,6 +32,10 @@ pub struct Worker {
     conns: Slab<Conn>,
     shared: Arc<Shared>,
     limits: ConnLimits,
+    /// Connections with output to write once every ready connection has been served.
+    to_flush: Vec<usize>,
+    /// `busy-poll-us`, refreshed with the other limits.
+    busy_poll: Duration,
 }
 
 impl Worker {
@@ -50,20 +54,41 @@ impl Worker {
             mio_listeners.push((l, proto));
         }
         let limits = limits_from(&shared);
-        Ok((Worker { poll, listeners: mio_listeners, conns: Slab::new(), shared, limits }, waker))
+        let busy_poll = Duration::from_micros(shared.config().busy_poll_us);
+        let worker = Worker {
+            poll,
+            listeners: mio_listeners,
+            conns: Slab::new(),
+            shared,
+            limits,
+            to_flush: Vec::new(),
+            busy_poll,
+        };
+        Ok((worker, waker))
     }
 
     /// Serves until the shared shutdown flag is set, then flushes what it can and returns.
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let mut last_housekeeping = Instant::now();
+        let mut spin_until: Option<Instant> = None;
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(HOUSEKEEPING)) {
+            // Busy polling (see `busy-poll-us`): while a recent pass was busy, look again at
+            // once instead of sleeping, so clients find this thread awake.
+            let timeout = match spin_until {
+                Some(t) if Instant::now() < t => Duration::ZERO,
+                _ => HOUSEKEEPING,
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 eprintln!("cachette: poll failed: {e}");
                 break;
+            }
+            let served = events.iter().count();
+            if served >= 2 && self.busy_poll > Duration::ZERO {
+                spin_until = Some(Instant::now() + self.busy_poll);
             }
             for event in events.iter() {
                 let token = event.token();
@@ -76,6 +101,7 @@ impl Worker {
                 }
                 self.serve(token.0, event.is_readable() || event.is_read_closed() || event.is_error());
             }
+            self.flush_pending();
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.stop();
                 return;
@@ -148,8 +174,30 @@ impl Worker {
 
     fn serve(&mut self, key: usize, readable: bool) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        conn.drive(&self.shared, &self.limits, readable);
+        conn.drive(&self.shared, &self.limits, readable, true);
+        if !conn.is_dead() && conn.wants_write() {
+            if !conn.flush_queued {
+                conn.flush_queued = true;
+                self.to_flush.push(key);
+            }
+            return;
+        }
         self.settle(key);
+    }
+
+    /// Writes the output the poll pass produced, one connection at a time, and lets any
+    /// pipeline that stopped on a full output buffer go on.
+    fn flush_pending(&mut self) {
+        let mut keys = std::mem::take(&mut self.to_flush);
+        for &key in &keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.flush_queued = false;
+                conn.drive(&self.shared, &self.limits, false, false);
+            }
+            self.settle(key);
+        }
+        keys.clear();
+        self.to_flush = keys;
     }
 
     /// After a drive: drop the connection if it is done, else register WRITABLE exactly when
@@ -180,6 +228,7 @@ impl Worker {
 
     fn housekeeping(&mut self) {
         self.limits = limits_from(&self.shared);
+        self.busy_poll = Duration::from_micros(self.shared.config().busy_poll_us);
         let timeout = self.shared.config().timeout;
         let now = super::shared::unix_ms();
         let mut to_close = Vec::new();
@@ -206,7 +255,7 @@ impl Worker {
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.close_soon();
-                conn.drive(&self.shared, &self.limits, false);
+                conn.drive(&self.shared, &self.limits, false, false);
             }
             self.close(key);
         }
