@@ -281,7 +281,12 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = (2..argv.len()).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
-    ctx.shared.config_mut().set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
+    let level = {
+        let mut cfg = ctx.shared.config_mut();
+        cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
+        cfg.loglevel
+    };
+    crate::server::log::set_level(level);
     ctx.out.ok();
     Ok(())
 }

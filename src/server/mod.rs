@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod listener;
+pub mod log;
 pub mod shared;
 pub mod worker;
 
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, LogLevel};
 pub use shared::{unix_ms, ClientInfo, Shared};
 
 use conn::Proto;
@@ -63,6 +64,7 @@ fn bind_all(cfg: &Config, resp_port: u16, mc_port: u16) -> Result<Vec<(std::net:
 
 /// Runs the server until SIGINT/SIGTERM (or `Shared::shutdown`), then returns.
 pub fn run(config: Config) -> Result<(), String> {
+    log::init(&config)?;
     install_signal_handlers();
     let threads = config.threads.max(1);
     let (resp_port, mc_port) = (config.port, config.memcache_port);
@@ -85,11 +87,15 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         handles.push(h);
     }
-    eprintln!(
-        "cachette {} ready: RESP port {resp_port}, memcached port {mc_port}, {threads} worker(s)",
-        env!("CARGO_PKG_VERSION")
+    log::log(
+        LogLevel::Notice,
+        &format!(
+            "cachette {} ready to accept connections: RESP port {resp_port}, memcached port {mc_port}, {threads} worker(s)",
+            env!("CARGO_PKG_VERSION")
+        ),
     );
     cron(&shared);
+    log::log(LogLevel::Notice, "Received a shutdown signal, closing listeners and flushing replies");
     shared.shutdown.store(true, Ordering::Release);
     for w in &wakers {
         let _ = w.wake();
@@ -97,7 +103,7 @@ pub fn run(config: Config) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
-    eprintln!("cachette: shut down");
+    log::log(LogLevel::Notice, "cachette is now ready to exit, bye bye...");
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use slab::Slab;
 
 use super::conn::{Conn, ConnLimits, Proto};
 use super::shared::{ClientInfo, Shared};
+use crate::config::LogLevel;
 
 /// The waker's token: other threads use it to interrupt `poll` (shutdown, later pub/sub).
 pub const WAKER: Token = Token(usize::MAX - 1);
@@ -36,6 +37,8 @@ pub struct Worker {
     to_flush: Vec<usize>,
     /// `busy-poll-us`, refreshed with the other limits.
     busy_poll: Duration,
+    /// When a refused connection was last logged.
+    last_refusal_log: Instant,
 }
 
 impl Worker {
@@ -63,6 +66,7 @@ impl Worker {
             limits,
             to_flush: Vec::new(),
             busy_poll,
+            last_refusal_log: Instant::now(),
         };
         Ok((worker, waker))
     }
@@ -83,7 +87,7 @@ impl Worker {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                eprintln!("cachette: poll failed: {e}");
+                super::log::log(LogLevel::Warning, &format!("poll failed, worker stops: {e}"));
                 break;
             }
             let served = events.iter().count();
@@ -124,14 +128,22 @@ impl Worker {
                 Err(e) => {
                     // EMFILE and friends: leave the connection in the backlog and try later,
                     // rather than spinning.
-                    eprintln!("cachette: accept failed: {e}");
+                    super::log::log(LogLevel::Warning, &format!("accept failed: {e}"));
                     return;
                 }
             };
             let counters = &self.shared.counters;
             let maxclients = self.shared.config().maxclients;
             if counters.connected_clients.load(Ordering::Relaxed) >= maxclients {
-                counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                // Counted always, logged once per second at most (a flood must not flood the log).
+                let rejected = counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                if rejected == 0 || self.last_refusal_log.elapsed() >= Duration::from_secs(1) {
+                    self.last_refusal_log = Instant::now();
+                    super::log::log(
+                        LogLevel::Warning,
+                        &format!("max number of clients reached ({maxclients}), refusing {addr}"),
+                    );
+                }
                 let msg: &[u8] = match proto {
                     Proto::Resp => b"-ERR max number of clients reached\r\n",
                     Proto::Memcache => b"ERROR Too many open connections\r\n",
@@ -164,7 +176,7 @@ impl Worker {
             let token = Token(entry.key());
             let mut conn = Conn::new(stream, proto, info);
             if let Err(e) = self.poll.registry().register(conn.stream(), token, Interest::READABLE) {
-                eprintln!("cachette: register failed: {e}");
+                super::log::log(LogLevel::Warning, &format!("could not register a client socket: {e}"));
                 self.shared.unregister_client(&conn.info);
                 continue;
             }

@@ -77,3 +77,40 @@ fn a_client_that_does_not_read_gets_every_reply_once_it_does() {
     // And the connection is still in sync.
     assert_eq!(util::roundtrip(&mut s, b"PING\r\n", 7), b"+PONG\r\n");
 }
+
+#[test]
+fn logfile_gets_start_and_shutdown_lines_in_redis_format() {
+    let dir = std::env::temp_dir().join(format!("cachette-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cachette.log");
+    let path_arg = path.to_string_lossy().into_owned();
+    let mut srv = util::cachette(&["--logfile", &path_arg]);
+    let status = srv.terminate(Duration::from_secs(10)).expect("exited");
+    assert!(status.success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.first().is_some_and(|l| l.contains(" * ") && l.contains("ready to accept connections")), "{log}");
+    assert!(lines.last().is_some_and(|l| l.contains("ready to exit")), "{log}");
+    // pid:M DD Mon YYYY HH:MM:SS.mmm * message
+    let first = lines[0];
+    assert!(first.starts_with(&format!("{}:M ", srv.pid())), "{first}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn maxclients_refuses_with_the_reference_servers_errors() {
+    let srv = util::cachette(&["--maxclients", "2"]);
+    // The readiness probes of `util` have closed; let the server notice before counting.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut a = srv.resp();
+    let mut b = srv.resp();
+    for s in [&mut a, &mut b] {
+        assert_eq!(util::roundtrip(s, b"PING\r\n", 7), b"+PONG\r\n");
+    }
+    let mut c = srv.resp();
+    let got = util::roundtrip(&mut c, b"", 38);
+    assert_eq!(got, b"-ERR max number of clients reached\r\n");
+    let mut m = srv.mc();
+    let got = util::roundtrip(&mut m, b"", 33);
+    assert_eq!(got, b"ERROR Too many open connections\r\n");
+}
