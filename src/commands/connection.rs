@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use cachette_resp::Version;
 
+use super::arg::*;
 use super::flags::*;
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::DATABASES;
@@ -15,12 +16,21 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// This family's table entries.
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the server's liveliness response.", ping),
-    spec("echo", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the given string.", echo),
+    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the server's liveliness response.", ping).args(&[string("message").optional()]),
+    spec("echo", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the given string.", echo).args(&[string("message")]),
     spec("quit", -1, FAST | STALE | LOADING | NO_AUTH | ALLOW_BUSY, (0, 0, 0), "connection", "1.0.0", "O(1)", "Closes the connection.", quit),
-    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Changes the selected database.", select),
-    spec("hello", -1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.0.0", "O(1)", "Handshakes with the Redis server.", hello),
+    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Changes the selected database.", select).args(&[integer("index")]),
+    spec("hello", -1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.0.0", "O(1)", "Handshakes with the Redis server.", hello).args(HELLO_ARGS),
     spec("reset", 1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.2.0", "O(1)", "Resets the connection.", reset),
+];
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+const HELLO_ARGS: &[Arg] = &[block("arguments", HELLO_BLOCK).optional()];
+
+const HELLO_BLOCK: &[Arg] = &[
+    integer("protover"),
+    block("username_password", &[string("username"), string("password")]).token("AUTH").optional(),
+    string("clientname").token("SETNAME").optional(),
 ];
 
 fn ping(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {

@@ -22,6 +22,7 @@
 //! One deliberate difference: redis-server's DBSIZE also counts expired keys its expiry cycle has
 //! not reclaimed yet; here DBSIZE counts live keys only, like KEYS.
 
+use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
 use super::{excerpt, int_arg, is, spec, Argv, CmdError, Ctx, Spec};
@@ -32,32 +33,58 @@ use crate::types::Kind;
 /// This family's table entries, one line per command (kept unwrapped so the table reads as one).
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).", "Delete a key", del),
-    spec("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", del),
-    spec("exists", -2, READONLY | FAST, (1, -1, 1), "generic", "1.0.0", "O(N) where N is the number of keys to check.", "Determine if a key exists", exists),
-    spec("type", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Determine the type stored at key", type_),
-    spec("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", "Alters the last access time of a key(s). Returns the number of existing keys specified.", touch),
-    spec("keys", 2, READONLY, (0, 0, 0), "generic", "1.0.0", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", "Find all keys matching the given pattern", keys),
-    spec("scan", -2, READONLY, (0, 0, 0), "generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", "Incrementally iterate the keys space", scan),
+    spec("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).", "Delete a key", del).args(KEYS),
+    spec("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", del).args(KEYS),
+    spec("exists", -2, READONLY | FAST, (1, -1, 1), "generic", "1.0.0", "O(N) where N is the number of keys to check.", "Determine if a key exists", exists).args(KEYS),
+    spec("type", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Determine the type stored at key", type_).args(ONE_KEY),
+    spec("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", "Alters the last access time of a key(s). Returns the number of existing keys specified.", touch).args(KEYS),
+    spec("keys", 2, READONLY, (0, 0, 0), "generic", "1.0.0", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", "Find all keys matching the given pattern", keys).args(&[pattern("pattern")]),
+    spec("scan", -2, READONLY, (0, 0, 0), "generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", "Incrementally iterate the keys space", scan).args(SCAN_ARGS),
     spec("randomkey", 1, READONLY, (0, 0, 0), "generic", "1.0.0", "O(1)", "Return a random key from the keyspace", randomkey),
-    spec("rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", "O(1)", "Rename a key", rename),
-    spec("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", "O(1)", "Rename a key, only if the new key does not exist", renamenx),
-    spec("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "Copy a key", copy),
-    spec("move", 3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Move a key to another database", move_),
-    spec("swapdb", 3, WRITE | FAST, (0, 0, 0), "server", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", "Swaps two Redis databases", swapdb),
+    spec("rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", "O(1)", "Rename a key", rename).args(RENAME_ARGS),
+    spec("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", "O(1)", "Rename a key, only if the new key does not exist", renamenx).args(RENAME_ARGS),
+    spec("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "Copy a key", copy).args(COPY_ARGS),
+    spec("move", 3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Move a key to another database", move_).args(&[key("key"), integer("db")]),
+    spec("swapdb", 3, WRITE | FAST, (0, 0, 0), "server", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", "Swaps two Redis databases", swapdb).args(&[integer("index1"), integer("index2")]),
     spec("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", "1.0.0", "O(1)", "Return the number of keys in the selected database", dbsize),
-    spec("flushdb", -1, WRITE, (0, 0, 0), "server", "1.0.0", "O(N) where N is the number of keys in the selected database", "Remove all keys from the current database", flushdb),
-    spec("flushall", -1, WRITE, (0, 0, 0), "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Remove all keys from all databases", flushall),
-    spec("expire", -3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Set a key's time to live in seconds", expire),
-    spec("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Set a key's time to live in milliseconds", pexpire),
-    spec("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", "1.2.0", "O(1)", "Set the expiration for a key as a UNIX timestamp", expireat),
-    spec("pexpireat", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Set the expiration for a key as a UNIX timestamp specified in milliseconds", pexpireat),
-    spec("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Get the time to live for a key in seconds", ttl),
-    spec("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Get the time to live for a key in milliseconds", pttl),
-    spec("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key", expiretime),
-    spec("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key in milliseconds", pexpiretime),
-    spec("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "2.2.0", "O(1)", "Remove the expiration from a key", persist),
+    spec("flushdb", -1, WRITE, (0, 0, 0), "server", "1.0.0", "O(N) where N is the number of keys in the selected database", "Remove all keys from the current database", flushdb).args(FLUSH_ARGS),
+    spec("flushall", -1, WRITE, (0, 0, 0), "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Remove all keys from all databases", flushall).args(FLUSH_ARGS),
+    spec("expire", -3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Set a key's time to live in seconds", expire).args(&[key("key"), integer("seconds"), EXPIRE_CONDITION]),
+    spec("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Set a key's time to live in milliseconds", pexpire).args(&[key("key"), integer("milliseconds"), EXPIRE_CONDITION]),
+    spec("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", "1.2.0", "O(1)", "Set the expiration for a key as a UNIX timestamp", expireat).args(&[key("key"), unix_time("unix-time-seconds"), EXPIRE_CONDITION]),
+    spec("pexpireat", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Set the expiration for a key as a UNIX timestamp specified in milliseconds", pexpireat).args(&[key("key"), unix_time("unix-time-milliseconds"), EXPIRE_CONDITION]),
+    spec("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "O(1)", "Get the time to live for a key in seconds", ttl).args(ONE_KEY),
+    spec("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Get the time to live for a key in milliseconds", pttl).args(ONE_KEY),
+    spec("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key", expiretime).args(ONE_KEY),
+    spec("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key in milliseconds", pexpiretime).args(ONE_KEY),
+    spec("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "2.2.0", "O(1)", "Remove the expiration from a key", persist).args(ONE_KEY),
 ];
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+const SCAN_ARGS: &[Arg] = &[
+    integer("cursor"),
+    pattern("pattern").token("MATCH").optional(),
+    integer("count").token("COUNT").optional(),
+    string("type").token("TYPE").since("6.0.0").optional(),
+];
+
+/// `RENAME key newkey`
+const RENAME_ARGS: &[Arg] = &[key("key"), key("newkey").key_spec(1)];
+
+/// `COPY source destination [DB destination-db] [REPLACE]`
+const COPY_ARGS: &[Arg] = &[
+    key("source"),
+    key("destination").key_spec(1),
+    integer("destination-db").token("DB").optional(),
+    pure("REPLACE").optional(),
+];
+
+/// `FLUSHDB [ASYNC|SYNC]`
+const FLUSH_ARGS: &[Arg] = &[oneof("async", &[pure("ASYNC").since("4.0.0"), pure("SYNC").since("6.2.0")]).optional()];
+
+/// `[NX|XX|GT|LT]` of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
+const EXPIRE_CONDITION: Arg =
+    oneof("condition", &[pure("NX"), pure("XX"), pure("GT"), pure("LT")]).since("7.0.0").optional();
 
 // ---- shared helpers ---------------------------------------------------------------------
 

@@ -4,13 +4,15 @@
 //! key positions, documentation for COMMAND DOCS, and a handler. Each family module (strings,
 //! keys, connection, server, …) exports its specs as `COMMANDS`; [`table`] gathers them into the
 //! one lookup table from which arity errors, COMMAND / COMMAND INFO / COMMAND DOCS and key
-//! extraction all derive. Container commands (CONFIG, CLIENT, COMMAND, OBJECT) carry their
+//! extraction all derive. A spec's argument syntax ([`arg::Arg`], set with [`Spec::args`]) is
+//! what COMMAND DOCS reports and redis-cli turns into typing hints. Container commands (CONFIG, CLIENT, COMMAND, OBJECT) carry their
 //! subcommands as specs of their own, named `container|sub` as redis-server names them.
 //!
 //! Handlers follow one rule: validate everything, and return `Err` *before* writing any reply;
 //! once a handler writes, it writes exactly one complete reply. `execute` turns an `Err` into
 //! the error reply, worded as redis-server words it.
 
+pub mod arg;
 pub mod connection;
 pub mod keys;
 pub mod server;
@@ -25,6 +27,7 @@ use cachette_resp::{Args, Encoder, Version};
 
 use crate::engine::Engine;
 use crate::server::{ClientInfo, Shared};
+use arg::Arg;
 
 /// Command flags, as COMMAND INFO lists them.
 pub mod flags {
@@ -111,9 +114,16 @@ pub struct Spec {
     pub handler: Handler,
     /// Subcommands of a container command.
     pub subcommands: &'static [Spec],
+    /// The syntax after the name, as COMMAND DOCS `arguments` (empty: none, or a container).
+    pub args: &'static [Arg],
 }
 
 impl Spec {
+    /// Sets the argument syntax; the table's one-line entries end in `.args(SET_ARGS)`.
+    pub const fn args(self, args: &'static [Arg]) -> Spec {
+        Spec { args, ..self }
+    }
+
     /// True when `argc` arguments satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
@@ -166,6 +176,7 @@ pub const fn spec(
         complexity,
         handler,
         subcommands: &[],
+        args: &[],
     }
 }
 
@@ -191,6 +202,7 @@ pub const fn container(
         complexity: "Depends on subcommand.",
         handler: |_, _| Ok(()),
         subcommands,
+        args: &[],
     }
 }
 

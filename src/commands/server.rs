@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use super::arg::*;
 use super::flags::*;
 use super::{container, excerpt, int_arg, is, lookup, spec, table, Argv, CmdError, Ctx, Spec};
 use crate::engine::memory;
@@ -15,7 +16,7 @@ use crate::server::shared::unix_us;
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
     spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Returns the server time.", time),
-    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", info),
+    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", info).args(&[string("section").optional().multiple()]),
     Spec {
         handler: command_all,
         ..container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", COMMAND_SUBS)
@@ -27,17 +28,17 @@ pub const COMMANDS: &[Spec] = &[
 #[rustfmt::skip]
 const COMMAND_SUBS: &[Spec] = &[
     spec("command|count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(1)", "Returns a count of commands.", command_count),
-    spec("command|info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of commands to look up", "Returns information about one, multiple or all commands.", command_info),
-    spec("command|docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the number of commands to look up", "Returns documentary information about one, multiple or all commands.", command_docs),
-    spec("command|list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the total number of Redis commands", "Returns a list of command names.", command_list),
+    spec("command|info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of commands to look up", "Returns information about one, multiple or all commands.", command_info).args(&[string("command-name").optional().multiple()]),
+    spec("command|docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the number of commands to look up", "Returns documentary information about one, multiple or all commands.", command_docs).args(&[string("command-name").optional().multiple()]),
+    spec("command|list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the total number of Redis commands", "Returns a list of command names.", command_list).args(COMMAND_LIST_ARGS),
     spec("command|getkeys", -4, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of arguments to the command", "Extracts the key names from an arbitrary command.", command_getkeys),
     spec("command|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", command_help),
 ];
 
 #[rustfmt::skip]
 const CONFIG_SUBS: &[Spec] = &[
-    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Returns the effective values of configuration parameters.", config_get),
-    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Sets configuration parameters in-flight.", config_set),
+    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Returns the effective values of configuration parameters.", config_get).args(&[block("parameter", &[string("parameter")]).multiple()]),
+    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Sets configuration parameters in-flight.", config_set).args(&[block("parameter_value", &[string("parameter"), string("value")]).multiple()]),
     spec("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(1)", "Resets the server's statistics.", config_resetstat),
     spec("config|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", config_help),
 ];
@@ -46,11 +47,31 @@ const CONFIG_SUBS: &[Spec] = &[
 const CLIENT_SUBS: &[Spec] = &[
     spec("client|id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns the unique client ID of the connection.", client_id),
     spec("client|getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Returns the name of the connection.", client_getname),
-    spec("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Sets the connection name.", client_setname),
-    spec("client|setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "O(1)", "Sets information specific to the client or connection.", client_setinfo),
-    spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Lists open connections.", client_list),
+    spec("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Sets the connection name.", client_setname).args(&[string("connection-name")]),
+    spec("client|setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "O(1)", "Sets information specific to the client or connection.", client_setinfo).args(CLIENT_SETINFO_ARGS),
+    spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Lists open connections.", client_list).args(CLIENT_LIST_ARGS),
     spec("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the connection.", client_info),
     spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", client_help),
+];
+
+/// `COMMAND LIST [FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]`
+const COMMAND_LIST_ARGS: &[Arg] = &[oneof("filterby", COMMAND_LIST_FILTERS).token("FILTERBY").optional()];
+
+const COMMAND_LIST_FILTERS: &[Arg] =
+    &[string("module-name").token("MODULE"), string("category").token("ACLCAT"), pattern("pattern").token("PATTERN")];
+
+/// `CLIENT SETINFO LIB-NAME libname|LIB-VER libver` (redis-server 7.2 spells the tokens in
+/// lower case).
+const CLIENT_SETINFO_ARGS: &[Arg] =
+    &[oneof("attr", &[string("libname").token("lib-name"), string("libver").token("lib-ver")])];
+
+/// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]`
+const CLIENT_LIST_ARGS: &[Arg] = &[
+    oneof("normal_master_replica_pubsub", &[pure("NORMAL"), pure("MASTER"), pure("REPLICA"), pure("PUBSUB")])
+        .token("TYPE")
+        .since("5.0.0")
+        .optional(),
+    block("id", &[integer("client-id").multiple()]).token("ID").since("6.2.0").optional(),
 ];
 
 fn time(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
@@ -156,10 +177,13 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// One command's COMMAND DOCS entry, fields in redis-server 7.0's order (`arguments` before
+/// `subcommands`, each only when there are any).
 fn write_docs(ctx: &mut Ctx<'_>, s: &Spec) {
     let has_subs = !s.subcommands.is_empty();
+    let has_args = !s.args.is_empty();
     ctx.out.bulk(s.name.as_bytes());
-    ctx.out.map(4 + usize::from(has_subs));
+    ctx.out.map(4 + usize::from(has_args) + usize::from(has_subs));
     ctx.out.bulk(b"summary");
     ctx.out.bulk(s.summary.as_bytes());
     ctx.out.bulk(b"since");
@@ -168,11 +192,55 @@ fn write_docs(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.bulk(s.group.as_bytes());
     ctx.out.bulk(b"complexity");
     ctx.out.bulk(s.complexity.as_bytes());
+    if has_args {
+        ctx.out.bulk(b"arguments");
+        write_args(ctx, s.args);
+    }
     if has_subs {
         ctx.out.bulk(b"subcommands");
         ctx.out.map(s.subcommands.len());
         for sub in s.subcommands {
             write_docs(ctx, sub);
+        }
+    }
+}
+
+/// An `arguments` list: one map per argument with redis-server's fields in its order — name,
+/// type, then key_spec_index, token, since, flags (a set) and the nested arguments of a oneof or
+/// block, each only when it applies. redis-cli reads this shape to build its hints.
+fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
+    ctx.out.array(args.len());
+    for a in args {
+        let nested = matches!(a.kind, ArgKind::OneOf | ArgKind::Block);
+        let present = [a.key_spec_index.is_some(), a.token.is_some(), a.since.is_some(), a.flags != 0, nested];
+        ctx.out.map(2 + present.iter().filter(|&&x| x).count());
+        ctx.out.bulk(b"name");
+        ctx.out.bulk(a.name().as_bytes());
+        ctx.out.bulk(b"type");
+        ctx.out.bulk(a.kind.name().as_bytes());
+        if let Some(i) = a.key_spec_index {
+            ctx.out.bulk(b"key_spec_index");
+            ctx.out.int(i64::from(i));
+        }
+        if let Some(t) = a.token {
+            ctx.out.bulk(b"token");
+            ctx.out.bulk(t.as_bytes());
+        }
+        if let Some(v) = a.since {
+            ctx.out.bulk(b"since");
+            ctx.out.bulk(v.as_bytes());
+        }
+        if a.flags != 0 {
+            let names: Vec<&str> = FLAG_NAMES.iter().filter(|(f, _)| a.flags & f != 0).map(|(_, n)| *n).collect();
+            ctx.out.bulk(b"flags");
+            ctx.out.set(names.len());
+            for n in names {
+                ctx.out.simple(n.as_bytes());
+            }
+        }
+        if nested {
+            ctx.out.bulk(b"arguments");
+            write_args(ctx, a.args);
         }
     }
 }

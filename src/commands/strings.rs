@@ -25,6 +25,7 @@
 
 use std::ops::Range;
 
+use super::arg::*;
 use super::flags::*;
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
@@ -35,28 +36,64 @@ use crate::types::Value;
 /// INFO gives them).
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("get", 2, READONLY | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Get the value of a key", get),
-    spec("set", -3, WRITE | DENYOOM, (1, 1, 1), "string", "1.0.0", "O(1)", "Set the string value of a key", set),
-    spec("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Set the value of a key, only if the key does not exist", setnx),
-    spec("setex", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.0.0", "O(1)", "Set the value and expiration of a key", setex),
-    spec("psetex", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.6.0", "O(1)", "Set the value and expiration in milliseconds of a key", psetex),
-    spec("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Set the string value of a key and return its old value", getset),
-    spec("getdel", 2, WRITE | FAST, (1, 1, 1), "string", "6.2.0", "O(1)", "Get the value of a key and delete the key", getdel),
-    spec("getex", -2, WRITE | FAST, (1, 1, 1), "string", "6.2.0", "O(1)", "Get the value of a key and optionally set its expiration", getex),
-    spec("mget", -2, READONLY | FAST, (1, -1, 1), "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", "Get the values of all the given keys", mget),
-    spec("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values", mset),
-    spec("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values, only if none of the keys exist", msetnx),
-    spec("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.", "Append a value to a key", append),
-    spec("strlen", 2, READONLY | FAST, (1, 1, 1), "string", "2.2.0", "O(1)", "Get the length of the value stored in a key", strlen),
-    spec("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Increment the integer value of a key by one", incr),
-    spec("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Decrement the integer value of a key by one", decr),
-    spec("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Increment the integer value of a key by the given amount", incrby),
-    spec("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Decrement the integer value of a key by the given number", decrby),
-    spec("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "2.6.0", "O(1)", "Increment the float value of a key by the given amount", incrbyfloat),
-    spec("getrange", 4, READONLY, (1, 1, 1), "string", "2.4.0", GETRANGE_COMPLEXITY, "Get a substring of the string stored at a key", getrange),
-    spec("setrange", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.2.0", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", "Overwrite part of a string at key starting at the specified offset", setrange),
-    spec("substr", 4, READONLY, (1, 1, 1), "string", "1.0.0", GETRANGE_COMPLEXITY, "Get a substring of the string stored at a key", getrange),
+    spec("get", 2, READONLY | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Get the value of a key", get).args(ONE_KEY),
+    spec("set", -3, WRITE | DENYOOM, (1, 1, 1), "string", "1.0.0", "O(1)", "Set the string value of a key", set).args(SET_ARGS),
+    spec("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Set the value of a key, only if the key does not exist", setnx).args(KEY_VALUE),
+    spec("setex", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.0.0", "O(1)", "Set the value and expiration of a key", setex).args(&[key("key"), integer("seconds"), string("value")]),
+    spec("psetex", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.6.0", "O(1)", "Set the value and expiration in milliseconds of a key", psetex).args(&[key("key"), integer("milliseconds"), string("value")]),
+    spec("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Set the string value of a key and return its old value", getset).args(KEY_VALUE),
+    spec("getdel", 2, WRITE | FAST, (1, 1, 1), "string", "6.2.0", "O(1)", "Get the value of a key and delete the key", getdel).args(ONE_KEY),
+    spec("getex", -2, WRITE | FAST, (1, 1, 1), "string", "6.2.0", "O(1)", "Get the value of a key and optionally set its expiration", getex).args(GETEX_ARGS),
+    spec("mget", -2, READONLY | FAST, (1, -1, 1), "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", "Get the values of all the given keys", mget).args(KEYS),
+    spec("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values", mset).args(MSET_ARGS),
+    spec("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "O(N) where N is the number of keys to set.", "Set multiple keys to multiple values, only if none of the keys exist", msetnx).args(MSET_ARGS),
+    spec("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.", "Append a value to a key", append).args(KEY_VALUE),
+    spec("strlen", 2, READONLY | FAST, (1, 1, 1), "string", "2.2.0", "O(1)", "Get the length of the value stored in a key", strlen).args(ONE_KEY),
+    spec("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Increment the integer value of a key by one", incr).args(ONE_KEY),
+    spec("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Decrement the integer value of a key by one", decr).args(ONE_KEY),
+    spec("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Increment the integer value of a key by the given amount", incrby).args(&[key("key"), integer("increment")]),
+    spec("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "1.0.0", "O(1)", "Decrement the integer value of a key by the given number", decrby).args(&[key("key"), integer("decrement")]),
+    spec("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), "string", "2.6.0", "O(1)", "Increment the float value of a key by the given amount", incrbyfloat).args(&[key("key"), double("increment")]),
+    spec("getrange", 4, READONLY, (1, 1, 1), "string", "2.4.0", GETRANGE_COMPLEXITY, "Get a substring of the string stored at a key", getrange).args(RANGE_ARGS),
+    spec("setrange", 4, WRITE | DENYOOM, (1, 1, 1), "string", "2.2.0", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", "Overwrite part of a string at key starting at the specified offset", setrange).args(&[key("key"), integer("offset"), string("value")]),
+    spec("substr", 4, READONLY, (1, 1, 1), "string", "1.0.0", GETRANGE_COMPLEXITY, "Get a substring of the string stored at a key", getrange).args(RANGE_ARGS),
 ];
+
+/// `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT
+/// unix-time-milliseconds|KEEPTTL]`
+const SET_ARGS: &[Arg] = &[
+    key("key"),
+    string("value"),
+    oneof("condition", &[pure("NX"), pure("XX")]).since("2.6.12").optional(),
+    pure("GET").since("6.2.0").optional(),
+    oneof("expiration", SET_EXPIRATION).optional(),
+];
+
+const SET_EXPIRATION: &[Arg] = &[
+    integer("seconds").token("EX").since("2.6.12"),
+    integer("milliseconds").token("PX").since("2.6.12"),
+    unix_time("unix-time-seconds").token("EXAT").since("6.2.0"),
+    unix_time("unix-time-milliseconds").token("PXAT").since("6.2.0"),
+    pure("KEEPTTL").since("6.0.0"),
+];
+
+/// `GETEX key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]`:
+/// SET's expirations without their `since` (GETEX came with all of them), PERSIST for KEEPTTL.
+const GETEX_ARGS: &[Arg] = &[key("key"), oneof("expiration", GETEX_EXPIRATION).optional()];
+
+const GETEX_EXPIRATION: &[Arg] = &[
+    integer("seconds").token("EX"),
+    integer("milliseconds").token("PX"),
+    unix_time("unix-time-seconds").token("EXAT"),
+    unix_time("unix-time-milliseconds").token("PXAT"),
+    pure("PERSIST"),
+];
+
+/// `MSET key value [key value ...]`
+const MSET_ARGS: &[Arg] = &[block("key_value", &[key("key"), string("value")]).multiple()];
+
+/// `GETRANGE key start end`
+const RANGE_ARGS: &[Arg] = &[key("key"), integer("start"), integer("end")];
 
 const GETRANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
 
