@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod differential;
+mod docs;
 mod lifecycle;
 mod memcache;
 mod resp;
