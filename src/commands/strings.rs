@@ -314,6 +314,8 @@ pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'
     };
     let engine = ctx.engine();
     let k = engine.hashed(key);
+    // Allocated before the shard lock is taken, so other threads wait only for the index update.
+    let value = Value::Str(value.to_vec());
     let mut l = engine.lock_one(&k);
     let found = if o.get {
         match l.read(db, &k, now) {
@@ -341,7 +343,7 @@ pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'
                 l.delete(db, &k, now);
             }
             _ => {
-                l.set(db, &k, Value::Str(value.to_vec()), expire_at, 0, o.keep_ttl, now);
+                l.set(db, &k, value, expire_at, 0, o.keep_ttl, now);
             }
         }
     }

@@ -13,9 +13,9 @@
 use std::sync::atomic::Ordering;
 
 use cachette_memcache::reply;
-use cachette_memcache::request::{Meta, MetaKind, MetaOpts, StoreMode};
+use cachette_memcache::request::{Meta, MetaKind, MetaOpts};
 
-use super::{bump, expiry, item_limits, Expiry, StoreResult, DB};
+use super::{bump, expiry, Expiry, StoreRequest, StoreResult, DB};
 use crate::engine::{mc_bits, Entry, Hashed, Locked};
 use crate::server::Shared;
 use crate::types::Value;
@@ -240,81 +240,20 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
 }
 
 fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
-    let st = &shared.memcache;
-    bump(&st.cmd_set);
-    let mode = opts.store_mode();
-    let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
-    let current = l.peek(DB, &k, now).and_then(|e| e.value.as_str().map(|v| (e.cas, v.len(), e.flags)));
-    let cas_ok = |cur: Option<(u64, usize, u32)>| match (opts.compare_cas, cur) {
-        (Some(c), Some((have, _, _))) => c == have,
-        _ => true,
+    bump(&shared.memcache.cmd_set);
+    let req = StoreRequest {
+        mode: opts.store_mode(),
+        key,
+        flags: opts.client_flags.unwrap_or(0),
+        exptime: opts.ttl.unwrap_or(0),
+        data: m.data,
+        compare_cas: opts.compare_cas,
+        invalidate: opts.invalidate,
+        binary_key: opts.base64,
     };
-    // An append/prepend whose result would exceed the item size limit is refused (NS), and the
-    // item stays as it was.
-    let too_big =
-        |(_, len, flags): (u64, usize, u32)| !item_limits(shared).item_fits(key.len(), flags, len + m.data.len());
-    let mut mark_stale = false;
-    let result = match mode {
-        StoreMode::Add if current.is_some() => StoreResult::NotStored,
-        StoreMode::Replace if current.is_none() => StoreResult::NotStored,
-        StoreMode::Append | StoreMode::Prepend if !current.is_some_and(|c| !too_big(c)) => StoreResult::NotStored,
-        StoreMode::Cas if current.is_none() => StoreResult::NotFound,
-        _ if !cas_ok(current) => {
-            // With I, a write carrying an older CAS than the item's still lands, but stale.
-            match (opts.invalidate, opts.compare_cas, current) {
-                (true, Some(c), Some((have, _, _))) if c < have => {
-                    mark_stale = true;
-                    StoreResult::Stored
-                }
-                _ => StoreResult::Exists,
-            }
-        }
-        _ => StoreResult::Stored,
-    };
-    if mode == StoreMode::Cas {
-        match result {
-            StoreResult::NotFound => bump(&st.cas_misses),
-            StoreResult::Exists => bump(&st.cas_badval),
-            _ => bump(&st.cas_hits),
-        }
-    }
     // memcached echoes `c` from the item it built for this request: its new CAS when stored,
     // 0 when refused.
-    let mut new_cas = 0;
-    if result == StoreResult::Stored {
-        match mode {
-            StoreMode::Append | StoreMode::Prepend => {
-                if let Some(e) = l.write(DB, &k, now) {
-                    new_cas = e.cas;
-                    if let Some(v) = e.value.as_str_mut() {
-                        if mode == StoreMode::Append {
-                            v.extend_from_slice(m.data);
-                        } else {
-                            v.splice(0..0, m.data.iter().copied());
-                        }
-                    }
-                }
-            }
-            _ => {
-                let expire = match expiry(opts.ttl.unwrap_or(0), now) {
-                    Expiry::Never => None,
-                    Expiry::At(t) => Some(t),
-                    Expiry::Past => Some(now.saturating_sub(1).max(1)),
-                };
-                let flags = opts.client_flags.unwrap_or(0);
-                let e = l.set(DB, &k, Value::Str(m.data.to_vec()), expire, flags, false, now);
-                new_cas = e.cas;
-                if mark_stale {
-                    e.mc_bits |= mc_bits::STALE;
-                }
-                if opts.base64 {
-                    e.mc_bits |= mc_bits::KEY_BINARY;
-                }
-            }
-        }
-        bump(&st.total_items);
-    }
+    let (result, new_cas) = super::store(shared, &req, now);
     let status: &[u8; 2] = match result {
         StoreResult::Stored => b"HD",
         StoreResult::NotStored => b"NS",

@@ -7,8 +7,8 @@
 //! replaced by `set`, as a Redis `SET` would.
 //!
 //! Expiry times follow memcached: 0 never, negative already expired, up to 30 days relative
-//! seconds, beyond that a unix time. An item stored with a time already past is not kept (the
-//! reply is still STORED, as memcached answers).
+//! seconds, beyond that a unix time. An item stored with a time already past is stored already
+//! expired: no reader sees it, and the reply is still STORED, as memcached answers.
 //!
 //! The codec (`cachette_memcache`) has already validated keys, lengths and numbers; this module
 //! only applies semantics and writes replies. It never builds Redis command strings.
@@ -135,7 +135,10 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         }
         Command::Store { mode, key, flags, exptime, data, cas, noreply } => {
             bump(&st.cmd_set);
-            let r = store(shared, mode, key, flags, exptime, data, cas, now);
+            let compare_cas = (mode == StoreMode::Cas).then_some(cas);
+            let req =
+                StoreRequest { mode, key, flags, exptime, data, compare_cas, invalidate: false, binary_key: false };
+            let (r, _) = store(shared, &req, now);
             if !noreply {
                 out.extend_from_slice(r.line());
             }
@@ -311,71 +314,100 @@ impl StoreResult {
     }
 }
 
-/// The one implementation behind set/add/replace/append/prepend/cas (text and meta).
-#[allow(clippy::too_many_arguments)]
-pub fn store(
-    shared: &Shared,
-    mode: StoreMode,
-    key: &[u8],
-    flags: u32,
-    exptime: i64,
-    data: &[u8],
-    cas: u64,
-    now: u64,
-) -> StoreResult {
+/// One storage request, from a text command (set/add/replace/append/prepend/cas) or `ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreRequest<'a> {
+    /// What to do.
+    pub mode: StoreMode,
+    /// The key (decoded, for `ms b`).
+    pub key: &'a [u8],
+    /// Client flags for a new item (append/prepend keep the item's own).
+    pub flags: u32,
+    /// memcached exptime for a new item.
+    pub exptime: i64,
+    /// The data block.
+    pub data: &'a [u8],
+    /// CAS unique the item must still have: text `cas` always, `ms C` with any mode.
+    pub compare_cas: Option<u64>,
+    /// `ms I`: a CAS older than the item's still stores, and the item becomes stale.
+    pub invalidate: bool,
+    /// `ms b`: the item remembers its key was binary (see `mc_bits::KEY_BINARY`).
+    pub binary_key: bool,
+}
+
+/// The one implementation behind set/add/replace/append/prepend/cas and `ms`. Returns the
+/// outcome and the CAS unique of the item it stored (0 when nothing was stored).
+pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult, u64) {
     let st = &shared.memcache;
-    let k = shared.engine.hashed(key);
+    let k = shared.engine.hashed(req.key);
+    // Allocated before the shard lock is taken, so other threads wait only for the index update.
+    let value = match req.mode {
+        StoreMode::Append | StoreMode::Prepend => None,
+        _ => Some(Value::Str(req.data.to_vec())),
+    };
     let mut l = shared.engine.lock_one(&k);
-    let current = l.peek(DB, &k, now).map(|e| (e.value.as_str().map(|v| (v.len(), e.flags)), e.cas));
-    match mode {
-        StoreMode::Add if current.is_some() => return StoreResult::NotStored,
-        StoreMode::Replace if current.is_none() => return StoreResult::NotStored,
-        StoreMode::Append | StoreMode::Prepend => {
-            let Some((Some((len, item_flags)), _)) = current else {
-                return StoreResult::NotStored;
-            };
-            // The joined item must fit the size limit, or nothing changes (memcached).
-            if !item_limits(shared).item_fits(key.len(), item_flags, len + data.len()) {
-                return StoreResult::NotStored;
+    // A key holding a Redis collection exists for add/replace (which refuse or overwrite it as
+    // they would an item) but has no item to append to or compare a CAS with.
+    let entry = l.peek(DB, &k, now);
+    let exists = entry.is_some();
+    let current = entry.and_then(|e| e.value.as_str().map(|v| (e.cas, v.len(), e.flags)));
+    let fits =
+        |(_, len, flags): (u64, usize, u32)| item_limits(shared).item_fits(req.key.len(), flags, len + req.data.len());
+    let mut mark_stale = false;
+    let result = match (req.mode, current) {
+        (StoreMode::Add, _) if exists => StoreResult::NotStored,
+        (StoreMode::Replace, _) if !exists => StoreResult::NotStored,
+        // The joined item must fit the size limit, or nothing changes (memcached).
+        (StoreMode::Append | StoreMode::Prepend, c) if !c.is_some_and(fits) => StoreResult::NotStored,
+        (StoreMode::Cas, None) => StoreResult::NotFound,
+        (_, Some((have, _, _))) if req.compare_cas.is_some_and(|c| c != have) => {
+            // With I, a write carrying an older CAS than the item's still lands, but stale.
+            if req.invalidate && req.compare_cas.is_some_and(|c| c < have) {
+                mark_stale = true;
+                StoreResult::Stored
+            } else {
+                StoreResult::Exists
             }
-            if let Some(e) = l.write(DB, &k, now) {
-                if let Some(v) = e.value.as_str_mut() {
-                    if mode == StoreMode::Append {
-                        v.extend_from_slice(data);
-                    } else {
-                        v.splice(0..0, data.iter().copied());
-                    }
-                }
-            }
-            bump(&st.total_items);
-            return StoreResult::Stored;
         }
-        StoreMode::Cas => match current {
-            None => {
-                bump(&st.cas_misses);
-                return StoreResult::NotFound;
-            }
-            Some((_, c)) if c != cas => {
-                bump(&st.cas_badval);
-                return StoreResult::Exists;
-            }
-            Some(_) => bump(&st.cas_hits),
-        },
-        _ => {}
+        _ => StoreResult::Stored,
+    };
+    if req.mode == StoreMode::Cas {
+        bump(match result {
+            StoreResult::NotFound => &st.cas_misses,
+            StoreResult::Exists => &st.cas_badval,
+            _ => &st.cas_hits,
+        });
     }
-    match expiry(exptime, now) {
-        Expiry::Past => {
-            l.delete(DB, &k, now);
-        }
-        Expiry::Never => {
-            l.set(DB, &k, Value::Str(data.to_vec()), None, flags, false, now);
-        }
-        Expiry::At(t) => {
-            l.set(DB, &k, Value::Str(data.to_vec()), Some(t), flags, false, now);
-        }
+    if result != StoreResult::Stored {
+        return (result, 0);
     }
     bump(&st.total_items);
-    StoreResult::Stored
+    let Some(value) = value else {
+        let Some(e) = l.write(DB, &k, now) else { return (result, 0) };
+        if let Some(v) = e.value.as_str_mut() {
+            if req.mode == StoreMode::Append {
+                v.extend_from_slice(req.data);
+            } else {
+                v.splice(0..0, req.data.iter().copied());
+            }
+        }
+        return (result, e.cas);
+    };
+    // An exptime already past stores an item that is already expired: no reader sees it, and
+    // the reply is still a success, as memcached answers.
+    let expire = match expiry(req.exptime, now) {
+        Expiry::Never => None,
+        Expiry::At(t) => Some(t),
+        Expiry::Past => Some(now.saturating_sub(1).max(1)),
+    };
+    let e = l.set(DB, &k, value, expire, req.flags, false, now);
+    if mark_stale {
+        e.mc_bits |= crate::engine::mc_bits::STALE;
+    }
+    if req.binary_key {
+        e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
+    }
+    (result, e.cas)
 }
 
 /// The item size limit as the codec applies it (memcached `-I`, config `item-size-max`).
