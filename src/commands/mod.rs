@@ -14,9 +14,13 @@
 
 pub mod arg;
 pub mod connection;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -321,8 +325,17 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 4] {
-    [connection::COMMANDS, strings::COMMANDS, keys::COMMANDS, server::COMMANDS]
+fn families() -> [&'static [Spec]; 8] {
+    [
+        connection::COMMANDS,
+        strings::COMMANDS,
+        keys::COMMANDS,
+        lists::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        server::COMMANDS,
+    ]
 }
 
 fn table_ref() -> &'static Table {

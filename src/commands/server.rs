@@ -106,6 +106,12 @@ fn categories(s: &Spec) -> Vec<&'static str> {
     let group = match s.group {
         "generic" => "@keyspace",
         "string" => "@string",
+        "list" => "@list",
+        "hash" => "@hash",
+        "set" => "@set",
+        "sorted_set" => "@sortedset",
+        "bitmap" => "@bitmap",
+        "hyperloglog" => "@hyperloglog",
         "connection" => "@connection",
         "server" => "@admin",
         _ => "",

@@ -1,16 +1,30 @@
 //! Value types stored in the keyspace. Each type lives in its own module; this one holds the
 //! `Value` sum type the engine stores, and the helpers every type shares.
 //!
-//! Only strings exist so far; collections (list, hash, set, zset) are added as variants here
-//! and as one module each.
+//! Every type keeps a compact representation for small values and switches to a general one
+//! as it grows, the way redis-server's listpack/intset encodings do; `OBJECT ENCODING` reports
+//! the name redis-server would use. A collection never stays stored empty: the command that
+//! empties it deletes the key.
 
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 /// A stored value. Strings are binary safe; a memcached item is a string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A Redis string / memcached item body.
     Str(Vec<u8>),
+    /// A list.
+    List(list::List),
+    /// A hash.
+    Hash(hash::Hash),
+    /// A set.
+    Set(set::Set),
+    /// A sorted set.
+    ZSet(zset::ZSet),
 }
 
 /// The Redis type name of a value, as `TYPE` answers it.
@@ -18,6 +32,14 @@ pub enum Value {
 pub enum Kind {
     /// `string`
     String,
+    /// `list`
+    List,
+    /// `hash`
+    Hash,
+    /// `set`
+    Set,
+    /// `zset`
+    ZSet,
 }
 
 impl Kind {
@@ -25,16 +47,18 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::List => "list",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 
     /// Parses a `SCAN ... TYPE` argument (case-insensitive, as redis-server).
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        if name.eq_ignore_ascii_case(b"string") {
-            Some(Kind::String)
-        } else {
-            None
-        }
+        [Kind::String, Kind::List, Kind::Hash, Kind::Set, Kind::ZSet]
+            .into_iter()
+            .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
 }
 
@@ -43,6 +67,10 @@ impl Value {
     pub fn kind(&self) -> Kind {
         match self {
             Value::Str(_) => Kind::String,
+            Value::List(_) => Kind::List,
+            Value::Hash(_) => Kind::Hash,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -51,6 +79,7 @@ impl Value {
     pub fn as_str(&self) -> Option<&Vec<u8>> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -58,6 +87,7 @@ impl Value {
     pub fn as_str_mut(&mut self) -> Option<&mut Vec<u8>> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -65,6 +95,10 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.capacity(),
+            Value::List(v) => v.heap_bytes(),
+            Value::Hash(v) => v.heap_bytes(),
+            Value::Set(v) => v.heap_bytes(),
+            Value::ZSet(v) => v.heap_bytes(),
         }
     }
 }
