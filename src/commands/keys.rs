@@ -25,7 +25,7 @@
 use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
-use super::{excerpt, int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{container, excerpt, int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Db, Engine, Hashed, Locked, DATABASES};
 use crate::glob::glob_match;
 use crate::types::Kind;
@@ -58,6 +58,16 @@ pub const COMMANDS: &[Spec] = &[
     spec("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key", expiretime).args(ONE_KEY),
     spec("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key in milliseconds", pexpiretime).args(ONE_KEY),
     spec("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "2.2.0", "O(1)", "Remove the expiration from a key", persist).args(ONE_KEY),
+    container("object", -2, "generic", "2.2.3", "A container for object introspection commands", OBJECT_SUBS),
+];
+
+#[rustfmt::skip]
+const OBJECT_SUBS: &[Spec] = &[
+    spec("object|encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "O(1)", "Inspect the internal encoding of a Redis object", object_encoding).args(ONE_KEY),
+    spec("object|freq", 3, READONLY, (2, 2, 1), "generic", "4.0.0", "O(1)", "Get the logarithmic access frequency counter of a Redis object", object_freq).args(ONE_KEY),
+    spec("object|idletime", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "O(1)", "Get the time since a Redis object was last accessed", object_idletime).args(ONE_KEY),
+    spec("object|refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "O(1)", "Get the number of references to the value of the key", object_refcount).args(ONE_KEY),
+    spec("object|help", 2, LOADING | STALE, (0, 0, 0), "generic", "6.2.0", "O(1)", "Show helpful text about the different subcommands", object_help),
 ];
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
@@ -706,6 +716,103 @@ fn ttl_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, out: TtlOutput) -> Result<(),
     let k = engine.hashed(argv.get(1));
     let found = engine.lock_one(&k).read(db, &k, now).map(|e| e.expire_at());
     ctx.out.int(found.map_or(-2, |at| ttl_reply(at, out, now)));
+    Ok(())
+}
+
+// ---- OBJECT ------------------------------------------------------------------------------
+
+/// Runs `f` on the entry of `argv[2]` without touching its access time (OBJECT must not change
+/// what it reports), or replies nil for a missing key as redis-server does.
+fn with_object(
+    ctx: &mut Ctx<'_>,
+    argv: &Argv<'_>,
+    f: impl FnOnce(&mut Ctx<'_>, &crate::engine::Entry),
+) -> Result<(), CmdError> {
+    let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
+    let k = engine.hashed(argv.get(2));
+    let mut l = engine.lock_one(&k);
+    match l.peek(db, &k, now) {
+        Some(e) => f(ctx, e),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// The encoding redis-server would report for a string: `int` for a canonical 64-bit integer,
+/// `embstr` up to 44 bytes, `raw` beyond. (Redis also reports `raw` for a short string that
+/// APPEND or SETRANGE modified in place; cachette does not track that history.)
+fn string_encoding(v: &[u8]) -> &'static str {
+    if v.len() <= 20 && crate::types::string::parse_i64(v).is_some() {
+        "int"
+    } else if v.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    use crate::types::Value;
+    with_object(ctx, argv, |ctx, e| {
+        let name = match &e.value {
+            Value::Str(s) => string_encoding(s),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
+        };
+        ctx.out.bulk(name.as_bytes());
+    })
+}
+
+fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    // No maxmemory policy exists yet, so the server runs as redis-server's default noeviction
+    // (an LRU clock, no LFU counter): for an existing key, the error redis-server gives then.
+    let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
+    let k = engine.hashed(argv.get(2));
+    if engine.lock_one(&k).peek(db, &k, now).is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    Err(CmdError::err(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+    ))
+}
+
+fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let now_secs = ctx.now / 1000;
+    with_object(ctx, argv, |ctx, e| ctx.out.int(now_secs.saturating_sub(u64::from(e.lru)) as i64))
+}
+
+fn object_refcount(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    with_object(ctx, argv, |ctx, e| {
+        // redis-server shares one object for each integer 0..10000 and reports INT_MAX for
+        // those; every other value has exactly one reference.
+        let shared =
+            e.value.as_str().and_then(|s| crate::types::string::parse_i64(s)).is_some_and(|n| (0..10_000).contains(&n));
+        ctx.out.int(if shared { i64::from(i32::MAX) } else { 1 });
+    })
+}
+
+fn object_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    super::server::help(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    );
     Ok(())
 }
 

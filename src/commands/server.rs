@@ -82,7 +82,8 @@ fn time(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
+/// The reply of a container's HELP subcommand, in redis-server's layout.
+pub(super) fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
     ctx.out.simple(format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes());
     for l in lines {
