@@ -13,6 +13,7 @@
 //! the error reply, worded as redis-server words it.
 
 pub mod arg;
+pub mod bitmaps;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
@@ -325,10 +326,11 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 8] {
+fn families() -> [&'static [Spec]; 9] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
+        bitmaps::COMMANDS,
         keys::COMMANDS,
         lists::COMMANDS,
         hashes::COMMANDS,
