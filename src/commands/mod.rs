@@ -293,13 +293,50 @@ pub struct Session {
     pub close_after_reply: bool,
     /// The record other threads see (name, db, last command …).
     pub info: Arc<ClientInfo>,
+    /// Set by a blocking command (BLPOP …) that found nothing to serve, instead of a reply:
+    /// the connection then blocks until a key is ready or the deadline passes.
+    pub block: Option<BlockRequest>,
 }
 
 impl Session {
     /// A fresh session: db 0, RESP2.
     pub fn new(info: Arc<ClientInfo>) -> Session {
-        Session { db: 0, version: Version::Resp2, close_after_reply: false, info }
+        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None }
     }
+}
+
+/// What a blocking command waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRequest {
+    /// The keys whose readiness wakes it, in the command's order.
+    pub keys: Vec<Vec<u8>>,
+    /// Unix ms when it gives up; None waits forever (timeout 0).
+    pub deadline: Option<u64>,
+    /// What it answers on timeout.
+    pub on_timeout: TimeoutReply,
+}
+
+/// The reply a blocking command gives when its timeout passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutReply {
+    /// Null array (`*-1` in RESP2): BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
+    NullArray,
+    /// Null bulk (`$-1` in RESP2): BLMOVE, BRPOPLPUSH.
+    NullBulk,
+}
+
+/// Parses a blocking command's timeout (seconds, decimals allowed, 0 = forever) into an
+/// absolute deadline, with redis-server's errors.
+pub fn parse_timeout(arg: &[u8], now: u64) -> Result<Option<u64>, CmdError> {
+    let secs = crate::types::string::parse_f64(arg)
+        .ok_or_else(|| CmdError::err("ERR timeout is not a float or out of range"))?;
+    // redis-server converts seconds*1000 to a 64-bit integer by truncation; a value too large
+    // for it (inf included) comes out negative there, hence the same error here.
+    let ms = (secs * 1000.0).trunc();
+    if !(0.0..9.2e18).contains(&ms) {
+        return Err(CmdError::err("ERR timeout is negative"));
+    }
+    Ok((ms > 0.0).then(|| now.saturating_add(ms as u64)))
 }
 
 /// What a handler works with.

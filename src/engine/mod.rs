@@ -21,6 +21,7 @@
 
 pub mod db;
 pub mod memory;
+pub mod ready;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,6 +77,8 @@ pub struct Engine {
     cas: AtomicU64,
     /// Hit/miss/expiry counters.
     pub stats: Stats,
+    /// Keys blocked clients wait for.
+    pub ready: ready::Readiness,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -95,7 +98,14 @@ impl Engine {
                 Mutex::new(Shard { dbs })
             })
             .collect();
-        Engine { shards, mask: n - 1, hasher, cas: AtomicU64::new(0), stats: Stats::default() }
+        Engine {
+            shards,
+            mask: n - 1,
+            hasher,
+            cas: AtomicU64::new(0),
+            stats: Stats::default(),
+            ready: ready::Readiness::default(),
+        }
     }
 
     /// Hashes a key. The hasher is seeded randomly per process so clients cannot aim for
@@ -318,6 +328,7 @@ impl<'e> Locked<'e> {
         let engine = self.engine;
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        engine.ready.stored(db, key.key);
         self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
     }
 
@@ -343,6 +354,7 @@ impl<'e> Locked<'e> {
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         let expire = entry.expire_at();
         let flags = entry.flags;
+        engine.ready.stored(db, key.key);
         let e = self.db(db, key).upsert(key, entry.value, expire, flags, cas, false, now);
         e.lru = entry.lru;
     }

@@ -91,6 +91,15 @@ impl ReadBuf {
     }
 }
 
+/// A connection's blocked state.
+#[derive(Debug, Clone, Copy)]
+pub struct Blocked {
+    /// Unix ms when the command times out; None waits forever.
+    pub deadline: Option<u64>,
+    /// What it answers then.
+    pub on_timeout: crate::commands::TimeoutReply,
+}
+
 /// See the module documentation.
 pub struct Conn {
     stream: TcpStream,
@@ -112,13 +121,18 @@ pub struct Conn {
     session: Session,
     /// memcached: bytes of a refused data block still to discard.
     swallow: usize,
+    /// The worker that owns this connection (blocked clients are woken through it).
+    worker: usize,
+    /// Blocked in BLPOP and friends: no further command runs until the reply arrives or this
+    /// deadline (unix ms; None = never) passes.
+    blocked: Option<Blocked>,
     /// The record other threads see (its `last_active_ms` drives the idle timeout).
     pub info: Arc<ClientInfo>,
 }
 
 impl Conn {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, proto: Proto, info: Arc<ClientInfo>) -> Conn {
+    pub fn new(stream: TcpStream, proto: Proto, info: Arc<ClientInfo>, worker: usize) -> Conn {
         Conn {
             stream,
             proto,
@@ -133,6 +147,8 @@ impl Conn {
             args: resp::Args::new(),
             session: Session::new(info.clone()),
             swallow: 0,
+            worker,
+            blocked: None,
             info,
         }
     }
@@ -276,6 +292,59 @@ impl Conn {
         Ok(())
     }
 
+    /// Parks the client: its command waits in the registry, its pipeline stays buffered.
+    fn block(&mut self, shared: &Shared, argv: Vec<Vec<u8>>, req: crate::commands::BlockRequest) {
+        let waiter = super::blocking::Waiter {
+            id: self.info.id,
+            worker: self.worker,
+            db: self.session.db,
+            version: self.session.version,
+            info: self.info.clone(),
+            argv,
+            keys: req.keys,
+        };
+        shared.blocking.register(shared, waiter);
+        self.blocked = Some(Blocked { deadline: req.deadline, on_timeout: req.on_timeout });
+    }
+
+    /// The blocked command's deadline, if it is blocked with one.
+    pub fn block_deadline(&self) -> Option<u64> {
+        self.blocked.and_then(|b| b.deadline)
+    }
+
+    /// True while blocked.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.is_some()
+    }
+
+    /// A ready key served the blocked command: append its reply and resume the pipeline.
+    pub fn unblock_with(&mut self, reply: &[u8]) {
+        self.wbuf.extend_from_slice(reply);
+        self.blocked = None;
+    }
+
+    /// The deadline passed: answer the timeout reply, unless a server claimed the client first
+    /// (its reply is then on the way).
+    pub fn time_out(&mut self, shared: &Shared) {
+        let Some(b) = self.blocked else { return };
+        if !shared.blocking.cancel(shared, self.info.id) {
+            return;
+        }
+        let mut enc = cachette_resp::Encoder::new(&mut self.wbuf, self.session.version);
+        match b.on_timeout {
+            crate::commands::TimeoutReply::NullArray => enc.null_array(),
+            crate::commands::TimeoutReply::NullBulk => enc.null(),
+        }
+        self.blocked = None;
+    }
+
+    /// Leaves the registry when the connection goes away while blocked.
+    pub fn forget_block(&mut self, shared: &Shared) {
+        if self.blocked.take().is_some() {
+            shared.blocking.cancel(shared, self.info.id);
+        }
+    }
+
     fn execute_buffered(&mut self, shared: &Shared, limits: &ConnLimits) {
         // One clock read per batch: every command of a pipelined batch sees the same `now`,
         // as in redis-server, which also caches the time per event-loop iteration.
@@ -285,6 +354,9 @@ impl Conn {
             Proto::Resp => self.execute_resp(shared, limits, now),
             Proto::Memcache => self.execute_memcache(shared, limits, now),
         }
+        if shared.engine.ready.has_ready() {
+            super::blocking::serve(shared);
+        }
         if self.rbuf.pending() == 0 {
             self.rbuf.consumed_all();
         }
@@ -292,21 +364,28 @@ impl Conn {
     }
 
     fn execute_resp(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
-        while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
+        while !self.closing && self.blocked.is_none() && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
             let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
             if data.is_empty() {
                 break;
             }
             match resp::parse_request(data, &limits.resp, &mut self.args) {
                 Ok(resp::Status::Complete(n)) => {
+                    let mut parked = None;
                     if !self.args.is_empty() {
                         let argv = Argv::new(&data[..n], &self.args);
                         commands::execute(shared, &mut self.session, &argv, &mut self.wbuf, now);
                         if self.session.close_after_reply {
                             self.closing = true;
                         }
+                        if let Some(req) = self.session.block.take() {
+                            parked = Some((req, argv.rest(0).map(<[u8]>::to_vec).collect()));
+                        }
                     }
                     self.rbuf.start += n;
+                    if let Some((req, argv)) = parked {
+                        self.block(shared, argv, req);
+                    }
                 }
                 Ok(resp::Status::Incomplete) => break,
                 Err(e) => {

@@ -6,6 +6,7 @@
 //! expiry cycle `hz` times a second and watches for SIGINT/SIGTERM. On a signal it sets the
 //! shutdown flag, wakes every worker, and waits for them to flush their replies and exit.
 
+pub mod blocking;
 pub mod conn;
 pub mod listener;
 pub mod log;
@@ -79,7 +80,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
-        let (w, waker) = worker::Worker::new(shared.clone(), listeners).map_err(|e| format!("worker {i}: {e}"))?;
+        let (w, waker) = worker::Worker::new(i, shared.clone(), listeners).map_err(|e| format!("worker {i}: {e}"))?;
         wakers.push(waker);
         let h = std::thread::Builder::new()
             .name(format!("cachette-w{i}"))
@@ -87,6 +88,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         handles.push(h);
     }
+    shared.blocking.set_wakers(wakers.clone());
     log::log(
         LogLevel::Notice,
         &format!(

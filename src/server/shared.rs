@@ -92,6 +92,8 @@ pub struct Shared {
     pub tcp_port: u16,
     /// The memcached port.
     pub memcache_port: u16,
+    /// Clients blocked in BLPOP and friends.
+    pub blocking: super::blocking::Blocking,
     /// memcached `stats` counters and the pending delayed flush.
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
@@ -116,6 +118,7 @@ impl Shared {
             run_id: random_hex(40),
             tcp_port,
             memcache_port,
+            blocking: Default::default(),
             memcache: Default::default(),
             active_expire: AtomicBool::new(true),
         }

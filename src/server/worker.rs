@@ -28,6 +28,10 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 
 /// See the module documentation.
 pub struct Worker {
+    /// This worker's index (its mailbox for served blocked clients).
+    id: usize,
+    /// Client id → slab key, to deliver replies to blocked clients.
+    by_id: std::collections::HashMap<u64, usize>,
     poll: Poll,
     listeners: Vec<(TcpListener, Proto)>,
     conns: Slab<Conn>,
@@ -44,6 +48,7 @@ pub struct Worker {
 impl Worker {
     /// A worker serving `listeners`; returns it with the waker other threads use to reach it.
     pub fn new(
+        id: usize,
         shared: Arc<Shared>,
         listeners: Vec<(std::net::TcpListener, Proto)>,
     ) -> io::Result<(Worker, Arc<Waker>)> {
@@ -59,6 +64,8 @@ impl Worker {
         let limits = limits_from(&shared);
         let busy_poll = Duration::from_micros(shared.config().busy_poll_us);
         let worker = Worker {
+            id,
+            by_id: Default::default(),
             poll,
             listeners: mio_listeners,
             conns: Slab::new(),
@@ -81,7 +88,7 @@ impl Worker {
             // once instead of sleeping, so clients find this thread awake.
             let timeout = match spin_until {
                 Some(t) if Instant::now() < t => Duration::ZERO,
-                _ => HOUSEKEEPING,
+                _ => self.next_block_deadline().unwrap_or(HOUSEKEEPING).min(HOUSEKEEPING),
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -105,6 +112,8 @@ impl Worker {
                 }
                 self.serve(token.0, event.is_readable() || event.is_read_closed() || event.is_error());
             }
+            self.deliver_mail();
+            self.expire_blocked();
             self.flush_pending();
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.stop();
@@ -174,12 +183,13 @@ impl Worker {
             let info = self.shared.register_client(info);
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
-            let mut conn = Conn::new(stream, proto, info);
+            let mut conn = Conn::new(stream, proto, info, self.id);
             if let Err(e) = self.poll.registry().register(conn.stream(), token, Interest::READABLE) {
                 super::log::log(LogLevel::Warning, &format!("could not register a client socket: {e}"));
                 self.shared.unregister_client(&conn.info);
                 continue;
             }
+            self.by_id.insert(conn.info.id, token.0);
             entry.insert(conn);
         }
     }
@@ -195,6 +205,41 @@ impl Worker {
             return;
         }
         self.settle(key);
+    }
+
+    /// Hands the replies other threads produced for this worker's blocked clients to them, and
+    /// lets their pipelines go on.
+    fn deliver_mail(&mut self) {
+        for (id, reply) in self.shared.blocking.take_mail(self.id) {
+            let Some(&key) = self.by_id.get(&id) else { continue };
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.unblock_with(&reply);
+                self.serve(key, false);
+            }
+        }
+    }
+
+    /// How long until the nearest blocked client's deadline (None: no deadline pending).
+    fn next_block_deadline(&self) -> Option<Duration> {
+        let now = super::shared::unix_ms();
+        self.conns
+            .iter()
+            .filter_map(|(_, c)| c.block_deadline())
+            .min()
+            .map(|d| Duration::from_millis(d.saturating_sub(now)))
+    }
+
+    /// Answers the blocked clients whose deadline passed.
+    fn expire_blocked(&mut self) {
+        let now = super::shared::unix_ms();
+        let due: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| c.block_deadline().is_some_and(|d| d <= now)).map(|(k, _)| k).collect();
+        for key in due {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.time_out(&self.shared);
+                self.serve(key, false);
+            }
+        }
     }
 
     /// Writes the output the poll pass produced, one connection at a time, and lets any
@@ -233,6 +278,8 @@ impl Worker {
 
     fn close(&mut self, key: usize) {
         if let Some(mut conn) = self.conns.try_remove(key) {
+            conn.forget_block(&self.shared);
+            self.by_id.remove(&conn.info.id);
             let _ = self.poll.registry().deregister(conn.stream());
             self.shared.unregister_client(&conn.info);
         }

@@ -1,0 +1,169 @@
+//! Clients blocked in BLPOP and friends: who waits for which key, in arrival order, and how a
+//! ready key reaches them across worker threads.
+//!
+//! ```text
+//!  worker A: BLPOP q 0 finds q empty ──> Session.block ──> register(waiter) ──> connection paused
+//!  worker B: LPUSH q x  ──> engine stores q ──> Readiness marks q ready
+//!            after the command: serve() ──> claim first waiter of q ──> re-run its BLPOP here,
+//!            reply bytes ──> A's mailbox + Waker ──> worker A appends them, resumes the client
+//! ```
+//!
+//! Serving happens in the thread that made the key ready, right after its command, so the
+//! element a push provides goes to the longest-waiting client before the pusher's next command
+//! runs — redis-server's guarantee. A waiter is *claimed* (taken out of every queue) before its
+//! command re-runs, which arbitrates against its own timeout and disconnection: whoever removes
+//! it first wins. If the re-run finds nothing after all (another client took the element), the
+//! waiter goes back to the front of its queues.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cachette_resp::{Args, Version};
+use mio::Waker;
+
+use super::shared::{unix_ms, ClientInfo, Shared};
+use crate::commands::{self, Argv, Session};
+
+/// A blocked client, as the registry keeps it.
+pub struct Waiter {
+    /// Client id.
+    pub id: u64,
+    /// Index of the worker that owns the connection.
+    pub worker: usize,
+    /// Database the command runs in.
+    pub db: usize,
+    /// Protocol version of the client, for the reply.
+    pub version: Version,
+    /// The client's shared record.
+    pub info: Arc<ClientInfo>,
+    /// The blocking command, re-run when a key is ready.
+    pub argv: Vec<Vec<u8>>,
+    /// The keys it waits for.
+    pub keys: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: HashMap<(usize, Vec<u8>), VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+}
+
+struct Mailbox {
+    replies: Mutex<Vec<(u64, Vec<u8>)>>,
+    waker: Arc<Waker>,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct Blocking {
+    inner: Mutex<Inner>,
+    mailboxes: OnceLock<Vec<Mailbox>>,
+}
+
+impl Blocking {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Installs one mailbox per worker, with the waker that interrupts its poll.
+    pub fn set_wakers(&self, wakers: Vec<Arc<Waker>>) {
+        let boxes = wakers.into_iter().map(|waker| Mailbox { replies: Mutex::new(Vec::new()), waker }).collect();
+        let _ = self.mailboxes.set(boxes);
+    }
+
+    /// Registers a waiter at the back of each of its keys' queues.
+    pub fn register(&self, shared: &Shared, w: Waiter) {
+        let mut inner = self.lock();
+        for key in &w.keys {
+            inner.queues.entry((w.db, key.clone())).or_default().push_back(w.id);
+            shared.engine.ready.watch(w.db, key);
+        }
+        inner.waiters.insert(w.id, w);
+    }
+
+    /// Removes a waiter (timeout, disconnect); false when it was already claimed for serving.
+    pub fn cancel(&self, shared: &Shared, id: u64) -> bool {
+        let mut inner = self.lock();
+        match inner.waiters.remove(&id) {
+            Some(w) => {
+                Self::unqueue(&mut inner, shared, &w);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn unqueue(inner: &mut Inner, shared: &Shared, w: &Waiter) {
+        for key in &w.keys {
+            let k = (w.db, key.clone());
+            if let Some(q) = inner.queues.get_mut(&k) {
+                q.retain(|&id| id != w.id);
+                if q.is_empty() {
+                    inner.queues.remove(&k);
+                }
+            }
+            shared.engine.ready.unwatch(w.db, key);
+        }
+    }
+
+    /// Takes the longest-waiting client on `key` out of every queue.
+    fn claim_first(&self, shared: &Shared, db: usize, key: &[u8]) -> Option<Waiter> {
+        let mut inner = self.lock();
+        let id = *inner.queues.get(&(db, key.to_vec()))?.front()?;
+        let w = inner.waiters.remove(&id)?;
+        Self::unqueue(&mut inner, shared, &w);
+        Some(w)
+    }
+
+    /// Puts a claimed waiter back at the front of its queues: its turn is not lost.
+    fn requeue_front(&self, shared: &Shared, w: Waiter) {
+        let mut inner = self.lock();
+        for key in &w.keys {
+            inner.queues.entry((w.db, key.clone())).or_default().push_front(w.id);
+            shared.engine.ready.watch(w.db, key);
+        }
+        inner.waiters.insert(w.id, w);
+    }
+
+    fn deliver(&self, worker: usize, id: u64, reply: Vec<u8>) {
+        if let Some(mb) = self.mailboxes.get().and_then(|m| m.get(worker)) {
+            mb.replies.lock().unwrap_or_else(|p| p.into_inner()).push((id, reply));
+            let _ = mb.waker.wake();
+        }
+    }
+
+    /// The replies delivered to `worker`'s clients since the last call.
+    pub fn take_mail(&self, worker: usize) -> Vec<(u64, Vec<u8>)> {
+        match self.mailboxes.get().and_then(|m| m.get(worker)) {
+            Some(mb) => std::mem::take(&mut *mb.replies.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Serves the waiters of every key that became ready. Called after each command by the thread
+/// that ran it; cheap (one atomic load) when nothing is ready.
+pub fn serve(shared: &Shared) {
+    while shared.engine.ready.has_ready() {
+        for (db, key) in shared.engine.ready.take() {
+            while let Some(w) = shared.blocking.claim_first(shared, db, &key) {
+                let mut args = Args::new();
+                for a in &w.argv {
+                    args.push_owned(a);
+                }
+                let argv = Argv::new(&[], &args);
+                let mut session = Session::new(w.info.clone());
+                session.db = w.db;
+                session.version = w.version;
+                let mut reply = Vec::new();
+                commands::execute(shared, &mut session, &argv, &mut reply, unix_ms());
+                if session.block.is_some() {
+                    // Someone else emptied the key first: keep waiting, first in line.
+                    shared.blocking.requeue_front(shared, w);
+                    break;
+                }
+                shared.blocking.deliver(w.worker, w.id, reply);
+            }
+        }
+    }
+}
