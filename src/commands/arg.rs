@@ -147,6 +147,12 @@ impl Arg {
         Arg { token: Some(token), ..self }
     }
 
+    /// Named `name` where redis-server names a pure token apart from its token (ZADD's `CH` is
+    /// `change`).
+    pub const fn named(self, name: &'static str) -> Arg {
+        Arg { name, ..self }
+    }
+
     /// Added in Redis `version`.
     pub const fn since(self, version: &'static str) -> Arg {
         Arg { since: Some(version), ..self }
