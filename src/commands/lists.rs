@@ -20,7 +20,7 @@
 
 use super::arg::*;
 use super::flags::*;
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, parse_timeout, spec, Argv, BlockRequest, CmdError, Ctx, Spec, TimeoutReply};
 use crate::engine::{Hashed, Locked};
 use crate::types::list::{End, List};
 use crate::types::Value;
@@ -46,6 +46,32 @@ pub const COMMANDS: &[Spec] = &[
     spec("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it", lmove).args(LMOVE_ARGS),
     spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "O(1)", "Remove the last element in a list, prepend it to another list and return it", rpoplpush).args(&[key("source"), key("destination").key_spec(1)]),
     spec("lmpop", -4, WRITE, (0, 0, 0), "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list", lmpop).args(LMPOP_ARGS),
+    spec("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), "list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the first element in a list, or block until one is available", blpop).args(BPOP_ARGS),
+    spec("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), "list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the last element in a list, or block until one is available", brpop).args(BPOP_ARGS),
+    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available", blmove).args(BLMOVE_ARGS),
+    spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", "2.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available", brpoplpush).args(&[key("source"), key("destination").key_spec(1), double("timeout")]),
+    spec("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list, or block until one is available", blmpop).args(BLMPOP_ARGS),
+];
+
+/// `BLPOP key [key ...] timeout` (and BRPOP)
+const BPOP_ARGS: &[Arg] = &[key("key").multiple(), double("timeout")];
+
+/// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`
+const BLMOVE_ARGS: &[Arg] = &[
+    key("source"),
+    key("destination").key_spec(1),
+    oneof("wherefrom", LEFT_RIGHT),
+    oneof("whereto", LEFT_RIGHT),
+    double("timeout"),
+];
+
+/// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`
+const BLMPOP_ARGS: &[Arg] = &[
+    double("timeout"),
+    integer("numkeys"),
+    key("key").multiple(),
+    oneof("where", LEFT_RIGHT),
+    integer("count").token("COUNT").optional(),
 ];
 
 const PUSH_COMPLEXITY: &str =
@@ -308,8 +334,14 @@ pub fn mpop_locked(
 /// end fit in the line (else a syntax error), the end, then the options (COUNT once, ≥ 1).
 /// Replies [key, [elements]] or a null array.
 fn lmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let numkeys = ranged_arg(argv.get(1), 1, i64::MAX, "numkeys should be greater than 0")?;
-    let where_at = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)).filter(|&w| w < argv.len());
+    mpop_command(ctx, argv, 1, None)
+}
+
+/// The body of LMPOP and BLMPOP: the LMPOP arguments start at `first` (BLMPOP's timeout comes
+/// before them). With `block` set and nothing to pop, the client blocks instead of replying.
+fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<Option<u64>>) -> Result<(), CmdError> {
+    let numkeys = ranged_arg(argv.get(first), 1, i64::MAX, "numkeys should be greater than 0")?;
+    let where_at = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(first + 1)).filter(|&w| w < argv.len());
     let Some(where_at) = where_at else {
         return Err(CmdError::Syntax);
     };
@@ -326,18 +358,83 @@ fn lmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     }
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
-    let keys: Vec<Hashed<'_>> = (2..where_at).map(|i| engine.hashed(argv.get(i))).collect();
+    let keys: Vec<Hashed<'_>> = (first + 1..where_at).map(|i| engine.hashed(argv.get(i))).collect();
     let popped = mpop_locked(&mut engine.lock(&keys), db, &keys, end, count.unwrap_or(1), now)?;
-    match popped {
-        Some((i, elements)) => {
+    match (popped, block) {
+        (Some((i, elements)), _) => {
             ctx.out.array(2);
             ctx.out.bulk(keys[i].key);
             ctx.out.array(elements.len());
             elements.iter().for_each(|e| ctx.out.bulk(e));
         }
-        None => ctx.out.null_array(),
+        (None, Some(deadline)) => block_on(ctx, &keys, deadline, TimeoutReply::NullArray),
+        (None, None) => ctx.out.null_array(),
     }
     Ok(())
+}
+
+// ---- blocking ---------------------------------------------------------------------------------
+
+/// Blocks the client on `keys` instead of replying: the server re-runs the command when one of
+/// them is stored to, and answers `on_timeout` at the deadline.
+fn block_on(ctx: &mut Ctx<'_>, keys: &[Hashed<'_>], deadline: Option<u64>, on_timeout: TimeoutReply) {
+    ctx.session.block =
+        Some(BlockRequest { keys: keys.iter().map(|k| k.key.to_vec()).collect(), deadline, on_timeout });
+}
+
+/// BLPOP / BRPOP key [key ...] timeout: the timeout is checked first; then the first non-empty
+/// list among the keys gives one element, replied as [key, element]; none: block.
+fn bpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdError> {
+    let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
+    let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
+    let keys: Vec<Hashed<'_>> = (1..argv.len() - 1).map(|i| engine.hashed(argv.get(i))).collect();
+    let popped = mpop_locked(&mut engine.lock(&keys), db, &keys, end, 1, now)?;
+    match popped.and_then(|(i, mut v)| v.pop().map(|e| (i, e))) {
+        Some((i, e)) => {
+            ctx.out.array(2);
+            ctx.out.bulk(keys[i].key);
+            ctx.out.bulk(&e);
+        }
+        None => block_on(ctx, &keys, deadline, TimeoutReply::NullArray),
+    }
+    Ok(())
+}
+
+fn blpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    bpop_generic(ctx, argv, End::Head)
+}
+
+fn brpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    bpop_generic(ctx, argv, End::Tail)
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
+fn blmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let deadline = parse_timeout(argv.get(1), ctx.now)?;
+    mpop_command(ctx, argv, 2, Some(deadline))
+}
+
+/// BLMOVE / BRPOPLPUSH: LMOVE, or block on the source while it is empty.
+fn bmove_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: End, to: End) -> Result<(), CmdError> {
+    let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
+    let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
+    let (src, dst) = (engine.hashed(argv.get(1)), engine.hashed(argv.get(2)));
+    let moved = move_locked(&mut engine.lock(&[src, dst]), db, &src, &dst, from, to, now)?;
+    match moved {
+        Some(e) => ctx.out.bulk(&e),
+        None => block_on(ctx, &[src], deadline, TimeoutReply::NullBulk),
+    }
+    Ok(())
+}
+
+fn blmove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let from = end_arg(argv.get(3))?;
+    let to = end_arg(argv.get(4))?;
+    bmove_generic(ctx, argv, from, to)
+}
+
+fn brpoplpush(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    bmove_generic(ctx, argv, End::Tail, End::Head)
 }
 
 // ---- move -----------------------------------------------------------------------------------

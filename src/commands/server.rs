@@ -124,6 +124,9 @@ fn categories(s: &Spec) -> Vec<&'static str> {
         c.push(group);
     }
     c.push(if s.has(FAST) { "@fast" } else { "@slow" });
+    if s.has(BLOCKING) {
+        c.push("@blocking");
+    }
     c
 }
 

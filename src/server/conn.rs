@@ -354,9 +354,6 @@ impl Conn {
             Proto::Resp => self.execute_resp(shared, limits, now),
             Proto::Memcache => self.execute_memcache(shared, limits, now),
         }
-        if shared.engine.ready.has_ready() {
-            super::blocking::serve(shared);
-        }
         if self.rbuf.pending() == 0 {
             self.rbuf.consumed_all();
         }
@@ -385,6 +382,11 @@ impl Conn {
                     self.rbuf.start += n;
                     if let Some((req, argv)) = parked {
                         self.block(shared, argv, req);
+                    }
+                    // Waiters on a key this command made ready are served before this client's
+                    // next command runs, as redis-server serves them.
+                    if shared.engine.ready.has_ready() {
+                        super::blocking::serve(shared);
                     }
                 }
                 Ok(resp::Status::Incomplete) => break,
@@ -420,6 +422,9 @@ impl Conn {
                 Parsed::Complete(cmd, n) => {
                     let act = memcache::execute(shared, &mut self.session, cmd, &mut self.wbuf, now);
                     self.rbuf.start += n;
+                    if shared.engine.ready.has_ready() {
+                        super::blocking::serve(shared);
+                    }
                     if act == memcache::Action::Close {
                         self.closing = true;
                     }

@@ -3,6 +3,7 @@
 //! over TCP. Shared helpers live in `util`.
 
 mod bad_input;
+mod blocking;
 mod differential;
 mod docs;
 mod lifecycle;
