@@ -422,7 +422,7 @@ fn bmove_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: End, to: End) -> Resu
     let moved = move_locked(&mut engine.lock(&[src, dst]), db, &src, &dst, from, to, now)?;
     match moved {
         Some(e) => ctx.out.bulk(&e),
-        None => block_on(ctx, &[src], deadline, TimeoutReply::NullBulk),
+        None => block_on(ctx, &[src], deadline, TimeoutReply::NullArray),
     }
     Ok(())
 }

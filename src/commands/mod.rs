@@ -316,13 +316,13 @@ pub struct BlockRequest {
     pub on_timeout: TimeoutReply,
 }
 
-/// The reply a blocking command gives when its timeout passes.
+/// The reply a blocking command gives when its timeout passes. redis-server 7.0 answers a null
+/// array (`*-1` in RESP2, `_` in RESP3) for every blocking command, BLMOVE and BRPOPLPUSH
+/// included; the type stays an enum so a command with another timeout reply has a place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutReply {
-    /// Null array (`*-1` in RESP2): BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
+    /// Null array.
     NullArray,
-    /// Null bulk (`$-1` in RESP2): BLMOVE, BRPOPLPUSH.
-    NullBulk,
 }
 
 /// Parses a blocking command's timeout (seconds, decimals allowed, 0 = forever) into an

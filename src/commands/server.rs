@@ -110,7 +110,7 @@ fn categories(s: &Spec) -> Vec<&'static str> {
         "list" => "@list",
         "hash" => "@hash",
         "set" => "@set",
-        "sorted_set" => "@sortedset",
+        "sorted-set" => "@sortedset",
         "bitmap" => "@bitmap",
         "hyperloglog" => "@hyperloglog",
         "connection" => "@connection",

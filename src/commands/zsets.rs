@@ -29,7 +29,7 @@ use cachette_resp::Version;
 use super::arg::*;
 use super::flags::*;
 use super::keys::parse_cursor;
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, parse_timeout, spec, Argv, BlockRequest, CmdError, Ctx, Spec, TimeoutReply};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
 use crate::types::set::Rng;
@@ -62,6 +62,9 @@ pub const COMMANDS: &[Spec] = &[
     spec("zpopmin", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", "Remove and return members with the lowest scores in a sorted set", zpopmin).args(&[key("key"), integer("count").optional()]),
     spec("zpopmax", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", "Remove and return members with the highest scores in a sorted set", zpopmax).args(&[key("key"), integer("count").optional()]),
     spec("zmpop", -4, WRITE, (0, 0, 0), "sorted-set", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", "Remove and return members with scores in a sorted set", zmpop).args(&[integer("numkeys"), key("key").multiple(), oneof("where", &[pure("MIN"), pure("MAX")]), integer("count").token("COUNT").optional()]),
+    spec("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 1), "sorted-set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", bzpopmin).args(&[key("key").multiple(), double("timeout")]),
+    spec("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 1), "sorted-set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", bzpopmax).args(&[key("key").multiple(), double("timeout")]),
+    spec("bzmpop", -5, WRITE | BLOCKING, (0, 0, 0), "sorted-set", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", "Remove and return members with scores in a sorted set or block until one is available", bzmpop).args(&[double("timeout"), integer("numkeys"), key("key").multiple(), oneof("where", &[pure("MIN"), pure("MAX")]), integer("count").token("COUNT").optional()]),
     spec("zremrangebyrank", 4, WRITE, (1, 1, 1), "sorted-set", "2.0.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", "Remove all members in a sorted set within the given indexes", zremrangebyrank).args(&[key("key"), integer("start"), integer("stop")]),
     spec("zremrangebyscore", 4, WRITE, (1, 1, 1), "sorted-set", "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", "Remove all members in a sorted set within the given scores", zremrangebyscore).args(&[key("key"), double("min"), double("max")]),
     spec("zremrangebylex", 4, WRITE, (1, 1, 1), "sorted-set", "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", "Remove all members in a sorted set between the given lexicographical range", zremrangebylex).args(&[key("key"), string("min"), string("max")]),
@@ -819,6 +822,50 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     match popped {
         Some((i, p)) => reply_pop(ctx, a.keys[i], &p, PopShape::KeyNested),
         None => ctx.out.null_array(),
+    }
+    Ok(())
+}
+
+// ---- BZPOPMIN BZPOPMAX BZMPOP -------------------------------------------------------------------
+
+/// Blocks the client on `keys` instead of replying (see `BlockRequest`).
+fn block_on(ctx: &mut Ctx<'_>, keys: &[Hashed<'_>], deadline: Option<u64>) {
+    let keys = keys.iter().map(|k| k.key.to_vec()).collect();
+    ctx.session.block = Some(BlockRequest { keys, deadline, on_timeout: TimeoutReply::NullArray });
+}
+
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout: the timeout is checked first, then the first
+/// non-empty sorted set gives one member, replied as [key, member, score]; none: block.
+fn bzpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, min: bool) -> Result<(), CmdError> {
+    let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
+    let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
+    let keys: Vec<Hashed<'_>> = (1..argv.len() - 1).map(|i| engine.hashed(argv.get(i))).collect();
+    let popped = pop_locked(&mut engine.lock(&keys), db, &keys, min, 1, now)?;
+    match popped {
+        Some((i, p)) => reply_pop(ctx, keys[i].key, &p, PopShape::KeyFlat),
+        None => block_on(ctx, &keys, deadline),
+    }
+    Ok(())
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    bzpop_generic(ctx, argv, true)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    bzpop_generic(ctx, argv, false)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let deadline = parse_timeout(argv.get(1), ctx.now)?;
+    let a = MpopArgs::parse(argv, 2)?;
+    let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
+    let keys: Vec<Hashed<'_>> = a.keys.iter().map(|k| engine.hashed(k)).collect();
+    let popped = pop_locked(&mut engine.lock(&keys), db, &keys, a.min, a.count, now)?;
+    match popped {
+        Some((i, p)) => reply_pop(ctx, a.keys[i], &p, PopShape::KeyNested),
+        None => block_on(ctx, &keys, deadline),
     }
     Ok(())
 }

@@ -333,7 +333,6 @@ impl Conn {
         let mut enc = cachette_resp::Encoder::new(&mut self.wbuf, self.session.version);
         match b.on_timeout {
             crate::commands::TimeoutReply::NullArray => enc.null_array(),
-            crate::commands::TimeoutReply::NullBulk => enc.null(),
         }
         self.blocked = None;
     }

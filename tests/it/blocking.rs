@@ -48,8 +48,9 @@ fn blpop_times_out_with_a_null_array() {
     assert_eq!(read_n(&mut c, 5), b"*-1\r\n");
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(2), "{waited:?}");
+    // redis-server 7.0 answers a null array for BLMOVE's timeout too.
     send(&mut c, &["BLMOVE", "q", "d", "LEFT", "RIGHT", "0.1"]);
-    assert_eq!(read_n(&mut c, 5), b"$-1\r\n");
+    assert_eq!(read_n(&mut c, 5), b"*-1\r\n");
 }
 
 #[test]
@@ -128,4 +129,24 @@ fn a_client_killed_while_blocked_leaves_nothing_behind() {
     assert_eq!(read_n(&mut p, 4), b":1\r\n");
     send(&mut p, &["LLEN", "q"]);
     assert_eq!(read_n(&mut p, 4), b":1\r\n", "the element must not go to a client that left");
+}
+
+#[test]
+fn bzpopmin_is_woken_by_zadd_and_bzmpop_by_a_store() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut w = srv.resp();
+    send(&mut w, &["BZPOPMIN", "z", "0"]);
+    assert!(silent(&mut w, Duration::from_millis(50)));
+    let mut p = srv.resp();
+    send(&mut p, &["ZADD", "z", "2", "b", "1", "a"]);
+    assert_eq!(read_n(&mut p, 4), b":2\r\n");
+    let expect = b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n";
+    assert_eq!(read_n(&mut w, expect.len()), expect);
+    // A key created by a store command (here ZUNIONSTORE) wakes waiters too.
+    send(&mut w, &["BZMPOP", "0", "1", "dst", "MAX"]);
+    assert!(silent(&mut w, Duration::from_millis(50)));
+    send(&mut p, &["ZUNIONSTORE", "dst", "1", "z"]);
+    assert_eq!(read_n(&mut p, 4), b":1\r\n");
+    let expect = b"*2\r\n$3\r\ndst\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n";
+    assert_eq!(read_n(&mut w, expect.len()), expect);
 }
