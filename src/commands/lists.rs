@@ -218,7 +218,7 @@ pub fn push_locked<'a>(
     let mut list = List::default();
     elements.for_each(|e| list.push(end, e));
     let len = list.len();
-    l.set(db, k, Value::List(list), None, 0, false, now);
+    l.set(db, k, Value::List(Box::new(list)), None, 0, false, now);
     Ok(len)
 }
 

@@ -121,7 +121,7 @@ fn store_result(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, dst: &Hashed<'_>, result:
     let (db, now) = (ctx.session.db, ctx.now);
     let n = result.len();
     if n > 0 {
-        l.set(db, dst, Value::Set(result), None, 0, false, now);
+        l.set(db, dst, Value::Set(Box::new(result)), None, 0, false, now);
     } else {
         l.delete(db, dst, now);
     }
@@ -145,7 +145,7 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         None => {
             let mut s = Set::default();
             let added = argv.rest(2).filter(|m| s.insert(m)).count();
-            l.set(db, &k, Value::Set(s), None, 0, false, now);
+            l.set(db, &k, Value::Set(Box::new(s)), None, 0, false, now);
             added
         }
     };
@@ -366,7 +366,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     } else {
         let mut s = Set::default();
         s.insert(member);
-        l.set(db, &dst, Value::Set(s), None, 0, false, now);
+        l.set(db, &dst, Value::Set(Box::new(s)), None, 0, false, now);
     }
     drop(l);
     ctx.out.int(1);

@@ -184,7 +184,7 @@ fn store_locked(l: &mut Locked<'_>, db: usize, dst: &Hashed<'_>, z: ZSet, now: u
     if n == 0 {
         l.delete(db, dst, now);
     } else {
-        l.set(db, dst, Value::ZSet(z), None, 0, false, now);
+        l.set(db, dst, Value::ZSet(Box::new(z)), None, 0, false, now);
     }
     n
 }
@@ -324,7 +324,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: AddFlags, first: usize) -
             count(what, &mut added, &mut updated);
             last = (what != Added::Nop).then_some(new);
         }
-        l.set(db, &k, Value::ZSet(z), None, 0, false, now);
+        l.set(db, &k, Value::ZSet(Box::new(z)), None, 0, false, now);
     } else if existing.is_some() {
         if f.incr {
             plan_add(existing, pairs[0].1, pairs[0].0, f)?;

@@ -17,14 +17,16 @@ pub mod zset;
 pub enum Value {
     /// A Redis string / memcached item body.
     Str(Vec<u8>),
+    // Larger collections are boxed so that every entry in the keyspace pays only for the
+    // biggest inline variant (a string's Vec, a hash's small header), not for a sorted set's.
     /// A list.
-    List(list::List),
+    List(Box<list::List>),
     /// A hash.
     Hash(hash::Hash),
     /// A set.
-    Set(set::Set),
+    Set(Box<set::Set>),
     /// A sorted set.
-    ZSet(zset::ZSet),
+    ZSet(Box<zset::ZSet>),
 }
 
 /// The Redis type name of a value, as `TYPE` answers it.
