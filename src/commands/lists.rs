@@ -45,12 +45,12 @@ pub const COMMANDS: &[Spec] = &[
     spec("lpos", -3, READONLY, (1, 1, 1), "list", "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", "Return the index of matching elements on a list", lpos).args(LPOS_ARGS),
     spec("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it", lmove).args(LMOVE_ARGS),
     spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "O(1)", "Remove the last element in a list, prepend it to another list and return it", rpoplpush).args(&[key("source"), key("destination").key_spec(1)]),
-    spec("lmpop", -4, WRITE, (0, 0, 0), "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list", lmpop).args(LMPOP_ARGS),
+    spec("lmpop", -4, WRITE, (0, 0, 0), "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list", lmpop).args(LMPOP_ARGS).numkeys(1),
     spec("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), "list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the first element in a list, or block until one is available", blpop).args(BPOP_ARGS),
     spec("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), "list", "2.0.0", "O(N) where N is the number of provided keys.", "Remove and get the last element in a list, or block until one is available", brpop).args(BPOP_ARGS),
     spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", "6.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available", blmove).args(BLMOVE_ARGS),
     spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), "list", "2.2.0", "O(1)", "Pop an element from a list, push it to another list and return it; or block until one is available", brpoplpush).args(&[key("source"), key("destination").key_spec(1), double("timeout")]),
-    spec("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list, or block until one is available", blmpop).args(BLMPOP_ARGS),
+    spec("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), "list", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", "Pop elements from a list, or block until one is available", blmpop).args(BLMPOP_ARGS).numkeys(2),
 ];
 
 /// `BLPOP key [key ...] timeout` (and BRPOP)

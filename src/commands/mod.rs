@@ -68,6 +68,8 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 14;
     /// Allowed while the server is busy or paused.
     pub const ALLOW_BUSY: u32 = 1 << 15;
+    /// Its keys are found by reading its arguments (a `numkeys` count), not by position alone.
+    pub const MOVABLE_KEYS: u32 = 1 << 16;
 
     /// (flag, name) pairs in the order redis-server prints them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -87,6 +89,7 @@ pub mod flags {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -121,12 +124,34 @@ pub struct Spec {
     pub subcommands: &'static [Spec],
     /// The syntax after the name, as COMMAND DOCS `arguments` (empty: none, or a container).
     pub args: &'static [Arg],
+    /// Position of a `numkeys` argument followed by that many keys (0: none).
+    pub numkeys_at: u8,
 }
 
 impl Spec {
     /// Sets the argument syntax; the table's one-line entries end in `.args(SET_ARGS)`.
     pub const fn args(self, args: &'static [Arg]) -> Spec {
         Spec { args, ..self }
+    }
+
+    /// Marks a command whose keys follow a `numkeys` argument at position `at` (LMPOP,
+    /// ZUNIONSTORE, …); COMMAND INFO then shows `movablekeys` and COMMAND GETKEYS finds them.
+    pub const fn numkeys(self, at: u8) -> Spec {
+        Spec { numkeys_at: at, flags: self.flags | flags::MOVABLE_KEYS, ..self }
+    }
+
+    /// Every key position of one command line: the fixed ones of [`Spec::key_positions`] and
+    /// those a `numkeys` argument announces. `arg(i)` gives argument `i`.
+    pub fn all_key_positions<'a>(&self, argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> Vec<usize> {
+        let mut keys: Vec<usize> = self.key_positions(argc).collect();
+        let at = usize::from(self.numkeys_at);
+        if at > 0 && at < argc {
+            if let Some(n) = crate::types::string::parse_u64(arg(at)) {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                keys.extend((at + 1..argc).take(n));
+            }
+        }
+        keys
     }
 
     /// True when `argc` arguments satisfy the arity.
@@ -182,6 +207,7 @@ pub const fn spec(
         handler,
         subcommands: &[],
         args: &[],
+        numkeys_at: 0,
     }
 }
 
@@ -208,6 +234,7 @@ pub const fn container(
         handler: |_, _| Ok(()),
         subcommands,
         args: &[],
+        numkeys_at: 0,
     }
 }
 

@@ -308,7 +308,7 @@ fn command_getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if !s.arity_ok(argc) {
         return Err(CmdError::err("ERR Invalid number of arguments specified for command"));
     }
-    let keys: Vec<usize> = s.key_positions(argc).collect();
+    let keys = s.all_key_positions(argc, |i| argv.get(i + 2));
     if keys.is_empty() {
         return Err(CmdError::err("ERR The command has no key arguments"));
     }

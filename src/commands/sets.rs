@@ -39,7 +39,7 @@ pub const COMMANDS: &[Spec] = &[
     spec("srandmember", -2, READONLY, (1, 1, 1), "set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", "Get one or multiple random members from a set", srandmember).args(&[key("key"), integer("count").since("2.6.0").optional()]),
     spec("smove", 4, WRITE | FAST, (1, 2, 1), "set", "1.0.0", "O(1)", "Move a member from one set to another", smove).args(&[key("source"), key("destination").key_spec(1), string("member")]),
     spec("sinter", -2, READONLY, (1, -1, 1), "set", "1.0.0", INTER_COMPLEXITY, "Intersect multiple sets", sinter).args(KEYS),
-    spec("sintercard", -3, READONLY, (0, 0, 0), "set", "7.0.0", INTER_COMPLEXITY, "Intersect multiple sets and return the cardinality of the result", sintercard).args(&[integer("numkeys"), key("key").multiple(), integer("limit").token("LIMIT").optional()]),
+    spec("sintercard", -3, READONLY, (0, 0, 0), "set", "7.0.0", INTER_COMPLEXITY, "Intersect multiple sets and return the cardinality of the result", sintercard).args(&[integer("numkeys"), key("key").multiple(), integer("limit").token("LIMIT").optional()]).numkeys(1),
     spec("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", INTER_COMPLEXITY, "Intersect multiple sets and store the resulting set in a key", sinterstore).args(STORE_ARGS),
     spec("sunion", -2, READONLY, (1, -1, 1), "set", "1.0.0", UNION_COMPLEXITY, "Add multiple sets", sunion).args(KEYS),
     spec("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", UNION_COMPLEXITY, "Add multiple sets and store the resulting set in a key", sunionstore).args(STORE_ARGS),
