@@ -157,8 +157,10 @@ pub fn serve(shared: &Shared) {
                 session.version = w.version;
                 let mut reply = Vec::new();
                 commands::execute(shared, &mut session, &argv, &mut reply, unix_ms());
-                if session.block.is_some() {
-                    // Someone else emptied the key first: keep waiting, first in line.
+                // Not served when someone else emptied the key first, or when the key now holds
+                // another type (redis-server serves a list waiter only from a list): keep
+                // waiting, first in line.
+                if session.block.is_some() || reply.starts_with(b"-WRONGTYPE") {
                     shared.blocking.requeue_front(shared, w);
                     break;
                 }

@@ -150,3 +150,20 @@ fn bzpopmin_is_woken_by_zadd_and_bzmpop_by_a_store() {
     let expect = b"*2\r\n$3\r\ndst\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n";
     assert_eq!(read_n(&mut w, expect.len()), expect);
 }
+
+#[test]
+fn a_waiter_stays_blocked_when_its_key_becomes_another_type() {
+    let srv = util::cachette(&[]);
+    let mut w = srv.resp();
+    send(&mut w, &["BLPOP", "q", "0"]);
+    assert!(silent(&mut w, Duration::from_millis(50)));
+    let mut p = srv.resp();
+    send(&mut p, &["SET", "q", "x"]);
+    assert_eq!(read_n(&mut p, 5), b"+OK\r\n");
+    assert!(silent(&mut w, Duration::from_millis(100)), "redis-server keeps a list waiter blocked on a string");
+    send(&mut p, &["DEL", "q"]);
+    assert_eq!(read_n(&mut p, 4), b":1\r\n");
+    send(&mut p, &["RPUSH", "q", "v"]);
+    assert_eq!(read_n(&mut p, 4), b":1\r\n");
+    assert_eq!(read_n(&mut w, 18), b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
+}
