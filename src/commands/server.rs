@@ -621,9 +621,10 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         "clients" => {
             let _ = write!(
                 t,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
                 c.connected_clients.load(Ordering::Relaxed),
                 cfg.maxclients,
+                sh.blocking.blocked_clients(),
             );
         }
         "memory" => {

@@ -65,6 +65,11 @@ impl Blocking {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Number of clients blocked right now (INFO clients `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.lock().waiters.len()
+    }
+
     /// Installs one mailbox per worker, with the waker that interrupts its poll.
     pub fn set_wakers(&self, wakers: Vec<Arc<Waker>>) {
         let boxes = wakers.into_iter().map(|waker| Mailbox { replies: Mutex::new(Vec::new()), waker }).collect();
