@@ -16,10 +16,12 @@ pub mod arg;
 pub mod bitmaps;
 pub mod connection;
 pub mod hashes;
+pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod zsets;
 
@@ -390,7 +392,7 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 9] {
+fn families() -> [&'static [Spec]; 11] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -400,6 +402,8 @@ fn families() -> [&'static [Spec]; 9] {
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        hll::COMMANDS,
+        sort::COMMANDS,
         server::COMMANDS,
     ]
 }

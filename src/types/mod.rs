@@ -7,6 +7,7 @@
 //! empties it deletes the key.
 
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod string;

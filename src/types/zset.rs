@@ -321,6 +321,14 @@ impl ZSet {
         }
     }
 
+    /// Switches to the large (`skiplist`) encoding if not there yet: redis-server's SORT
+    /// converts every sorted set it reads this way (`zsetConvert`), and OBJECT ENCODING shows it.
+    pub fn make_large(&mut self) {
+        if self.index.is_none() {
+            self.convert_to_large();
+        }
+    }
+
     // ---- internals --------------------------------------------------------------------------
 
     fn convert_to_large(&mut self) {
