@@ -50,6 +50,8 @@ struct Inner {
 
 struct Mailbox {
     replies: Mutex<Vec<(u64, Vec<u8>)>>,
+    /// Set with each delivery, so the worker's every-pass check is one atomic load.
+    has_mail: std::sync::atomic::AtomicBool,
     waker: Arc<Waker>,
 }
 
@@ -72,7 +74,10 @@ impl Blocking {
 
     /// Installs one mailbox per worker, with the waker that interrupts its poll.
     pub fn set_wakers(&self, wakers: Vec<Arc<Waker>>) {
-        let boxes = wakers.into_iter().map(|waker| Mailbox { replies: Mutex::new(Vec::new()), waker }).collect();
+        let boxes = wakers
+            .into_iter()
+            .map(|waker| Mailbox { replies: Mutex::new(Vec::new()), has_mail: Default::default(), waker })
+            .collect();
         let _ = self.mailboxes.set(boxes);
     }
 
@@ -133,6 +138,7 @@ impl Blocking {
     fn deliver(&self, worker: usize, id: u64, reply: Vec<u8>) {
         if let Some(mb) = self.mailboxes.get().and_then(|m| m.get(worker)) {
             mb.replies.lock().unwrap_or_else(|p| p.into_inner()).push((id, reply));
+            mb.has_mail.store(true, std::sync::atomic::Ordering::Release);
             let _ = mb.waker.wake();
         }
     }
@@ -140,8 +146,10 @@ impl Blocking {
     /// The replies delivered to `worker`'s clients since the last call.
     pub fn take_mail(&self, worker: usize) -> Vec<(u64, Vec<u8>)> {
         match self.mailboxes.get().and_then(|m| m.get(worker)) {
-            Some(mb) => std::mem::take(&mut *mb.replies.lock().unwrap_or_else(|p| p.into_inner())),
-            None => Vec::new(),
+            Some(mb) if mb.has_mail.swap(false, std::sync::atomic::Ordering::AcqRel) => {
+                std::mem::take(&mut *mb.replies.lock().unwrap_or_else(|p| p.into_inner()))
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Worker {
     id: usize,
     /// Client id → slab key, to deliver replies to blocked clients.
     by_id: std::collections::HashMap<u64, usize>,
+    /// Slab keys of the connections blocked in BLPOP and friends.
+    blocked: Vec<usize>,
     poll: Poll,
     listeners: Vec<(TcpListener, Proto)>,
     conns: Slab<Conn>,
@@ -66,6 +68,7 @@ impl Worker {
         let worker = Worker {
             id,
             by_id: Default::default(),
+            blocked: Vec::new(),
             poll,
             listeners: mio_listeners,
             conns: Slab::new(),
@@ -197,6 +200,15 @@ impl Worker {
     fn serve(&mut self, key: usize, readable: bool) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         conn.drive(&self.shared, &self.limits, readable, true);
+        // Keep the short list of blocked connections exact, so the deadline checks that run on
+        // every loop pass cost nothing when no client is blocked.
+        if conn.is_blocked() {
+            if !self.blocked.contains(&key) {
+                self.blocked.push(key);
+            }
+        } else {
+            self.blocked.retain(|&k| k != key);
+        }
         if !conn.is_dead() && conn.wants_write() {
             if !conn.flush_queued {
                 conn.flush_queued = true;
@@ -221,19 +233,29 @@ impl Worker {
 
     /// How long until the nearest blocked client's deadline (None: no deadline pending).
     fn next_block_deadline(&self) -> Option<Duration> {
+        if self.blocked.is_empty() {
+            return None;
+        }
         let now = super::shared::unix_ms();
-        self.conns
+        self.blocked
             .iter()
-            .filter_map(|(_, c)| c.block_deadline())
+            .filter_map(|&k| self.conns.get(k).and_then(|c| c.block_deadline()))
             .min()
             .map(|d| Duration::from_millis(d.saturating_sub(now)))
     }
 
     /// Answers the blocked clients whose deadline passed.
     fn expire_blocked(&mut self) {
+        if self.blocked.is_empty() {
+            return;
+        }
         let now = super::shared::unix_ms();
-        let due: Vec<usize> =
-            self.conns.iter().filter(|(_, c)| c.block_deadline().is_some_and(|d| d <= now)).map(|(k, _)| k).collect();
+        let due: Vec<usize> = self
+            .blocked
+            .iter()
+            .copied()
+            .filter(|&k| self.conns.get(k).and_then(|c| c.block_deadline()).is_some_and(|d| d <= now))
+            .collect();
         for key in due {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.time_out(&self.shared);
@@ -278,6 +300,7 @@ impl Worker {
 
     fn close(&mut self, key: usize) {
         if let Some(mut conn) = self.conns.try_remove(key) {
+            self.blocked.retain(|&k| k != key);
             conn.forget_block(&self.shared);
             self.by_id.remove(&conn.info.id);
             let _ = self.poll.registry().deregister(conn.stream());
