@@ -20,7 +20,7 @@
 
 use super::arg::*;
 use super::flags::*;
-use super::{int_arg, is, parse_timeout, spec, Argv, BlockRequest, CmdError, Ctx, Spec, TimeoutReply};
+use super::{block_on, int_arg, is, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::types::list::{End, List};
 use crate::types::Value;
@@ -367,20 +367,13 @@ fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<
             ctx.out.array(elements.len());
             elements.iter().for_each(|e| ctx.out.bulk(e));
         }
-        (None, Some(deadline)) => block_on(ctx, &keys, deadline, TimeoutReply::NullArray),
+        (None, Some(deadline)) => block_on(ctx, &keys, deadline),
         (None, None) => ctx.out.null_array(),
     }
     Ok(())
 }
 
 // ---- blocking ---------------------------------------------------------------------------------
-
-/// Blocks the client on `keys` instead of replying: the server re-runs the command when one of
-/// them is stored to, and answers `on_timeout` at the deadline.
-fn block_on(ctx: &mut Ctx<'_>, keys: &[Hashed<'_>], deadline: Option<u64>, on_timeout: TimeoutReply) {
-    ctx.session.block =
-        Some(BlockRequest { keys: keys.iter().map(|k| k.key.to_vec()).collect(), deadline, on_timeout });
-}
 
 /// BLPOP / BRPOP key [key ...] timeout: the timeout is checked first; then the first non-empty
 /// list among the keys gives one element, replied as [key, element]; none: block.
@@ -395,7 +388,7 @@ fn bpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdE
             ctx.out.bulk(keys[i].key);
             ctx.out.bulk(&e);
         }
-        None => block_on(ctx, &keys, deadline, TimeoutReply::NullArray),
+        None => block_on(ctx, &keys, deadline),
     }
     Ok(())
 }
@@ -422,7 +415,7 @@ fn bmove_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: End, to: End) -> Resu
     let moved = move_locked(&mut engine.lock(&[src, dst]), db, &src, &dst, from, to, now)?;
     match moved {
         Some(e) => ctx.out.bulk(&e),
-        None => block_on(ctx, &[src], deadline, TimeoutReply::NullArray),
+        None => block_on(ctx, &[src], deadline),
     }
     Ok(())
 }

@@ -354,6 +354,13 @@ pub enum TimeoutReply {
     NullArray,
 }
 
+/// Blocks the client on `keys` instead of replying: the server re-runs the command when one of
+/// them is stored to, and answers the timeout reply at `deadline` (see [`BlockRequest`]).
+pub fn block_on(ctx: &mut Ctx<'_>, keys: &[crate::engine::Hashed<'_>], deadline: Option<u64>) {
+    let keys = keys.iter().map(|k| k.key.to_vec()).collect();
+    ctx.session.block = Some(BlockRequest { keys, deadline, on_timeout: TimeoutReply::NullArray });
+}
+
 /// Parses a blocking command's timeout (seconds, decimals allowed, 0 = forever) into an
 /// absolute deadline, with redis-server's errors.
 pub fn parse_timeout(arg: &[u8], now: u64) -> Result<Option<u64>, CmdError> {

@@ -29,7 +29,7 @@ use cachette_resp::Version;
 use super::arg::*;
 use super::flags::*;
 use super::keys::parse_cursor;
-use super::{int_arg, is, parse_timeout, spec, Argv, BlockRequest, CmdError, Ctx, Spec, TimeoutReply};
+use super::{block_on, int_arg, is, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
 use crate::types::set::Rng;
@@ -827,12 +827,6 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 // ---- BZPOPMIN BZPOPMAX BZMPOP -------------------------------------------------------------------
-
-/// Blocks the client on `keys` instead of replying (see `BlockRequest`).
-fn block_on(ctx: &mut Ctx<'_>, keys: &[Hashed<'_>], deadline: Option<u64>) {
-    let keys = keys.iter().map(|k| k.key.to_vec()).collect();
-    ctx.session.block = Some(BlockRequest { keys, deadline, on_timeout: TimeoutReply::NullArray });
-}
 
 /// BZPOPMIN / BZPOPMAX key [key ...] timeout: the timeout is checked first, then the first
 /// non-empty sorted set gives one member, replied as [key, member, score]; none: block.
