@@ -22,7 +22,7 @@ use cachette_resp::{Encoder, Version};
 
 use super::arg::*;
 use super::flags::*;
-use super::keys::parse_cursor;
+use super::keys::{element_scan_options, parse_cursor};
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
@@ -451,30 +451,6 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 // ---- HSCAN --------------------------------------------------------------------------------------
 
-/// HSCAN's options: `[MATCH pattern] [COUNT count]`, each may repeat (the last wins). SCAN's
-/// TYPE is not one of them (a syntax error here, as in redis-server).
-fn parse_hscan_options<'a>(argv: &Argv<'a>) -> Result<(Option<&'a [u8]>, usize), CmdError> {
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut i = 3;
-    while i < argv.len() {
-        let (opt, has_value) = (argv.get(i), i + 1 < argv.len());
-        if is(opt, "COUNT") && has_value {
-            let n = int_arg(argv.get(i + 1))?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if is(opt, "MATCH") && has_value {
-            let p = argv.get(i + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((pattern, count))
-}
-
 /// HSCAN key cursor [MATCH pattern] [COUNT count]: the cursor is checked first, then the key
 /// (missing: an empty page with cursor 0, options unread), then the options. A packed hash is
 /// returned whole; a table about COUNT pairs per call (see `Hash::scan` for the cursor).
@@ -487,7 +463,7 @@ fn hscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             out.array(0);
             return Ok(());
         };
-        let (pattern, count) = parse_hscan_options(argv)?;
+        let (pattern, count) = element_scan_options(argv)?;
         let mut page: Vec<(&[u8], &[u8])> = Vec::new();
         let next = h.scan(cursor, count, |f, v| {
             if pattern.map_or(true, |p| glob_match(p, f, false)) {

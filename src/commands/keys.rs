@@ -719,6 +719,31 @@ fn ttl_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, out: TtlOutput) -> Result<(),
     Ok(())
 }
 
+/// The options of HSCAN, SSCAN and ZSCAN (`[MATCH pattern] [COUNT count]`, from argument 3):
+/// the pattern (None for `*`, which matches everything) and the count (default 10, at least 1,
+/// else a syntax error as redis-server answers).
+pub fn element_scan_options<'a>(argv: &Argv<'a>) -> Result<(Option<&'a [u8]>, usize), CmdError> {
+    let (mut pattern, mut count) = (None, 10usize);
+    let mut i = 3;
+    while i < argv.len() {
+        let (opt, has_value) = (argv.get(i), i + 1 < argv.len());
+        if is(opt, "COUNT") && has_value {
+            let n = int_arg(argv.get(i + 1))?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if is(opt, "MATCH") && has_value {
+            let p = argv.get(i + 1);
+            pattern = (p != b"*").then_some(p);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((pattern, count))
+}
+
 // ---- OBJECT ------------------------------------------------------------------------------
 
 /// Runs `f` on the entry of `argv[2]` without touching its access time (OBJECT must not change

@@ -19,7 +19,7 @@
 
 use super::arg::*;
 use super::flags::*;
-use super::keys::parse_cursor;
+use super::keys::{element_scan_options, parse_cursor};
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
@@ -634,21 +634,7 @@ fn sscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Ok(());
     };
     let s = set_of(&e.value)?;
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut i = 3;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if is(argv.get(i), "COUNT") && has_value {
-            let n = int_arg(argv.get(i + 1))?;
-            count = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or(CmdError::Syntax)?;
-        } else if is(argv.get(i), "MATCH") && has_value {
-            let p = argv.get(i + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (pattern, count) = element_scan_options(argv)?;
     let mut page: Vec<Member<'_>> = Vec::new();
     let next = s.scan(cursor, count, |m| {
         if pattern.map_or(true, |p| m.with_bytes(|b| glob_match(p, b, false))) {

@@ -28,7 +28,7 @@ use cachette_resp::Version;
 
 use super::arg::*;
 use super::flags::*;
-use super::keys::parse_cursor;
+use super::keys::{element_scan_options, parse_cursor};
 use super::{block_on, int_arg, is, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
@@ -951,24 +951,7 @@ fn zscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Ok(());
     };
     let z = zset_of(&e.value)?;
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut j = 3;
-    while j < argv.len() {
-        let (o, has_value) = (argv.get(j), j + 1 < argv.len());
-        if is(o, "COUNT") && has_value {
-            let n = int_arg(argv.get(j + 1))?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if is(o, "MATCH") && has_value {
-            let p = argv.get(j + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 2;
-    }
+    let (pattern, count) = element_scan_options(argv)?;
     let mut page: Vec<(&[u8], f64)> = Vec::new();
     let mut next = 0u64;
     if z.encoding() == "listpack" {
