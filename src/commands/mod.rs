@@ -542,3 +542,33 @@ pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
 pub fn is(a: &[u8], name: &str) -> bool {
     a.eq_ignore_ascii_case(name.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocking_timeouts_parse_as_redis_server_does() {
+        let now = 1_000_000;
+        assert_eq!(parse_timeout(b"0", now), Ok(None), "0 waits forever");
+        assert_eq!(parse_timeout(b"0.0001", now), Ok(None), "truncated to 0 ms, as redis-server");
+        assert_eq!(parse_timeout(b"1.5", now), Ok(Some(now + 1500)));
+        assert_eq!(parse_timeout(b"-0", now), Ok(None));
+        let negative = Err(CmdError::err("ERR timeout is negative"));
+        assert_eq!(parse_timeout(b"-1", now), negative);
+        assert_eq!(parse_timeout(b"1e20", now), negative, "overflows a 64-bit ms count");
+        assert_eq!(parse_timeout(b"inf", now), negative);
+        assert_eq!(parse_timeout(b"abc", now), Err(CmdError::err("ERR timeout is not a float or out of range")));
+    }
+
+    #[test]
+    fn numkeys_commands_find_their_keys() {
+        let lmpop = lookup(b"lmpop").expect("lmpop");
+        let args: [&[u8]; 5] = [b"lmpop", b"2", b"a", b"b", b"left"];
+        assert_eq!(lmpop.all_key_positions(args.len(), |i| args[i]), vec![2, 3]);
+        let zus = lookup(b"zunionstore").expect("zunionstore");
+        let args: [&[u8]; 6] = [b"zunionstore", b"d", b"2", b"a", b"b", b"weights"];
+        assert_eq!(zus.all_key_positions(args.len(), |i| args[i]), vec![1, 3, 4]);
+        assert!(zus.has(flags::MOVABLE_KEYS) && !lookup(b"get").expect("get").has(flags::MOVABLE_KEYS));
+    }
+}
