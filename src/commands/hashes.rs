@@ -22,7 +22,7 @@ use cachette_resp::{Encoder, Version};
 
 use super::arg::*;
 use super::flags::*;
-use super::keys::{element_scan_options, parse_cursor};
+use super::keys::{cursor_arg, element_scan_options, empty_scan_page};
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
@@ -455,12 +455,10 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 /// (missing: an empty page with cursor 0, options unread), then the options. A packed hash is
 /// returned whole; a table about COUNT pairs per call (see `Hash::scan` for the cursor).
 fn hscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let cursor = parse_cursor(argv.get(2)).ok_or_else(|| CmdError::err("ERR invalid cursor"))?;
+    let cursor = cursor_arg(argv.get(2))?;
     read_hash(ctx, argv.get(1), |out, h| {
         let Some(h) = h else {
-            out.array(2);
-            out.bulk(b"0");
-            out.array(0);
+            empty_scan_page(out);
             return Ok(());
         };
         let (pattern, count) = element_scan_options(argv)?;

@@ -220,10 +220,22 @@ fn keys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// [`parse_cursor`] with redis-server's error for a bad cursor: every SCAN-family command uses it.
+pub fn cursor_arg(arg: &[u8]) -> Result<u64, CmdError> {
+    parse_cursor(arg).ok_or_else(|| CmdError::err("ERR invalid cursor"))
+}
+
+/// The reply of HSCAN/SSCAN/ZSCAN on a missing key: cursor 0 and no elements.
+pub fn empty_scan_page(out: &mut cachette_resp::Encoder<'_>) {
+    out.array(2);
+    out.bulk(b"0");
+    out.array(0);
+}
+
 /// Parses a SCAN cursor as redis-server does, with C's `strtoul`: no leading white space, an
 /// optional sign (a minus negates modulo 2^64, so `-1` is the largest cursor), digits, nothing
 /// after them. The empty string is cursor 0, and the argument ends at a NUL byte, as a C string
-/// would. None on a malformed or out-of-range cursor ("ERR invalid cursor").
+/// would. None on a malformed or out-of-range cursor (see [`cursor_arg`]).
 pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let s = arg.split(|&b| b == 0).next().unwrap_or_default();
     let Some(&first) = s.first() else {
@@ -317,7 +329,7 @@ impl<'a> ScanOpts<'a> {
 /// is returned in one page; the filters apply after the visit (a page may be empty while the
 /// cursor is not 0, as in Redis).
 fn scan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let cursor = parse_cursor(argv.get(1)).ok_or_else(|| CmdError::err("ERR invalid cursor"))?;
+    let cursor = cursor_arg(argv.get(1))?;
     let args: Vec<&[u8]> = argv.rest(2).collect();
     let opts = ScanOpts::parse(&args)?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);

@@ -19,7 +19,7 @@
 
 use super::arg::*;
 use super::flags::*;
-use super::keys::{element_scan_options, parse_cursor};
+use super::keys::{cursor_arg, element_scan_options, empty_scan_page};
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
@@ -622,15 +622,13 @@ fn diff_by_removal(l: &mut Locked<'_>, db: usize, now: u64, keys: &[Hashed<'_>])
 /// then the key (a missing key answers an empty page even with bad options), its type, and only
 /// then the options (TYPE is not one of SSCAN's). See `Set::scan` for the cursor.
 fn sscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let cursor = parse_cursor(argv.get(2)).ok_or_else(|| CmdError::err("ERR invalid cursor"))?;
+    let cursor = cursor_arg(argv.get(2))?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
     let Some(e) = l.read(db, &k, now) else {
         drop(l);
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+        empty_scan_page(&mut ctx.out);
         return Ok(());
     };
     let s = set_of(&e.value)?;

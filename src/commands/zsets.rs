@@ -28,7 +28,7 @@ use cachette_resp::Version;
 
 use super::arg::*;
 use super::flags::*;
-use super::keys::{element_scan_options, parse_cursor};
+use super::keys::{cursor_arg, element_scan_options, empty_scan_page};
 use super::{block_on, int_arg, is, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
@@ -939,15 +939,13 @@ fn score_key(s: f64) -> u64 {
 /// meaningful whatever is added or removed in between. A member whose score changes during the
 /// scan may be missed or repeated.
 fn zscan(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let cursor = parse_cursor(argv.get(2)).ok_or(CmdError::err("ERR invalid cursor"))?;
+    let cursor = cursor_arg(argv.get(2))?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
     let Some(e) = l.read(db, &k, now) else {
         drop(l);
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+        empty_scan_page(&mut ctx.out);
         return Ok(());
     };
     let z = zset_of(&e.value)?;
