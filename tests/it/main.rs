@@ -8,5 +8,6 @@ mod differential;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod memory;
 mod resp;
 mod util;
