@@ -19,6 +19,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -399,7 +400,7 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 11] {
+fn families() -> [&'static [Spec]; 12] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -412,6 +413,7 @@ fn families() -> [&'static [Spec]; 11] {
         hll::COMMANDS,
         sort::COMMANDS,
         server::COMMANDS,
+        persistence::COMMANDS,
     ]
 }
 
@@ -526,6 +528,12 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
     if shared.engine.limits.over_limit() && shared.engine.make_room(now).is_err() && spec.has(flags::DENYOOM) {
         Encoder::new(out, version).error(OOM_ERROR.as_bytes());
+        return;
+    }
+    // A failed background save stops writes (and PING, as redis-server does) until a save
+    // succeeds, when save points and stop-writes-on-bgsave-error are on.
+    if (spec.has(flags::WRITE) || spec.name == "ping") && shared.persist.writes_refused(&shared.config()) {
+        Encoder::new(out, version).error(crate::persist::MISCONF_ERROR.as_bytes());
         return;
     }
     let info = session.info.clone();

@@ -583,7 +583,7 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 
 // ---- INFO -------------------------------------------------------------------------------
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "keyspace"];
 
 fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let mut wanted: Vec<String> = argv.rest(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
@@ -674,6 +674,7 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 st.keyspace_misses.load(Ordering::Relaxed),
             );
         }
+        "persistence" => sh.persist.info(st.dirty.load(Ordering::Relaxed), t),
         "keyspace" => {
             t.push_str("# Keyspace\r\n");
             let dbs = cfg.databases.min(crate::engine::DATABASES);

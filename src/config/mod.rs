@@ -82,6 +82,18 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// `lfu-decay-time` (minutes).
     pub lfu_decay_time: u32,
+    /// `save`: snapshot save points, (seconds, changes).
+    pub save: Vec<(u64, u64)>,
+    /// `dir`: absolute directory of the snapshot.
+    pub dir: String,
+    /// `dbfilename`: the snapshot's file name.
+    pub dbfilename: String,
+    /// `rdbcompression`.
+    pub rdbcompression: bool,
+    /// `rdbchecksum`.
+    pub rdbchecksum: bool,
+    /// `stop-writes-on-bgsave-error`.
+    pub stop_writes_on_bgsave_error: bool,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
@@ -129,6 +141,12 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 0,
             lfu_log_factor: 0,
             lfu_decay_time: 0,
+            save: Vec::new(),
+            dir: String::new(),
+            dbfilename: String::new(),
+            rdbcompression: false,
+            rdbchecksum: false,
+            stop_writes_on_bgsave_error: false,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             config_file: None,
@@ -258,6 +276,10 @@ impl Config {
                     "ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
                 )));
             };
+            // redis-server 7 refuses these while `enable-protected-configs` is off (its default).
+            if matches!(directive.name, "dir" | "dbfilename") {
+                return Err(ConfigError::failed(&shown, "can't set protected config"));
+            }
             if !directive.mutable {
                 return Err(ConfigError::failed(&shown, "can't set immutable config"));
             }
@@ -406,6 +428,12 @@ mod tests {
             maxmemory_eviction_tenacity: 15,
             lfu_log_factor: 16,
             lfu_decay_time: 17,
+            save: vec![(1, 1)],
+            dir: "/".into(),
+            dbfilename: "x.rdb".into(),
+            rdbcompression: false,
+            rdbchecksum: false,
+            stop_writes_on_bgsave_error: false,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             config_file: None,
@@ -494,10 +522,9 @@ mod tests {
     #[test]
     fn unsupported_directives_stop_start_up() {
         for line in [
-            "save 900 1",
+            "appendfsync always",
             "appendonly no",
-            "dir /var/lib/redis",
-            "dbfilename dump.rdb",
+            "appendfilename appendonly.aof",
             "protected-mode yes",
             "requirepass secret",
             "rename-command FLUSHALL \"\"",
@@ -768,8 +795,8 @@ mod tests {
         assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
         assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
-            run(&["--save", "900", "1"]).expect_err("bad"),
-            "--save 900 1: 'save' is a redis-server directive that cachette does not support yet"
+            run(&["--appendfsync", "always"]).expect_err("bad"),
+            "--appendfsync always: 'appendfsync' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
@@ -782,12 +809,12 @@ mod tests {
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
-        std::fs::write(&file, "port 7000\nsave 900 1\n").expect("write");
+        std::fs::write(&file, "port 7000\nappendfsync always\n").expect("write");
         let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
         assert_eq!(
             e,
             format!(
-                "{}: line 2: 'save 900 1': 'save' is a redis-server directive that cachette \
+                "{}: line 2: 'appendfsync always': 'appendfsync' is a redis-server directive that cachette \
                  does not support yet",
                 file.display()
             )

@@ -55,6 +55,12 @@ pub enum Kind {
     Str,
     /// `bind`: one to 16 addresses (IP literals, host names, `*`, `::*`; `-` prefix = optional).
     Bind,
+    /// `save`: pairs of `<seconds> <changes>`, or the empty string for none.
+    Save,
+    /// `dir`: an existing directory, stored absolute.
+    Dir,
+    /// `dbfilename`: a bare file name (no directory part).
+    FileName,
 }
 
 /// Where a directive's default comes from.
@@ -76,6 +82,7 @@ pub(crate) enum Value {
     Enum(usize),
     Str(String),
     List(Vec<String>),
+    SavePoints(Vec<(u64, u64)>),
 }
 
 /// How a directive reaches its storage.
@@ -118,6 +125,19 @@ macro_rules! memory_field {
                     if let Ok(n) = n.try_into() {
                         c.$field = n;
                     }
+                }
+            },
+        }
+    };
+}
+
+macro_rules! bool_field {
+    ($field:ident) => {
+        Access::Field {
+            get: |c| Value::Bool(c.$field),
+            set: |c, v| {
+                if let Value::Bool(b) = v {
+                    c.$field = b;
                 }
             },
         }
@@ -344,6 +364,82 @@ pub static DIRECTIVES: &[Directive] = &[
         access: int_field!(lfu_decay_time),
     },
     Directive {
+        name: "save",
+        aliases: &[],
+        kind: Kind::Save,
+        default: DefaultValue::Literal("3600 1 300 100 60 10000"),
+        mutable: true,
+        doc: "Snapshot save points: pairs of <seconds> <changes> (a background save runs when at \
+              least <changes> writes happened in <seconds>); \"\" turns them off",
+        access: Access::Field {
+            get: |c| Value::Str(c.save.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" ")),
+            set: |c, v| {
+                if let Value::SavePoints(p) = v {
+                    c.save = p;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "dir",
+        aliases: &[],
+        kind: Kind::Dir,
+        default: DefaultValue::Literal("."),
+        mutable: false,
+        doc: "Directory of the RDB snapshot (made absolute at start-up)",
+        access: Access::Field {
+            get: |c| Value::Str(c.dir.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.dir = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "dbfilename",
+        aliases: &[],
+        kind: Kind::FileName,
+        default: DefaultValue::Literal("dump.rdb"),
+        mutable: false,
+        doc: "File name of the RDB snapshot, inside dir",
+        access: Access::Field {
+            get: |c| Value::Str(c.dbfilename.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.dbfilename = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "rdbcompression",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Compress long strings in snapshots with LZF",
+        access: bool_field!(rdbcompression),
+    },
+    Directive {
+        name: "rdbchecksum",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "End snapshots with a CRC-64 checksum (and check it when loading)",
+        access: bool_field!(rdbchecksum),
+    },
+    Directive {
+        name: "stop-writes-on-bgsave-error",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Refuse writes (-MISCONF) while the last background save failed and save points are set",
+        access: bool_field!(stop_writes_on_bgsave_error),
+    },
+    Directive {
         name: "loglevel",
         aliases: &[],
         kind: Kind::Enum(&LogLevel::NAMES),
@@ -421,6 +517,7 @@ impl Directive {
     pub(crate) fn apply_args(&self, cfg: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
         let value = match self.kind {
             Kind::Bind => parse_bind(args)?,
+            Kind::Save => parse_save(args)?,
             _ if args.len() != 1 => return Err("wrong number of arguments".to_owned()),
             kind => kind.parse(&args[0])?,
         };
@@ -520,6 +617,22 @@ impl Kind {
             }
             // Callers split bind's words themselves; a lone word is still a valid list.
             Kind::Bind => parse_bind(&[arg.to_vec()]),
+            Kind::Save => parse_save(&[arg.to_vec()]),
+            Kind::Dir => {
+                let text = String::from_utf8(arg.to_vec()).map_err(|_| "argument must be valid UTF-8".to_owned())?;
+                let abs = std::fs::canonicalize(&text).map_err(|e| format!("Can't chdir to '{text}': {}", os_error(&e)))?;
+                if !abs.is_dir() {
+                    return Err(format!("Can't chdir to '{text}': Not a directory"));
+                }
+                Ok(Value::Str(abs.display().to_string()))
+            }
+            Kind::FileName => {
+                let text = String::from_utf8(arg.to_vec()).map_err(|_| "argument must be valid UTF-8".to_owned())?;
+                if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+                    return Err("dbfilename can't be a path, just a filename".to_owned());
+                }
+                Ok(Value::Str(text))
+            }
         }
     }
 
@@ -532,8 +645,39 @@ impl Kind {
             (_, Value::Enum(i)) => i.to_string(),
             (_, Value::Str(s)) => s.clone(),
             (_, Value::List(l)) => l.join(" "),
+            (_, Value::SavePoints(p)) => p.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" "),
         }
     }
+}
+
+/// An OS error as `strerror` words it, without Rust's " (os error N)" suffix.
+fn os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// Parses `save`'s arguments: `<seconds> <changes>` pairs, as separate words (config file) or
+/// one space-separated string (CONFIG SET, `--save "3600 1"`); `""` means no save points.
+fn parse_save(args: &[Vec<u8>]) -> Result<Value, String> {
+    let mut words = Vec::new();
+    for a in args {
+        words.extend(a.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).map(<[u8]>::to_vec));
+    }
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".to_owned());
+    }
+    let mut points = Vec::with_capacity(words.len() / 2);
+    for pair in words.chunks_exact(2) {
+        let n = |w: &[u8]| parse_i64_strict(w).and_then(|v| u64::try_from(v).ok());
+        match (n(&pair[0]), n(&pair[1])) {
+            (Some(secs), Some(changes)) => points.push((secs, changes)),
+            _ => return Err("Invalid save parameters".to_owned()),
+        }
+    }
+    Ok(Value::SavePoints(points))
 }
 
 /// Redis's limit on `bind` addresses (`CONFIG_BINDADDR_MAX`).
@@ -661,8 +805,6 @@ static REDIS_ONLY: &[&str] = &[
     "cluster-slave-validity-factor",
     "crash-log-enabled",
     "crash-memcheck-enabled",
-    "dbfilename",
-    "dir",
     "disable-thp",
     "dynamic-hz",
     "enable-debug-command",
@@ -710,8 +852,6 @@ static REDIS_ONLY: &[&str] = &[
     "protected-mode",
     "rdb-del-sync-files",
     "rdb-save-incremental-fsync",
-    "rdbchecksum",
-    "rdbcompression",
     "rename-command",
     "repl-backlog-size",
     "repl-backlog-ttl",
@@ -735,7 +875,6 @@ static REDIS_ONLY: &[&str] = &[
     "replicaof",
     "requirepass",
     "sanitize-dump-payload",
-    "save",
     "sentinel",
     "server_cpulist",
     "set-max-intset-entries",
@@ -754,7 +893,6 @@ static REDIS_ONLY: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "socket-mark-id",
-    "stop-writes-on-bgsave-error",
     "stream-node-max-bytes",
     "stream-node-max-entries",
     "syslog-enabled",

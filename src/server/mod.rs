@@ -77,6 +77,7 @@ pub fn run(config: Config) -> Result<(), String> {
         return Err("no listener: both port and memcache-port are 0".into());
     }
     let shared = Arc::new(Shared::new(config));
+    crate::persist::load_at_startup(&shared)?;
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
@@ -105,6 +106,8 @@ pub fn run(config: Config) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
+    // Every client is gone, so the final snapshot holds every acknowledged write.
+    crate::persist::on_signal_exit(&shared);
     log::log(LogLevel::Notice, "cachette is now ready to exit, bye bye...");
     Ok(())
 }
@@ -125,6 +128,7 @@ fn cron(shared: &Shared) {
             shared.engine.expire_cycle(unix_ms(), effort, budget);
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
+        crate::persist::cron(shared);
         // A time-limited eviction round may have left memory over the limit; go on here so an
         // idle server gets back under it too (redis-server's eviction time proc).
         if shared.engine.limits.over_limit() {

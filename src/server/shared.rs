@@ -98,6 +98,8 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// Snapshot state: last save, the background save child, INFO persistence.
+    pub persist: crate::persist::Persist,
 }
 
 impl Shared {
@@ -123,6 +125,7 @@ impl Shared {
             blocking: Default::default(),
             memcache: Default::default(),
             active_expire: AtomicBool::new(true),
+            persist: Default::default(),
         }
     }
 

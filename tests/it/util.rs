@@ -119,6 +119,11 @@ pub fn cachette(extra: &[&str]) -> Proc {
         let mut cmd = Command::new(cachette_bin());
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
         cmd.args(["--memcache-port", &mc_port.to_string()]);
+        // No snapshots unless a test asks (its later --save/--dir/--dbfilename win): a test
+        // must neither litter the working directory nor load a stray dump.rdb from it.
+        let dir = std::env::temp_dir();
+        cmd.args(["--save", "", "--dir", dir.to_str().expect("utf-8 temp dir")]);
+        cmd.args(["--dbfilename", &format!("cachette-it-{port}.rdb")]);
         cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
             return p;
