@@ -1,13 +1,18 @@
 //! The `cachette` binary: command line -> `Config` -> `server::run`, and nothing else.
 //!
 //! Everything about arguments and config files lives in `cachette::config`; everything about
-//! serving lives in `cachette::server`. Errors from either end the process with status 1 and one
+//! serving lives in `cachette::server`. One operator subcommand, `cachette check-rdb FILE`,
+//! checks a snapshot file without starting a server. Errors from either end the process with status 1 and one
 //! line on standard error.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let config = match cachette::config::from_args(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "check-rdb") {
+        return check_rdb(&args[2..]);
+    }
+    let config = match cachette::config::from_args(args) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("cachette: {e}");
@@ -18,6 +23,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cachette: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cachette check-rdb FILE`: what an RDB file holds, or the first problem and its byte offset
+/// (the operator's redis-check-rdb). Exit status 0 when the file loads.
+fn check_rdb(rest: &[std::ffi::OsString]) -> ExitCode {
+    let [file] = rest else {
+        eprintln!("usage: cachette check-rdb FILE");
+        return ExitCode::from(2);
+    };
+    match cachette::persist::check_file(std::path::Path::new(file)) {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cachette check-rdb: {e}");
             ExitCode::FAILURE
         }
     }

@@ -426,7 +426,7 @@ pub static DIRECTIVES: &[Directive] = &[
         aliases: &[],
         kind: Kind::Bool,
         default: DefaultValue::Literal("yes"),
-        mutable: true,
+        mutable: false,
         doc: "End snapshots with a CRC-64 checksum (and check it when loading)",
         access: bool_field!(rdbchecksum),
     },

@@ -14,18 +14,21 @@
 const MAX_LITERAL: usize = 32;
 const MAX_OFFSET: usize = 1 << 13;
 const MAX_MATCH: usize = 7 + 255 + 2;
-const HASH_BITS: u32 = 14;
+/// The hash table has up to 2^14 slots, fewer for short inputs: most compressed strings are a
+/// few dozen bytes, and clearing a 16K-slot table for each would cost more than compressing.
+const MAX_HASH_BITS: u32 = 14;
 
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], bits: u32) -> usize {
     let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - bits)) as usize
 }
 
 /// Compresses `input`; `None` when the output would not fit in `max_out` bytes (Redis stores
 /// a string compressed only when that saves at least four bytes).
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(max_out.min(input.len()));
-    let mut table = vec![usize::MAX; 1 << HASH_BITS];
+    let bits = (usize::BITS - input.len().leading_zeros()).clamp(4, MAX_HASH_BITS);
+    let mut table = vec![usize::MAX; 1 << bits];
     let mut lit_start = 0;
     let mut i = 0;
     let flush_literals = |out: &mut Vec<u8>, from: usize, to: usize| {
@@ -38,7 +41,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
         }
     };
     while i + 2 < input.len() {
-        let h = hash3(&input[i..]);
+        let h = hash3(&input[i..], bits);
         let cand = table[h];
         table[h] = i;
         if cand != usize::MAX && i - cand <= MAX_OFFSET && input[cand..cand + 3] == input[i..i + 3] {

@@ -818,14 +818,16 @@ pub fn read_payload(payload: &[u8]) -> Result<Value, PayloadError> {
     if payload.len() < 10 {
         return Err(PayloadError::Footer);
     }
-    let (body, footer) = payload.split_at(payload.len() - 10);
+    let footer = &payload[payload.len() - 10..];
     let version = u16::from_le_bytes([footer[0], footer[1]]);
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&footer[2..]);
     if version > RDB_VERSION_MAX || crc64::update(0, &payload[..payload.len() - 8]) != u64::from_le_bytes(crc) {
         return Err(PayloadError::Footer);
     }
-    let mut c = Cursor { buf: body, pos: 0 };
+    // The value is read from the whole payload, footer included, as redis-server reads it: a
+    // value whose last string runs into the footer loads there, so it loads here too.
+    let mut c = Cursor { buf: payload, pos: 0 };
     let t = c.byte().map_err(|_| PayloadError::Format)?;
     read_value(&mut c, t).map_err(|_| PayloadError::Format)
 }

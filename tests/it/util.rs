@@ -150,6 +150,12 @@ fn find_binary(name: &str) -> Option<String> {
 /// Starts the reference redis-server (Debian's) with persistence off, or None when it is not
 /// installed outside CI. Under CI a missing reference panics.
 pub fn redis_server() -> Option<Proc> {
+    redis_server_with(&[])
+}
+
+/// [`redis_server`] with extra `--directive value` arguments appended (they win over the
+/// defaults above, as later redis-server arguments do).
+pub fn redis_server_with(extra: &[&str]) -> Option<Proc> {
     let Some(bin) = find_binary("redis-server") else {
         assert!(!in_ci(), "redis-server must be installed in CI");
         eprintln!("redis-server not installed: skipping");
@@ -160,6 +166,11 @@ pub fn redis_server() -> Option<Proc> {
         let mut cmd = Command::new(&bin);
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
         cmd.args(["--daemonize", "no", "--protected-mode", "no"]);
+        // SAVE in a test writes to the temp directory, never into the tree.
+        let dir = std::env::temp_dir();
+        cmd.args(["--dir", dir.to_str().expect("utf-8 temp dir")]);
+        cmd.args(["--dbfilename", &format!("redis-it-{port}.rdb")]);
+        cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, 0) {
             return Some(p);
         }
