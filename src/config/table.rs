@@ -620,7 +620,8 @@ impl Kind {
             Kind::Save => parse_save(&[arg.to_vec()]),
             Kind::Dir => {
                 let text = String::from_utf8(arg.to_vec()).map_err(|_| "argument must be valid UTF-8".to_owned())?;
-                let abs = std::fs::canonicalize(&text).map_err(|e| format!("Can't chdir to '{text}': {}", os_error(&e)))?;
+                let abs =
+                    std::fs::canonicalize(&text).map_err(|e| format!("Can't chdir to '{text}': {}", os_error(&e)))?;
                 if !abs.is_dir() {
                     return Err(format!("Can't chdir to '{text}': Not a directory"));
                 }

@@ -224,7 +224,10 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
             s.lastsave = unix_ms() / 1000;
             s.last_bgsave_failed = false;
             s.saves += 1;
-            log(LogLevel::Notice, &format!("DB saved on disk ({n} keys, {:.3} seconds)", start.elapsed().as_secs_f64()));
+            log(
+                LogLevel::Notice,
+                &format!("DB saved on disk ({n} keys, {:.3} seconds)", start.elapsed().as_secs_f64()),
+            );
             Ok(())
         }
         Err(e) => {
@@ -261,7 +264,8 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
         log(LogLevel::Warning, &format!("Can't save in background: fork: {e}"));
         return Err(SaveError::Failed);
     }
-    s.child = Some(Child { pid, started: Instant::now(), dirty_at_start: dirty, tmp: temp_name(&target.dir, pid as u32) });
+    s.child =
+        Some(Child { pid, started: Instant::now(), dirty_at_start: dirty, tmp: temp_name(&target.dir, pid as u32) });
     s.scheduled = false;
     drop(s);
     log(LogLevel::Notice, &format!("Background saving started by pid {pid}"));
@@ -339,9 +343,11 @@ fn reap(shared: &Shared, block: bool) {
         s.lastsave = unix_ms() / 1000;
         s.last_bgsave_failed = false;
         s.saves += 1;
-        let _ = shared.engine.stats.dirty.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
-            Some(d.saturating_sub(child.dirty_at_start))
-        });
+        let _ = shared
+            .engine
+            .stats
+            .dirty
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(child.dirty_at_start)));
         drop(s);
         log(LogLevel::Notice, "Background saving terminated with success");
     } else {
@@ -398,8 +404,8 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         Err(e) => return Err(format!("cannot read {}: {e}", target.file.display())),
     };
     let start = Instant::now();
-    let (loaded, expired) = load_into(&shared.engine, &data, now)
-        .map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
+    let (loaded, expired) =
+        load_into(&shared.engine, &data, now).map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
     shared.engine.stats.dirty.store(0, Ordering::Relaxed);
     {
         let mut s = shared.persist.lock();

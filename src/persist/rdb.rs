@@ -781,14 +781,17 @@ pub fn read_file(buf: &[u8], mut on_key: impl FnMut(Record) -> Result<(), String
                 c.string()?;
                 sum.warnings.push("skipped a function library (cachette has no scripting)".into());
             }
-            op::FUNCTION_PRE_GA => return c.err("the file holds a pre-release function record, which cachette cannot read"),
+            op::FUNCTION_PRE_GA => {
+                return c.err("the file holds a pre-release function record, which cachette cannot read")
+            }
             op::MODULE_AUX => {
                 return c.err("the file holds module auxiliary data, which cachette cannot load (no modules)")
             }
             t => {
                 let key = c.string()?;
                 let value = read_value(&mut c, t)?;
-                let rec = Record { db, key, value, expire_at: expire.take(), flags, idle: idle.take(), freq: freq.take() };
+                let rec =
+                    Record { db, key, value, expire_at: expire.take(), flags, idle: idle.take(), freq: freq.take() };
                 flags = 0;
                 sum.keys += 1;
                 let at = c.pos;
@@ -1166,6 +1169,49 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_7_2_file_with_a_listpack_set_reads() {
+        // REDIS0011, a set in the 7.2 listpack encoding (type 20), a listpack hash, no checksum.
+        let mut f = b"REDIS0011".to_vec();
+        let mut lp = ListpackBuilder::default();
+        lp.push(b"a");
+        lp.push(b"17");
+        let set = lp.finish();
+        f.extend_from_slice(&[op::SELECTDB, 2, ty::SET_LISTPACK, 1, b's', set.len() as u8]);
+        f.extend_from_slice(&set);
+        let mut lp = ListpackBuilder::default();
+        lp.push(b"field");
+        lp.push(b"value");
+        let hash = lp.finish();
+        f.extend_from_slice(&[ty::HASH_LISTPACK, 1, b'h', hash.len() as u8]);
+        f.extend_from_slice(&hash);
+        f.push(op::EOF);
+        f.extend_from_slice(&[0; 8]);
+        let mut got = Vec::new();
+        let sum = read_file(&f, |r| {
+            got.push(r);
+            Ok(())
+        })
+        .expect("reads");
+        assert_eq!(sum.version, 11);
+        assert!(!sum.checksummed);
+        let want_set: Set = [Member::Bytes(b"a"[..].into()), Member::Int(17)].into_iter().collect();
+        assert_eq!((got[0].db, &got[0].value), (2, &Value::Set(Box::new(want_set))));
+        let mut want_hash = Hash::new();
+        want_hash.set(b"field", b"value");
+        assert_eq!(got[1].value, Value::Hash(want_hash));
+    }
+
+    #[test]
+    fn streams_and_modules_are_refused_by_name() {
+        for (t, word) in [(ty::STREAM_LISTPACKS_2, "stream"), (ty::MODULE_2, "module")] {
+            let mut f = b"REDIS0010".to_vec();
+            f.extend_from_slice(&[t, 1, b'k', 0, 0, 0]);
+            let e = read_file(&f, |_| Ok(())).expect_err("refused");
+            assert!(e.message.contains(word), "{e}");
+        }
+    }
+
+    #[test]
     fn compact_encodings_read() {
         // Ziplist of "a", 5, 300: header, entries (prevlen, encoding, data), end.
         let mut zl = vec![0u8; 10];
@@ -1183,10 +1229,11 @@ mod tests {
             lp.push(e.as_bytes());
         }
         let got = listpack(&lp.finish()).expect("listpack");
-        let want: Vec<Vec<u8>> = ["x", "-1", "-4096", "4095", "-32768", "8000000", "-2147483648", "9223372036854775807"]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
+        let want: Vec<Vec<u8>> =
+            ["x", "-1", "-4096", "4095", "-32768", "8000000", "-2147483648", "9223372036854775807"]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
         assert_eq!(got, want);
         // Intset of width 2.
         let is = [2, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 5, 0];
