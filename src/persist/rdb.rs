@@ -1010,8 +1010,10 @@ fn intset(b: &[u8]) -> Result<Vec<i64>, &'static str> {
         .collect())
 }
 
+type Pair = (Vec<u8>, Vec<u8>);
+
 /// The pairs of a zipmap (hashes in RDB files from Redis before 2.6).
-fn zipmap_pairs(b: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, &'static str> {
+fn zipmap_pairs(b: &[u8]) -> Result<Vec<Pair>, &'static str> {
     let mut p = 1; // zmlen: a count hint, unreliable past 253
     let mut out = Vec::new();
     let read_len = |p: &mut usize| -> Result<Option<usize>, &'static str> {
@@ -1029,8 +1031,7 @@ fn zipmap_pairs(b: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, &'static str> {
             }
         }
     };
-    loop {
-        let Some(klen) = read_len(&mut p)? else { break };
+    while let Some(klen) = read_len(&mut p)? {
         let k = b.get(p..p + klen).ok_or("zipmap key runs past the end")?.to_vec();
         p += klen;
         let vlen = read_len(&mut p)?.ok_or("zipmap ends after a key")?;

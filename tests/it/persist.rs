@@ -87,8 +87,11 @@ fn fill(con: &mut Connection) {
     cmd::<()>(con, &[b"SELECT", b"0"]);
 }
 
-/// (db, key) -> (type, canonical value, PEXPIRETIME) for every key of databases 0..16.
-fn contents(con: &mut Connection) -> BTreeMap<(u8, Vec<u8>), (String, Vec<Vec<u8>>, i64)> {
+/// (db, key) -> (type, canonical value, PEXPIRETIME).
+type Contents = BTreeMap<(u8, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
+
+/// Every key of databases 0..16, as the server's replies show it.
+fn contents(con: &mut Connection) -> Contents {
     let mut out = BTreeMap::new();
     for db in 0..16u8 {
         cmd::<()>(con, &[b"SELECT", db.to_string().as_bytes()]);
@@ -194,10 +197,10 @@ fn dump_restore_moves_values_both_ways() {
         }
     }
     // Each server now holds, under "-restored", what the other one had (and the fills agree).
-    let strip = |m: BTreeMap<(u8, Vec<u8>), (String, Vec<Vec<u8>>, i64)>| -> BTreeMap<_, _> {
+    let strip = |m: Contents| -> Contents {
         m.into_iter().filter_map(|((db, k), v)| k.strip_suffix(b"-restored").map(|k| ((db, k.to_vec()), v))).collect()
     };
-    let db0: BTreeMap<_, _> = want.into_iter().filter(|((db, _), _)| *db == 0).collect();
+    let db0: Contents = want.into_iter().filter(|((db, _), _)| *db == 0).collect();
     assert_eq!(strip(contents(&mut cc)), db0, "redis-server -> cachette");
     assert_eq!(strip(contents(&mut rc)), db0, "cachette -> redis-server");
 }
