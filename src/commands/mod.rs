@@ -29,6 +29,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use cachette_resp::{Args, Encoder, Version};
 
@@ -325,12 +326,38 @@ pub struct Session {
     /// Set by a blocking command (BLPOP …) that found nothing to serve, instead of a reply:
     /// the connection then blocks until a key is ready or the deadline passes.
     pub block: Option<BlockRequest>,
+    /// CLIENT REPLY state.
+    pub reply: ReplyMode,
+    /// In MONITOR mode: keyspace commands are refused.
+    pub monitor: bool,
+    /// A blocked command run again when its key is ready: MONITOR saw it the first time.
+    pub rerun: bool,
+}
+
+/// CLIENT REPLY ON / OFF / SKIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// Replies are dropped until CLIENT REPLY ON.
+    Off,
+    /// The next command's reply is dropped.
+    SkipNext,
 }
 
 impl Session {
     /// A fresh session: db 0, RESP2.
     pub fn new(info: Arc<ClientInfo>) -> Session {
-        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None }
+        Session {
+            db: 0,
+            version: Version::Resp2,
+            close_after_reply: false,
+            info,
+            block: None,
+            reply: ReplyMode::On,
+            monitor: false,
+            rerun: false,
+        }
     }
 }
 
@@ -397,6 +424,10 @@ impl<'a> Ctx<'a> {
 struct Table {
     by_name: HashMap<&'static str, &'static Spec>,
     all: Vec<&'static Spec>,
+    /// Every spec, subcommands included: the index of a spec here is its row in the statistics.
+    flat: Vec<&'static Spec>,
+    /// (address of a spec, its index in `flat`), sorted by address.
+    by_addr: Vec<(usize, usize)>,
 }
 
 fn families() -> [&'static [Spec]; 11] {
@@ -420,14 +451,37 @@ fn table_ref() -> &'static Table {
     TABLE.get_or_init(|| {
         let mut by_name = HashMap::new();
         let mut all = Vec::new();
+        let mut flat = Vec::new();
         for fam in families() {
             for s in fam {
                 by_name.insert(s.name, s);
                 all.push(s);
+                flat.push(s);
+                flat.extend(s.subcommands.iter());
             }
         }
-        Table { by_name, all }
+        let mut by_addr: Vec<(usize, usize)> =
+            flat.iter().enumerate().map(|(i, s)| (*s as *const Spec as usize, i)).collect();
+        by_addr.sort_unstable();
+        Table { by_name, all, flat, by_addr }
     })
+}
+
+/// Number of specs, subcommands included (rows of the per-command statistics).
+pub fn spec_count() -> usize {
+    table_ref().flat.len()
+}
+
+/// Every spec, subcommands included, in the order of [`spec_index`].
+pub fn all_specs() -> &'static [&'static Spec] {
+    &table_ref().flat
+}
+
+/// The statistics row of `spec` (a spec of the table; anything else maps to row 0).
+pub fn spec_index(spec: &'static Spec) -> usize {
+    let t = table_ref();
+    let addr = spec as *const Spec as usize;
+    t.by_addr.binary_search_by_key(&addr, |&(a, _)| a).map(|i| t.by_addr[i].1).unwrap_or(0)
 }
 
 /// Every top-level command, in table order.
@@ -511,14 +565,54 @@ pub fn resolve(argv: &Argv<'_>) -> Result<&'static Spec, CmdError> {
     Ok(sub)
 }
 
-/// Runs one command and appends its reply to `out`.
+/// The command `argv` would run, when it names one, even if its arity is wrong (for the
+/// `rejected_calls` count).
+fn named_spec(argv: &Argv<'_>) -> Option<&'static Spec> {
+    let top = lookup(argv.get(0))?;
+    if top.subcommands.is_empty() || argv.len() < 2 {
+        return Some(top);
+    }
+    lookup_sub(top, argv.get(1))
+}
+
+/// True when a CLIENT PAUSE in force at `now` holds `argv` back: every command under PAUSE ALL,
+/// writes (and commands that may replicate) under PAUSE WRITE.
+pub fn must_wait(shared: &Shared, argv: &Argv<'_>, now: u64) -> bool {
+    match shared.pause.state(now) {
+        None => false,
+        Some(true) => true,
+        Some(false) => resolve(argv).is_ok_and(|s| s.has(flags::WRITE | flags::MAY_REPLICATE)),
+    }
+}
+
+/// Runs one command and appends its reply to `out`; counts it (INFO commandstats, errorstats),
+/// and hands it to SLOWLOG, the latency monitor and MONITOR.
 pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
     shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
     let version = session.version;
-    let spec = match resolve(argv) {
+    let mark = out.len();
+    let skip_this = session.reply == ReplyMode::SkipNext;
+    if skip_this {
+        session.reply = ReplyMode::On;
+    }
+    let resolved = resolve(argv).and_then(|spec| {
+        if session.monitor && spec.has(flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) {
+            return Err(CmdError::err("ERR Replica can't interact with the keyspace"));
+        }
+        Ok(spec)
+    });
+    let spec = match resolved {
         Ok(s) => s,
         Err(e) => {
-            Encoder::new(out, version).error(e.message().as_bytes());
+            if let Some(s) = named_spec(argv) {
+                shared.stats.rejected(spec_index(s));
+            }
+            let msg = e.message();
+            shared.stats.error(&msg);
+            Encoder::new(out, version).error(msg.as_bytes());
+            if skip_this || session.reply == ReplyMode::Off {
+                out.truncate(mark);
+            }
             return;
         }
     };
@@ -528,8 +622,59 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
         *c = spec.name;
     };
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
-    if let Err(e) = (spec.handler)(&mut ctx, argv) {
-        ctx.out.error(e.message().as_bytes());
+    let start = Instant::now();
+    let result = (spec.handler)(&mut ctx, argv);
+    let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let failed = match result {
+        Ok(()) => false,
+        Err(e) => {
+            let msg = e.message();
+            ctx.out.error(msg.as_bytes());
+            shared.stats.error(&msg);
+            true
+        }
+    };
+    shared.stats.record(spec_index(spec), nanos, failed);
+    after_call(shared, session, spec, argv, nanos);
+    // CLIENT REPLY OFF and SKIP answer nothing themselves; ON answers even when replies were off.
+    if skip_this || session.reply == ReplyMode::Off {
+        out.truncate(mark);
+    }
+}
+
+/// The slow log, the latency monitor and MONITOR, after a command ran for `nanos`.
+fn after_call(shared: &Shared, session: &Session, spec: &'static Spec, argv: &Argv<'_>, nanos: u64) {
+    let micros = nanos / 1000;
+    let slower = shared.stats.slower_than();
+    // A command that blocked is logged when it is served, as redis-server does.
+    if slower >= 0
+        && micros >= slower.unsigned_abs()
+        && !spec.has(flags::SKIP_SLOWLOG)
+        && session.block.is_none()
+    {
+        let info = &session.info;
+        let entry = crate::server::stats::SlowEntry {
+            id: 0,
+            time: crate::server::unix_ms() / 1000,
+            micros,
+            args: Vec::new(),
+            peer: info.addr.to_string(),
+            name: info.name.lock().map(|n| n.clone()).unwrap_or_default(),
+        };
+        let max = shared.stats.slowlog_max();
+        let mut log = shared.stats.slowlog.lock().unwrap_or_else(|p| p.into_inner());
+        log.push(&mut argv.rest(0), argv.len(), entry, max);
+    }
+    let threshold = shared.stats.latency_threshold();
+    if threshold > 0 && micros / 1000 >= threshold {
+        let event = if spec.has(flags::FAST) { "fast-command" } else { "command" };
+        let mut lat = shared.stats.latency.lock().unwrap_or_else(|p| p.into_inner());
+        lat.add(event, crate::server::unix_ms() / 1000, micros / 1000);
+    }
+    if shared.monitors.active() && !session.rerun && !spec.has(flags::SKIP_MONITOR | flags::ADMIN) {
+        let line =
+            crate::server::monitor::line(crate::server::shared::unix_us(), session.db, &session.info.addr, argv.rest(0));
+        shared.monitors.feed(&line);
     }
 }
 

@@ -70,6 +70,16 @@ pub struct Config {
     pub active_expire_effort: u32,
     /// `busy-poll-us`: how long a busy worker polls without sleeping (0 = never).
     pub busy_poll_us: u64,
+    /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`: entries kept.
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold`: milliseconds; 0 = off.
+    pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms.
+    pub latency_tracking: bool,
+    /// `enable-debug-command`: 0 no, 1 yes, 2 local.
+    pub enable_debug_command: u8,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
@@ -97,6 +107,11 @@ impl Default for Config {
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
+            slowlog_log_slower_than: 0,
+            slowlog_max_len: 0,
+            latency_monitor_threshold: 0,
+            latency_tracking: false,
+            enable_debug_command: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             config_file: None,
@@ -368,6 +383,11 @@ mod tests {
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,
+            slowlog_log_slower_than: 13,
+            slowlog_max_len: 14,
+            latency_monitor_threshold: 15,
+            latency_tracking: false,
+            enable_debug_command: 1,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             config_file: None,

@@ -10,7 +10,9 @@ pub mod blocking;
 pub mod conn;
 pub mod listener;
 pub mod log;
+pub mod monitor;
 pub mod shared;
+pub mod stats;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +91,8 @@ pub fn run(config: Config) -> Result<(), String> {
         handles.push(h);
     }
     shared.blocking.set_wakers(wakers.clone());
+    shared.monitors.set_wakers(wakers.clone());
+    shared.set_wakers(wakers.clone());
     log::log(
         LogLevel::Notice,
         &format!(
@@ -118,7 +122,8 @@ fn cron(shared: &Shared) {
         };
         let period = Duration::from_millis(1000 / u64::from(hz));
         let tick = Instant::now();
-        if shared.active_expire.load(Ordering::Relaxed) {
+        // A paused server changes no data, expiry included (as redis-server during CLIENT PAUSE).
+        if shared.active_expire.load(Ordering::Relaxed) && shared.pause.state(unix_ms()).is_none() {
             // Redis gives the slow cycle 25% of each period (more with higher effort).
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
             shared.engine.expire_cycle(unix_ms(), effort, budget);
