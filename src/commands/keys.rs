@@ -778,7 +778,7 @@ fn with_object(
 /// The encoding redis-server would report for a string: `int` for a canonical 64-bit integer,
 /// `embstr` up to 44 bytes, `raw` beyond. (Redis also reports `raw` for a short string that
 /// APPEND or SETRANGE modified in place; cachette does not track that history.)
-fn string_encoding(v: &[u8]) -> &'static str {
+pub(super) fn string_encoding(v: &[u8]) -> &'static str {
     if v.len() <= 20 && crate::types::string::parse_i64(v).is_some() {
         "int"
     } else if v.len() <= 44 {

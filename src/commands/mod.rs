@@ -17,6 +17,7 @@ pub mod bitmaps;
 pub mod connection;
 pub mod hashes;
 pub mod hll;
+pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod server;
@@ -430,7 +431,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 11] {
+fn families() -> [&'static [Spec]; 12] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -443,6 +444,7 @@ fn families() -> [&'static [Spec]; 11] {
         hll::COMMANDS,
         sort::COMMANDS,
         server::COMMANDS,
+        introspect::COMMANDS,
     ]
 }
 

@@ -11,6 +11,7 @@ use super::flags::*;
 use super::{container, excerpt, int_arg, is, lookup, spec, table, Argv, CmdError, Ctx, Spec};
 use crate::engine::memory;
 use crate::server::shared::unix_us;
+use crate::server::ClientInfo;
 
 /// This family's table entries.
 #[rustfmt::skip]
@@ -45,13 +46,29 @@ const CONFIG_SUBS: &[Spec] = &[
 
 #[rustfmt::skip]
 const CLIENT_SUBS: &[Spec] = &[
-    spec("client|id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns the unique client ID of the connection.", client_id),
-    spec("client|getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Returns the name of the connection.", client_getname),
-    spec("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Sets the connection name.", client_setname).args(&[string("connection-name")]),
-    spec("client|setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "O(1)", "Sets information specific to the client or connection.", client_setinfo).args(CLIENT_SETINFO_ARGS),
-    spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Lists open connections.", client_list).args(CLIENT_LIST_ARGS),
-    spec("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the connection.", client_info),
-    spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", client_help),
+    spec("client|id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns the client ID for the current connection", client_id),
+    spec("client|getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Get the current connection name", client_getname),
+    spec("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Set the current connection name", client_setname).args(&[string("connection-name")]),
+    spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Get the list of client connections", client_list).args(CLIENT_LIST_ARGS),
+    spec("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the current client connection.", client_info),
+    spec("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Kill the connection of a client", client_kill).args(&[oneof("filter", &[string("ip:port"), oneof("new-format", CLIENT_KILL_FILTERS).multiple()])]),
+    spec("client|pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.9.50", "O(1)", "Stop processing commands from clients for some time", client_pause).args(&[integer("timeout"), oneof("mode", &[pure("WRITE"), pure("ALL")]).since("6.2.0").optional()]),
+    spec("client|unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(N) Where N is the number of paused clients", "Resume processing of clients that were paused", client_unpause),
+    spec("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.0.0", "O(1)", "Set client eviction mode for the current connection", client_no_evict).args(&[oneof("enabled", &[pure("ON"), pure("OFF")])]),
+    spec("client|reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.2.0", "O(1)", "Instruct the server whether to reply to commands", client_reply).args(&[oneof("on_off_skip", &[pure("ON"), pure("OFF"), pure("SKIP")])]),
+    spec("client|unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(log N) where N is the number of client connections", "Unblock a client blocked in a blocking command from a different connection", client_unblock).args(&[integer("client-id"), oneof("timeout_error", &[pure("TIMEOUT"), pure("ERROR")]).optional()]),
+    spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Show helpful text about the different subcommands", client_help),
+];
+
+/// The filters of the new `CLIENT KILL <filter> <value> …` form.
+#[rustfmt::skip]
+const CLIENT_KILL_FILTERS: &[Arg] = &[
+    integer("client-id").token("ID").since("2.8.12").optional(),
+    oneof("normal_master_slave_pubsub", &[pure("NORMAL"), pure("MASTER").since("3.2.0"), pure("SLAVE"), pure("REPLICA").since("5.0.0"), pure("PUBSUB")]).token("TYPE").since("2.8.12").optional(),
+    string("username").token("USER").optional(),
+    string("ip:port").token("ADDR").optional(),
+    string("ip:port").token("LADDR").since("6.2.0").optional(),
+    string("yes/no").token("SKIPME").optional(),
 ];
 
 /// `COMMAND LIST [FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]`
@@ -59,11 +76,6 @@ const COMMAND_LIST_ARGS: &[Arg] = &[oneof("filterby", COMMAND_LIST_FILTERS).toke
 
 const COMMAND_LIST_FILTERS: &[Arg] =
     &[string("module-name").token("MODULE"), string("category").token("ACLCAT"), pattern("pattern").token("PATTERN")];
-
-/// `CLIENT SETINFO LIB-NAME libname|LIB-VER libver` (redis-server 7.2 spells the tokens in
-/// lower case).
-const CLIENT_SETINFO_ARGS: &[Arg] =
-    &[oneof("attr", &[string("libname").token("lib-name"), string("libver").token("lib-ver")])];
 
 /// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]`
 const CLIENT_LIST_ARGS: &[Arg] = &[
@@ -90,7 +102,7 @@ pub(super) fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
         ctx.out.simple(l.as_bytes());
     }
     ctx.out.simple(b"HELP");
-    ctx.out.simple(b"    Print this help.");
+    ctx.out.simple(b"    Prints this help.");
 }
 
 // ---- COMMAND ----------------------------------------------------------------------------
@@ -362,6 +374,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let level = {
         let mut cfg = ctx.shared.config_mut();
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
+        ctx.shared.stats.sync_config(&cfg);
         cfg.loglevel
     };
     crate::server::log::set_level(level);
@@ -384,6 +397,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError>
     for a in [&s.keyspace_hits, &s.keyspace_misses, &s.expired_keys] {
         a.store(0, Ordering::Relaxed);
     }
+    ctx.shared.stats.reset();
     ctx.out.ok();
     Ok(())
 }
@@ -443,30 +457,27 @@ fn client_setname(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn client_setinfo(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let (attr, value) = (argv.get(2), argv.get(3));
-    let lib = is(attr, "LIB-NAME");
-    if !lib && !is(attr, "LIB-VER") {
-        return Err(CmdError::err(format!("ERR Unrecognized option '{}'", excerpt(attr, 128))));
+/// CLIENT LIST's `flags` field, letters in redis-server's order (`N` when none applies).
+fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
+    let mut f = String::new();
+    if info.monitor.load(Ordering::Relaxed) {
+        f.push('O');
     }
-    if value.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::err(format!(
-            "ERR {} cannot contain spaces, newlines or special characters.",
-            if lib { "lib-name" } else { "lib-ver" }
-        )));
+    if shared.blocking.is_blocked(info.id) {
+        f.push('b');
     }
-    if let Ok(mut l) = ctx.session.info.lib.lock() {
-        if lib {
-            l.0 = value.to_vec();
-        } else {
-            l.1 = value.to_vec();
-        }
+    if info.no_evict.load(Ordering::Relaxed) {
+        f.push('e');
     }
-    ctx.out.ok();
-    Ok(())
+    if f.is_empty() {
+        f.push('N');
+    }
+    f
 }
 
-fn client_line(info: &crate::server::ClientInfo, now_ms: u64) -> String {
+/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `sub`,
+/// `psub`, `ssub` and `multi` read 0 / -1 until pub/sub and transactions keep that state.
+fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.lock().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = info.last_cmd.lock().map(|c| *c).unwrap_or("NULL");
     let last = info.last_active_ms.load(Ordering::Relaxed);
@@ -474,7 +485,7 @@ fn client_line(info: &crate::server::ClientInfo, now_ms: u64) -> String {
     let obuf = info.obuf.load(Ordering::Relaxed);
     let qbuf = info.qbuf.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir=-1 resp={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -482,57 +493,56 @@ fn client_line(info: &crate::server::ClientInfo, now_ms: u64) -> String {
         name,
         info.created.elapsed().as_secs(),
         idle,
+        client_flags(shared, info),
         info.db.load(Ordering::Relaxed),
         qbuf,
         obuf,
         16384 + qbuf + obuf,
+        if obuf > 0 { "rw" } else { "r" },
         cmd,
         info.resp.load(Ordering::Relaxed),
     )
 }
 
-fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let mut ids: Option<Vec<u64>> = None;
-    let mut only_type: Option<bool> = None; // Some(memcache?) filter
-    let mut i = 2;
-    while i < argv.len() {
-        if is(argv.get(i), "TYPE") && i + 1 < argv.len() {
-            let t = argv.get(i + 1);
-            only_type = Some(if is(t, "normal") {
-                false
-            } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-                true
-            } else {
-                return Err(CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))));
-            });
-            i += 2;
-        } else if is(argv.get(i), "ID") && i + 1 < argv.len() {
-            let mut v = Vec::new();
-            for a in argv.rest(i + 1) {
-                let id = int_arg(a).ok().filter(|&n| n > 0).ok_or_else(|| CmdError::err("ERR Invalid client ID"))?;
-                v.push(id as u64);
-            }
-            ids = Some(v);
-            i = argv.len();
-        } else {
-            return Err(CmdError::Syntax);
-        }
+/// A client type name as CLIENT LIST / KILL TYPE take it: Some(true) for normal clients, Some(false)
+/// for the types cachette has no clients of yet (master, replica, pubsub).
+fn client_type(t: &[u8]) -> Result<bool, CmdError> {
+    if is(t, "normal") {
+        Ok(true)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
+        Ok(false)
+    } else {
+        Err(CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))))
     }
+}
+
+/// The Redis clients (memcached connections are in `stats conns`), in id order.
+fn redis_clients(ctx: &Ctx<'_>) -> Vec<std::sync::Arc<ClientInfo>> {
+    ctx.shared.lock_clients().values().filter(|c| !c.memcache).cloned().collect()
+}
+
+fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    // redis-server 7.0 takes either one TYPE filter or one ID list, never both.
+    let mut normal = true;
+    let mut ids: Option<Vec<i64>> = None;
+    if argv.len() == 4 && is(argv.get(2), "TYPE") {
+        normal = client_type(argv.get(3))?;
+    } else if argv.len() >= 4 && is(argv.get(2), "ID") {
+        let parsed: Option<Vec<i64>> = argv.rest(3).map(|a| crate::types::string::parse_i64(a)).collect();
+        ids = Some(parsed.ok_or_else(|| CmdError::err("ERR Invalid client ID"))?);
+    } else if argv.len() != 2 {
+        return Err(CmdError::Syntax);
+    }
+    let now = crate::server::unix_ms();
     let mut text = String::new();
-    let clients: Vec<_> = ctx.shared.lock_clients().values().cloned().collect();
-    for c in clients {
-        if c.memcache {
-            continue; // CLIENT LIST shows Redis clients; memcached ones are in `stats conns`.
+    for c in redis_clients(ctx) {
+        let listed = match &ids {
+            Some(ids) => ids.contains(&(c.id as i64)),
+            None => normal,
+        };
+        if listed {
+            text.push_str(&client_line(ctx.shared, &c, now));
         }
-        if only_type == Some(true) {
-            continue;
-        }
-        if let Some(ids) = &ids {
-            if !ids.contains(&c.id) {
-                continue;
-            }
-        }
-        text.push_str(&client_line(&c, crate::server::unix_ms()));
     }
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
@@ -540,8 +550,177 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn client_info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     let info = ctx.session.info.clone();
-    let line = client_line(&info, crate::server::unix_ms());
+    let line = client_line(ctx.shared, &info, crate::server::unix_ms());
     ctx.out.verbatim(b"txt", line.as_bytes());
+    Ok(())
+}
+
+/// The filters of one CLIENT KILL; a client is killed when it matches all of them.
+#[derive(Default)]
+struct KillFilter<'a> {
+    id: Option<u64>,
+    normal: Option<bool>,
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    skipme: bool,
+}
+
+impl KillFilter<'_> {
+    fn matches(&self, c: &ClientInfo, me: u64) -> bool {
+        (!self.skipme || c.id != me)
+            && self.id.is_none_or(|id| id == c.id)
+            && self.normal.is_none_or(|n| n)
+            && self.addr.is_none_or(|a| a == c.addr.to_string().as_bytes())
+            && self.laddr.is_none_or(|a| a == c.laddr.to_string().as_bytes())
+    }
+}
+
+/// CLIENT KILL ip:port (the old form: +OK or an error) and CLIENT KILL <filter> <value> …
+/// (the count of clients killed). The owner worker closes a killed connection; the caller's own
+/// connection closes after this reply.
+fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let old_form = argv.len() == 3;
+    let mut f = KillFilter { skipme: !old_form, ..Default::default() };
+    if old_form {
+        f.addr = Some(argv.get(2));
+    } else {
+        let mut i = 2;
+        while i < argv.len() {
+            if i + 1 >= argv.len() {
+                return Err(CmdError::Syntax);
+            }
+            let (opt, val) = (argv.get(i), argv.get(i + 1));
+            if is(opt, "ID") {
+                let id = crate::types::string::parse_i64(val)
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| CmdError::err("ERR client-id should be greater than 0"))?;
+                f.id = Some(id as u64);
+            } else if is(opt, "TYPE") {
+                f.normal = Some(client_type(val)?);
+            } else if is(opt, "ADDR") {
+                f.addr = Some(val);
+            } else if is(opt, "LADDR") {
+                f.laddr = Some(val);
+            } else if is(opt, "USER") {
+                // The default user is the only one; every connection is authenticated as it.
+                if val != b"default" {
+                    return Err(CmdError::err(format!("ERR No such user '{}'", excerpt(val, 128))));
+                }
+            } else if is(opt, "SKIPME") {
+                f.skipme = if is(val, "yes") {
+                    true
+                } else if is(val, "no") {
+                    false
+                } else {
+                    return Err(CmdError::Syntax);
+                };
+            } else {
+                return Err(CmdError::Syntax);
+            }
+            i += 2;
+        }
+    }
+    let me = ctx.session.info.id;
+    let mut killed = 0;
+    for c in redis_clients(ctx) {
+        if !f.matches(&c, me) {
+            continue;
+        }
+        killed += 1;
+        if c.id == me {
+            ctx.session.close_after_reply = true;
+        } else {
+            c.kill.store(true, Ordering::Release);
+        }
+    }
+    if killed > 0 {
+        ctx.shared.kill_generation.fetch_add(1, Ordering::AcqRel);
+        ctx.shared.wake_all();
+    }
+    if old_form {
+        if killed == 0 {
+            return Err(CmdError::err("ERR No such client"));
+        }
+        ctx.out.ok();
+    } else {
+        ctx.out.int(killed);
+    }
+    Ok(())
+}
+
+fn client_pause(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let ms = crate::types::string::parse_i64(argv.get(2))
+        .ok_or_else(|| CmdError::err("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("ERR timeout is negative"));
+    }
+    let all = match argv.len() {
+        3 => true,
+        4 if is(argv.get(3), "ALL") => true,
+        4 if is(argv.get(3), "WRITE") => false,
+        _ => return Err(CmdError::err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let now = crate::server::unix_ms();
+    ctx.shared.pause.pause(now.saturating_add(ms as u64), all, now);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    ctx.shared.pause.unpause();
+    ctx.shared.wake_all();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// An ON/OFF argument; anything else is a syntax error.
+fn on_off(a: &[u8]) -> Result<bool, CmdError> {
+    if is(a, "ON") {
+        Ok(true)
+    } else if is(a, "OFF") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+fn client_no_evict(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let on = on_off(argv.get(2))?;
+    ctx.session.info.no_evict.store(on, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY: ON answers +OK; OFF and SKIP answer nothing (`execute` drops their output).
+fn client_reply(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    use super::ReplyMode;
+    let mode = argv.get(2);
+    if is(mode, "ON") {
+        ctx.session.reply = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(mode, "OFF") {
+        ctx.session.reply = ReplyMode::Off;
+    } else if is(mode, "SKIP") {
+        // OFF stays OFF; otherwise only the next command is silent.
+        if ctx.session.reply != ReplyMode::Off {
+            ctx.session.reply = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+fn client_unblock(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let id = int_arg(argv.get(2))?;
+    let error = match argv.len() {
+        3 => false,
+        4 if is(argv.get(3), "TIMEOUT") => false,
+        4 if is(argv.get(3), "ERROR") => true,
+        _ => return Err(CmdError::err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let done = id > 0 && ctx.shared.blocking.unblock(ctx.shared, id as u64, error);
+    ctx.out.int(i64::from(done));
     Ok(())
 }
 
@@ -550,18 +729,51 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
         ctx,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
             "    Return the ID of the current connection.",
             "INFO",
             "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
             "LIST [options ...]",
-            "    Return information about client connections.",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
-            "SETINFO <option> <value>",
-            "    Set client meta attr.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
         ],
     );
     Ok(())
@@ -569,16 +781,20 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 
 // ---- INFO -------------------------------------------------------------------------------
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
+/// Every section in redis-server's order; `commandstats` and `latencystats` only on request or
+/// with `all` / `everything`, as redis-server leaves them out of the default set.
+const SECTIONS: &[&str] =
+    &["server", "clients", "memory", "stats", "commandstats", "errorstats", "latencystats", "keyspace"];
+const NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
 
 fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let mut wanted: Vec<String> = argv.rest(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    if wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default") {
-        wanted = SECTIONS.iter().map(|s| s.to_string()).collect();
-    }
+    let asked: Vec<String> = argv.rest(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let all = asked.iter().any(|w| w == "all" || w == "everything");
+    let default = asked.is_empty() || asked.iter().any(|w| w == "default");
     let mut text = String::new();
     for section in SECTIONS {
-        if !wanted.iter().any(|w| w == section) {
+        let wanted = all || asked.iter().any(|w| w == section) || (default && !NOT_DEFAULT.contains(section));
+        if !wanted {
             continue;
         }
         if !text.is_empty() {
@@ -588,6 +804,36 @@ fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
+}
+
+/// The per-command sections: `cmdstat_<name>:…` and `latency_percentiles_usec_<name>:…` for
+/// every command called at least once.
+fn command_sections(ctx: &Ctx<'_>, latency: bool, t: &mut String) {
+    for (i, s) in super::all_specs().iter().enumerate() {
+        let c = ctx.shared.stats.totals(i, latency);
+        if c.calls == 0 && c.rejected == 0 && c.failed == 0 {
+            continue;
+        }
+        if latency {
+            if c.calls > 0 {
+                let _ = write!(
+                    t,
+                    "latency_percentiles_usec_{}:p50={:.3},p99={:.3},p99.9={:.3}\r\n",
+                    s.name,
+                    c.percentile_us(50.0),
+                    c.percentile_us(99.0),
+                    c.percentile_us(99.9)
+                );
+            }
+        } else {
+            let per_call = if c.calls == 0 { 0.0 } else { c.usec as f64 / c.calls as f64 };
+            let _ = write!(
+                t,
+                "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                s.name, c.calls, c.usec, c.rejected, c.failed
+            );
+        }
+    }
 }
 
 fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
@@ -645,7 +891,7 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         "stats" => {
             let _ = write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
                 c.connections_received.load(Ordering::Relaxed),
                 c.commands_processed.load(Ordering::Relaxed),
                 c.net_input_bytes.load(Ordering::Relaxed),
@@ -654,7 +900,24 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 st.expired_keys.load(Ordering::Relaxed),
                 st.keyspace_hits.load(Ordering::Relaxed),
                 st.keyspace_misses.load(Ordering::Relaxed),
+                sh.stats.total_errors(),
             );
+        }
+        "commandstats" => {
+            t.push_str("# Commandstats\r\n");
+            drop(cfg);
+            command_sections(ctx, false, t);
+        }
+        "latencystats" => {
+            t.push_str("# Latencystats\r\n");
+            drop(cfg);
+            command_sections(ctx, true, t);
+        }
+        "errorstats" => {
+            t.push_str("# Errorstats\r\n");
+            for (code, n) in sh.stats.error_counts() {
+                let _ = write!(t, "errorstat_{code}:count={n}\r\n");
+            }
         }
         "keyspace" => {
             t.push_str("# Keyspace\r\n");

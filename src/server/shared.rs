@@ -54,8 +54,6 @@ pub struct ClientInfo {
     pub resp: AtomicU32,
     /// Name given by CLIENT SETNAME / HELLO SETNAME.
     pub name: Mutex<Vec<u8>>,
-    /// Library name and version from CLIENT SETINFO.
-    pub lib: Mutex<(Vec<u8>, Vec<u8>)>,
     /// Name of the last command run.
     pub last_cmd: Mutex<&'static str>,
     /// Query buffer bytes in use, output buffer bytes pending.

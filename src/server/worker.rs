@@ -190,7 +190,6 @@ impl Worker {
                 db: Default::default(),
                 resp: (if proto == Proto::Resp { 2 } else { 0 }).into(),
                 name: Default::default(),
-                lib: Default::default(),
                 last_cmd: std::sync::Mutex::new("NULL"),
                 qbuf: Default::default(),
                 obuf: Default::default(),
