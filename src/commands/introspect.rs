@@ -57,9 +57,10 @@ const MEMORY_SUBS: &[Spec] = &[
 
 fn slowlog_get(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if argv.len() > 3 {
-        return Err(CmdError::err(
-            "ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.",
-        ));
+        return Err(CmdError::err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            excerpt(argv.get(1), 128)
+        )));
     }
     let count = match argv.len() {
         3 => crate::types::string::parse_i64(argv.get(2))
@@ -355,7 +356,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             return Ok(());
         }
         3 if is(sub, "SET-ACTIVE-EXPIRE") => {
-            let on = int_arg(argv.get(2))? != 0;
+            // redis-server reads the flag with atoi: anything but a non-zero number is 0.
+            let on = crate::types::string::parse_i64(argv.get(2)).unwrap_or(0) != 0;
             ctx.shared.active_expire.store(on, Ordering::Relaxed);
             ctx.out.ok();
             return Ok(());
@@ -370,7 +372,10 @@ fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
         _ => {}
     }
-    Err(CmdError::err(format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", excerpt(sub, 128))))
+    Err(CmdError::err(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        excerpt(sub, 128)
+    )))
 }
 
 const DEBUG_HELP: &[&str] = &[
@@ -469,7 +474,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let m = &mut ctx.out;
-    m.map(25 + per_db.len());
+    m.map(27 + per_db.len());
     let int = |m: &mut cachette_resp::Encoder<'_>, k: &str, v: u64| {
         m.bulk(k.as_bytes());
         m.int(v as i64);
@@ -490,9 +495,10 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     int(m, "functions.caches", 0);
     for (db, k, e) in &per_db {
         m.bulk(format!("db.{db}").as_bytes());
-        m.map(2);
+        m.map(3);
         int(m, "overhead.hashtable.main", k * ENTRY_OVERHEAD as u64);
         int(m, "overhead.hashtable.expires", e * 8);
+        int(m, "overhead.hashtable.slot-to-keys", 0);
     }
     int(m, "overhead.total", overhead);
     int(m, "keys.count", keys);
@@ -517,9 +523,9 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     // redis-server declines to judge an instance under 5 MB.
     let text = if memory::used() < 5 << 20 {
-        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting."
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
     } else {
-        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
+        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
     };
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())

@@ -118,7 +118,7 @@ pub fn cachette(extra: &[&str]) -> Proc {
         let (port, mc_port) = (free_port(), free_port());
         let mut cmd = Command::new(cachette_bin());
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
-        cmd.args(["--memcache-port", &mc_port.to_string()]);
+        cmd.args(["--memcache-port", &mc_port.to_string(), "--enable-debug-command", "local"]);
         cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
             return p;
@@ -154,7 +154,7 @@ pub fn redis_server() -> Option<Proc> {
         let port = free_port();
         let mut cmd = Command::new(&bin);
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-        cmd.args(["--daemonize", "no", "--protected-mode", "no"]);
+        cmd.args(["--daemonize", "no", "--protected-mode", "no", "--enable-debug-command", "local"]);
         if let Some(p) = spawn_and_wait(cmd, port, 0) {
             return Some(p);
         }
