@@ -6,6 +6,7 @@ mod bad_input;
 mod blocking;
 mod differential;
 mod docs;
+mod introspection;
 mod lifecycle;
 mod memcache;
 mod resp;
