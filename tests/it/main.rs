@@ -9,5 +9,6 @@ mod docs;
 mod introspection;
 mod lifecycle;
 mod memcache;
+mod redis_cli;
 mod resp;
 mod util;
