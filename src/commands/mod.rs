@@ -20,6 +20,7 @@ pub mod hll;
 pub mod introspect;
 pub mod keys;
 pub mod lists;
+pub mod meta;
 pub mod server;
 pub mod sets;
 pub mod sort;

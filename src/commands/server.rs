@@ -16,32 +16,35 @@ use crate::server::ClientInfo;
 /// This family's table entries.
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Returns the server time.", time),
-    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", info).args(&[string("section").optional().multiple()]),
+    spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Return the current server time", time),
+    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Get information and statistics about the server", info).args(&[string("section").optional().multiple()]),
     Spec {
         handler: command_all,
-        ..container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", COMMAND_SUBS)
+        flags: LOADING | STALE,
+        complexity: "O(N) where N is the total number of Redis commands",
+        ..container("command", -1, "server", "2.8.13", "Get array of Redis command details", COMMAND_SUBS)
     },
-    container("config", -2, "server", "2.0.0", "A container for server configuration commands.", CONFIG_SUBS),
-    container("client", -2, "connection", "2.4.0", "A container for client connection commands.", CLIENT_SUBS),
+    container("config", -2, "server", "2.0.0", "A container for server configuration commands", CONFIG_SUBS),
+    container("client", -2, "connection", "2.4.0", "A container for client connection commands", CLIENT_SUBS),
 ];
 
 #[rustfmt::skip]
 const COMMAND_SUBS: &[Spec] = &[
-    spec("command|count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(1)", "Returns a count of commands.", command_count),
-    spec("command|info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of commands to look up", "Returns information about one, multiple or all commands.", command_info).args(&[string("command-name").optional().multiple()]),
-    spec("command|docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the number of commands to look up", "Returns documentary information about one, multiple or all commands.", command_docs).args(&[string("command-name").optional().multiple()]),
-    spec("command|list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the total number of Redis commands", "Returns a list of command names.", command_list).args(COMMAND_LIST_ARGS),
-    spec("command|getkeys", -4, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of arguments to the command", "Extracts the key names from an arbitrary command.", command_getkeys),
-    spec("command|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", command_help),
+    spec("command|count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(1)", "Get total number of Redis commands", command_count),
+    spec("command|info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of commands to look up", "Get array of specific Redis command details, or all when no argument is given.", command_info).args(&[string("command-name").optional().multiple()]),
+    spec("command|docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the number of commands to look up", "Get array of specific Redis command documentation", command_docs).args(&[string("command-name").optional().multiple()]),
+    spec("command|list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the total number of Redis commands", "Get an array of Redis command names", command_list).args(COMMAND_LIST_ARGS),
+    spec("command|getkeysandflags", -4, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "O(N) where N is the number of arguments to the command", "Extract keys and access flags given a full Redis command", command_getkeysandflags),
+    spec("command|getkeys", -4, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "O(N) where N is the number of arguments to the command", "Extract keys given a full Redis command", command_getkeys),
+    spec("command|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Show helpful text about the different subcommands", command_help),
 ];
 
 #[rustfmt::skip]
 const CONFIG_SUBS: &[Spec] = &[
-    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Returns the effective values of configuration parameters.", config_get).args(&[block("parameter", &[string("parameter")]).multiple()]),
-    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Sets configuration parameters in-flight.", config_set).args(&[block("parameter_value", &[string("parameter"), string("value")]).multiple()]),
-    spec("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(1)", "Resets the server's statistics.", config_resetstat),
-    spec("config|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", config_help),
+    spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Get the values of configuration parameters", config_get).args(&[block("parameter", &[string("parameter")]).multiple()]),
+    spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Set configuration parameters to the given values", config_set).args(&[block("parameter_value", &[string("parameter"), string("value")]).multiple()]),
+    spec("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(1)", "Reset the stats returned by INFO", config_resetstat),
+    spec("config|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Show helpful text about the different subcommands", config_help),
 ];
 
 #[rustfmt::skip]
@@ -51,7 +54,7 @@ const CLIENT_SUBS: &[Spec] = &[
     spec("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "O(1)", "Set the current connection name", client_setname).args(&[string("connection-name")]),
     spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Get the list of client connections", client_list).args(CLIENT_LIST_ARGS),
     spec("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the current client connection.", client_info),
-    spec("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Kill the connection of a client", client_kill).args(&[oneof("filter", &[string("ip:port"), oneof("new-format", CLIENT_KILL_FILTERS).multiple()])]),
+    spec("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Kill the connection of a client", client_kill).args(&[oneof("filter", &[string("ip:port").deprecated("2.8.12"), oneof("new-format", CLIENT_KILL_FILTERS).multiple()])]),
     spec("client|pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.9.50", "O(1)", "Stop processing commands from clients for some time", client_pause).args(&[integer("timeout"), oneof("mode", &[pure("WRITE"), pure("ALL")]).since("6.2.0").optional()]),
     spec("client|unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(N) Where N is the number of paused clients", "Resume processing of clients that were paused", client_unpause),
     spec("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.0.0", "O(1)", "Set client eviction mode for the current connection", client_no_evict).args(&[oneof("enabled", &[pure("ON"), pure("OFF")])]),
@@ -107,8 +110,17 @@ pub(super) fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
 
 // ---- COMMAND ----------------------------------------------------------------------------
 
-/// ACL categories redis-server would give a command, derived from its flags and group.
+/// The command's ACL categories: redis-server's own (`meta`), or for a command redis-server
+/// lacks, derived from its flags and group.
 fn categories(s: &Spec) -> Vec<&'static str> {
+    if let Some(m) = super::meta::meta(s.name) {
+        return m.acl.to_vec();
+    }
+    derived_categories(s)
+}
+
+/// ACL categories derived from a command's flags and group.
+fn derived_categories(s: &Spec) -> Vec<&'static str> {
     let mut c = Vec::new();
     if s.has(WRITE) {
         c.push("@write");
@@ -159,11 +171,96 @@ fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     for c in cats {
         ctx.out.simple(c.as_bytes());
     }
-    ctx.out.set(0); // tips
-    ctx.out.array(0); // key specs: first/last/step above describe the keys
-    ctx.out.array(s.subcommands.len());
-    for sub in s.subcommands {
-        write_command_info(ctx, sub);
+    let meta = super::meta::meta(s.name);
+    let tips = meta.map_or(&[][..], |m| m.tips);
+    ctx.out.set(tips.len());
+    for t in tips {
+        ctx.out.bulk(t.as_bytes());
+    }
+    let specs = meta.map_or(&[][..], |m| m.key_specs);
+    ctx.out.set(specs.len());
+    for ks in specs {
+        write_key_spec(ctx, ks);
+    }
+    // redis-server answers a container's subcommands as an array, a plain command's as an
+    // empty set.
+    if s.subcommands.is_empty() {
+        ctx.out.set(0);
+    } else {
+        ctx.out.array(s.subcommands.len());
+        for sub in s.subcommands {
+            write_command_info(ctx, sub);
+        }
+    }
+}
+
+/// One key specification, as COMMAND INFO shows it.
+fn write_key_spec(ctx: &mut Ctx<'_>, ks: &super::meta::KeySpec) {
+    use super::meta::{Begin, Find};
+    let out = &mut ctx.out;
+    out.map(3 + usize::from(!ks.notes.is_empty()));
+    if !ks.notes.is_empty() {
+        out.bulk(b"notes");
+        out.bulk(ks.notes.as_bytes());
+    }
+    out.bulk(b"flags");
+    out.set(ks.flags.len());
+    for f in ks.flags {
+        out.simple(f.as_bytes());
+    }
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    match ks.begin {
+        Begin::Index(i) => {
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map(1);
+            out.bulk(b"index");
+            out.int(i64::from(i));
+        }
+        Begin::Keyword(k, from) => {
+            out.bulk(b"keyword");
+            out.bulk(b"spec");
+            out.map(2);
+            out.bulk(b"keyword");
+            out.bulk(k.as_bytes());
+            out.bulk(b"startfrom");
+            out.int(i64::from(from));
+        }
+        Begin::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
+    }
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    match ks.find {
+        Find::Range(last, step, limit) => {
+            out.bulk(b"range");
+            out.bulk(b"spec");
+            out.map(3);
+            for (k, v) in [("lastkey", last), ("keystep", step), ("limit", limit)] {
+                out.bulk(k.as_bytes());
+                out.int(i64::from(v));
+            }
+        }
+        Find::Keynum(idx, first, step) => {
+            out.bulk(b"keynum");
+            out.bulk(b"spec");
+            out.map(3);
+            for (k, v) in [("keynumidx", idx), ("firstkey", first), ("keystep", step)] {
+                out.bulk(k.as_bytes());
+                out.int(i64::from(v));
+            }
+        }
+        Find::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
     }
 }
 
@@ -191,7 +288,7 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     ctx.out.array(argv.len() - 2);
     for name in argv.rest(2) {
-        match lookup(name) {
+        match lookup_full(name) {
             Some(s) => write_command_info(ctx, s),
             None => ctx.out.null(),
         }
@@ -204,16 +301,53 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn write_docs(ctx: &mut Ctx<'_>, s: &Spec) {
     let has_subs = !s.subcommands.is_empty();
     let has_args = !s.args.is_empty();
+    let none = super::meta::Meta { acl: &[], tips: &[], key_specs: &[], doc_flags: &[], deprecated_since: "", replaced_by: "", history: &[] };
+    let m = super::meta::meta(s.name).unwrap_or(&none);
+    let fields = [
+        !s.complexity.is_empty(),
+        !m.doc_flags.is_empty(),
+        !m.deprecated_since.is_empty(),
+        !m.replaced_by.is_empty(),
+        !m.history.is_empty(),
+        has_args,
+        has_subs,
+    ];
     ctx.out.bulk(s.name.as_bytes());
-    ctx.out.map(4 + usize::from(has_args) + usize::from(has_subs));
+    ctx.out.map(3 + fields.iter().filter(|&&f| f).count());
     ctx.out.bulk(b"summary");
     ctx.out.bulk(s.summary.as_bytes());
     ctx.out.bulk(b"since");
     ctx.out.bulk(s.since.as_bytes());
     ctx.out.bulk(b"group");
     ctx.out.bulk(s.group.as_bytes());
-    ctx.out.bulk(b"complexity");
-    ctx.out.bulk(s.complexity.as_bytes());
+    if !s.complexity.is_empty() {
+        ctx.out.bulk(b"complexity");
+        ctx.out.bulk(s.complexity.as_bytes());
+    }
+    if !m.doc_flags.is_empty() {
+        ctx.out.bulk(b"doc_flags");
+        ctx.out.set(m.doc_flags.len());
+        for f in m.doc_flags {
+            ctx.out.simple(f.as_bytes());
+        }
+    }
+    if !m.deprecated_since.is_empty() {
+        ctx.out.bulk(b"deprecated_since");
+        ctx.out.bulk(m.deprecated_since.as_bytes());
+    }
+    if !m.replaced_by.is_empty() {
+        ctx.out.bulk(b"replaced_by");
+        ctx.out.bulk(m.replaced_by.as_bytes());
+    }
+    if !m.history.is_empty() {
+        ctx.out.bulk(b"history");
+        ctx.out.set(m.history.len());
+        for (version, change) in m.history {
+            ctx.out.array(2);
+            ctx.out.bulk(version.as_bytes());
+            ctx.out.bulk(change.as_bytes());
+        }
+    }
     if has_args {
         ctx.out.bulk(b"arguments");
         write_args(ctx, s.args);
@@ -234,7 +368,14 @@ fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
     ctx.out.array(args.len());
     for a in args {
         let nested = matches!(a.kind, ArgKind::OneOf | ArgKind::Block);
-        let present = [a.key_spec_index.is_some(), a.token.is_some(), a.since.is_some(), a.flags != 0, nested];
+        let present = [
+            a.key_spec_index.is_some(),
+            a.token.is_some(),
+            a.since.is_some(),
+            a.deprecated_since.is_some(),
+            a.flags != 0,
+            nested,
+        ];
         ctx.out.map(2 + present.iter().filter(|&&x| x).count());
         ctx.out.bulk(b"name");
         ctx.out.bulk(a.name().as_bytes());
@@ -250,6 +391,10 @@ fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
         }
         if let Some(v) = a.since {
             ctx.out.bulk(b"since");
+            ctx.out.bulk(v.as_bytes());
+        }
+        if let Some(v) = a.deprecated_since {
+            ctx.out.bulk(b"deprecated_since");
             ctx.out.bulk(v.as_bytes());
         }
         if a.flags != 0 {
@@ -275,7 +420,7 @@ fn command_docs(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
         return Ok(());
     }
-    let found: Vec<&Spec> = argv.rest(2).filter_map(lookup).collect();
+    let found: Vec<&Spec> = argv.rest(2).filter_map(lookup_full).collect();
     ctx.out.map(found.len());
     for s in found {
         write_docs(ctx, s);
@@ -312,21 +457,156 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn command_getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+/// The keys of the command line `args` (name first) by the command's key specifications, as
+/// (position, flags of the spec that found it). None when a spec cannot be followed (its begin
+/// or find is `unknown`, or the line is too short for it): the caller then falls back to the
+/// table's key positions. Err when a key count points past the end of the line.
+fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<(usize, &'static [&'static str])>>, CmdError> {
+    use super::meta::{Begin, Find};
+    let Some(m) = super::meta::meta(s.name) else { return Ok(None) };
+    let argc = args.len() as i64;
+    let mut keys = Vec::new();
+    for ks in m.key_specs {
+        let first = match ks.begin {
+            Begin::Index(i) => i64::from(i),
+            Begin::Keyword(word, from) => {
+                let from = i64::from(from);
+                let mut found = None;
+                if from >= 0 {
+                    found = (from..argc).find(|&i| is(args[i as usize], word));
+                } else {
+                    let mut i = argc + from;
+                    while i > 0 {
+                        if is(args[i as usize], word) {
+                            found = Some(i);
+                            break;
+                        }
+                        i -= 1;
+                    }
+                }
+                match found {
+                    Some(i) => i + 1,
+                    None => continue, // the keyword is optional and absent: no keys from here
+                }
+            }
+            Begin::Unknown => return Ok(None),
+        };
+        if first >= argc {
+            continue;
+        }
+        let (start, last, step) = match ks.find {
+            Find::Range(last, step, limit) => {
+                let (last, limit) = (i64::from(last), i64::from(limit));
+                let end = if last >= 0 {
+                    first + last
+                } else if limit <= 1 {
+                    argc + last
+                } else {
+                    first + ((argc - first) / limit + last)
+                };
+                (first, end, i64::from(step).max(1))
+            }
+            Find::Keynum(idx, firstkey, step) => {
+                let at = first + i64::from(idx);
+                if at >= argc {
+                    return Err(CmdError::err("ERR Invalid arguments specified for command"));
+                }
+                let n = crate::types::string::parse_i64(args[at as usize])
+                    .filter(|&n| n >= 0)
+                    .ok_or_else(|| CmdError::err("ERR Invalid arguments specified for command"))?;
+                let step = i64::from(step).max(1);
+                let start = first + i64::from(firstkey);
+                let end = start + (n - 1) * step;
+                if end >= argc {
+                    return Err(CmdError::err("ERR Invalid arguments specified for command"));
+                }
+                (start, end, step)
+            }
+            Find::Unknown => return Ok(None),
+        };
+        let mut i = start;
+        while i <= last && i < argc {
+            keys.push((i as usize, ks.flags));
+            i += step;
+        }
+    }
+    Ok(Some(keys))
+}
+
+/// The keys of `argv[2..]` with their flags, for COMMAND GETKEYS and GETKEYSANDFLAGS, with
+/// redis-server's errors.
+fn command_keys(argv: &Argv<'_>) -> Result<Vec<(usize, &'static [&'static str])>, CmdError> {
     let Some(s) = lookup(argv.get(2)) else {
         return Err(CmdError::err("ERR Invalid command specified"));
+    };
+    // A container command is asked about through its subcommand (COMMAND GETKEYS object
+    // encoding k).
+    let s = if s.subcommands.is_empty() || argv.len() < 4 {
+        s
+    } else {
+        super::lookup_sub(s, argv.get(3)).ok_or_else(|| CmdError::err("ERR Invalid command specified"))?
     };
     let argc = argv.len() - 2;
     if !s.arity_ok(argc) {
         return Err(CmdError::err("ERR Invalid number of arguments specified for command"));
     }
-    let keys = s.all_key_positions(argc, |i| argv.get(i + 2));
+    let args: Vec<&[u8]> = argv.rest(2).collect();
+    let keys = match keys_by_specs(s, &args)? {
+        Some(k) if !s.has(MOVABLE_KEYS) || !k.is_empty() => k,
+        _ => {
+            let flags = super::meta::meta(s.name).and_then(|m| m.key_specs.first()).map_or(&[][..], |k| k.flags);
+            s.all_key_positions(argc, |i| args[i]).into_iter().map(|k| (k, flags)).collect()
+        }
+    };
     if keys.is_empty() {
         return Err(CmdError::err("ERR The command has no key arguments"));
     }
+    Ok(keys.into_iter().map(|(k, flags)| (k, variable_flags(s, &args, flags))).collect())
+}
+
+/// The flags of a key spec marked `variable_flags`, which depend on the arguments (redis-server
+/// works them out per command, as here for its two such commands).
+fn variable_flags(s: &Spec, args: &[&[u8]], flags: &'static [&'static str]) -> &'static [&'static str] {
+    if !flags.contains(&"variable_flags") {
+        return flags;
+    }
+    let any = |words: &[&str]| args.iter().skip(2).any(|a| words.iter().any(|w| is(a, w)));
+    match s.name {
+        "set" if any(&["GET"]) => &["RW", "access", "update"],
+        "set" => &["OW", "update"],
+        "bitfield" if any(&["SET", "INCRBY"]) => &["RW", "access", "update"],
+        "bitfield" => &["RO", "access"],
+        _ => flags,
+    }
+}
+
+/// A command or subcommand by name (`get`, `config|get`), as COMMAND INFO and DOCS take them.
+fn lookup_full(name: &[u8]) -> Option<&'static Spec> {
+    if name.contains(&b'|') {
+        return super::all_specs().iter().copied().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name));
+    }
+    lookup(name)
+}
+
+fn command_getkeys(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let keys = command_keys(argv)?;
     ctx.out.array(keys.len());
-    for k in keys {
+    for (k, _) in keys {
         ctx.out.bulk(argv.get(k + 2));
+    }
+    Ok(())
+}
+
+fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let keys = command_keys(argv)?;
+    ctx.out.array(keys.len());
+    for (k, flags) in keys {
+        ctx.out.array(2);
+        ctx.out.bulk(argv.get(k + 2));
+        ctx.out.set(flags.len());
+        for f in flags {
+            ctx.out.simple(f.as_bytes());
+        }
     }
     Ok(())
 }
@@ -344,10 +624,16 @@ fn command_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
             "    Return a list of all commands in this Redis server.",
             "INFO [<command-name> ...]",
             "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "DOCS [<command-name> ...]",
             "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
     Ok(())
