@@ -637,7 +637,10 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
             true
         }
     };
-    shared.stats.record(spec_index(spec), nanos, failed);
+    // A command that blocked is counted when it is served, as redis-server counts it.
+    if session.block.is_none() {
+        shared.stats.record(spec_index(spec), nanos, failed);
+    }
     after_call(shared, session, spec, argv, nanos);
     // CLIENT REPLY OFF and SKIP answer nothing themselves; ON answers even when replies were off.
     if skip_this || session.reply == ReplyMode::Off {

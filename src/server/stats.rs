@@ -18,7 +18,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::config::Config;
 
@@ -73,7 +73,9 @@ struct CmdCounters {
     nanos: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
-    hist: Box<[AtomicU32]>,
+    /// Allocated on the command's first call in this slot, so the commands a server never
+    /// runs cost no histogram memory (1.2 KB each per worker).
+    hist: OnceLock<Box<[AtomicU32]>>,
 }
 
 impl CmdCounters {
@@ -83,7 +85,7 @@ impl CmdCounters {
             nanos: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            hist: Box::new([]),
+            hist: OnceLock::new(),
         }
     }
 }
@@ -258,17 +260,7 @@ pub struct Stats {
 impl Stats {
     /// Counters for `commands` commands and `workers` worker slots (plus one spare slot).
     pub fn new(commands: usize, workers: usize, cfg: &Config) -> Stats {
-        let slots = (0..=workers)
-            .map(|_| {
-                (0..commands)
-                    .map(|_| {
-                        let mut c = CmdCounters::new();
-                        c.hist = (0..BUCKETS).map(|_| AtomicU32::new(0)).collect();
-                        c
-                    })
-                    .collect()
-            })
-            .collect();
+        let slots = (0..=workers).map(|_| (0..commands).map(|_| CmdCounters::new()).collect()).collect();
         let s = Stats {
             slots,
             errors: Mutex::new(BTreeMap::new()),
@@ -308,7 +300,8 @@ impl Stats {
             bump(&c.failed, 1);
         }
         if self.tracking.load(Ordering::Relaxed) {
-            let h = &c.hist[bucket(nanos)];
+            let hist = c.hist.get_or_init(|| (0..BUCKETS).map(|_| AtomicU32::new(0)).collect());
+            let h = &hist[bucket(nanos)];
             h.store(h.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }
@@ -355,8 +348,8 @@ impl Stats {
             nanos += c.nanos.load(Ordering::Relaxed);
             t.rejected += c.rejected.load(Ordering::Relaxed);
             t.failed += c.failed.load(Ordering::Relaxed);
-            if with_hist {
-                for (acc, h) in t.hist.iter_mut().zip(c.hist.iter()) {
+            if let (true, Some(hist)) = (with_hist, c.hist.get()) {
+                for (acc, h) in t.hist.iter_mut().zip(hist.iter()) {
                     *acc += u64::from(h.load(Ordering::Relaxed));
                 }
             }
@@ -372,7 +365,7 @@ impl Stats {
                 for a in [&c.calls, &c.nanos, &c.rejected, &c.failed] {
                     a.store(0, Ordering::Relaxed);
                 }
-                for h in c.hist.iter() {
+                for h in c.hist.get().map_or(&[][..], |h| &h[..]) {
                     h.store(0, Ordering::Relaxed);
                 }
             }
