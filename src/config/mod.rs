@@ -70,6 +70,12 @@ pub struct Config {
     pub active_expire_effort: u32,
     /// `busy-poll-us`: how long a busy worker polls without sleeping (0 = never).
     pub busy_poll_us: u64,
+    /// `metrics-port` (0 = no metrics endpoint).
+    pub metrics_port: u16,
+    /// `metrics-bind`.
+    pub metrics_bind: String,
+    /// `metrics-names`: index into [`crate::metrics::Families::NAMES`].
+    pub metrics_names: usize,
     /// `maxmemory` (bytes; 0 = no limit).
     pub maxmemory: usize,
     /// `maxmemory-policy`.
@@ -123,6 +129,9 @@ impl Default for Config {
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
+            metrics_port: 0,
+            metrics_bind: String::new(),
+            metrics_names: 0,
             maxmemory: 0,
             maxmemory_policy: crate::engine::evict::Policy::NoEviction,
             maxmemory_samples: 1,
@@ -400,6 +409,9 @@ mod tests {
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,
+            metrics_port: 18,
+            metrics_bind: "10.9.9.9".into(),
+            metrics_names: 2,
             maxmemory: 13,
             maxmemory_policy: crate::engine::evict::Policy::AllkeysLfu,
             maxmemory_samples: 14,

@@ -281,6 +281,47 @@ pub static DIRECTIVES: &[Directive] = &[
         access: int_field!(busy_poll_us),
     },
     Directive {
+        name: "metrics-port",
+        aliases: &[],
+        kind: int(0, 65535),
+        default: DefaultValue::Literal("9279"),
+        mutable: false,
+        doc: "TCP port of the Prometheus /metrics and /health HTTP endpoint; 0 disables it",
+        access: int_field!(metrics_port),
+    },
+    Directive {
+        name: "metrics-bind",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("127.0.0.1"),
+        mutable: false,
+        doc: "Address the metrics endpoint listens on",
+        access: Access::Field {
+            get: |c| Value::Str(c.metrics_bind.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.metrics_bind = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "metrics-names",
+        aliases: &[],
+        kind: Kind::Enum(&crate::metrics::Families::NAMES),
+        default: DefaultValue::Literal("all"),
+        mutable: true,
+        doc: "Metric names to expose: cachette's own, redis_exporter's, memcached_exporter's, or all",
+        access: Access::Field {
+            get: |c| Value::Enum(c.metrics_names),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    c.metrics_names = i;
+                }
+            },
+        },
+    },
+    Directive {
         name: "maxmemory",
         aliases: &[],
         kind: Kind::Memory { min: 0, max: u64::MAX },

@@ -9,5 +9,6 @@ mod docs;
 mod lifecycle;
 mod memcache;
 mod memory;
+mod metrics;
 mod resp;
 mod util;
