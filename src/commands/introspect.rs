@@ -404,7 +404,7 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(), CmdError> {
         return Err(CmdError::NoSuchKey);
     };
     let (encoding, payload) = match &e.value {
-        Value::Str(s) => (super::keys::string_encoding(s), s.len()),
+        Value::Str(s) => (super::keys::string_encoding(s, e.mc_bits), s.len()),
         Value::List(v) => (v.encoding(), e.value.heap_bytes()),
         Value::Hash(v) => (v.encoding(), e.value.heap_bytes()),
         Value::Set(v) => (v.encoding(), e.value.heap_bytes()),

@@ -619,6 +619,12 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
             return;
         }
     };
+    // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
+    // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
+    if shared.engine.limits.over_limit() && shared.engine.make_room(now).is_err() && spec.has(flags::DENYOOM) {
+        Encoder::new(out, version).error(OOM_ERROR.as_bytes());
+        return;
+    }
     let info = session.info.clone();
     // Published before running, so CLIENT LIST shows itself as `cmd=client|list` like Redis.
     if let Ok(mut c) = info.last_cmd.try_lock() {
@@ -683,6 +689,10 @@ fn after_call(shared: &Shared, session: &Session, spec: &'static Spec, argv: &Ar
         shared.monitors.feed(&line);
     }
 }
+
+/// The reply to a command that may grow memory while memory is over `maxmemory` and nothing can
+/// be evicted.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Parses an integer argument with redis-server's strictness.
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {

@@ -70,6 +70,24 @@ pub struct Config {
     pub active_expire_effort: u32,
     /// `busy-poll-us`: how long a busy worker polls without sleeping (0 = never).
     pub busy_poll_us: u64,
+    /// `metrics-port` (0 = no metrics endpoint).
+    pub metrics_port: u16,
+    /// `metrics-bind`.
+    pub metrics_bind: String,
+    /// `metrics-names`: index into [`crate::metrics::Families::NAMES`].
+    pub metrics_names: usize,
+    /// `maxmemory` (bytes; 0 = no limit).
+    pub maxmemory: usize,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: crate::engine::evict::Policy,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: u32,
+    /// `maxmemory-eviction-tenacity`.
+    pub maxmemory_eviction_tenacity: u32,
+    /// `lfu-log-factor`.
+    pub lfu_log_factor: u32,
+    /// `lfu-decay-time` (minutes).
+    pub lfu_decay_time: u32,
     /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`: entries kept.
@@ -86,6 +104,20 @@ pub struct Config {
     pub logfile: String,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The memory directives, as the engine takes them.
+    pub fn memory_settings(&self) -> crate::engine::evict::Settings {
+        crate::engine::evict::Settings {
+            maxmemory: self.maxmemory as u64,
+            policy: self.maxmemory_policy,
+            samples: self.maxmemory_samples,
+            tenacity: self.maxmemory_eviction_tenacity,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
+    }
 }
 
 impl Default for Config {
@@ -107,6 +139,15 @@ impl Default for Config {
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
+            metrics_port: 0,
+            metrics_bind: String::new(),
+            metrics_names: 0,
+            maxmemory: 0,
+            maxmemory_policy: crate::engine::evict::Policy::NoEviction,
+            maxmemory_samples: 1,
+            maxmemory_eviction_tenacity: 0,
+            lfu_log_factor: 0,
+            lfu_decay_time: 0,
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
             latency_monitor_threshold: 0,
@@ -383,6 +424,15 @@ mod tests {
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,
+            metrics_port: 18,
+            metrics_bind: "10.9.9.9".into(),
+            metrics_names: 2,
+            maxmemory: 13,
+            maxmemory_policy: crate::engine::evict::Policy::AllkeysLfu,
+            maxmemory_samples: 14,
+            maxmemory_eviction_tenacity: 15,
+            lfu_log_factor: 16,
+            lfu_decay_time: 17,
             slowlog_log_slower_than: 13,
             slowlog_max_len: 14,
             latency_monitor_threshold: 15,
@@ -480,8 +530,6 @@ mod tests {
             "appendonly no",
             "dir /var/lib/redis",
             "dbfilename dump.rdb",
-            "maxmemory 100mb",
-            "maxmemory-policy allkeys-lru",
             "protected-mode yes",
             "requirepass secret",
             "rename-command FLUSHALL \"\"",

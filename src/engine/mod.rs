@@ -20,6 +20,7 @@
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
 
 pub mod db;
+pub mod evict;
 pub mod memory;
 pub mod ready;
 
@@ -79,6 +80,8 @@ pub struct Engine {
     pub stats: Stats,
     /// Keys blocked clients wait for.
     pub ready: ready::Readiness,
+    /// The memory limit, eviction policy and eviction pool.
+    pub limits: evict::Limits,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -105,6 +108,7 @@ impl Engine {
             cas: AtomicU64::new(0),
             stats: Stats::default(),
             ready: ready::Readiness::default(),
+            limits: evict::Limits::default(),
         }
     }
 
@@ -266,6 +270,11 @@ impl<'e> Locked<'e> {
         self.guards.iter_mut().map(move |(_, g)| g.db(db))
     }
 
+    /// Every database part of locked shard `shard`, in database order (eviction samples them).
+    pub fn shard_dbs(&mut self, shard: usize) -> impl Iterator<Item = &mut Db> + use<'_, 'e> {
+        self.guards.iter_mut().filter(move |(i, _)| *i == shard).flat_map(|(_, g)| g.dbs.iter_mut())
+    }
+
     /// Swaps two databases in every locked shard (SWAPDB; needs `lock_all`).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         for (_, g) in self.guards.iter_mut() {
@@ -276,13 +285,16 @@ impl<'e> Locked<'e> {
     /// Looks a key up for reading, deleting it first if its TTL has passed. Counts a hit or a miss.
     #[inline]
     pub fn read(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let stats = &self.engine.stats;
+        let (stats, limits) = (&self.engine.stats, &self.engine.limits);
         let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
                 stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
                 let e = d.entry_mut(id);
                 e.lru = (now / 1000) as u32;
+                if limits.tracks_lfu() {
+                    limits.lfu_touch(e, now);
+                }
                 Some(e)
             }
             None => {
@@ -301,12 +313,17 @@ impl<'e> Locked<'e> {
     }
 
     /// Looks a key up for modifying it in place: counts as a write, and gives the entry a new
-    /// CAS unique (the caller is about to change its value).
+    /// CAS unique (the caller is about to change its value). A string edited in place is what
+    /// redis-server calls `raw` ([`mc_bits::RAW_STRING`]).
     #[inline]
     pub fn write(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
         let engine = self.engine;
         let e = self.peek(db, key, now)?;
         e.cas = engine.next_cas();
+        e.mc_bits |= mc_bits::RAW_STRING;
+        if engine.limits.tracks_lfu() {
+            engine.limits.lfu_touch(e, now);
+        }
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some(e)
     }
@@ -357,6 +374,7 @@ impl<'e> Locked<'e> {
         engine.ready.stored(db, key.key);
         let e = self.db(db, key).upsert(key, entry.value, expire, flags, cas, false, now);
         e.lru = entry.lru;
+        e.mc_bits |= entry.mc_bits & mc_bits::RAW_STRING;
     }
 
     /// Sets or clears a key's TTL (absolute unix ms). The key must exist.

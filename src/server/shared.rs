@@ -160,8 +160,10 @@ impl Shared {
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
         let stats = super::stats::Stats::new(crate::commands::spec_count(), config.threads.max(1), &config);
+        let engine = Engine::new(shards);
+        engine.limits.configure(config.memory_settings());
         Shared {
-            engine: Engine::new(shards),
+            engine,
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),

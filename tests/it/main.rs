@@ -10,5 +10,7 @@ mod introspection;
 mod lifecycle;
 mod memcache;
 mod redis_cli;
+mod memory;
+mod metrics;
 mod resp;
 mod util;
