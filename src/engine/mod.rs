@@ -341,6 +341,14 @@ impl<'e> Locked<'e> {
         }
     }
 
+    #[cfg(test)]
+    fn guards_len(&self) -> usize {
+        match &self.guards {
+            Guards::Own(g) => g.len(),
+            Guards::Exec { ids, .. } => ids.len(),
+        }
+    }
+
     /// The engine these guards belong to.
     pub fn engine(&self) -> &'e Engine {
         self.engine
@@ -575,5 +583,109 @@ mod tests {
         let c1 = l.set(0, &k, s("1"), None, 0, false, 0).cas;
         let c2 = l.write(0, &k, 0).map(|e| e.cas);
         assert!(Some(c1) < c2);
+    }
+
+    fn leaked(shards: usize) -> &'static Engine {
+        Box::leak(Box::new(Engine::new(shards)))
+    }
+
+    #[test]
+    fn exclusive_lends_its_guards_to_this_thread_only() {
+        let e = leaked(8);
+        let keys: Vec<Vec<u8>> = (0..32).map(|i| format!("k{i}").into_bytes()).collect();
+        let x = e.exclusive();
+        for k in &keys {
+            let h = e.hashed(k);
+            e.lock_one(&h).set(0, &h, s("v"), None, 0, false, 0);
+        }
+        let hashed: Vec<Hashed<'_>> = keys.iter().map(|k| e.hashed(k)).collect();
+        let asked = e.lock(&hashed).guards_len();
+        assert_eq!(e.lock(&hashed).dbs(0).count(), asked, "only the shards asked for");
+        assert_eq!(e.lock_all().dbs(0).map(|d| d.len()).sum::<usize>(), 32);
+        assert_eq!(e.dbsize(0), 32, "for_each_shard borrows too");
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let started = started.clone();
+            std::thread::spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                e.dbsize(0)
+            })
+        };
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(!other.is_finished(), "another thread got a shard while the transaction held them");
+        let h = e.hashed(b"k0");
+        e.lock_one(&h).delete(0, &h, 0);
+        drop(x);
+        assert_eq!(other.join().unwrap(), 31);
+        // Outside the transaction the thread locks for itself again.
+        assert_eq!(e.lock_all().dbs(0).count(), 8);
+    }
+
+    #[test]
+    fn every_kind_of_change_marks_watchers() {
+        let e = leaked(4);
+        let k = e.hashed(b"w");
+        let flag = || std::sync::Arc::new(AtomicBool::new(false));
+        let watched = |f: &std::sync::Arc<AtomicBool>, now: u64| {
+            e.lock_one(&k).watch(0, &k, f, now);
+            f.clone()
+        };
+        let dirty = |f: &std::sync::Arc<AtomicBool>| f.load(Ordering::SeqCst);
+
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).set(0, &k, s("1"), None, 0, false, 0);
+        assert!(dirty(&f), "set");
+        let f = watched(&flag(), 0);
+        let _ = e.lock_one(&k).read(0, &k, 0);
+        assert!(!dirty(&f), "a read is no change");
+        let _ = e.lock_one(&k).write(0, &k, 0);
+        assert!(dirty(&f), "write (in place)");
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).set_expire(0, &k, Some(100), 0);
+        assert!(dirty(&f), "set_expire");
+        let f = watched(&flag(), 0);
+        assert!(!e.lock_one(&k).watched_key_expired(0, &k, &f, 100));
+        assert!(e.lock_one(&k).watched_key_expired(0, &k, &f, 101), "expired since WATCH");
+        assert!(e.lock_one(&k).peek(0, &k, 101).is_none());
+        assert!(dirty(&f), "lazy expiry");
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).set(0, &k, s("1"), Some(100), 0, false, 0);
+        let f2 = watched(&flag(), 0);
+        assert!(dirty(&f));
+        e.expire_cycle(200, 1, std::time::Duration::from_millis(100));
+        assert!(dirty(&f2), "active expiry");
+
+        // Watched while already expired: its reclaiming is no change, a new value is.
+        e.lock_one(&k).set(0, &k, s("1"), Some(100), 0, false, 0);
+        let f = watched(&flag(), 150);
+        assert!(!e.lock_one(&k).watched_key_expired(0, &k, &f, 150));
+        assert!(e.lock_one(&k).peek(0, &k, 150).is_none());
+        assert!(!dirty(&f));
+        e.lock_one(&k).set(0, &k, s("2"), None, 0, false, 150);
+        assert!(dirty(&f));
+
+        // FLUSHDB (clear) of an existing key; of a missing one; SWAPDB both ways.
+        let f = watched(&flag(), 0);
+        e.lock_all().dbs(0).for_each(|d| d.clear());
+        assert!(dirty(&f));
+        let f = watched(&flag(), 0);
+        e.lock_all().dbs(0).for_each(|d| d.clear());
+        assert!(!dirty(&f), "nothing to flush");
+        e.lock_all().swap_dbs(0, 1, 0);
+        assert!(!dirty(&f), "missing on both sides");
+        e.lock_one(&k).set(1, &k, s("x"), None, 0, false, 0);
+        assert!(!dirty(&f), "another database");
+        e.lock_all().swap_dbs(1, 0, 0);
+        assert!(dirty(&f), "swapped in");
+        e.lock_one(&k).unwatch(0, &k, &f);
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).unwatch(0, &k, &f);
+        e.lock_one(&k).set(0, &k, s("y"), None, 0, false, 0);
+        assert!(!dirty(&f), "unwatched");
+        let left: usize = (0..e.shard_count()).map(|i| e.lock_index(i).shard_at(i).db(0).watched_len()).sum();
+        assert_eq!(left, 1, "only the flags never unwatched remain");
     }
 }

@@ -8,5 +8,6 @@ mod differential;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod multi;
 mod resp;
 mod util;

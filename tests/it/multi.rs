@@ -1,0 +1,265 @@
+//! Transactions across clients and threads: optimistic locking under races (no lost update),
+//! EXEC's atomicity seen by a concurrent reader, and WATCH invalidated by what a single
+//! differential script cannot show — another client, the memcached protocol, expiry by the
+//! active cycle or by another client's read, FLUSHALL and SWAPDB from elsewhere.
+//!
+//! The server runs with `--threads 2`, and the racing tests use several connections each, so
+//! that (whatever the kernel's SO_REUSEPORT spread) clients sit on both worker threads.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+
+use crate::util;
+
+fn cmd(c: &mut Connection, args: &[&str]) -> Value {
+    let mut r = redis::cmd(args[0]);
+    for a in &args[1..] {
+        r.arg(*a);
+    }
+    r.query::<Value>(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn ok(c: &mut Connection, args: &[&str]) {
+    assert_eq!(cmd(c, args), Value::Okay, "{args:?}");
+}
+
+/// WATCH `key`, run `touch` (from elsewhere), then MULTI / SET / EXEC: true when EXEC ran.
+fn exec_survives(c: &mut Connection, key: &str, touch: impl FnOnce()) -> bool {
+    ok(c, &["WATCH", key]);
+    touch();
+    ok(c, &["MULTI"]);
+    assert_eq!(cmd(c, &["SET", "after-exec", "1"]), Value::SimpleString("QUEUED".into()));
+    match cmd(c, &["EXEC"]) {
+        Value::Nil => false,
+        Value::Array(v) => {
+            assert_eq!(v, vec![Value::Okay]);
+            true
+        }
+        other => panic!("EXEC answered {other:?}"),
+    }
+}
+
+#[test]
+fn watch_races_lose_no_update() {
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 10_000;
+    let srv = util::cachette(&["--threads", "2"]);
+    ok(&mut srv.redis_client(), &["SET", "counter", "0"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = srv.redis_client();
+            std::thread::spawn(move || {
+                let (mut won, mut lost) = (0u64, 0u64);
+                for _ in 0..ROUNDS / CLIENTS {
+                    assert!(Instant::now() < deadline, "race loop ran out of time");
+                    ok(&mut c, &["WATCH", "counter"]);
+                    let v: i64 = redis::cmd("GET").arg("counter").query(&mut c).unwrap();
+                    ok(&mut c, &["MULTI"]);
+                    cmd(&mut c, &["SET", "counter", &(v + 1).to_string()]);
+                    match cmd(&mut c, &["EXEC"]) {
+                        Value::Nil => lost += 1,
+                        Value::Array(_) => won += 1,
+                        other => panic!("EXEC answered {other:?}"),
+                    }
+                }
+                (won, lost)
+            })
+        })
+        .collect();
+    let (mut won, mut lost) = (0, 0);
+    for h in handles {
+        let (w, l) = h.join().unwrap();
+        won += w;
+        lost += l;
+    }
+    assert_eq!(won + lost, ROUNDS as u64);
+    let counter: u64 = redis::cmd("GET").arg("counter").query(&mut srv.redis_client()).unwrap();
+    assert_eq!(counter, won, "every successful EXEC counted once, no other ({lost} EXECs failed)");
+    assert!(won > 0);
+}
+
+/// A reader pipelining MGETs over keys spread across shards never sees a transaction half done.
+#[test]
+fn exec_is_atomic_to_a_concurrent_reader() {
+    const KEYS: usize = 16;
+    const TRANSACTIONS: usize = 2_000;
+    let srv = util::cachette(&["--threads", "2"]);
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("atom:{i}")).collect();
+    let mut mset = vec!["MSET".to_string()];
+    for k in &keys {
+        mset.push(k.clone());
+        mset.push("0".into());
+    }
+    ok(&mut srv.redis_client(), &mset.iter().map(String::as_str).collect::<Vec<_>>());
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut c = srv.redis_client();
+            let (keys, done) = (keys.clone(), done.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                let mut reads = 0u64;
+                while !done.load(Ordering::Acquire) && Instant::now() < deadline {
+                    let mut p = redis::pipe();
+                    for _ in 0..8 {
+                        p.cmd("MGET").arg(&keys);
+                    }
+                    let batches: Vec<Vec<i64>> = p.query(&mut c).unwrap();
+                    for vals in batches {
+                        assert!(vals.iter().all(|v| *v == vals[0]), "saw a partial transaction: {vals:?}");
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let mut c = srv.redis_client();
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                for i in 0..TRANSACTIONS / 2 {
+                    let mut p = redis::pipe();
+                    p.atomic();
+                    // Alternate INCRs and a whole MSET, both spanning every key.
+                    if (i + w) % 2 == 0 {
+                        for k in &keys {
+                            p.cmd("INCR").arg(k).ignore();
+                        }
+                    } else {
+                        let mut m = redis::cmd("MSET");
+                        for k in &keys {
+                            m.arg(k).arg(i64::MAX / 2 - i as i64);
+                        }
+                        p.add_command(m).ignore();
+                        for k in &keys {
+                            p.cmd("SET").arg(k).arg(i).ignore();
+                        }
+                    }
+                    let () = p.query(&mut c).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(reads > 0);
+}
+
+#[test]
+fn watch_is_invalidated_by_another_client() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut a = srv.redis_client();
+    let mut b = srv.redis_client();
+    ok(&mut b, &["SET", "k", "1"]);
+    assert!(!exec_survives(&mut a, "k", || ok(&mut b, &["SET", "k", "2"])));
+    assert!(exec_survives(&mut a, "k", || {
+        cmd(&mut b, &["GET", "k"]);
+    }));
+    // A key that did not exist, created and deleted again by someone else.
+    assert!(!exec_survives(&mut a, "fresh", || {
+        ok(&mut b, &["SET", "fresh", "x"]);
+        cmd(&mut b, &["DEL", "fresh"]);
+    }));
+    // Another database's key of the same name is another key.
+    assert!(exec_survives(&mut a, "k", || {
+        ok(&mut b, &["SELECT", "3"]);
+        ok(&mut b, &["SET", "k", "elsewhere"]);
+        ok(&mut b, &["SELECT", "0"]);
+    }));
+}
+
+#[test]
+fn watch_is_invalidated_by_a_memcached_write() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut r = srv.redis_client();
+    let mut mc = srv.mc();
+    mc.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut mc_cmd = |line: &[u8], expect: &[u8]| {
+        mc.write_all(line).unwrap();
+        let mut got = vec![0u8; expect.len()];
+        mc.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expect));
+    };
+    ok(&mut r, &["SET", "shared", "from-redis"]);
+    assert!(!exec_survives(&mut r, "shared", || mc_cmd(b"set shared 5 0 2\r\nmc\r\n", b"STORED\r\n")));
+    assert_eq!(cmd(&mut r, &["GET", "shared"]), Value::BulkString(b"mc".to_vec()));
+    assert!(!exec_survives(&mut r, "shared", || mc_cmd(b"append shared 0 0 1\r\n!\r\n", b"STORED\r\n")));
+    assert!(!exec_survives(&mut r, "shared", || mc_cmd(b"touch shared 1000\r\n", b"TOUCHED\r\n")));
+    assert!(!exec_survives(&mut r, "shared", || mc_cmd(b"delete shared\r\n", b"DELETED\r\n")));
+    // A memcached read is no change.
+    ok(&mut r, &["SET", "shared", "v"]);
+    assert!(exec_survives(&mut r, "shared", || mc_cmd(b"get shared\r\n", b"VALUE shared 0 1\r\nv\r\nEND\r\n")));
+    assert!(!exec_survives(&mut r, "shared", || mc_cmd(b"flush_all\r\n", b"OK\r\n")));
+}
+
+#[test]
+fn watch_is_invalidated_by_expiry() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut a = srv.redis_client();
+    let mut b = srv.redis_client();
+    // Reclaimed by the active expiry cycle: wait until DBSIZE (which counts keys not yet
+    // reclaimed) drops to zero.
+    ok(&mut b, &["FLUSHALL"]);
+    ok(&mut b, &["SET", "ttl", "v", "PX", "100"]);
+    assert!(!exec_survives(&mut a, "ttl", || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cmd(&mut b, &["DBSIZE"]) != Value::Int(0) {
+            assert!(Instant::now() < deadline, "the active cycle never reclaimed the key");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }));
+    // Reclaimed by another client's read.
+    ok(&mut b, &["SET", "ttl", "v", "PX", "50"]);
+    assert!(!exec_survives(&mut a, "ttl", || {
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(cmd(&mut b, &["GET", "ttl"]), Value::Nil);
+    }));
+    // A TTL that has not passed is no change.
+    ok(&mut b, &["SET", "ttl", "v", "EX", "100"]);
+    assert!(exec_survives(&mut a, "ttl", || {}));
+}
+
+#[test]
+fn watch_is_invalidated_by_flushall_and_swapdb_from_another_client() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut a = srv.redis_client();
+    let mut b = srv.redis_client();
+    ok(&mut b, &["SET", "k", "1"]);
+    assert!(!exec_survives(&mut a, "k", || ok(&mut b, &["FLUSHALL"])));
+    // Flushing a database without the key is no change.
+    assert!(exec_survives(&mut a, "k", || ok(&mut b, &["FLUSHALL"])));
+    ok(&mut b, &["SET", "k", "1"]);
+    assert!(!exec_survives(&mut a, "k", || ok(&mut b, &["FLUSHDB"])));
+    ok(&mut b, &["SET", "k", "1"]);
+    assert!(!exec_survives(&mut a, "k", || ok(&mut b, &["SWAPDB", "0", "5"])));
+    // The key now lives in db 5; swapping it back into db 0 touches db 0's watchers too.
+    assert!(!exec_survives(&mut a, "k", || ok(&mut b, &["SWAPDB", "0", "5"])));
+    assert!(exec_survives(&mut a, "other", || ok(&mut b, &["SWAPDB", "0", "5"])));
+}
+
+/// A client that disconnects while watching leaves nothing behind: a later change of the key
+/// and a later WATCH by someone else work as usual.
+#[test]
+fn a_disconnected_watcher_is_forgotten() {
+    let srv = util::cachette(&["--threads", "2"]);
+    for _ in 0..50 {
+        let mut gone = srv.redis_client();
+        ok(&mut gone, &["WATCH", "k", "k2"]);
+        ok(&mut gone, &["MULTI"]);
+        cmd(&mut gone, &["SET", "k", "never"]);
+    }
+    let mut a = srv.redis_client();
+    ok(&mut a, &["SET", "k", "1"]);
+    assert!(exec_survives(&mut a, "k", || {}));
+    assert_eq!(cmd(&mut a, &["GET", "k"]), Value::BulkString(b"1".to_vec()));
+}
