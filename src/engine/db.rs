@@ -47,7 +47,8 @@ pub struct Entry {
     pub mc_bits: u8,
 }
 
-/// memcached per-item state, kept in [`Entry::mc_bits`].
+/// Per-item state bits, kept in [`Entry::mc_bits`]: memcached's, plus one for Redis's string
+/// encoding.
 pub mod mc_bits {
     /// The item has been read since it was stored (`h1`, `fetch=yes`).
     pub const FETCHED: u8 = 1;
@@ -58,6 +59,10 @@ pub mod mc_bits {
     /// Stored by `ms … b`: memcached keeps `ITEM_KEY_BINARY` on the item, and `mg … k` re-encodes
     /// the key in base64 on a hit only for such items.
     pub const KEY_BINARY: u8 = 8;
+    /// Redis view: the string was edited in place (APPEND, SETRANGE, SETBIT, …) or built bit by
+    /// bit, so redis-server would hold it as a `raw` sds and OBJECT ENCODING says `raw` even when
+    /// it is short. Set by [`super::Locked::write`] and by the commands that create such values.
+    pub const RAW_STRING: u8 = 16;
 }
 
 impl Entry {

@@ -449,7 +449,8 @@ impl<'e> Locked<'e> {
     }
 
     /// Looks a key up for modifying it in place: counts as a write, and gives the entry a new
-    /// CAS unique (the caller is about to change its value).
+    /// CAS unique (the caller is about to change its value). A string edited in place is what
+    /// redis-server calls `raw` ([`mc_bits::RAW_STRING`]).
     #[inline]
     pub fn write(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
         let engine = self.engine;
@@ -458,6 +459,7 @@ impl<'e> Locked<'e> {
         d.touched(key.key);
         let e = d.entry_mut(id);
         e.cas = engine.next_cas();
+        e.mc_bits |= mc_bits::RAW_STRING;
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some(e)
     }
@@ -508,6 +510,7 @@ impl<'e> Locked<'e> {
         engine.ready.stored(db, key.key);
         let e = self.db(db, key).upsert(key, entry.value, expire, flags, cas, false, now);
         e.lru = entry.lru;
+        e.mc_bits |= entry.mc_bits & mc_bits::RAW_STRING;
     }
 
     /// Sets or clears a key's TTL (absolute unix ms). The key must exist.
