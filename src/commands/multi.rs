@@ -279,3 +279,54 @@ fn unwatch(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     ctx.out.ok();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watches_left(engine: &Engine, db: usize) -> usize {
+        engine.lock_all().dbs(db).map(|d| d.watched_len()).sum()
+    }
+
+    fn watching(engine: &'static Engine, keys: &[&[u8]]) -> Transaction {
+        let mut tx = Transaction::default();
+        tx.engine = Some(engine);
+        for key in keys {
+            let k = engine.hashed(key);
+            engine.lock_one(&k).watch(0, &k, &tx.dirty, 0);
+            tx.watching.insert((0, key.to_vec()));
+        }
+        tx
+    }
+
+    #[test]
+    fn watches_end_with_unwatch_discard_exec_and_the_connection() {
+        let engine: &'static Engine = Box::leak(Box::new(Engine::new(4)));
+        let keys: &[&[u8]] = &[b"a", b"b", b"c"];
+
+        let mut tx = watching(engine, keys);
+        assert_eq!(watches_left(engine, 0), 3);
+        let old = tx.dirty.clone();
+        tx.unwatch_all();
+        assert_eq!(watches_left(engine, 0), 0);
+        assert!(!Arc::ptr_eq(&old, &tx.dirty), "a fresh flag for the next round");
+
+        let mut tx = watching(engine, keys);
+        tx.queued = Some(Vec::new());
+        tx.discard();
+        assert!(!tx.in_multi());
+        assert_eq!(watches_left(engine, 0), 0);
+
+        drop(watching(engine, keys));
+        assert_eq!(watches_left(engine, 0), 0, "a closed connection leaves no watch behind");
+
+        let mut tx = watching(engine, keys);
+        let k = engine.hashed(b"b");
+        engine.lock_one(&k).set(0, &k, crate::types::Value::Str(b"x".to_vec()), None, 0, false, 0);
+        let exclusive = engine.exclusive();
+        assert!(tx.check_and_release_watches(0), "b changed");
+        drop(exclusive);
+        assert_eq!(watches_left(engine, 0), 0);
+        assert!(!tx.check_and_release_watches(0), "nothing watched any more");
+    }
+}

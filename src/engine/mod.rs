@@ -97,17 +97,22 @@ pub struct Locked<'e> {
     guards: Guards<'e>,
 }
 
+/// A shard locked by the command itself: (shard index, guard).
+type OwnGuard<'e> = (usize, MutexGuard<'e, Shard>);
+/// A shard guard held by a transaction and lent to one of its commands.
+type LentGuard = MutexGuard<'static, Shard>;
+
 enum Guards<'e> {
-    /// Locked for this command: (shard index, guard), ascending.
-    Own(Vec<(usize, MutexGuard<'e, Shard>)>),
+    /// Locked for this command, ascending.
+    Own(Vec<OwnGuard<'e>>),
     /// Lent by the transaction parked on this thread: every shard, by index; `ids` are the
     /// ones the command asked for (whole-database walks visit only those).
-    Exec { ids: Vec<usize>, all: Vec<MutexGuard<'static, Shard>> },
+    Exec { ids: Vec<usize>, all: Vec<LentGuard> },
 }
 
 /// Every shard's guard, parked on this thread by [`Engine::exclusive`]. `None` inside while a
 /// [`Locked`] has borrowed them.
-type Parked = Option<Vec<MutexGuard<'static, Shard>>>;
+type Parked = Option<Vec<LentGuard>>;
 
 thread_local! {
     /// Address of the engine whose shards this thread holds for a transaction (0: none). A
@@ -377,11 +382,10 @@ impl<'e> Locked<'e> {
     /// under `lock_all`.
     pub fn dbs(&mut self, db: usize) -> impl Iterator<Item = &mut Db> + use<'_, 'e> {
         // One iterator type for both kinds of guards: the other kind's slice is empty.
-        let (own, all, ids): (&mut [(usize, MutexGuard<'e, Shard>)], &mut [MutexGuard<'static, Shard>], &[usize]) =
-            match &mut self.guards {
-                Guards::Own(g) => (g, &mut [], &[]),
-                Guards::Exec { ids, all } => (&mut [], all, ids),
-            };
+        let (own, all, ids): (&mut [OwnGuard<'e>], &mut [LentGuard], &[usize]) = match &mut self.guards {
+            Guards::Own(g) => (g, &mut [], &[]),
+            Guards::Exec { ids, all } => (&mut [], all, ids),
+        };
         let lent = all.iter_mut().enumerate().filter(move |(i, _)| ids.contains(i)).map(move |(_, g)| g.db(db));
         own.iter_mut().map(move |(_, g)| g.db(db)).chain(lent)
     }
