@@ -121,6 +121,25 @@ thread_local! {
     static PARKED: RefCell<Parked> = const { RefCell::new(None) };
 }
 
+#[cfg(debug_assertions)]
+thread_local! {
+    /// `Locked` values alive on this thread (debug builds only).
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Debug builds check that no thread takes shard locks while it holds a [`Locked`]: outside a
+/// transaction that risks a deadlock (same shard, or shards out of order), inside one it is
+/// the double borrow [`Engine::lend`] refuses. Every test then doubles as an audit of the
+/// handlers.
+#[inline]
+fn note_locked() {
+    #[cfg(debug_assertions)]
+    HELD.with(|h| {
+        assert_eq!(h.get(), 0, "shard lock taken while this thread already holds one");
+        h.set(1);
+    });
+}
+
 /// Holds every shard of an engine for one transaction on this thread; see the module
 /// documentation. Dropping it releases them. Not `Send`: the guards are parked in this
 /// thread's storage.
@@ -212,6 +231,8 @@ impl Engine {
     /// already exclusive.
     pub fn exclusive(&'static self) -> Exclusive {
         assert_eq!(EXCLUSIVE.with(|e| e.get()), 0, "nested exclusive engine access");
+        #[cfg(debug_assertions)]
+        assert_eq!(HELD.with(|h| h.get()), 0, "exclusive access taken while this thread holds a shard lock");
         let guards: Vec<MutexGuard<'static, Shard>> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
         PARKED.with(|p| *p.borrow_mut() = Some(guards));
         EXCLUSIVE.with(|e| e.set(self.addr()));
@@ -226,6 +247,7 @@ impl Engine {
         if self.exclusive_here() {
             return self.lend(ids);
         }
+        note_locked();
         let guards = ids.into_iter().map(|i| (i, self.lock_shard(i))).collect();
         Locked { engine: self, guards: Guards::Own(guards) }
     }
@@ -241,6 +263,7 @@ impl Engine {
         if self.exclusive_here() {
             return self.lend((0..self.shards.len()).collect());
         }
+        note_locked();
         let guards = (0..self.shards.len()).map(|i| (i, self.lock_shard(i))).collect();
         Locked { engine: self, guards: Guards::Own(guards) }
     }
@@ -260,6 +283,7 @@ impl Engine {
         if self.exclusive_here() {
             return self.lend(vec![i]);
         }
+        note_locked();
         Locked { engine: self, guards: Guards::Own(vec![(i, self.lock_shard(i))]) }
     }
 
@@ -315,6 +339,8 @@ impl Engine {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        HELD.with(|h| h.set(0));
         if let Guards::Exec { all, .. } = &mut self.guards {
             let all = std::mem::take(all);
             PARKED.with(|p| *p.borrow_mut() = Some(all));

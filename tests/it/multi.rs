@@ -263,3 +263,29 @@ fn a_disconnected_watcher_is_forgotten() {
     assert!(exec_survives(&mut a, "k", || {}));
     assert_eq!(cmd(&mut a, &["GET", "k"]), Value::BulkString(b"1".to_vec()));
 }
+
+/// The queue of a transaction is bounded like the query buffer it came through: past
+/// `client-query-buffer-limit` the transaction is refused and its commands freed, and the
+/// connection goes on.
+#[test]
+fn a_transaction_queue_is_bounded() {
+    let srv = util::cachette(&[]);
+    let mut c = srv.redis_client();
+    ok(&mut c, &["CONFIG", "SET", "client-query-buffer-limit", "1mb"]);
+    ok(&mut c, &["MULTI"]);
+    let big = "x".repeat(100 * 1024);
+    let mut refused = 0;
+    for _ in 0..20 {
+        let r = redis::cmd("SET").arg("k").arg(&big).query::<Value>(&mut c);
+        match r {
+            Ok(Value::SimpleString(s)) if s == "QUEUED" => {}
+            Err(e) if e.to_string().contains("client-query-buffer-limit") => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 1, "refused once, then QUEUED without storing");
+    let exec = redis::cmd("EXEC").query::<Value>(&mut c).unwrap_err();
+    assert!(exec.to_string().contains("Transaction discarded"), "{exec}");
+    assert_eq!(cmd(&mut c, &["EXISTS", "k"]), Value::Int(0));
+    assert_eq!(cmd(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
+}
