@@ -271,9 +271,18 @@ impl Engine {
     /// Runs `f` on each shard's part of database `db` in turn, each under its own lock (not
     /// atomic across shards: for KEYS, DBSIZE, INFO keyspace and the like).
     pub fn for_each_shard<F: FnMut(usize, &mut Db)>(&self, db: usize, mut f: F) {
+        if self.exclusive_here() {
+            let mut l = self.lock_all();
+            for i in 0..self.shards.len() {
+                f(i, l.shard_at(i).db(db));
+            }
+            return;
+        }
+        #[cfg(debug_assertions)]
+        assert_eq!(HELD.with(|h| h.get()), 0, "shard lock taken while this thread already holds one");
         for i in 0..self.shards.len() {
-            let mut l = self.lock_index(i);
-            f(i, l.shard_at(i).db(db));
+            let mut g = self.lock_shard(i);
+            f(i, g.db(db));
         }
     }
 
