@@ -806,21 +806,35 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    // No maxmemory policy exists yet, so the server runs as redis-server's default noeviction
-    // (an LRU clock, no LFU counter): for an existing key, the error redis-server gives then.
+/// OBJECT FREQ and IDLETIME answer a missing key with a null first, as redis-server looks the key
+/// up before it checks which of the two the policy tracks.
+fn object_exists(ctx: &Ctx<'_>, argv: &Argv<'_>) -> bool {
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(argv.get(2));
-    if engine.lock_one(&k).peek(db, &k, now).is_none() {
-        ctx.out.null();
-        return Ok(());
+    let found = engine.lock_one(&k).peek(db, &k, now).is_some();
+    found
+}
+
+const NOT_TRACKED: &str =
+    "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let limits = &ctx.engine().limits;
+    if object_exists(ctx, argv) && !limits.tracks_lfu() {
+        return Err(CmdError::err(format!(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. {NOT_TRACKED}"
+        )));
     }
-    Err(CmdError::err(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-    ))
+    let now = ctx.now;
+    with_object(ctx, argv, |ctx, e| ctx.out.int(i64::from(limits.lfu_decayed(e, now))))
 }
 
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    if object_exists(ctx, argv) && ctx.engine().limits.tracks_lfu() {
+        return Err(CmdError::err(format!(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. {NOT_TRACKED}"
+        )));
+    }
     let now_secs = ctx.now / 1000;
     with_object(ctx, argv, |ctx, e| ctx.out.int(now_secs.saturating_sub(u64::from(e.lru)) as i64))
 }

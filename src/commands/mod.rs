@@ -527,6 +527,18 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
             return;
         }
     };
+    // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
+    // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
+    // Inside MULTI almost everything is refused (a queue grows memory too), and it aborts the
+    // transaction.
+    if shared.engine.limits.over_limit()
+        && shared.engine.make_room(now).is_err()
+        && multi::refused_on_oom(session, spec)
+    {
+        let e = multi::refused(session, argv, CmdError::err(OOM_ERROR));
+        Encoder::new(out, version).error(e.message().as_bytes());
+        return;
+    }
     if multi::queue(shared, session, spec, argv, out) {
         return;
     }
@@ -547,6 +559,10 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
         ctx.out.error(e.message().as_bytes());
     }
 }
+
+/// The reply to a command that may grow memory while memory is over `maxmemory` and nothing can
+/// be evicted.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Parses an integer argument with redis-server's strictness.
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {

@@ -63,6 +63,8 @@ pub struct Transaction {
     /// A command was refused while queueing: EXEC answers EXECABORT. Nothing more is stored
     /// then, since nothing will run.
     aborted: bool,
+    /// A queued command may grow memory (EXEC is then refused when out of memory).
+    denyoom: bool,
     /// The (database, key) pairs watched.
     watching: HashSet<(usize, Vec<u8>)>,
     /// Set by the engine when a watched key changes; a fresh flag for every round of WATCH.
@@ -77,6 +79,7 @@ impl Default for Transaction {
             queued: None,
             queued_bytes: 0,
             aborted: false,
+            denyoom: false,
             watching: HashSet::new(),
             dirty: Arc::new(AtomicBool::new(false)),
             engine: None,
@@ -126,6 +129,7 @@ impl Transaction {
         self.queued = None;
         self.queued_bytes = 0;
         self.aborted = false;
+        self.denyoom = false;
         self.unwatch_all();
     }
 
@@ -162,6 +166,17 @@ pub fn refused(session: &mut Session, argv: &Argv<'_>, e: CmdError) -> CmdError 
     e
 }
 
+/// redis-server's `reject_cmd_on_oom`: whether `spec` is refused while memory is over
+/// `maxmemory` and nothing can be evicted. Commands that may grow memory are; inside MULTI so is
+/// everything but EXEC, DISCARD, QUIT and RESET; EXEC is when it would run such a command.
+pub fn refused_on_oom(session: &Session, spec: &Spec) -> bool {
+    match spec.name {
+        "exec" => session.tx.denyoom,
+        "discard" | "quit" | "reset" => spec.has(DENYOOM),
+        _ => spec.has(DENYOOM) || session.tx.in_multi(),
+    }
+}
+
 /// Inside MULTI, queues `spec`'s command (answering +QUEUED) or refuses it, and returns true;
 /// returns false when the command is to run now (outside MULTI, or one of [`RUN_IN_MULTI`]).
 pub fn queue(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &Argv<'_>, out: &mut Vec<u8>) -> bool {
@@ -189,6 +204,7 @@ pub fn queue(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: 
         let mut args = Args::new();
         argv.rest(0).for_each(|a| args.push_owned(a));
         tx.queued_bytes += bytes;
+        tx.denyoom |= spec.has(DENYOOM);
         if let Some(q) = tx.queued.as_mut() {
             q.push(Queued { spec, args });
         }
@@ -205,6 +221,7 @@ fn multi(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     tx.queued = Some(Vec::new());
     tx.queued_bytes = 0;
     tx.aborted = false;
+    tx.denyoom = false;
     ctx.out.ok();
     Ok(())
 }
@@ -224,6 +241,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::err("ERR EXEC without MULTI"));
     };
     tx.queued_bytes = 0;
+    tx.denyoom = false;
     if std::mem::take(&mut tx.aborted) {
         tx.unwatch_all();
         return Err(CmdError::err("EXECABORT Transaction discarded because of previous errors."));

@@ -45,6 +45,10 @@ pub struct Entry {
     pub lru: u32,
     /// memcached item state bits (see [`mc_bits`]); cleared whenever a new value is stored.
     pub mc_bits: u8,
+    /// LFU access counter (Redis's logarithmic 8-bit counter), see [`super::evict`].
+    pub lfu: u8,
+    /// Minute (mod 2^16) the LFU counter was last decremented or incremented.
+    pub ldt: u16,
 }
 
 /// Per-item state bits, kept in [`Entry::mc_bits`]: memcached's, plus one for Redis's string
@@ -361,6 +365,8 @@ impl Db {
                     cas,
                     lru: (now / 1000) as u32,
                     mc_bits: 0,
+                    lfu: super::evict::LFU_INIT_VAL,
+                    ldt: super::evict::lfu_minutes(now),
                 });
                 let id = u32::try_from(id).expect("more than 2^32 keys in one shard");
                 let (entries, hasher) = (&self.entries, &self.hasher);
@@ -440,6 +446,43 @@ impl Db {
             pick = self.entries.iter().find(|(_, e)| !e.is_expired(now)).map(|(i, _)| i);
         }
         pick.map(|i| &self.entries[i])
+    }
+
+    /// Calls `f` on up to `n` random live entries (only those with a TTL when `volatile`):
+    /// eviction's sample. Entries may repeat; fewer than `n` come back only when there are fewer.
+    pub fn sample(&mut self, n: usize, volatile: bool, now: u64, mut f: impl FnMut(&Entry)) {
+        if volatile {
+            if self.volatile.len() <= n {
+                self.volatile.iter().map(|&id| &self.entries[id as usize]).filter(|e| !e.is_expired(now)).for_each(f);
+                return;
+            }
+            for _ in 0..n {
+                let pos = (self.next_random() % self.volatile.len() as u64) as usize;
+                let e = &self.entries[self.volatile[pos] as usize];
+                if !e.is_expired(now) {
+                    f(e);
+                }
+            }
+            return;
+        }
+        if self.entries.len() <= n {
+            self.entries.iter().map(|(_, e)| e).filter(|e| !e.is_expired(now)).for_each(f);
+            return;
+        }
+        let cap = self.entries.capacity().max(1) as u64;
+        let (mut found, mut tries) = (0, 0);
+        // Slab slots may be vacant after deletes; a bounded number of probes keeps a sparse
+        // slab from costing more than a few misses per sample.
+        while found < n && tries < n * 8 {
+            tries += 1;
+            let slot = (self.next_random() % cap) as usize;
+            if let Some(e) = self.entries.get(slot) {
+                if !e.is_expired(now) {
+                    f(e);
+                    found += 1;
+                }
+            }
+        }
     }
 
     /// Checks up to `n` random keys with a TTL and removes the expired ones; returns how many.

@@ -28,6 +28,7 @@
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
 
 pub mod db;
+pub mod evict;
 pub mod memory;
 pub mod ready;
 
@@ -89,6 +90,8 @@ pub struct Engine {
     pub stats: Stats,
     /// Keys blocked clients wait for.
     pub ready: ready::Readiness,
+    /// The memory limit, eviction policy and eviction pool.
+    pub limits: evict::Limits,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -173,6 +176,7 @@ impl Engine {
             cas: AtomicU64::new(0),
             stats: Stats::default(),
             ready: ready::Readiness::default(),
+            limits: evict::Limits::default(),
         }
     }
 
@@ -425,6 +429,17 @@ impl<'e> Locked<'e> {
         own.iter_mut().map(move |(_, g)| g.db(db)).chain(lent)
     }
 
+    /// Every database part of locked shard `shard`, in database order (eviction samples them).
+    pub fn shard_dbs(&mut self, shard: usize) -> impl Iterator<Item = &mut Db> + use<'_, 'e> {
+        let (own, all): (&mut [OwnGuard<'e>], &mut [LentGuard]) = match &mut self.guards {
+            Guards::Own(g) => (g, &mut []),
+            Guards::Exec { ids, all } if ids.contains(&shard) => (&mut [], &mut all[shard..=shard]),
+            Guards::Exec { .. } => (&mut [], &mut []),
+        };
+        let lent = all.iter_mut().flat_map(|g| g.dbs.iter_mut());
+        own.iter_mut().filter(move |(i, _)| *i == shard).flat_map(|(_, g)| g.dbs.iter_mut()).chain(lent)
+    }
+
     /// Swaps two databases in every locked shard (SWAPDB; needs `lock_all`). Watches stay with
     /// their database index; a watched key present on either side counts as changed.
     pub fn swap_dbs(&mut self, a: usize, b: usize, now: u64) {
@@ -463,13 +478,16 @@ impl<'e> Locked<'e> {
     /// Looks a key up for reading, deleting it first if its TTL has passed. Counts a hit or a miss.
     #[inline]
     pub fn read(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let stats = &self.engine.stats;
+        let (stats, limits) = (&self.engine.stats, &self.engine.limits);
         let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
                 stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
                 let e = d.entry_mut(id);
                 e.lru = (now / 1000) as u32;
+                if limits.tracks_lfu() {
+                    limits.lfu_touch(e, now);
+                }
                 Some(e)
             }
             None => {
@@ -499,6 +517,9 @@ impl<'e> Locked<'e> {
         let e = d.entry_mut(id);
         e.cas = engine.next_cas();
         e.mc_bits |= mc_bits::RAW_STRING;
+        if engine.limits.tracks_lfu() {
+            engine.limits.lfu_touch(e, now);
+        }
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some(e)
     }

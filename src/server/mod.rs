@@ -109,7 +109,8 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The main thread's loop: active expiry at `hz`, until a signal or a SHUTDOWN.
+/// The main thread's loop: active expiry and background eviction at `hz`, until a signal or a
+/// SHUTDOWN.
 fn cron(shared: &Shared) {
     loop {
         let (hz, effort) = {
@@ -124,6 +125,11 @@ fn cron(shared: &Shared) {
             shared.engine.expire_cycle(unix_ms(), effort, budget);
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
+        // A time-limited eviction round may have left memory over the limit; go on here so an
+        // idle server gets back under it too (redis-server's eviction time proc).
+        if shared.engine.limits.over_limit() {
+            let _ = shared.engine.make_room(unix_ms());
+        }
         while tick.elapsed() < period {
             if SIGNALLED.load(Ordering::SeqCst) || shared.shutdown.load(Ordering::Acquire) {
                 return;

@@ -107,8 +107,10 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
+        let engine = Engine::new(shards);
+        engine.limits.configure(config.memory_settings());
         Shared {
-            engine: Box::leak(Box::new(Engine::new(shards))),
+            engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),

@@ -8,6 +8,7 @@ mod differential;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod memory;
 mod multi;
 mod resp;
 mod util;

@@ -289,3 +289,23 @@ fn a_transaction_queue_is_bounded() {
     assert_eq!(cmd(&mut c, &["EXISTS", "k"]), Value::Int(0));
     assert_eq!(cmd(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
 }
+
+/// Out of memory at EXEC time: a transaction that would grow memory is refused with
+/// redis-server's `EXECABORT … because of: OOM …`, one that only reads runs.
+#[test]
+fn exec_is_refused_when_out_of_memory_and_it_would_grow_memory() {
+    let srv = util::cachette(&[]);
+    let mut a = srv.redis_client();
+    let mut b = srv.redis_client();
+    ok(&mut a, &["MULTI"]);
+    cmd(&mut a, &["SET", "k", "v"]);
+    ok(&mut b, &["CONFIG", "SET", "maxmemory", "1"]);
+    let e = redis::cmd("EXEC").query::<Value>(&mut a).unwrap_err();
+    assert!(e.to_string().contains("because of: OOM command not allowed"), "{e}");
+    ok(&mut b, &["CONFIG", "SET", "maxmemory", "0"]);
+    ok(&mut a, &["MULTI"]);
+    cmd(&mut a, &["GET", "k"]);
+    ok(&mut b, &["CONFIG", "SET", "maxmemory", "1"]);
+    assert_eq!(cmd(&mut a, &["EXEC"]), Value::Array(vec![Value::Nil]));
+    ok(&mut b, &["CONFIG", "SET", "maxmemory", "0"]);
+}
