@@ -1,7 +1,8 @@
 //! Transactions across clients and threads: optimistic locking under races (no lost update),
 //! EXEC's atomicity seen by a concurrent reader, and WATCH invalidated by what a single
 //! differential script cannot show — another client, the memcached protocol, expiry by the
-//! active cycle or by another client's read, FLUSHALL and SWAPDB from elsewhere.
+//! active cycle or by another client's read, FLUSHALL and SWAPDB from elsewhere, eviction —,
+//! and the limits: the queue bound and out-of-memory refusals.
 //!
 //! The server runs with `--threads 2`, and the racing tests use several connections each, so
 //! that (whatever the kernel's SO_REUSEPORT spread) clients sit on both worker threads.
@@ -308,4 +309,20 @@ fn exec_is_refused_when_out_of_memory_and_it_would_grow_memory() {
     ok(&mut b, &["CONFIG", "SET", "maxmemory", "1"]);
     assert_eq!(cmd(&mut a, &["EXEC"]), Value::Array(vec![Value::Nil]));
     ok(&mut b, &["CONFIG", "SET", "maxmemory", "0"]);
+}
+
+#[test]
+fn watch_is_invalidated_by_eviction() {
+    let srv = util::cachette(&[]);
+    let mut a = srv.redis_client();
+    let mut b = srv.redis_client();
+    ok(&mut b, &["SET", "k", "v"]);
+    assert!(!exec_survives(&mut a, "k", || {
+        ok(&mut b, &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+        ok(&mut b, &["CONFIG", "SET", "maxmemory", "1"]);
+        // Any command evicts first; with a 1-byte limit every key goes.
+        cmd(&mut b, &["PING"]);
+        ok(&mut b, &["CONFIG", "SET", "maxmemory", "0"]);
+        assert_eq!(cmd(&mut b, &["EXISTS", "k"]), Value::Int(0));
+    }));
 }
