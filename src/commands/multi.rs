@@ -150,9 +150,10 @@ impl Transaction {
     }
 }
 
-/// Called by the dispatcher for a command it could not resolve (unknown, wrong arity): inside
-/// MULTI the transaction is marked aborted, and a refused EXEC discards the transaction with
-/// redis-server's `EXECABORT … because of: …` wording. Returns the error to answer.
+/// Called by the dispatcher for a command it refuses before running it (unknown, wrong arity,
+/// out of memory): inside MULTI the transaction is marked aborted, and a refused EXEC discards
+/// the transaction (watches included, even outside MULTI) with redis-server's
+/// `EXECABORT … because of: …` wording. Returns the error to answer.
 pub fn refused(session: &mut Session, argv: &Argv<'_>, e: CmdError) -> CmdError {
     if argv.get(0).eq_ignore_ascii_case(b"exec") {
         session.tx.discard();
