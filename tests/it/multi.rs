@@ -326,3 +326,101 @@ fn watch_is_invalidated_by_eviction() {
         assert_eq!(cmd(&mut b, &["EXISTS", "k"]), Value::Int(0));
     }));
 }
+
+/// Transactions mixed with everything else that takes shards — multi-key commands, whole-
+/// keyspace commands, CONFIG SET of the eviction policy, memcached traffic, the expiry cycle —
+/// from several threads: no deadlock (every read has a timeout) and the server stays whole.
+/// Error replies are fine here (keys come and go under the other threads); a lost connection or
+/// a timeout is not.
+fn tolerate(r: redis::RedisResult<Value>) {
+    if let Err(e) = r {
+        assert!(!e.is_io_error() && !e.is_timeout() && !e.is_connection_dropped(), "{e}");
+    }
+}
+
+fn any(c: &mut Connection, args: &[&str]) {
+    let mut r = redis::cmd(args[0]);
+    for a in &args[1..] {
+        r.arg(*a);
+    }
+    tolerate(r.query::<Value>(c));
+}
+
+#[test]
+fn transactions_mixed_with_other_traffic_do_not_deadlock() {
+    const ROUNDS: usize = 2_000;
+    let srv = util::cachette(&["--threads", "2", "--hz", "100"]);
+    let timeout = Some(Duration::from_secs(30));
+    let mut handles = Vec::new();
+    for t in 0..4 {
+        let mut c = srv.redis_client();
+        c.set_read_timeout(timeout).unwrap();
+        handles.push(std::thread::spawn(move || {
+            for i in 0..ROUNDS {
+                let k = format!("k{}", i % 7);
+                match (i + t) % 6 {
+                    0 => {
+                        let mut p = redis::pipe();
+                        p.atomic().cmd("MSET").arg("a").arg(i).arg("b").arg(i).ignore();
+                        p.cmd("INCR").arg(&k).ignore().cmd("KEYS").arg("k*").ignore();
+                        p.cmd("SET").arg("ttl").arg(1).arg("PX").arg(5).ignore();
+                        tolerate(p.query::<Value>(&mut c));
+                    }
+                    1 => {
+                        any(&mut c, &["WATCH", &k, "a"]);
+                        any(&mut c, &["MULTI"]);
+                        any(&mut c, &["SWAPDB", "0", "1"]);
+                        any(
+                            &mut c,
+                            &[
+                                "CONFIG",
+                                "SET",
+                                "maxmemory-policy",
+                                if i % 2 == 0 { "allkeys-lru" } else { "noeviction" },
+                            ],
+                        );
+                        any(&mut c, &["DBSIZE"]);
+                        any(&mut c, &["EXEC"]);
+                    }
+                    2 => {
+                        any(&mut c, &["MGET", "a", "b", &k]);
+                        any(&mut c, &["SCAN", "0", "COUNT", "100"]);
+                    }
+                    3 => {
+                        let mut p = redis::pipe();
+                        p.atomic().cmd("FLUSHDB").ignore().cmd("RPUSH").arg("l").arg(i).ignore();
+                        p.cmd("BLPOP").arg("l").arg(0).ignore().cmd("INFO").arg("keyspace").ignore();
+                        tolerate(p.query::<Value>(&mut c));
+                    }
+                    4 => {
+                        any(&mut c, &["RENAME", "a", "c"]);
+                        any(&mut c, &["SETEX", &k, "1", "v"]);
+                    }
+                    _ => {
+                        any(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+                        // Now and then a limit nothing fits under: every command evicts first.
+                        any(&mut c, &["CONFIG", "SET", "maxmemory", if i % 4 == 0 { "1" } else { "0" }]);
+                        any(&mut c, &["SMOVE", "s1", "s2", "m"]);
+                    }
+                }
+            }
+        }));
+    }
+    let mut mc = srv.mc();
+    mc.set_read_timeout(timeout).unwrap();
+    for i in 0..ROUNDS {
+        mc.write_all(format!("set k{} 0 0 1\r\nx\r\nget a k{}\r\n", i % 7, i % 5).as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"END\r\n") {
+            let n = mc.read(&mut buf).unwrap();
+            assert!(n > 0, "memcached connection closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = srv.redis_client();
+    assert_eq!(cmd(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
+}
