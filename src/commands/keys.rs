@@ -520,7 +520,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::DbIndex);
     };
     if a != b {
-        ctx.engine().lock_all().swap_dbs(a, b);
+        ctx.engine().lock_all().swap_dbs(a, b, ctx.now);
         ctx.engine().stats.dirty.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();

@@ -10,5 +10,6 @@ mod lifecycle;
 mod memcache;
 mod memory;
 mod metrics;
+mod multi;
 mod resp;
 mod util;
