@@ -325,7 +325,9 @@ impl Engine {
     /// Deletes one key for eviction; false if it was gone already.
     fn evict_key(&self, db: usize, key: &[u8], now: u64) -> bool {
         let k = self.hashed(key);
-        if self.lock_one(&k).delete(db, &k, now) {
+        let mut l = self.lock_one(&k);
+        if l.delete(db, &k, now) {
+            self.feed.emit(db, &[b"DEL", key]);
             self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
             true
         } else {

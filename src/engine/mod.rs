@@ -28,6 +28,7 @@
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
 
 pub mod db;
+pub mod effects;
 pub mod evict;
 pub mod memory;
 pub mod ready;
@@ -92,6 +93,8 @@ pub struct Engine {
     pub ready: ready::Readiness,
     /// The memory limit, eviction policy and eviction pool.
     pub limits: evict::Limits,
+    /// Write effects, for the AOF and replication.
+    pub feed: effects::Feed,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -177,6 +180,7 @@ impl Engine {
             stats: Stats::default(),
             ready: ready::Readiness::default(),
             limits: evict::Limits::default(),
+            feed: effects::Feed::default(),
         }
     }
 
@@ -331,7 +335,7 @@ impl Engine {
                 loop {
                     let expired = {
                         let mut g = self.lock_shard(i);
-                        g.db(db).expire_sample(now, sample)
+                        g.db(db).expire_sample(now, sample, |key| self.feed.emit(db, &[b"DEL", key]))
                     };
                     total += expired;
                     if expired * 4 <= sample {
@@ -352,6 +356,11 @@ impl Engine {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        // Before the guards go: the effect of what was written under them enters the feed
+        // while no other command can touch these keys (see `effects`).
+        if self.engine.feed.enabled() {
+            effects::on_unlock(&self.engine.feed);
+        }
         #[cfg(debug_assertions)]
         HELD.with(|h| h.set(0));
         if let Guards::Exec { all, .. } = &mut self.guards {
@@ -413,6 +422,7 @@ impl<'e> Locked<'e> {
         let (found, expired) = d.lookup(key, now);
         if expired {
             engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            engine.feed.emit(db, &[b"DEL", key.key]);
         }
         (d, found)
     }
@@ -443,6 +453,7 @@ impl<'e> Locked<'e> {
     /// Swaps two databases in every locked shard (SWAPDB; needs `lock_all`). Watches stay with
     /// their database index; a watched key present on either side counts as changed.
     pub fn swap_dbs(&mut self, a: usize, b: usize, now: u64) {
+        effects::wrote();
         if a == b {
             return;
         }
@@ -521,6 +532,7 @@ impl<'e> Locked<'e> {
             engine.limits.lfu_touch(e, now);
         }
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         Some(e)
     }
 
@@ -541,6 +553,7 @@ impl<'e> Locked<'e> {
         let engine = self.engine;
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         engine.ready.stored(db, key.key);
         self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
     }
@@ -556,6 +569,7 @@ impl<'e> Locked<'e> {
         let (d, found) = self.find(db, key, now);
         let e = d.remove(found?);
         stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         Some(e)
     }
 
@@ -565,6 +579,7 @@ impl<'e> Locked<'e> {
         let engine = self.engine;
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         let expire = entry.expire_at();
         let flags = entry.flags;
         engine.ready.stored(db, key.key);
@@ -581,6 +596,7 @@ impl<'e> Locked<'e> {
             Some(id) => {
                 d.set_expire(id, expire_at);
                 stats.dirty.fetch_add(1, Ordering::Relaxed);
+                effects::wrote();
                 true
             }
             None => false,
