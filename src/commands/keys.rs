@@ -520,7 +520,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::DbIndex);
     };
     if a != b {
-        ctx.engine().lock_all().swap_dbs(a, b);
+        ctx.engine().lock_all().swap_dbs(a, b, ctx.now);
         ctx.engine().stats.dirty.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();
@@ -540,6 +540,8 @@ fn parse_flush_mode(argv: &Argv<'_>) -> Result<(), CmdError> {
 /// Empties `dbs` (database indexes) atomically under one `lock_all`; returns keys removed.
 fn flush(engine: &Engine, dbs: std::ops::Range<usize>) -> usize {
     let mut l = engine.lock_all();
+    // Logged even when there was nothing to remove, as redis-server propagates every flush.
+    crate::engine::effects::wrote();
     let mut removed = 0;
     for db in dbs {
         for d in l.dbs(db) {

@@ -21,6 +21,7 @@ pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod meta;
+pub mod multi;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -334,6 +335,8 @@ pub struct Session {
     pub monitor: bool,
     /// A blocked command run again when its key is ready: MONITOR saw it the first time.
     pub rerun: bool,
+    /// MULTI/EXEC state: queued commands and watched keys.
+    pub tx: multi::Transaction,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -359,6 +362,7 @@ impl Session {
             reply: ReplyMode::On,
             monitor: false,
             rerun: false,
+            tx: Default::default(),
         }
     }
 }
@@ -417,9 +421,9 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// The keyspace.
-    pub fn engine(&self) -> &'a Engine {
-        &self.shared.engine
+    /// The keyspace (`'static`: see [`Shared::engine`]).
+    pub fn engine(&self) -> &'static Engine {
+        self.shared.engine
     }
 }
 
@@ -432,7 +436,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 12] {
+fn families() -> [&'static [Spec]; 13] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -444,6 +448,7 @@ fn families() -> [&'static [Spec]; 12] {
         zsets::COMMANDS,
         hll::COMMANDS,
         sort::COMMANDS,
+        multi::COMMANDS,
         server::COMMANDS,
         introspect::COMMANDS,
     ]
@@ -588,16 +593,36 @@ pub fn must_wait(shared: &Shared, argv: &Argv<'_>, now: u64) -> bool {
     }
 }
 
-/// Runs one command and appends its reply to `out`; counts it (INFO commandstats, errorstats),
-/// and hands it to SLOWLOG, the latency monitor and MONITOR.
+/// Runs one command and appends its reply to `out`: refuses what must be refused (unknown
+/// command, arity, MONITOR mode, OOM) and otherwise queues it (MULTI) or [`call`]s it. CLIENT
+/// REPLY OFF / SKIP drop the output here, whatever produced it.
 pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
     shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
-    let version = session.version;
     let mark = out.len();
     let skip_this = session.reply == ReplyMode::SkipNext;
     if skip_this {
         session.reply = ReplyMode::On;
     }
+    dispatch(shared, session, argv, out, now);
+    // CLIENT REPLY OFF and SKIP answer nothing themselves; ON answers even when replies were off.
+    if skip_this || session.reply == ReplyMode::Off {
+        out.truncate(mark);
+    }
+}
+
+/// A refused command's error: counted as a rejected call of the command it names (INFO
+/// commandstats) and by its code (errorstats).
+fn reject(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, e: CmdError) {
+    if let Some(s) = named_spec(argv) {
+        shared.stats.rejected(spec_index(s));
+    }
+    let e = multi::refused(session, argv, e);
+    let msg = e.message();
+    shared.stats.error(&msg);
+    Encoder::new(out, session.version).error(msg.as_bytes());
+}
+
+fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
     let resolved = resolve(argv).and_then(|spec| {
         if session.monitor && spec.has(flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) {
             return Err(CmdError::err("ERR Replica can't interact with the keyspace"));
@@ -606,30 +631,40 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     });
     let spec = match resolved {
         Ok(s) => s,
-        Err(e) => {
-            if let Some(s) = named_spec(argv) {
-                shared.stats.rejected(spec_index(s));
-            }
-            let msg = e.message();
-            shared.stats.error(&msg);
-            Encoder::new(out, version).error(msg.as_bytes());
-            if skip_this || session.reply == ReplyMode::Off {
-                out.truncate(mark);
-            }
-            return;
-        }
+        Err(e) => return reject(shared, session, argv, out, e),
     };
     // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
     // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
-    if shared.engine.limits.over_limit() && shared.engine.make_room(now).is_err() && spec.has(flags::DENYOOM) {
-        Encoder::new(out, version).error(OOM_ERROR.as_bytes());
+    // Inside MULTI almost everything is refused (a queue grows memory too), and it aborts the
+    // transaction.
+    if shared.engine.limits.over_limit()
+        && shared.engine.make_room(now).is_err()
+        && multi::refused_on_oom(session, spec)
+    {
+        return reject(shared, session, argv, out, CmdError::err(OOM_ERROR));
+    }
+    if multi::queue(shared, session, spec, argv, out) {
         return;
     }
+    call(shared, session, spec, argv, out, now);
+}
+
+/// Runs a resolved command (directly, or queued by MULTI and run by EXEC) and appends its
+/// reply to `out`; times and counts it (INFO commandstats, errorstats, latencystats) and hands
+/// it to SLOWLOG, the latency monitor and MONITOR.
+pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
+    let version = session.version;
     let info = session.info.clone();
     // Published before running, so CLIENT LIST shows itself as `cmd=client|list` like Redis.
     if let Ok(mut c) = info.last_cmd.try_lock() {
         *c = spec.name;
     };
+    // A write command's effect is its command line unless the handler says otherwise; it
+    // reaches the feed from the guard that saw the change (see `engine::effects`).
+    let logged = spec.has(flags::WRITE) && shared.engine.feed.enabled();
+    if logged {
+        crate::engine::effects::begin(session.db, argv.rest(0));
+    }
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
     let start = Instant::now();
     let result = (spec.handler)(&mut ctx, argv);
@@ -643,15 +678,14 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
             true
         }
     };
+    if logged {
+        crate::engine::effects::end();
+    }
     // A command that blocked is counted when it is served, as redis-server counts it.
     if session.block.is_none() {
         shared.stats.record(spec_index(spec), nanos, failed);
     }
     after_call(shared, session, spec, argv, nanos);
-    // CLIENT REPLY OFF and SKIP answer nothing themselves; ON answers even when replies were off.
-    if skip_this || session.reply == ReplyMode::Off {
-        out.truncate(mark);
-    }
 }
 
 /// The slow log, the latency monitor and MONITOR, after a command ran for `nanos`.

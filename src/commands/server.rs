@@ -151,6 +151,10 @@ fn derived_categories(s: &Spec) -> Vec<&'static str> {
     if s.has(BLOCKING) {
         c.push("@blocking");
     }
+    // Redis lists categories in bit order, and @transaction comes after @fast/@slow.
+    if s.group == "transactions" {
+        c.push("@transaction");
+    }
     c
 }
 

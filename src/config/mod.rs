@@ -591,7 +591,10 @@ mod tests {
         assert_eq!(one("p\\ort"), vec![]);
         assert_eq!(one("tcp-*"), vec![("tcp-backlog", "511".to_owned()), ("tcp-keepalive", "300".to_owned())]);
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
-        assert_eq!(one("*port"), vec![("port", "6379".into()), ("memcache-port", "11211".into())]);
+        assert_eq!(
+            one("*port"),
+            vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
+        );
         assert_eq!(one("*").len(), DIRECTIVES.len());
 
         let mut c = Config::default();
@@ -606,7 +609,7 @@ mod tests {
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["port", "memcache-port", "hz"]);
+        assert_eq!(names, ["port", "memcache-port", "metrics-port", "hz"]);
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {

@@ -74,8 +74,9 @@ pub struct ClientInfo {
 
 /// See the module documentation.
 pub struct Shared {
-    /// The keyspace.
-    pub engine: Engine,
+    /// The keyspace. `'static` (leaked once per `Shared`, which lives as long as the process)
+    /// so a transaction can park its shard guards on its thread: see `Engine::exclusive`.
+    pub engine: &'static Engine,
     /// The live configuration (CONFIG SET writes it; workers read it rarely).
     pub config: RwLock<Config>,
     /// Connected clients by id.
@@ -163,7 +164,7 @@ impl Shared {
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
         Shared {
-            engine,
+            engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),

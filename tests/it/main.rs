@@ -12,5 +12,6 @@ mod memcache;
 mod redis_cli;
 mod memory;
 mod metrics;
+mod multi;
 mod resp;
 mod util;
