@@ -125,10 +125,7 @@ fn slowlog_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 fn latency_latest(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     let rows: Vec<(&str, u64, u64, u64)> = {
         let lat = ctx.shared.stats.latency.lock().unwrap_or_else(|p| p.into_inner());
-        lat.events
-            .iter()
-            .filter_map(|(name, ev)| ev.samples.back().map(|&(t, ms)| (*name, t, ms, ev.max)))
-            .collect()
+        lat.events.iter().filter_map(|(name, ev)| ev.samples.back().map(|&(t, ms)| (*name, t, ms, ev.max))).collect()
     };
     ctx.out.array(rows.len());
     for (name, t, ms, max) in rows {
@@ -270,10 +267,7 @@ fn latency_graph(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     );
     const ROWS: u64 = 4;
     for row in (1..=ROWS).rev() {
-        let line: String = s
-            .iter()
-            .map(|&(_, ms)| if hi > 0 && ms * ROWS >= row * hi { '#' } else { ' ' })
-            .collect();
+        let line: String = s.iter().map(|&(_, ms)| if hi > 0 && ms * ROWS >= row * hi { '#' } else { ' ' }).collect();
         t.push_str(&line);
         t.push('\n');
     }
@@ -456,7 +450,11 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     let peak = (memory::peak() as u64).max(used);
     let rss = memory::rss() as u64;
     let sh = ctx.shared;
-    let clients: u64 = sh.lock_clients().values().map(|c| (c.qbuf.load(Ordering::Relaxed) + c.obuf.load(Ordering::Relaxed)) as u64).sum();
+    let clients: u64 = sh
+        .lock_clients()
+        .values()
+        .map(|c| (c.qbuf.load(Ordering::Relaxed) + c.obuf.load(Ordering::Relaxed)) as u64)
+        .sum();
     let dbs = sh.config().databases.min(crate::engine::DATABASES);
     let mut per_db = Vec::new();
     let mut keys = 0u64;
@@ -502,7 +500,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     int(m, "overhead.total", overhead);
     int(m, "keys.count", keys);
-    int(m, "keys.bytes-per-key", if keys == 0 { 0 } else { used / keys });
+    int(m, "keys.bytes-per-key", used.checked_div(keys).unwrap_or(0));
     int(m, "dataset.bytes", dataset);
     dbl(m, "dataset.percentage", pct(dataset, used));
     dbl(m, "peak.percentage", pct(used, peak));

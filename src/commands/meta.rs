@@ -60,15 +60,8 @@ pub enum Find {
     Unknown,
 }
 
-const NONE: Meta = Meta {
-    acl: &[],
-    tips: &[],
-    key_specs: &[],
-    doc_flags: &[],
-    deprecated_since: "",
-    replaced_by: "",
-    history: &[],
-};
+const NONE: Meta =
+    Meta { acl: &[], tips: &[], key_specs: &[], doc_flags: &[], deprecated_since: "", replaced_by: "", history: &[] };
 
 /// The facts about `name` (`get`, `config|get`), if redis-server 7.0.15 has the command.
 pub fn meta(name: &str) -> Option<&'static Meta> {

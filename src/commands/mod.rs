@@ -693,11 +693,7 @@ fn after_call(shared: &Shared, session: &Session, spec: &'static Spec, argv: &Ar
     let micros = nanos / 1000;
     let slower = shared.stats.slower_than();
     // A command that blocked is logged when it is served, as redis-server does.
-    if slower >= 0
-        && micros >= slower.unsigned_abs()
-        && !spec.has(flags::SKIP_SLOWLOG)
-        && session.block.is_none()
-    {
+    if slower >= 0 && micros >= slower.unsigned_abs() && !spec.has(flags::SKIP_SLOWLOG) && session.block.is_none() {
         let info = &session.info;
         let entry = crate::server::stats::SlowEntry {
             id: 0,
@@ -718,8 +714,12 @@ fn after_call(shared: &Shared, session: &Session, spec: &'static Spec, argv: &Ar
         lat.add(event, crate::server::unix_ms() / 1000, micros / 1000);
     }
     if shared.monitors.active() && !session.rerun && !spec.has(flags::SKIP_MONITOR | flags::ADMIN) {
-        let line =
-            crate::server::monitor::line(crate::server::shared::unix_us(), session.db, &session.info.addr, argv.rest(0));
+        let line = crate::server::monitor::line(
+            crate::server::shared::unix_us(),
+            session.db,
+            &session.info.addr,
+            argv.rest(0),
+        );
         shared.monitors.feed(&line);
     }
 }

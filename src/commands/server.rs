@@ -305,7 +305,15 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn write_docs(ctx: &mut Ctx<'_>, s: &Spec) {
     let has_subs = !s.subcommands.is_empty();
     let has_args = !s.args.is_empty();
-    let none = super::meta::Meta { acl: &[], tips: &[], key_specs: &[], doc_flags: &[], deprecated_since: "", replaced_by: "", history: &[] };
+    let none = super::meta::Meta {
+        acl: &[],
+        tips: &[],
+        key_specs: &[],
+        doc_flags: &[],
+        deprecated_since: "",
+        replaced_by: "",
+        history: &[],
+    };
     let m = super::meta::meta(s.name).unwrap_or(&none);
     let fields = [
         !s.complexity.is_empty(),
@@ -461,11 +469,14 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// A key's position in a command line, with the flags of the key spec that found it.
+type KeyAndFlags = (usize, &'static [&'static str]);
+
 /// The keys of the command line `args` (name first) by the command's key specifications, as
 /// (position, flags of the spec that found it). None when a spec cannot be followed (its begin
 /// or find is `unknown`, or the line is too short for it): the caller then falls back to the
 /// table's key positions. Err when a key count points past the end of the line.
-fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<(usize, &'static [&'static str])>>, CmdError> {
+fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<KeyAndFlags>>, CmdError> {
     use super::meta::{Begin, Find};
     let Some(m) = super::meta::meta(s.name) else { return Ok(None) };
     let argc = args.len() as i64;
@@ -539,7 +550,7 @@ fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<(usize, &'static
 
 /// The keys of `argv[2..]` with their flags, for COMMAND GETKEYS and GETKEYSANDFLAGS, with
 /// redis-server's errors.
-fn command_keys(argv: &Argv<'_>) -> Result<Vec<(usize, &'static [&'static str])>, CmdError> {
+fn command_keys(argv: &Argv<'_>) -> Result<Vec<KeyAndFlags>, CmdError> {
     let Some(s) = lookup(argv.get(2)) else {
         return Err(CmdError::err("ERR Invalid command specified"));
     };
@@ -832,7 +843,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if argv.len() == 4 && is(argv.get(2), "TYPE") {
         normal = client_type(argv.get(3))?;
     } else if argv.len() >= 4 && is(argv.get(2), "ID") {
-        let parsed: Option<Vec<i64>> = argv.rest(3).map(|a| crate::types::string::parse_i64(a)).collect();
+        let parsed: Option<Vec<i64>> = argv.rest(3).map(crate::types::string::parse_i64).collect();
         ids = Some(parsed.ok_or_else(|| CmdError::err("ERR Invalid client ID"))?);
     } else if argv.len() != 2 {
         return Err(CmdError::Syntax);
@@ -872,10 +883,10 @@ struct KillFilter<'a> {
 impl KillFilter<'_> {
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
         (!self.skipme || c.id != me)
-            && self.id.is_none_or(|id| id == c.id)
-            && self.normal.is_none_or(|n| n)
-            && self.addr.is_none_or(|a| a == c.addr.to_string().as_bytes())
-            && self.laddr.is_none_or(|a| a == c.laddr.to_string().as_bytes())
+            && self.id.map_or(true, |id| id == c.id)
+            && self.normal.unwrap_or(true)
+            && self.addr.map_or(true, |a| a == c.addr.to_string().as_bytes())
+            && self.laddr.map_or(true, |a| a == c.laddr.to_string().as_bytes())
     }
 }
 

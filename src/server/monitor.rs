@@ -121,7 +121,12 @@ pub fn quote_into(out: &mut Vec<u8>, arg: &[u8]) {
 }
 
 /// One monitor line: `+<secs>.<µs> [<db> <addr>] "arg" …` (no CRLF).
-pub fn line(unix_us: u128, db: usize, addr: &std::net::SocketAddr, args: impl Iterator<Item = impl AsRef<[u8]>>) -> Vec<u8> {
+pub fn line(
+    unix_us: u128,
+    db: usize,
+    addr: &std::net::SocketAddr,
+    args: impl Iterator<Item = impl AsRef<[u8]>>,
+) -> Vec<u8> {
     let mut out = format!("+{}.{:06} [{db} {addr}]", unix_us / 1_000_000, unix_us % 1_000_000).into_bytes();
     for a in args {
         out.push(b' ');

@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn slowlog_shortens_as_redis_does() {
         let mut log = SlowLog::default();
-        let long = vec![b'x'; 200];
+        let long = [b'x'; 200];
         let args: Vec<&[u8]> = (0..40).map(|_| &long[..]).collect();
         let e = SlowEntry { id: 0, time: 1, micros: 2, args: vec![], peer: "a".into(), name: vec![] };
         log.push(&mut args.iter().copied(), args.len(), e.clone(), 2);

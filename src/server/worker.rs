@@ -282,8 +282,8 @@ impl Worker {
     /// client (None: nothing pending).
     fn next_deadline(&self) -> Option<Duration> {
         let now = super::shared::unix_ms();
-        let pause = (!self.paused.is_empty())
-            .then(|| Duration::from_millis(self.shared.pause.until().saturating_sub(now)));
+        let pause =
+            (!self.paused.is_empty()).then(|| Duration::from_millis(self.shared.pause.until().saturating_sub(now)));
         if self.blocked.is_empty() {
             return pause;
         }
