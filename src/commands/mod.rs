@@ -583,13 +583,20 @@ fn named_spec(argv: &Argv<'_>) -> Option<&'static Spec> {
     lookup_sub(top, argv.get(1))
 }
 
-/// True when a CLIENT PAUSE in force at `now` holds `argv` back: every command under PAUSE ALL,
-/// writes (and commands that may replicate) under PAUSE WRITE.
-pub fn must_wait(shared: &Shared, argv: &Argv<'_>, now: u64) -> bool {
+/// True when a CLIENT PAUSE in force at `now` holds `argv` back: every command under PAUSE ALL;
+/// under PAUSE WRITE, writes (and commands that may replicate; inside MULTI too, before they are
+/// queued, as redis-server holds them) and an EXEC with such commands queued.
+pub fn must_wait(shared: &Shared, session: &Session, argv: &Argv<'_>, now: u64) -> bool {
     match shared.pause.state(now) {
         None => false,
         Some(true) => true,
-        Some(false) => resolve(argv).is_ok_and(|s| s.has(flags::WRITE | flags::MAY_REPLICATE)),
+        Some(false) => resolve(argv).is_ok_and(|s| {
+            if s.name == "exec" {
+                session.tx.queued_writes()
+            } else {
+                s.has(flags::WRITE | flags::MAY_REPLICATE)
+            }
+        }),
     }
 }
 

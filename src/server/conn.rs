@@ -389,7 +389,7 @@ impl Conn {
                     if !self.args.is_empty() {
                         let argv = Argv::new(&data[..n], &self.args);
                         // CLIENT PAUSE: the command stays buffered until the pause ends.
-                        if shared.pause.until() > now && commands::must_wait(shared, &argv, now) {
+                        if shared.pause.until() > now && commands::must_wait(shared, &self.session, &argv, now) {
                             self.paused = true;
                             break;
                         }

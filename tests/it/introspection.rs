@@ -249,3 +249,25 @@ fn command_statistics_add_up_across_workers() {
     let latency = clients[0].call(&["INFO", "latencystats"]);
     assert!(latency.contains("latency_percentiles_usec_incr:p50="), "{latency}");
 }
+
+#[test]
+fn client_pause_write_holds_an_exec_that_writes() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut admin = Client::new(&srv);
+    let mut tx = Client::new(&srv);
+    assert_eq!(tx.call(&["MULTI"]), "+OK");
+    assert_eq!(tx.call(&["GET", "k"]), "+QUEUED");
+    assert_eq!(tx.call(&["SET", "k", "v"]), "+QUEUED");
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "60000", "WRITE"]), "+OK");
+    send(tx.0.get_mut(), &["EXEC"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(admin.call(&["GET", "k"]), "(nil)", "EXEC with a write waits");
+    assert_eq!(admin.call(&["CLIENT", "UNPAUSE"]), "+OK");
+    assert_eq!(read_reply(&mut tx.0), "(nil)|+OK");
+    // A read-only transaction passes a write pause.
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "60000", "WRITE"]), "+OK");
+    assert_eq!(tx.call(&["MULTI"]), "+OK");
+    assert_eq!(tx.call(&["GET", "k"]), "+QUEUED");
+    assert_eq!(tx.call(&["EXEC"]), "v");
+    assert_eq!(admin.call(&["CLIENT", "UNPAUSE"]), "+OK");
+}
