@@ -133,6 +133,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     ctx.session.info.db.store(0, Ordering::Relaxed);
     ctx.session.info.resp.store(2, Ordering::Relaxed);
     super::server::set_client_name(ctx, b"");
+    super::introspect::reset_client_state(ctx);
     ctx.out.simple(b"RESET");
     Ok(())
 }

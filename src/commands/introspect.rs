@@ -318,6 +318,18 @@ fn monitor(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// RESET's part for this family: replies back on, out of MONITOR mode (NO-EVICT stays, as in
+/// redis-server 7.0).
+pub fn reset_client_state(ctx: &mut Ctx<'_>) {
+    ctx.session.reply = super::ReplyMode::On;
+    let info = &ctx.session.info;
+    if ctx.session.monitor {
+        ctx.session.monitor = false;
+        info.monitor.store(false, Ordering::Relaxed);
+        ctx.shared.monitors.remove(info.id);
+    }
+}
+
 // ---- DEBUG ------------------------------------------------------------------------------
 
 /// True when `enable-debug-command` lets this client use DEBUG.
