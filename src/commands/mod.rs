@@ -32,7 +32,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use cachette_resp::{Args, Encoder, Version};
 
@@ -673,9 +672,10 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
         crate::engine::effects::begin(session.db, argv.rest(0));
     }
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
-    let start = Instant::now();
+    let clock = &shared.stats.clock;
+    let start = clock.raw();
     let result = (spec.handler)(&mut ctx, argv);
-    let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let nanos = clock.delta_as_nanos(start, clock.raw());
     let failed = match result {
         Ok(()) => false,
         Err(e) => {

@@ -10,6 +10,8 @@
 //! before its time, which reporting tolerates. Threads that are not workers (unit tests) share
 //! one spare slot and may lose a count in a race; nothing there is exact by contract.
 //!
+//! Commands are timed with [`Stats::clock`] (see there for why not `Instant`).
+//!
 //! The histogram is log-linear: each power of two of nanoseconds is cut in 8 equal buckets, so a
 //! percentile is known to within 12.5%, and powers of two (which LATENCY HISTOGRAM reports) are
 //! bucket boundaries. Errors, slow-log entries and latency samples are rare by nature and go
@@ -243,6 +245,9 @@ impl Latency {
 
 /// See the module documentation.
 pub struct Stats {
+    /// The clock commands are timed with: a calibrated TSC where the CPU has an invariant one
+    /// (a start/end pair costs a third of two `Instant::now()` calls), the OS clock otherwise.
+    pub clock: quanta::Clock,
     slots: Vec<Box<[CmdCounters]>>,
     errors: Mutex<BTreeMap<String, u64>>,
     total_errors: AtomicU64,
@@ -262,6 +267,7 @@ impl Stats {
     pub fn new(commands: usize, workers: usize, cfg: &Config) -> Stats {
         let slots = (0..=workers).map(|_| (0..commands).map(|_| CmdCounters::new()).collect()).collect();
         let s = Stats {
+            clock: quanta::Clock::new(),
             slots,
             errors: Mutex::new(BTreeMap::new()),
             total_errors: AtomicU64::new(0),
