@@ -12,4 +12,5 @@ mod memory;
 mod metrics;
 mod multi;
 mod resp;
+mod systemd;
 mod util;
