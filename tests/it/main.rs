@@ -11,6 +11,7 @@ mod memcache;
 mod memory;
 mod metrics;
 mod multi;
+mod prometheus;
 mod resp;
 mod systemd;
 mod util;

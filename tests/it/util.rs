@@ -140,7 +140,7 @@ pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
-fn find_binary(name: &str) -> Option<String> {
+pub fn find_binary(name: &str) -> Option<String> {
     for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
         let p = format!("{dir}/{name}");
         if std::path::Path::new(&p).exists() {
