@@ -76,6 +76,18 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
+    if config.maxmemory != 0 {
+        // Until the engine accounts memory (issue 6), a limit is recorded and reported only.
+        log::log(
+            LogLevel::Warning,
+            &format!(
+                "maxmemory {} (policy {}) is recorded but not enforced yet: cachette does not \
+                 account memory or evict in this release",
+                config.maxmemory,
+                config.maxmemory_policy.name()
+            ),
+        );
+    }
     let shared = Arc::new(Shared::new(config));
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
