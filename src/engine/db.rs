@@ -73,6 +73,9 @@ pub struct Db {
     volatile: Vec<u32>,
     hasher: RandomState,
     rng: u64,
+    /// Expired entries reclaimed here that no memcached read had fetched (memcached's
+    /// `expired_unfetched`): a plain counter, read under the shard lock by `stats`.
+    expired_unfetched: u64,
 }
 
 impl Default for Db {
@@ -83,6 +86,7 @@ impl Default for Db {
             volatile: Vec::new(),
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            expired_unfetched: 0,
         }
     }
 }
@@ -124,11 +128,30 @@ impl Db {
     pub fn lookup(&mut self, key: &Hashed<'_>, now: u64) -> (Option<u32>, bool) {
         match self.find(key) {
             Some(id) if self.entries[id as usize].is_expired(now) => {
-                self.remove(id);
+                self.reclaim(id);
                 (None, true)
             }
             found => (found, false),
         }
+    }
+
+    /// Removes an expired entry, counting it for `expired_unfetched` when it is a string no
+    /// memcached read had fetched.
+    fn reclaim(&mut self, id: u32) {
+        let e = self.remove(id);
+        if e.mc_bits & mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
+            self.expired_unfetched += 1;
+        }
+    }
+
+    /// Expired strings reclaimed unfetched so far (see the field).
+    pub fn expired_unfetched(&self) -> u64 {
+        self.expired_unfetched
+    }
+
+    /// Whether `key` is present but past its TTL (not yet reclaimed); does not reclaim it.
+    pub fn is_expired(&self, key: &Hashed<'_>, now: u64) -> bool {
+        self.find(key).is_some_and(|id| self.entries[id as usize].is_expired(now))
     }
 
     /// The entry at slab id `id` (from `lookup`).
@@ -301,7 +324,7 @@ impl Db {
             while i < self.volatile.len() {
                 let id = self.volatile[i];
                 if self.entries[id as usize].is_expired(now) {
-                    self.remove(id); // swap-remove puts another id at i
+                    self.reclaim(id); // swap-remove puts another id at i
                     removed += 1;
                 } else {
                     i += 1;
@@ -316,7 +339,7 @@ impl Db {
             let pos = (self.next_random() % self.volatile.len() as u64) as usize;
             let id = self.volatile[pos];
             if self.entries[id as usize].is_expired(now) {
-                self.remove(id);
+                self.reclaim(id);
                 removed += 1;
             }
         }

@@ -106,6 +106,8 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
+        let memcache = crate::memcache::Stats::default();
+        memcache.cas_disabled.store(!config.memcache_cas, Ordering::Relaxed);
         Shared {
             engine: Engine::new(shards),
             config: RwLock::new(config),
@@ -119,7 +121,7 @@ impl Shared {
             tcp_port,
             memcache_port,
             blocking: Default::default(),
-            memcache: Default::default(),
+            memcache,
             active_expire: AtomicBool::new(true),
         }
     }
