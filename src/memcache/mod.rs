@@ -170,8 +170,8 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             }
         }
         Command::Watch => out.extend_from_slice(b"CLIENT_ERROR watch commands not allowed\r\n"),
+        // memcached 1.6.18 leaves cmd_meta at 0 (it counts meta commands only in its proxy).
         Command::Meta(m) => {
-            bump(&st.cmd_meta);
             meta::execute(shared, m, out, now);
         }
     }
@@ -219,13 +219,17 @@ fn flush(shared: &Shared) {
     }
 }
 
+/// One key of get/gets/gat/gats. memcached counts get/gets in `cmd_get` and the hit/miss
+/// counters, and gat/gats only in the touch counters.
 fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut Vec<u8>, now: u64) {
     let st = &shared.memcache;
-    bump(&st.cmd_get);
     let touch_too = matches!(mode, GetMode::Gat | GetMode::Gats);
-    if touch_too {
-        bump(&st.cmd_touch);
-    }
+    let (lookups, hits, misses) = if touch_too {
+        (&st.cmd_touch, &st.touch_hits, &st.touch_misses)
+    } else {
+        (&st.cmd_get, &st.get_hits, &st.get_misses)
+    };
+    bump(lookups);
     // gat with an exptime already past still returns the item; it is gone afterwards.
     let expire_after = touch_too && expiry(exptime, now) == Expiry::Past;
     let k = shared.engine.hashed(key);
@@ -234,22 +238,15 @@ fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut V
         bump(&st.get_expired);
     }
     if touch_too && !expire_after && !touch(&mut l, &k, exptime, now) {
-        bump(&st.get_misses);
-        bump(&st.touch_misses);
+        bump(misses);
         return;
     }
     let Some(e) = l.read(DB, &k, now).filter(|e| e.value.as_str().is_some()) else {
-        bump(&st.get_misses);
-        if touch_too {
-            bump(&st.touch_misses);
-        }
+        bump(misses);
         return;
     };
-    bump(&st.get_hits);
+    bump(hits);
     e.mc_bits |= crate::engine::mc_bits::FETCHED;
-    if touch_too {
-        bump(&st.touch_hits);
-    }
     let cas = matches!(mode, GetMode::Gets | GetMode::Gats).then(|| visible_cas(shared, e.cas));
     reply::value(out, key, e.flags, e.value.as_str().map(Vec::as_slice).unwrap_or_default(), cas);
     if expire_after {

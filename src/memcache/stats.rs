@@ -182,7 +182,9 @@ pub(super) fn stats(shared: &Shared, session: &Session, args: &[u8], out: &mut V
             cachedump(shared, &rest, out, now);
             return;
         }
-        // memcached answers unknown groups (and `extstore`, `proxy` it was built without) so.
+        // A memcached built without extstore still answers its group, empty.
+        b"extstore" => {}
+        // memcached answers unknown groups (and `proxy`, which it was built without) so.
         _ => {
             out.extend_from_slice(reply::ERROR);
             return;
@@ -305,7 +307,6 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     let inter = if cfg.bind.is_empty() { "NULL".to_string() } else { cfg.bind.join(",") };
     reply::stat(out, "inter", inter);
     reply::stat(out, "verbosity", st.verbosity.load(Ordering::Relaxed));
-    reply::stat(out, "oldest", 0);
     reply::stat(out, "evictions", if cfg.maxmemory_policy == MaxmemoryPolicy::NoEviction { "off" } else { "on" });
     reply::stat(out, "domain_socket", "NULL");
     reply::stat(out, "shutdown_command", yes_no(cfg.memcache_enable_shutdown));
