@@ -142,6 +142,27 @@ fn find_binary(name: &str) -> Option<String> {
     None
 }
 
+/// The first of `names` found on `$PATH` (then in the system directories): client tools and
+/// interpreters the client tests drive. Outside CI a missing tool skips the test with a
+/// message; under CI it is a failure, as for the reference servers.
+pub fn client_tool(names: &[&str]) -> Option<String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for name in names {
+        for dir in path.split(':').filter(|d| !d.is_empty()) {
+            let p = format!("{dir}/{name}");
+            if std::path::Path::new(&p).is_file() {
+                return Some(p);
+            }
+        }
+        if let Some(p) = find_binary(name) {
+            return Some(p);
+        }
+    }
+    assert!(!in_ci(), "{} must be installed in CI (.ci/test installs it)", names.join(" or "));
+    eprintln!("{} not installed: skipping", names.join(" or "));
+    None
+}
+
 /// Starts the reference redis-server (Debian's) with persistence off, or None when it is not
 /// installed outside CI. Under CI a missing reference panics.
 pub fn redis_server() -> Option<Proc> {
