@@ -62,6 +62,18 @@ impl Proc {
         None
     }
 
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The OS process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -121,6 +133,22 @@ pub fn cachette(extra: &[&str]) -> Proc {
         cmd.args(["--memcache-port", &mc_port.to_string()]);
         cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
+            return p;
+        }
+    }
+    panic!("cachette did not start");
+}
+
+/// Starts cachette the way memcached is started: `-p PORT -l 127.0.0.1` (a free port) and
+/// `args` (memcached's flags, `--memcached-compat` …), with no RESP listener unless `args`
+/// ask for one. Waits for the memcached port only.
+pub fn cachette_memcached_style(args: &[&str]) -> Proc {
+    for _ in 0..5 {
+        let mc_port = free_port();
+        let mut cmd = Command::new(cachette_bin());
+        cmd.args(["-p", &mc_port.to_string(), "-l", "127.0.0.1", "--port", "0"]);
+        cmd.args(args);
+        if let Some(p) = spawn_and_wait(cmd, 0, mc_port) {
             return p;
         }
     }
