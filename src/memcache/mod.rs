@@ -330,6 +330,9 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     // they would an item) but has no item to append to or compare a CAS with.
     let entry = l.peek(DB, &k, now);
     let exists = entry.is_some();
+    // A stale write (ms I with an older CAS) keeps the old item's "win token sent" state, so
+    // the reader already recomputing it is not joined by another (memcached answers Z).
+    let win_sent = entry.as_ref().map_or(0, |e| e.mc_bits & crate::engine::mc_bits::WIN_SENT);
     let current = entry.and_then(|e| e.value.as_str().map(|v| (visible_cas(shared, e.cas), v.len(), e.flags)));
     let fits =
         |(_, len, flags): (u64, usize, u32)| item_limits(shared).item_fits(req.key.len(), flags, len + req.data.len());
@@ -384,7 +387,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     };
     let e = l.set(DB, &k, value, expire, req.flags, false, now);
     if mark_stale {
-        e.mc_bits |= crate::engine::mc_bits::STALE;
+        e.mc_bits |= crate::engine::mc_bits::STALE | win_sent;
     }
     if req.binary_key {
         e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
