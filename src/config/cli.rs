@@ -329,13 +329,7 @@ pub(crate) fn command() -> Command {
         Arg::new("listen").short('l').value_name("ADDR,...").help("memcached-style --bind: comma-separated addresses"),
     )
     .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
-    .arg(
-        Arg::new("version")
-            .short('V')
-            .long("version")
-            .action(ArgAction::Version)
-            .help("Print version"),
-    )
+    .arg(Arg::new("version").short('V').long("version").action(ArgAction::Version).help("Print version"))
     .after_help(format!(
         "Any configuration directive can be given as --<name> <value> [<value>...], e.g. \
          --hz 100 or --bind 127.0.0.1 -::1; command-line directives override the config file. \

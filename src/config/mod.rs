@@ -828,7 +828,10 @@ mod tests {
         assert_eq!(c.timeout, 5);
         let d = Config::default();
         assert!(d.memcache_cas && !d.memcache_enable_shutdown);
-        assert_eq!((d.maxmemory, d.maxmemory_policy, d.memcache_protocol), (0, MaxmemoryPolicy::NoEviction, MemcacheProtocol::Auto));
+        assert_eq!(
+            (d.maxmemory, d.maxmemory_policy, d.memcache_protocol),
+            (0, MaxmemoryPolicy::NoEviction, MemcacheProtocol::Auto)
+        );
         // The flags override what --memcached-compat starts from, wherever it stands.
         let c = run(&["-t", "2", "--memcached-compat"]).expect("runs");
         assert_eq!((c.port, c.memcache_port, c.threads), (0, 11211, 2));

@@ -93,10 +93,8 @@ pub(super) fn lru_crawler(shared: &Shared, cmd: LruCrawler<'_>, out: &mut Vec<u8
                 let exp = it.expire_at.map_or(-1, |t| (t / 1000) as i64);
                 let cas = super::visible_cas(shared, it.cas);
                 let fetch = if it.fetched { "yes" } else { "no" };
-                let line = format!(
-                    " exp={exp} la={} cas={cas} fetch={fetch} cls={} size={}\n",
-                    it.lru, it.class, it.size
-                );
+                let line =
+                    format!(" exp={exp} la={} cas={cas} fetch={fetch} cls={} size={}\n", it.lru, it.class, it.size);
                 out.extend_from_slice(line.as_bytes());
             }
             out.extend_from_slice(reply::END);

@@ -370,7 +370,12 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
         return;
     }
     let Some(e) = l.peek(DB, &k, now) else { return };
-    let echo = Echo { cas: Some(super::visible_cas(shared, e.cas)), ttl: Some(ttl), ttl_after_t, ..Echo::key(key, opts.base64) };
+    let echo = Echo {
+        cas: Some(super::visible_cas(shared, e.cas)),
+        ttl: Some(ttl),
+        ttl_after_t,
+        ..Echo::key(key, opts.base64)
+    };
     let value = e.value.as_str().cloned().unwrap_or_default();
     if opts.return_value {
         reply::meta_va(out, value.len());

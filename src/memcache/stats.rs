@@ -423,7 +423,9 @@ fn cachedump(shared: &Shared, args: &[&[u8]], out: &mut Vec<u8>, now: u64) {
     for it in found {
         out.extend_from_slice(b"ITEM ");
         out.extend_from_slice(&it.key);
-        out.extend_from_slice(format!(" [{} b; {} s]\r\n", it.value_len, it.expire_at.map_or(0, |t| t / 1000)).as_bytes());
+        out.extend_from_slice(
+            format!(" [{} b; {} s]\r\n", it.value_len, it.expire_at.map_or(0, |t| t / 1000)).as_bytes(),
+        );
     }
     out.extend_from_slice(reply::END);
 }
@@ -466,6 +468,6 @@ pub(super) fn items_by_recency(shared: &Shared, now: u64, want: impl Fn(u32) -> 
             }
         }
     });
-    found.sort_by(|a, b| b.lru.cmp(&a.lru));
+    found.sort_by_key(|it| std::cmp::Reverse(it.lru));
     found
 }

@@ -62,7 +62,8 @@ fn memcache_scripts() {
     };
     // memcached's defaults for what `stats` reports, as its flags: 4 threads, 1024 connections
     // and backlog, 64 MB with LRU eviction.
-    let candidate = util::cachette(&["-t", "4", "-c", "1024", "-b", "1024", "-m", "64", "--maxmemory-policy", "allkeys-lru"]);
+    let candidate =
+        util::cachette(&["-t", "4", "-c", "1024", "-b", "1024", "-m", "64", "--maxmemory-policy", "allkeys-lru"]);
     assert_suite(Proto::Memcache, Run::Candidate, ("memcached", reference.mc_port), ("cachette", candidate.mc_port));
 }
 
@@ -503,11 +504,7 @@ fn load_intended() -> Result<Vec<Intended>, String> {
             Some(("mask-field", key)) if proto == Proto::Redis => Rule::MaskField(key.as_bytes().to_vec()),
             Some(("keep-stats", names)) if proto == Proto::Memcache => Rule::KeepStats(stat_names(names)),
             Some(("mask-stats", names)) if proto == Proto::Memcache => Rule::MaskStats(stat_names(names)),
-            _ => {
-                return Err(bad(
-                    "unknown rule (mask-cas, mask-field:KEY, type-only, keep-stats:A,B, mask-stats:A,B)",
-                ))
-            }
+            _ => return Err(bad("unknown rule (mask-cas, mask-field:KEY, type-only, keep-stats:A,B, mask-stats:A,B)")),
         };
         let commands = if f[2] == "*" { vec![] } else { f[2].split(',').map(|c| c.trim().to_string()).collect() };
         out.push(Intended { name: f[0].to_string(), proto, commands, rule });

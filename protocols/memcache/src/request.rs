@@ -286,7 +286,7 @@ pub const MAX_SLAB_CLASS: u32 = 63;
 /// `1..=63`. `None` is memcached's `BADCLASS invalid class id`.
 pub fn slab_class_set(arg: &[u8], metadump: bool) -> Option<u64> {
     if arg == b"all" || (metadump && arg == b"hash") {
-        return Some(u64::MAX & !1);
+        return Some(!1u64);
     }
     let mut set = 0u64;
     for id in arg.split(|&b| b == b',') {
@@ -775,7 +775,9 @@ impl<'a> Line<'a, '_> {
             (2, b"enable") => done(Command::LruCrawler(LruCrawler::Enable)),
             (2, b"disable") => done(Command::LruCrawler(LruCrawler::Disable)),
             (3, b"sleep") => match num::strtoul(t.get(2)) {
-                Some(us) if us > 1_000_000 => error(b"CLIENT_ERROR sleep must be one second or less\r\n", self.line_len),
+                Some(us) if us > 1_000_000 => {
+                    error(b"CLIENT_ERROR sleep must be one second or less\r\n", self.line_len)
+                }
                 Some(_) => done(Command::Tuning { noreply: false }),
                 None => error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len),
             },
