@@ -160,6 +160,15 @@ fn dumps_and_watch() {
     assert!(dump.contains("ITEM dump/me [1 b; 0 s]\r\n"), "{dump}");
     assert_eq!(ask(&mut m, b"stats cachedump 1 1\r\n", b"END\r\n").matches("ITEM ").count(), 1);
     assert_eq!(ask(&mut m, b"watch\r\n", b"\r\n"), "CLIENT_ERROR watch commands not allowed\r\n");
+    // No slab pages, so never a spare one to move; memcached's class range still applies.
+    for (req, want) in [
+        (&b"slabs reassign 1 2\r\n"[..], "NOSPARE source class has no spare pages\r\n"),
+        (b"slabs reassign 0 39\r\n", "NOSPARE source class has no spare pages\r\n"),
+        (b"slabs reassign -1 2\r\n", "BADCLASS invalid src or dst class id\r\n"),
+        (b"slabs reassign 1 40\r\n", "BADCLASS invalid src or dst class id\r\n"),
+    ] {
+        assert_eq!(ask(&mut m, req, b"\r\n"), want);
+    }
     // A crawl reclaims what has expired; the dump stops listing it at once either way.
     assert_eq!(ask(&mut m, b"set short 0 1 1\r\nx\r\n", b"\r\n"), "STORED\r\n");
     std::thread::sleep(std::time::Duration::from_millis(2100));
