@@ -70,22 +70,50 @@ pub struct Config {
     pub memcache_enable_shutdown: bool,
     /// `memcache-protocol`: what the memcached port speaks (memcached `-B`).
     pub memcache_protocol: MemcacheProtocol,
-    /// `maxmemory`: memory limit in bytes, 0 = none (memcached `-m`, in MiB).
-    pub maxmemory: u64,
-    /// `maxmemory-policy`: what happens at the limit (memcached `-M` is `noeviction`).
-    pub maxmemory_policy: MaxmemoryPolicy,
     /// `hz`: background task frequency, always within 1..=500.
     pub hz: u32,
     /// `active-expire-effort`: 1..=10.
     pub active_expire_effort: u32,
     /// `busy-poll-us`: how long a busy worker polls without sleeping (0 = never).
     pub busy_poll_us: u64,
+    /// `metrics-port` (0 = no metrics endpoint).
+    pub metrics_port: u16,
+    /// `metrics-bind`.
+    pub metrics_bind: String,
+    /// `metrics-names`: index into [`crate::metrics::Families::NAMES`].
+    pub metrics_names: usize,
+    /// `maxmemory` (bytes; 0 = no limit).
+    pub maxmemory: usize,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: crate::engine::evict::Policy,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: u32,
+    /// `maxmemory-eviction-tenacity`.
+    pub maxmemory_eviction_tenacity: u32,
+    /// `lfu-log-factor`.
+    pub lfu_log_factor: u32,
+    /// `lfu-decay-time` (minutes).
+    pub lfu_decay_time: u32,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The memory directives, as the engine takes them.
+    pub fn memory_settings(&self) -> crate::engine::evict::Settings {
+        crate::engine::evict::Settings {
+            maxmemory: self.maxmemory as u64,
+            policy: self.maxmemory_policy,
+            samples: self.maxmemory_samples,
+            tenacity: self.maxmemory_eviction_tenacity,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
+    }
 }
 
 impl Default for Config {
@@ -107,11 +135,18 @@ impl Default for Config {
             memcache_cas: true,
             memcache_enable_shutdown: false,
             memcache_protocol: MemcacheProtocol::Auto,
-            maxmemory: 0,
-            maxmemory_policy: MaxmemoryPolicy::NoEviction,
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
+            metrics_port: 0,
+            metrics_bind: String::new(),
+            metrics_names: 0,
+            maxmemory: 0,
+            maxmemory_policy: crate::engine::evict::Policy::NoEviction,
+            maxmemory_samples: 1,
+            maxmemory_eviction_tenacity: 0,
+            lfu_log_factor: 0,
+            lfu_decay_time: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             config_file: None,
@@ -142,50 +177,6 @@ impl LogLevel {
         [LogLevel::Debug, LogLevel::Verbose, LogLevel::Notice, LogLevel::Warning, LogLevel::Nothing];
     /// The directive's words, indexed by `level as usize`.
     pub const NAMES: [&'static str; 5] = ["debug", "verbose", "notice", "warning", "nothing"];
-
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
-
-/// `maxmemory-policy`: which keys a write may evict when the keyspace is at `maxmemory`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MaxmemoryPolicy {
-    VolatileLru,
-    VolatileLfu,
-    VolatileRandom,
-    VolatileTtl,
-    AllkeysLru,
-    AllkeysLfu,
-    AllkeysRandom,
-    /// Refuse writes that need memory (`-OOM`, memcached's "SERVER_ERROR out of memory storing
-    /// object").
-    NoEviction,
-}
-
-impl MaxmemoryPolicy {
-    /// Every policy, in the order of [`MaxmemoryPolicy::NAMES`].
-    pub const ALL: [MaxmemoryPolicy; 8] = [
-        MaxmemoryPolicy::VolatileLru,
-        MaxmemoryPolicy::VolatileLfu,
-        MaxmemoryPolicy::VolatileRandom,
-        MaxmemoryPolicy::VolatileTtl,
-        MaxmemoryPolicy::AllkeysLru,
-        MaxmemoryPolicy::AllkeysLfu,
-        MaxmemoryPolicy::AllkeysRandom,
-        MaxmemoryPolicy::NoEviction,
-    ];
-    /// The directive's words in redis-server's order (its error message lists them so).
-    pub const NAMES: [&'static str; 8] = [
-        "volatile-lru",
-        "volatile-lfu",
-        "volatile-random",
-        "volatile-ttl",
-        "allkeys-lru",
-        "allkeys-lfu",
-        "allkeys-random",
-        "noeviction",
-    ];
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
@@ -454,11 +445,18 @@ mod tests {
             memcache_cas: false,
             memcache_enable_shutdown: true,
             memcache_protocol: MemcacheProtocol::Binary,
-            maxmemory: 13,
-            maxmemory_policy: MaxmemoryPolicy::AllkeysLru,
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,
+            metrics_port: 18,
+            metrics_bind: "10.9.9.9".into(),
+            metrics_names: 2,
+            maxmemory: 13,
+            maxmemory_policy: crate::engine::evict::Policy::AllkeysLfu,
+            maxmemory_samples: 14,
+            maxmemory_eviction_tenacity: 15,
+            lfu_log_factor: 16,
+            lfu_decay_time: 17,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             config_file: None,
@@ -551,7 +549,6 @@ mod tests {
             "appendonly no",
             "dir /var/lib/redis",
             "dbfilename dump.rdb",
-            "maxmemory-samples 5",
             "protected-mode yes",
             "requirepass secret",
             "rename-command FLUSHALL \"\"",
@@ -613,7 +610,10 @@ mod tests {
         assert_eq!(one("p\\ort"), vec![]);
         assert_eq!(one("tcp-*"), vec![("tcp-backlog", "511".to_owned()), ("tcp-keepalive", "300".to_owned())]);
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
-        assert_eq!(one("*port"), vec![("port", "6379".into()), ("memcache-port", "11211".into())]);
+        assert_eq!(
+            one("*port"),
+            vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
+        );
         assert_eq!(one("*").len(), DIRECTIVES.len());
 
         let mut c = Config::default();
@@ -628,7 +628,7 @@ mod tests {
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["port", "memcache-port", "hz"]);
+        assert_eq!(names, ["port", "memcache-port", "metrics-port", "hz"]);
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {
@@ -819,7 +819,7 @@ mod tests {
             .expect("runs");
         assert_eq!(c.memcache_port, 11311);
         assert_eq!(c.maxmemory, 128 * 1024 * 1024);
-        assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::NoEviction);
+        assert_eq!(c.maxmemory_policy, crate::engine::evict::Policy::NoEviction);
         assert!(!c.memcache_cas && c.memcache_enable_shutdown);
         assert_eq!(c.memcache_protocol, MemcacheProtocol::Ascii);
         assert_eq!((c.tcp_backlog, c.loglevel), (64, LogLevel::Debug));
@@ -830,15 +830,15 @@ mod tests {
         assert!(d.memcache_cas && !d.memcache_enable_shutdown);
         assert_eq!(
             (d.maxmemory, d.maxmemory_policy, d.memcache_protocol),
-            (0, MaxmemoryPolicy::NoEviction, MemcacheProtocol::Auto)
+            (0, crate::engine::evict::Policy::NoEviction, MemcacheProtocol::Auto)
         );
         // The flags override what --memcached-compat starts from, wherever it stands.
         let c = run(&["-t", "2", "--memcached-compat"]).expect("runs");
         assert_eq!((c.port, c.memcache_port, c.threads), (0, 11211, 2));
-        assert_eq!((c.maxmemory, c.maxmemory_policy), (64 * 1024 * 1024, MaxmemoryPolicy::AllkeysLru));
+        assert_eq!((c.maxmemory, c.maxmemory_policy), (64 * 1024 * 1024, crate::engine::evict::Policy::AllkeysLru));
         let c = run(&["--memcached-compat", "-m", "1024", "-M", "-p", "22122", "--port", "6390"]).expect("runs");
         assert_eq!((c.port, c.memcache_port, c.maxmemory), (6390, 22122, 1024 * 1024 * 1024));
-        assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::NoEviction);
+        assert_eq!(c.maxmemory_policy, crate::engine::evict::Policy::NoEviction);
         // ... and so does the config file.
         let dir = scratch_dir("compat");
         let file = dir.join("c.conf");

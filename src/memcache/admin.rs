@@ -2,7 +2,7 @@
 //! `lru_crawler`, `slabs reassign`, `watch`.
 //!
 //! cachette answers each as memcached 1.6.18 answers it, with cachette's truth behind the
-//! answer: `cache_memlimit` sets `maxmemory`; `lru_crawler crawl` reclaims expired items now
+//! answer: `cache_memlimit` sets `maxmemory` (the engine's memory limit, as CONFIG SET does); `lru_crawler crawl` reclaims expired items now
 //! and `metadump` lists the items; `slabs reassign` finds no spare page to move (cachette
 //! allocates per item, so there never is one); `watch` is refused as by a memcached started
 //! with `-W` (cachette has no log stream to tap). Commands that only tune memcached internals
@@ -41,7 +41,9 @@ pub(super) fn cache_memlimit(shared: &Shared, megabytes: u32, noreply: bool, out
     } else if megabytes > 1_000_000_000 {
         b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
     } else {
-        shared.config_mut().maxmemory = u64::from(megabytes) * 1024 * 1024;
+        let mut cfg = shared.config_mut();
+        cfg.maxmemory = megabytes as usize * 1024 * 1024;
+        shared.engine.limits.configure(cfg.memory_settings());
         reply::OK
     };
     if !noreply {

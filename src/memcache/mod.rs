@@ -281,6 +281,8 @@ pub enum StoreResult {
     Exists,
     /// NOT_FOUND (cas on a missing key)
     NotFound,
+    /// Memory is over the limit and nothing could be evicted (`-M`, or noeviction).
+    OutOfMemory,
 }
 
 impl StoreResult {
@@ -290,6 +292,7 @@ impl StoreResult {
             StoreResult::NotStored => b"NOT_STORED\r\n",
             StoreResult::Exists => b"EXISTS\r\n",
             StoreResult::NotFound => b"NOT_FOUND\r\n",
+            StoreResult::OutOfMemory => b"SERVER_ERROR out of memory storing object\r\n",
         }
     }
 }
@@ -319,6 +322,11 @@ pub struct StoreRequest<'a> {
 /// outcome and the CAS unique of the item it stored (0 when nothing was stored).
 pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult, u64) {
     let st = &shared.memcache;
+    // At the memory limit, evict first; with nothing to evict (memcached -M), refuse.
+    if shared.engine.limits.over_limit() && shared.engine.make_room(now).is_err() {
+        bump(&st.store_no_memory);
+        return (StoreResult::OutOfMemory, 0);
+    }
     let k = shared.engine.hashed(req.key);
     // Allocated before the shard lock is taken, so other threads wait only for the index update.
     let value = match req.mode {

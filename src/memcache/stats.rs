@@ -4,9 +4,8 @@
 //!
 //! Every figure is cachette's own: counters are counted where memcached counts them (see
 //! [`Stats`]); figures about machinery cachette does not have are left out rather than printed
-//! as invented numbers, except where memcached clients read them (`evictions`,
-//! `evicted_unfetched`: 0 until the memory limit is enforced). Connection and byte totals are
-//! the process's, both protocols together, since the two share one server.
+//! as invented numbers. Connection, byte and eviction totals are the process's, both protocols
+//! together, since the two share one server and one memory limit.
 //!
 //! `stats reset` zeroes what memcached zeroes. Totals kept elsewhere (connections, bytes, the
 //! engine's reclaimed keys) are not reset at their source, which Redis's INFO also reports:
@@ -18,7 +17,7 @@ use cachette_memcache::reply;
 
 use super::{meta, DB, MEMCACHED_VERSION};
 use crate::commands::Session;
-use crate::config::MaxmemoryPolicy;
+use crate::engine::evict::Policy;
 use crate::server::Shared;
 
 /// Counters memcached's `stats` reports, counted as memcached counts them, and the little
@@ -98,6 +97,8 @@ struct Baseline {
     bytes_written: AtomicU64,
     reclaimed: AtomicU64,
     expired_unfetched: AtomicU64,
+    evictions: AtomicU64,
+    evicted_unfetched: AtomicU64,
 }
 
 impl Stats {
@@ -142,6 +143,8 @@ impl Stats {
         b.bytes_written.store(ld(&c.net_output_bytes), Ordering::Relaxed);
         b.reclaimed.store(ld(&shared.engine.stats.expired_keys), Ordering::Relaxed);
         b.expired_unfetched.store(expired_unfetched_total(shared), Ordering::Relaxed);
+        b.evictions.store(ld(&shared.engine.limits.evicted_keys), Ordering::Relaxed);
+        b.evicted_unfetched.store(ld(&shared.engine.limits.evicted_unfetched), Ordering::Relaxed);
     }
 }
 
@@ -261,7 +264,7 @@ fn general(shared: &Shared, out: &mut Vec<u8>, now: u64) {
     }
     reply::stat(out, "bytes_read", since(&c.net_input_bytes, &b.bytes_read));
     reply::stat(out, "bytes_written", since(&c.net_output_bytes, &b.bytes_written));
-    reply::stat(out, "limit_maxbytes", cfg.maxmemory);
+    reply::stat(out, "limit_maxbytes", shared.engine.limits.maxmemory());
     reply::stat(out, "accepting_conns", 1);
     reply::stat(out, "threads", cfg.threads.max(1));
     reply::stat(out, "lru_crawler_running", 0);
@@ -269,10 +272,12 @@ fn general(shared: &Shared, out: &mut Vec<u8>, now: u64) {
     reply::stat(out, "curr_items", items);
     reply::stat(out, "total_items", ld(&st.total_items));
     reply::stat(out, "expired_unfetched", expired_unfetched_total(shared).saturating_sub(ld(&b.expired_unfetched)));
-    // No eviction until the memory limit is enforced (issue 6).
-    reply::stat(out, "evicted_unfetched", 0);
+    let limits = &shared.engine.limits;
+    reply::stat(out, "evicted_unfetched", since(&limits.evicted_unfetched, &b.evicted_unfetched));
+    // memcached's count of items it evicted although recently used; cachette evicts by its
+    // sampled LRU/LFU/TTL policies and does not tell those apart.
     reply::stat(out, "evicted_active", 0);
-    reply::stat(out, "evictions", 0);
+    reply::stat(out, "evictions", since(&limits.evicted_keys, &b.evictions));
     reply::stat(out, "reclaimed", since(&shared.engine.stats.expired_keys, &b.reclaimed));
     reply::stat(out, "crawler_reclaimed", ld(&st.crawler_reclaimed));
     reply::stat(out, "crawler_items_checked", ld(&st.crawler_items_checked));
@@ -307,7 +312,7 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     let inter = if cfg.bind.is_empty() { "NULL".to_string() } else { cfg.bind.join(",") };
     reply::stat(out, "inter", inter);
     reply::stat(out, "verbosity", st.verbosity.load(Ordering::Relaxed));
-    reply::stat(out, "evictions", if cfg.maxmemory_policy == MaxmemoryPolicy::NoEviction { "off" } else { "on" });
+    reply::stat(out, "evictions", if cfg.maxmemory_policy == Policy::NoEviction { "off" } else { "on" });
     reply::stat(out, "domain_socket", "NULL");
     reply::stat(out, "shutdown_command", yes_no(cfg.memcache_enable_shutdown));
     reply::stat(out, "growth_factor", "1.25");

@@ -9,5 +9,8 @@ mod differential;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod memory;
+mod metrics;
+mod multi;
 mod resp;
 mod util;
