@@ -26,8 +26,9 @@
 //! memcached's verbosity and `-V` (or `--version`) prints the version.
 //!
 //! `--memcached-compat` applies memcached's defaults first (no RESP listener, memcached port
-//! 11211, `-m 64`, an LRU-evicting policy); the config file and the other flags still override
-//! them.
+//! 11211, `-m 64` with LRU eviction, `-c 1024`, `-t 4`, `-b 1024`) except its listening on
+//! every interface (cachette keeps `bind 127.0.0.1`); the config file and the other flags still
+//! override them.
 //!
 //! clap owns `--help` and `--version` and documents the main flags, with help text and defaults
 //! taken from the directive table; parsing itself goes through the table for every directive, so
@@ -238,7 +239,7 @@ fn memcached_flag(flag: &str, value: Option<&str>) -> Result<Vec<Vec<String>>, S
                  default since 1.5.6); use TCP, or -U 0"
             )),
         },
-        "-l" => Ok(vec![std::iter::once("bind".to_owned()).chain(v.split(',').map(str::to_owned)).collect()]),
+        "-l" => listen_flag(v),
         // memcached reads -m as a whole number of megabytes (MiB).
         "-m" => match v.parse::<u64>() {
             Ok(mb) => line("maxmemory", &format!("{mb}mb")),
@@ -276,10 +277,55 @@ fn memcached_flag(flag: &str, value: Option<&str>) -> Result<Vec<Vec<String>>, S
     }
 }
 
+/// memcached's `-l ADDR[:PORT][,ADDR[:PORT]…]`: the addresses become `bind`; a port given with
+/// one (`127.0.0.1:11311`, `[::1]:11311`) becomes `memcache-port`, as memcached listens on it,
+/// so all ports given must agree (cachette has one memcached port for every address).
+fn listen_flag(v: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut bind = vec!["bind".to_owned()];
+    let mut port: Option<&str> = None;
+    for addr in v.split(',').filter(|a| !a.is_empty()) {
+        let (host, p) = if let Some(rest) = addr.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((host, "")) => (host, None),
+                Some((host, p)) => (host, Some(p.strip_prefix(':').ok_or_else(|| format!("-l {addr}: bad address"))?)),
+                None => return Err(format!("-l {addr}: bad address")),
+            }
+        } else {
+            match addr.split_once(':') {
+                // One colon: host:port. More: a bare IPv6 address.
+                Some((host, p)) if !p.contains(':') => (host, Some(p)),
+                _ => (addr, None),
+            }
+        };
+        if let Some(p) = p {
+            if port.is_some_and(|q| q != p) {
+                return Err(format!("-l {v}: cachette listens on one memcached port for every address"));
+            }
+            port = Some(p);
+        }
+        bind.push(host.to_owned());
+    }
+    let mut lines = vec![bind];
+    if let Some(p) = port {
+        lines.push(vec!["memcache-port".to_owned(), p.to_owned()]);
+    }
+    Ok(lines)
+}
+
 /// `--memcached-compat`: memcached's defaults, applied before the config file and the other
 /// flags (which still override them), for an operator replacing the memcached binary.
-const MEMCACHED_COMPAT: &[(&str, &str)] =
-    &[("port", "0"), ("memcache-port", "11211"), ("maxmemory", "64mb"), ("maxmemory-policy", "allkeys-lru")];
+/// memcached listens on every interface by default; cachette keeps its loopback default
+/// (`bind 127.0.0.1`), since it has no authentication on that port: give `-l 0.0.0.0` to
+/// listen everywhere.
+const MEMCACHED_COMPAT: &[(&str, &str)] = &[
+    ("port", "0"),
+    ("memcache-port", "11211"),
+    ("maxmemory", "64mb"),
+    ("maxmemory-policy", "allkeys-lru"),
+    ("maxclients", "1024"),
+    ("threads", "4"),
+    ("tcp-backlog", "1024"),
+];
 
 /// The flags `--help` lists individually: (directive, short flag, value name).
 const MAIN_FLAGS: &[(&str, Option<char>, &str)] = &[
@@ -340,7 +386,8 @@ pub(crate) fn command() -> Command {
          (memcache-cas no), -A (memcache-enable-shutdown yes), -B ascii|binary|auto, -v/-vv \
          (loglevel verbose/debug), -o idle_timeout=N, -U 0. --memcached-compat starts from \
          memcached's defaults: no RESP listener, memcache-port 11211, maxmemory 64mb, \
-         maxmemory-policy allkeys-lru.\n\nDirectives: {}",
+         maxmemory-policy allkeys-lru, maxclients 1024, threads 4, tcp-backlog 1024 (but bind \
+         stays 127.0.0.1: give -l 0.0.0.0 to listen on every interface).\n\nDirectives: {}",
         directive_names.join(", ")
     ))
 }

@@ -835,10 +835,18 @@ mod tests {
         // The flags override what --memcached-compat starts from, wherever it stands.
         let c = run(&["-t", "2", "--memcached-compat"]).expect("runs");
         assert_eq!((c.port, c.memcache_port, c.threads), (0, 11211, 2));
+        assert_eq!((c.maxclients, c.tcp_backlog, c.bind.clone()), (1024, 1024, vec!["127.0.0.1".to_owned()]));
+        assert_eq!(run(&["--memcached-compat"]).expect("runs").threads, 4);
         assert_eq!((c.maxmemory, c.maxmemory_policy), (64 * 1024 * 1024, crate::engine::evict::Policy::AllkeysLru));
         let c = run(&["--memcached-compat", "-m", "1024", "-M", "-p", "22122", "--port", "6390"]).expect("runs");
         assert_eq!((c.port, c.memcache_port, c.maxmemory), (6390, 22122, 1024 * 1024 * 1024));
         assert_eq!(c.maxmemory_policy, crate::engine::evict::Policy::NoEviction);
+        // -l with ports, as memcached takes it.
+        let c = run(&["-l", "127.0.0.1:11311,[::1]:11311"]).expect("runs");
+        assert_eq!((c.bind.clone(), c.memcache_port), (vec!["127.0.0.1".to_owned(), "::1".to_owned()], 11311));
+        let c = run(&["-l", "::1"]).expect("runs");
+        assert_eq!((c.bind.clone(), c.memcache_port), (vec!["::1".to_owned()], 11211));
+        assert!(run(&["-l", "127.0.0.1:1,127.0.0.2:2"]).expect_err("bad").contains("one memcached port"));
         // ... and so does the config file.
         let dir = scratch_dir("compat");
         let file = dir.join("c.conf");
