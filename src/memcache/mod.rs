@@ -344,6 +344,8 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     let current = entry.and_then(|e| e.value.as_str().map(|v| (visible_cas(shared, e.cas), v.len(), e.flags)));
     let fits =
         |(_, len, flags): (u64, usize, u32)| item_limits(shared).item_fits(req.key.len(), flags, len + req.data.len());
+    let appending = matches!(req.mode, StoreMode::Append | StoreMode::Prepend);
+    let compare_cas = req.compare_cas.filter(|&c| c != 0 || !appending);
     let mut mark_stale = false;
     let result = match (req.mode, current) {
         (StoreMode::Add, _) if exists => StoreResult::NotStored,
@@ -351,11 +353,12 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
         // The joined item must fit the size limit, or nothing changes (memcached).
         (StoreMode::Append | StoreMode::Prepend, c) if !c.is_some_and(fits) => StoreResult::NotStored,
         (StoreMode::Cas, None) => StoreResult::NotFound,
-        // A CAS of 0 never matches: memcached reads it as "no CAS" (so with -C, where every
-        // item's CAS is 0, every compare fails).
-        (_, Some((have, _, _))) if req.compare_cas.is_some_and(|c| c != have || c == 0) => {
+        // memcached reads a CAS of 0 as "no CAS": an append or prepend then does not compare,
+        // and a set or replace (a cas) never matches, so with -C, where every item's CAS is 0,
+        // every cas fails.
+        (_, Some((have, _, _))) if compare_cas.is_some_and(|c| c != have || c == 0) => {
             // With I, a write carrying an older CAS than the item's still lands, but stale.
-            if req.invalidate && req.compare_cas.is_some_and(|c| c < have) {
+            if req.invalidate && compare_cas.is_some_and(|c| c < have) {
                 mark_stale = true;
                 StoreResult::Stored
             } else {

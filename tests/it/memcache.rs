@@ -116,6 +116,13 @@ fn memcached_command_line_flags() {
     assert_eq!(ask(&mut m, b"mg k c v\r\n", b"x\r\n"), "VA 1 c0\r\nx\r\n");
     assert_eq!(ask(&mut m, b"ms k 1 C0\r\nq\r\n", b"\r\n"), "EX\r\n");
     assert_eq!(ask(&mut m, b"ms k 1 c\r\nq\r\n", b"\r\n"), "HD c0\r\n");
+    // ... except where 0 means "do not compare": append, and md/ma comparing with C0.
+    assert_eq!(ask(&mut m, b"ms k 1 MA C0\r\nz\r\n", b"\r\n"), "HD\r\n");
+    assert_eq!(ask(&mut m, b"gats 10 k\r\n", b"END\r\n"), "VALUE k 0 2 0\r\nqz\r\nEND\r\n");
+    assert_eq!(ask(&mut m, b"set n 0 0 1\r\n5\r\n", b"\r\n"), "STORED\r\n");
+    assert_eq!(ask(&mut m, b"ma n C0 v\r\n", b"6\r\n"), "VA 1\r\n6\r\n");
+    assert_eq!(ask(&mut m, b"ma n C1 v\r\n", b"\r\n"), "EX\r\n");
+    assert_eq!(ask(&mut m, b"md n C0 q\r\nmn\r\n", b"MN\r\n"), "MN\r\n");
     // -A: shutdown stops the server; memcached closes the connection without a reply.
     assert_eq!(ask(&mut m, b"shutdown foo\r\n", b"\r\n"), "CLIENT_ERROR invalid shutdown mode\r\n");
     assert_eq!(ask(&mut m, b"shutdown\r\n", b"\r\n"), "");
