@@ -121,6 +121,8 @@ pub struct Db {
     /// Expired entries reclaimed here that no memcached read had fetched (memcached's
     /// `expired_unfetched`): a plain counter, read under the shard lock by `stats`.
     expired_unfetched: u64,
+    /// See [`Db::last_lookup_expired`].
+    last_lookup_expired: bool,
     watched: Watched,
 }
 
@@ -133,6 +135,7 @@ impl Default for Db {
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
             expired_unfetched: 0,
+            last_lookup_expired: false,
             watched: HashMap::new(),
         }
     }
@@ -173,13 +176,21 @@ impl Db {
 
     /// Finds `key`; if it has expired at `now`, removes it. Returns (slab id if live, expired?).
     pub fn lookup(&mut self, key: &Hashed<'_>, now: u64) -> (Option<u32>, bool) {
-        match self.find(key) {
+        let out = match self.find(key) {
             Some(id) if self.entries[id as usize].is_expired(now) => {
                 self.reclaim(id);
                 (None, true)
             }
             found => (found, false),
-        }
+        };
+        self.last_lookup_expired = out.1;
+        out
+    }
+
+    /// Whether the last lookup here found its key expired (and reclaimed it): memcached's
+    /// `get_expired`, read by a miss without a second lookup.
+    pub fn last_lookup_expired(&self) -> bool {
+        self.last_lookup_expired
     }
 
     /// Removes an expired entry, counting it for `expired_unfetched` when it is a string no
@@ -194,11 +205,6 @@ impl Db {
     /// Expired strings reclaimed unfetched so far (see the field).
     pub fn expired_unfetched(&self) -> u64 {
         self.expired_unfetched
-    }
-
-    /// Whether `key` is present but past its TTL (not yet reclaimed); does not reclaim it.
-    pub fn is_expired(&self, key: &Hashed<'_>, now: u64) -> bool {
-        self.find(key).is_some_and(|id| self.entries[id as usize].is_expired(now))
     }
 
     /// The entry at slab id `id` (from `lookup`).

@@ -154,10 +154,10 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     bump(&st.cmd_get);
     let k = shared.engine.hashed(key);
     let mut l = shared.engine.lock_one(&k);
-    if l.db(DB, &k).is_expired(&k, now) {
+    let exists = matches!(l.peek(DB, &k, now), Some(e) if e.value.as_str().is_some());
+    if !exists && l.db(DB, &k).last_lookup_expired() {
         bump(&st.get_expired);
     }
-    let exists = matches!(l.peek(DB, &k, now), Some(e) if e.value.as_str().is_some());
     let mut won = false;
     // A negative T (or N on a miss) expires the item, but this reply still shows it.
     let mut expire_after = false;

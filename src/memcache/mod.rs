@@ -234,15 +234,15 @@ fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut V
     let expire_after = touch_too && expiry(exptime, now) == Expiry::Past;
     let k = shared.engine.hashed(key);
     let mut l = shared.engine.lock_one(&k);
-    if l.db(DB, &k).is_expired(&k, now) {
-        bump(&st.get_expired);
-    }
     if touch_too && !expire_after && !touch(&mut l, &k, exptime, now) {
         bump(misses);
         return;
     }
     let Some(e) = l.read(DB, &k, now).filter(|e| e.value.as_str().is_some()) else {
         bump(misses);
+        if !touch_too && l.db(DB, &k).last_lookup_expired() {
+            bump(&st.get_expired);
+        }
         return;
     };
     bump(hits);

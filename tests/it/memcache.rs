@@ -187,3 +187,22 @@ fn dumps_and_watch() {
     let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut r).unwrap();
     assert_eq!(v, vec!["maxmemory".to_string(), (100 * 1024 * 1024).to_string()]);
 }
+
+#[test]
+fn get_expired_counts_reads_that_find_an_expired_item() {
+    // hz 1: the background expiry cycle (which would reclaim the key unseen) runs once a second,
+    // so the read a few milliseconds after expiry is almost always the one that finds it.
+    let srv = util::cachette(&["--hz", "1"]);
+    let mut r = srv.redis_client();
+    let mut m = srv.mc();
+    for key in ["e1", "e2"] {
+        assert_eq!(ask(&mut m, format!("set {key} 0 0 1\r\nx\r\n").as_bytes(), b"\r\n"), "STORED\r\n");
+        let _: () = redis::cmd("PEXPIRE").arg(key).arg(1).query(&mut r).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(ask(&mut m, b"get e1\r\n", b"END\r\n"), "END\r\n");
+    assert_eq!(ask(&mut m, b"mg e2 v\r\n", b"\r\n"), "EN\r\n");
+    let stats = ask(&mut m, b"stats\r\n", b"END\r\n");
+    assert!(stats.contains("STAT get_expired 2\r\n") && stats.contains("STAT get_misses 2\r\n"), "{stats}");
+    assert!(stats.contains("STAT expired_unfetched 2\r\n"), "{stats}");
+}
