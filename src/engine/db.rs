@@ -195,11 +195,12 @@ impl Db {
 
     /// Removes an expired entry, counting it for `expired_unfetched` when it is a string no
     /// memcached read had fetched.
-    fn reclaim(&mut self, id: u32) {
+    fn reclaim(&mut self, id: u32) -> Entry {
         let e = self.remove(id);
         if e.mc_bits & mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
             self.expired_unfetched += 1;
         }
+        e
     }
 
     /// Expired strings reclaimed unfetched so far (see the field).
@@ -514,15 +515,17 @@ impl Db {
         }
     }
 
-    /// Checks up to `n` random keys with a TTL and removes the expired ones; returns how many.
-    pub fn expire_sample(&mut self, now: u64, n: usize) -> usize {
+    /// Checks up to `n` random keys with a TTL and removes the expired ones, handing each key to
+    /// `on_expired`; returns how many.
+    pub fn expire_sample(&mut self, now: u64, n: usize, mut on_expired: impl FnMut(&[u8])) -> usize {
         let mut removed = 0;
         if self.volatile.len() <= n {
             let mut i = 0;
             while i < self.volatile.len() {
                 let id = self.volatile[i];
                 if self.entries[id as usize].is_expired(now) {
-                    self.reclaim(id); // swap-remove puts another id at i
+                    let e = self.reclaim(id); // swap-remove puts another id at i
+                    on_expired(e.key());
                     removed += 1;
                 } else {
                     i += 1;
@@ -537,7 +540,8 @@ impl Db {
             let pos = (self.next_random() % self.volatile.len() as u64) as usize;
             let id = self.volatile[pos];
             if self.entries[id as usize].is_expired(now) {
-                self.reclaim(id);
+                let e = self.reclaim(id);
+                on_expired(e.key());
                 removed += 1;
             }
         }

@@ -328,9 +328,11 @@ impl Engine {
     /// Deletes one key for eviction; false if it was gone already.
     fn evict_key(&self, db: usize, key: &[u8], now: u64) -> bool {
         let k = self.hashed(key);
-        let Some(e) = self.lock_one(&k).take(db, &k, now) else {
+        let mut l = self.lock_one(&k);
+        let Some(e) = l.take(db, &k, now) else {
             return false;
         };
+        self.feed.emit(db, &[b"DEL", key]);
         self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
         if e.mc_bits & super::mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
             self.limits.evicted_unfetched.fetch_add(1, Ordering::Relaxed);

@@ -74,14 +74,9 @@ pub(super) fn lru_crawler(shared: &Shared, cmd: LruCrawler<'_>, out: &mut Vec<u8
                 out.extend_from_slice(b"BADCLASS invalid class id\r\n");
                 return;
             }
-            let (mut checked, mut reclaimed) = (0, 0);
-            shared.engine.for_each_shard(DB, |_, d| {
-                checked += d.volatile_len() as u64;
-                reclaimed += d.expire_sample(now, usize::MAX) as u64;
-            });
+            let (checked, reclaimed) = shared.engine.reclaim_expired(DB, now);
             st.crawler_items_checked.fetch_add(checked, Ordering::Relaxed);
             st.crawler_reclaimed.fetch_add(reclaimed, Ordering::Relaxed);
-            shared.engine.stats.expired_keys.fetch_add(reclaimed, Ordering::Relaxed);
             out.extend_from_slice(reply::OK);
         }
         LruCrawler::Metadump(classes) => {

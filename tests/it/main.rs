@@ -12,5 +12,7 @@ mod memcache;
 mod memory;
 mod metrics;
 mod multi;
+mod prometheus;
 mod resp;
+mod systemd;
 mod util;
