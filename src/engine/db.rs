@@ -153,6 +153,11 @@ pub struct Db {
     volatile: Vec<u32>,
     hasher: RandomState,
     rng: u64,
+    /// Expired entries reclaimed here that no memcached read had fetched (memcached's
+    /// `expired_unfetched`): a plain counter, read under the shard lock by `stats`.
+    expired_unfetched: u64,
+    /// See [`Db::last_lookup_expired`].
+    last_lookup_expired: bool,
     watched: Watched,
 }
 
@@ -164,6 +169,8 @@ impl Default for Db {
             volatile: Vec::new(),
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            expired_unfetched: 0,
+            last_lookup_expired: false,
             watched: HashMap::new(),
         }
     }
@@ -204,13 +211,36 @@ impl Db {
 
     /// Finds `key`; if it has expired at `now`, removes it. Returns (slab id if live, expired?).
     pub fn lookup(&mut self, key: &Hashed<'_>, now: u64) -> (Option<u32>, bool) {
-        match self.find(key) {
+        let out = match self.find(key) {
             Some(id) if self.entries[id as usize].is_expired(now) => {
-                self.remove(id);
+                self.reclaim(id);
                 (None, true)
             }
             found => (found, false),
+        };
+        self.last_lookup_expired = out.1;
+        out
+    }
+
+    /// Whether the last lookup here found its key expired (and reclaimed it): memcached's
+    /// `get_expired`, read by a miss without a second lookup.
+    pub fn last_lookup_expired(&self) -> bool {
+        self.last_lookup_expired
+    }
+
+    /// Removes an expired entry, counting it for `expired_unfetched` when it is a string no
+    /// memcached read had fetched.
+    fn reclaim(&mut self, id: u32) -> Entry {
+        let e = self.remove(id);
+        if e.mc_bits & mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
+            self.expired_unfetched += 1;
         }
+        e
+    }
+
+    /// Expired strings reclaimed unfetched so far (see the field).
+    pub fn expired_unfetched(&self) -> u64 {
+        self.expired_unfetched
     }
 
     /// The entry at slab id `id` (from `lookup`).
@@ -529,7 +559,7 @@ impl Db {
             while i < self.volatile.len() {
                 let id = self.volatile[i];
                 if self.entries[id as usize].is_expired(now) {
-                    let e = self.remove(id); // swap-remove puts another id at i
+                    let e = self.reclaim(id); // swap-remove puts another id at i
                     on_expired(e.key());
                     removed += 1;
                 } else {
@@ -545,7 +575,7 @@ impl Db {
             let pos = (self.next_random() % self.volatile.len() as u64) as usize;
             let id = self.volatile[pos];
             if self.entries[id as usize].is_expired(now) {
-                let e = self.remove(id);
+                let e = self.reclaim(id);
                 on_expired(e.key());
                 removed += 1;
             }

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod blocking;
+mod clients;
 mod differential;
 mod docs;
 mod lifecycle;
