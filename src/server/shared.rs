@@ -163,6 +163,8 @@ impl Shared {
         let stats = super::stats::Stats::new(crate::commands::spec_count(), config.threads.max(1), &config);
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
+        let memcache = crate::memcache::Stats::default();
+        memcache.cas_disabled.store(!config.memcache_cas, Ordering::Relaxed);
         Shared {
             engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
@@ -176,7 +178,7 @@ impl Shared {
             tcp_port,
             memcache_port,
             blocking: Default::default(),
-            memcache: Default::default(),
+            memcache,
             active_expire: AtomicBool::new(true),
             stats,
             monitors: Default::default(),

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod blocking;
+mod clients;
 mod differential;
 mod docs;
 mod introspection;
@@ -12,6 +13,8 @@ mod memcache;
 mod memory;
 mod metrics;
 mod multi;
+mod prometheus;
 mod redis_cli;
 mod resp;
+mod systemd;
 mod util;
