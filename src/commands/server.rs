@@ -1252,3 +1252,48 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(name: &'static str, line: &[&str]) -> Vec<(String, Vec<&'static str>)> {
+        // A spec of that name is enough: the key specs come from `meta` by name.
+        let s: &'static Spec = Box::leak(Box::new(spec(name, -1, 0, (0, 0, 0), "", "", "", "", |_, _| Ok(()))));
+        let args: Vec<&[u8]> = line.iter().map(|a| a.as_bytes()).collect();
+        let found = keys_by_specs(s, &args).expect("valid").expect("followable");
+        found.into_iter().map(|(i, f)| (line[i].to_string(), f.to_vec())).collect()
+    }
+
+    #[test]
+    fn key_specs_find_keys_after_a_keyword_and_with_a_limit() {
+        // XREAD's keys follow STREAMS and take half of what is left (limit 2).
+        let got = keys("xread", &["xread", "COUNT", "2", "streams", "a", "b", "0", "0"]);
+        assert_eq!(got, [("a".into(), vec!["RO", "access"]), ("b".into(), vec!["RO", "access"])]);
+        // GEORADIUS: the source key, then the STORE target found by its keyword.
+        let line = ["georadius", "src", "0", "0", "1", "km", "STORE", "dst"];
+        let got: Vec<String> = keys("georadius", &line).into_iter().map(|k| k.0).collect();
+        assert_eq!(got, ["src", "dst"]);
+        let got: Vec<String> = keys("georadius", &line[..6]).into_iter().map(|k| k.0).collect();
+        assert_eq!(got, ["src"], "an absent optional keyword finds nothing");
+    }
+
+    #[test]
+    fn key_specs_count_keys_from_numkeys_and_refuse_counts_past_the_end() {
+        let got: Vec<String> = keys("zunionstore", &["zunionstore", "d", "2", "a", "b"]).into_iter().map(|k| k.0).collect();
+        assert_eq!(got, ["d", "a", "b"]);
+        let s = lookup(b"zunionstore").expect("zunionstore");
+        let args: Vec<&[u8]> = vec![b"zunionstore", b"d", b"5", b"a"];
+        assert!(keys_by_specs(s, &args).is_err());
+    }
+
+    #[test]
+    fn set_and_bitfield_flags_depend_on_their_arguments() {
+        let set = lookup(b"set").expect("set");
+        let spec_flags = &["RW", "access", "update", "variable_flags"][..];
+        assert_eq!(variable_flags(set, &[b"set", b"k", b"v"], spec_flags), ["OW", "update"]);
+        assert_eq!(variable_flags(set, &[b"set", b"k", b"v", b"get"], spec_flags), ["RW", "access", "update"]);
+        let bf = lookup(b"bitfield").expect("bitfield");
+        assert_eq!(variable_flags(bf, &[b"bitfield", b"k", b"get", b"u8", b"0"], spec_flags), ["RO", "access"]);
+    }
+}
