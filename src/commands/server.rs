@@ -1280,7 +1280,8 @@ mod tests {
 
     #[test]
     fn key_specs_count_keys_from_numkeys_and_refuse_counts_past_the_end() {
-        let got: Vec<String> = keys("zunionstore", &["zunionstore", "d", "2", "a", "b"]).into_iter().map(|k| k.0).collect();
+        let got: Vec<String> =
+            keys("zunionstore", &["zunionstore", "d", "2", "a", "b"]).into_iter().map(|k| k.0).collect();
         assert_eq!(got, ["d", "a", "b"]);
         let s = lookup(b"zunionstore").expect("zunionstore");
         let args: Vec<&[u8]> = vec![b"zunionstore", b"d", b"5", b"a"];
