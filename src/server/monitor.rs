@@ -92,7 +92,8 @@ impl Monitors {
     /// The lines fed for `worker`'s monitors since the last call, with those monitors' ids.
     pub fn take(&self, worker: usize) -> Option<(Vec<u8>, Vec<u64>)> {
         let mb = self.boxes.get()?.get(worker)?;
-        if !mb.has_mail.swap(false, Ordering::AcqRel) {
+        // A plain load first: this runs on every pass of every worker's loop.
+        if !mb.has_mail.load(Ordering::Relaxed) || !mb.has_mail.swap(false, Ordering::AcqRel) {
             return None;
         }
         let lines = std::mem::take(&mut *mb.lines.lock().unwrap_or_else(|p| p.into_inner()));
