@@ -13,6 +13,7 @@ mod memcache;
 mod memory;
 mod metrics;
 mod multi;
+mod operations;
 mod prometheus;
 mod redis_cli;
 mod resp;
