@@ -520,7 +520,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::DbIndex);
     };
     if a != b {
-        ctx.engine().lock_all().swap_dbs(a, b);
+        ctx.engine().lock_all().swap_dbs(a, b, ctx.now);
         ctx.engine().stats.dirty.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();
@@ -540,6 +540,8 @@ fn parse_flush_mode(argv: &Argv<'_>) -> Result<(), CmdError> {
 /// Empties `dbs` (database indexes) atomically under one `lock_all`; returns keys removed.
 fn flush(engine: &Engine, dbs: std::ops::Range<usize>) -> usize {
     let mut l = engine.lock_all();
+    // Logged even when there was nothing to remove, as redis-server propagates every flush.
+    crate::engine::effects::wrote();
     let mut removed = 0;
     for db in dbs {
         for d in l.dbs(db) {
@@ -780,7 +782,7 @@ fn with_object(
 /// `embstr` up to 44 bytes, `raw` beyond, and `raw` for any string edited in place (APPEND,
 /// SETRANGE, SETBIT, PFADD …: the entry's [`mc_bits::RAW_STRING`]), as redis-server unshares
 /// such a string into a raw sds.
-fn string_encoding(v: &[u8], bits: u8) -> &'static str {
+pub(super) fn string_encoding(v: &[u8], bits: u8) -> &'static str {
     if bits & mc_bits::RAW_STRING != 0 {
         "raw"
     } else if v.len() <= 20 && crate::types::string::parse_i64(v).is_some() {

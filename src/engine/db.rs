@@ -7,9 +7,17 @@
 //! keys, so it costs 4 bytes plus a control byte per key. Keys with a TTL are also listed in
 //! `volatile` (each entry knows its position there) so that active expiry samples only them and
 //! removal is O(1) by swap-remove.
+//!
+//! WATCH lives here too: `watched` maps a key to the transactions watching it, and every method
+//! that changes a key (upsert, remove — expiry included —, set_expire, clear, [`Db::touched`]
+//! for in-place edits) marks them dirty. It sits beside the data so the shard lock that guards a
+//! change also guards the marking, and costs one `is_empty` branch while nobody watches.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use slab::Slab;
@@ -19,10 +27,45 @@ use crate::types::Value;
 
 const NO_POS: u32 = u32::MAX;
 
+/// Keys up to this long live inside their entry, saving an allocation (and its allocator
+/// header and rounding, 32 bytes for a 12-byte key in glibc) per key; 22 makes the inline form
+/// as large as a boxed slice plus its tag, so an entry grows by 8 bytes in exchange.
+const INLINE_KEY: usize = 22;
+
+/// A key, inline when short (most keys), on the heap otherwise.
+#[derive(Debug, Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(k: &[u8]) -> Key {
+        if k.len() <= INLINE_KEY {
+            let mut bytes = [0u8; INLINE_KEY];
+            bytes[..k.len()].copy_from_slice(k);
+            Key::Inline { len: k.len() as u8, bytes }
+        } else {
+            Key::Heap(k.into())
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(b) => b,
+        }
+    }
+}
+
 /// A stored key and its value, TTL and memcached metadata.
 #[derive(Debug)]
 pub struct Entry {
-    key: Box<[u8]>,
+    key: Key,
     /// The value.
     pub value: Value,
     /// Absolute expiry in unix milliseconds; 0 = none.
@@ -75,6 +118,34 @@ impl Entry {
     }
 }
 
+/// One client's WATCH of one key.
+#[derive(Debug)]
+struct Watch {
+    /// The client's transaction flag, set when the key changes.
+    dirty: Arc<AtomicBool>,
+    /// The key was present but already expired when WATCH ran (redis-server's
+    /// `watchedKey.expired`): reclaiming it then is no change, and it does not fail EXEC as
+    /// an expired key.
+    expired: bool,
+}
+
+/// The watches of one database part: key → the clients watching it.
+type Watched = HashMap<Box<[u8]>, Vec<Watch>>;
+
+/// Marks every watcher of `key` dirty; `deleted` says the key is gone after the change, which
+/// is no change for a watcher that saw it already expired.
+fn touch(watched: &mut Watched, key: &[u8], deleted: bool) {
+    if let Some(ws) = watched.get_mut(key) {
+        for w in ws {
+            if w.expired && deleted {
+                w.expired = false;
+                continue;
+            }
+            w.dirty.store(true, Ordering::Release);
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct Db {
     entries: Slab<Entry>,
@@ -82,6 +153,12 @@ pub struct Db {
     volatile: Vec<u32>,
     hasher: RandomState,
     rng: u64,
+    /// Expired entries reclaimed here that no memcached read had fetched (memcached's
+    /// `expired_unfetched`): a plain counter, read under the shard lock by `stats`.
+    expired_unfetched: u64,
+    /// See [`Db::last_lookup_expired`].
+    last_lookup_expired: bool,
+    watched: Watched,
 }
 
 impl Default for Db {
@@ -92,6 +169,9 @@ impl Default for Db {
             volatile: Vec::new(),
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            expired_unfetched: 0,
+            last_lookup_expired: false,
+            watched: HashMap::new(),
         }
     }
 }
@@ -131,13 +211,36 @@ impl Db {
 
     /// Finds `key`; if it has expired at `now`, removes it. Returns (slab id if live, expired?).
     pub fn lookup(&mut self, key: &Hashed<'_>, now: u64) -> (Option<u32>, bool) {
-        match self.find(key) {
+        let out = match self.find(key) {
             Some(id) if self.entries[id as usize].is_expired(now) => {
-                self.remove(id);
+                self.reclaim(id);
                 (None, true)
             }
             found => (found, false),
+        };
+        self.last_lookup_expired = out.1;
+        out
+    }
+
+    /// Whether the last lookup here found its key expired (and reclaimed it): memcached's
+    /// `get_expired`, read by a miss without a second lookup.
+    pub fn last_lookup_expired(&self) -> bool {
+        self.last_lookup_expired
+    }
+
+    /// Removes an expired entry, counting it for `expired_unfetched` when it is a string no
+    /// memcached read had fetched.
+    fn reclaim(&mut self, id: u32) -> Entry {
+        let e = self.remove(id);
+        if e.mc_bits & mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
+            self.expired_unfetched += 1;
         }
+        e
+    }
+
+    /// Expired strings reclaimed unfetched so far (see the field).
+    pub fn expired_unfetched(&self) -> u64 {
+        self.expired_unfetched
     }
 
     /// The entry at slab id `id` (from `lookup`).
@@ -152,7 +255,106 @@ impl Db {
             slot.remove();
         }
         self.unlist_volatile(id);
-        self.entries.remove(id as usize)
+        let e = self.entries.remove(id as usize);
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, &e.key, true);
+        }
+        e
+    }
+
+    /// Records that the value under `key` was changed in place (the engine's `write`), for
+    /// the transactions watching it.
+    #[inline]
+    pub fn touched(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, key, false);
+        }
+    }
+
+    fn find_key(&self, key: &[u8]) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(key);
+        let entries = &self.entries;
+        self.index.find(hash, |&id| *entries[id as usize].key == *key).map(|&id| &entries[id as usize])
+    }
+
+    /// WATCH: `dirty` is set when `key` changes from now on. Watching a key twice is one watch.
+    pub fn watch(&mut self, key: &[u8], dirty: &Arc<AtomicBool>, now: u64) {
+        let expired = self.find_key(key).is_some_and(|e| e.is_expired(now));
+        let ws = self.watched.entry(key.into()).or_default();
+        if !ws.iter().any(|w| Arc::ptr_eq(&w.dirty, dirty)) {
+            ws.push(Watch { dirty: dirty.clone(), expired });
+        }
+    }
+
+    /// Forgets the watch `dirty` holds on `key`.
+    pub fn unwatch(&mut self, key: &[u8], dirty: &Arc<AtomicBool>) {
+        if let Some(ws) = self.watched.get_mut(key) {
+            ws.retain(|w| !Arc::ptr_eq(&w.dirty, dirty));
+            if ws.is_empty() {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// redis-server's `isWatchedKeyExpired` for one key: it was live when `dirty` watched it
+    /// and has expired since, though nobody has reclaimed it yet.
+    pub fn watched_key_expired(&self, key: &[u8], dirty: &Arc<AtomicBool>, now: u64) -> bool {
+        let live_at_watch = self
+            .watched
+            .get(key)
+            .and_then(|ws| ws.iter().find(|w| Arc::ptr_eq(&w.dirty, dirty)))
+            .is_some_and(|w| !w.expired);
+        live_at_watch && self.find_key(key).is_some_and(|e| e.is_expired(now))
+    }
+
+    /// Number of keys watched in this database part (for tests and introspection).
+    pub fn watched_len(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// redis-server's `touchAllWatchedKeysInDb`: this database part is emptied (FLUSHDB) or,
+    /// with `replaced_with`, about to trade contents with another (SWAPDB). Each watched key
+    /// present before or after counts as changed, except where it is expired on both sides.
+    pub fn touch_all_watched(&mut self, replaced_with: Option<&Db>, now: u64) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let keys: Vec<Box<[u8]>> = self.watched.keys().cloned().collect();
+        for key in keys {
+            let here = self.find_key(&key).is_some();
+            let there = replaced_with.and_then(|o| o.find_key(&key)).map(|e| e.is_expired(now));
+            if !here && there.is_none() {
+                continue;
+            }
+            let Some(ws) = self.watched.get_mut(&key) else { continue };
+            for w in ws {
+                if w.expired {
+                    match there {
+                        // The expired key goes away: no logical change.
+                        None => {
+                            w.expired = false;
+                            continue;
+                        }
+                        Some(true) => continue,
+                        Some(false) => {}
+                    }
+                } else if !here && there == Some(true) {
+                    // A missing key replaced by an expired one: still missing, logically.
+                    w.expired = true;
+                    continue;
+                }
+                w.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Exchanges everything but the watches with `other` (SWAPDB: clients keep watching the
+    /// database index they chose).
+    pub fn swap_contents(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.entries, &mut other.entries);
+        std::mem::swap(&mut self.index, &mut other.index);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        std::mem::swap(&mut self.rng, &mut other.rng);
     }
 
     fn unlist_volatile(&mut self, id: u32) {
@@ -169,6 +371,9 @@ impl Db {
 
     /// Sets or clears the TTL of the entry at `id`.
     pub fn set_expire(&mut self, id: u32, expire_at: Option<u64>) {
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, &self.entries[id as usize].key, false);
+        }
         match expire_at {
             Some(t) => {
                 let e = &mut self.entries[id as usize];
@@ -199,6 +404,9 @@ impl Db {
         now: u64,
     ) -> &mut Entry {
         let (found, _) = self.lookup(key, now);
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, key.key, false);
+        }
         let id = match found {
             Some(id) => {
                 let e = &mut self.entries[id as usize];
@@ -214,7 +422,7 @@ impl Db {
             }
             None => {
                 let id = self.entries.insert(Entry {
-                    key: key.key.into(),
+                    key: Key::new(key.key),
                     value,
                     expire_at: 0,
                     vol_pos: NO_POS,
@@ -239,6 +447,7 @@ impl Db {
 
     /// Drops every key.
     pub fn clear(&mut self) {
+        self.touch_all_watched(None, 0);
         self.entries = Slab::new();
         self.index = HashTable::new();
         self.volatile = Vec::new();
@@ -341,15 +550,17 @@ impl Db {
         }
     }
 
-    /// Checks up to `n` random keys with a TTL and removes the expired ones; returns how many.
-    pub fn expire_sample(&mut self, now: u64, n: usize) -> usize {
+    /// Checks up to `n` random keys with a TTL and removes the expired ones, handing each key to
+    /// `on_expired`; returns how many.
+    pub fn expire_sample(&mut self, now: u64, n: usize, mut on_expired: impl FnMut(&[u8])) -> usize {
         let mut removed = 0;
         if self.volatile.len() <= n {
             let mut i = 0;
             while i < self.volatile.len() {
                 let id = self.volatile[i];
                 if self.entries[id as usize].is_expired(now) {
-                    self.remove(id); // swap-remove puts another id at i
+                    let e = self.reclaim(id); // swap-remove puts another id at i
+                    on_expired(e.key());
                     removed += 1;
                 } else {
                     i += 1;
@@ -364,7 +575,8 @@ impl Db {
             let pos = (self.next_random() % self.volatile.len() as u64) as usize;
             let id = self.volatile[pos];
             if self.entries[id as usize].is_expired(now) {
-                self.remove(id);
+                let e = self.reclaim(id);
+                on_expired(e.key());
                 removed += 1;
             }
         }
@@ -375,6 +587,17 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_stay_small() {
+        // Every key pays for its entry; this is the budget the memory work measures against.
+        assert_eq!(std::mem::size_of::<Entry>(), 88);
+        assert_eq!(&*Key::new(b"key:00000001"), b"key:00000001");
+        assert!(matches!(Key::new(&[7u8; 22]), Key::Inline { len: 22, .. }));
+        assert!(matches!(Key::new(&[7u8; 23]), Key::Heap(_)));
+        assert_eq!(&*Key::new(&[7u8; 23]), &[7u8; 23][..]);
+        assert_eq!(&*Key::new(b""), b"");
+    }
 
     #[test]
     fn live_len_skips_unreclaimed_expired_keys() {

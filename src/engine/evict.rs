@@ -26,7 +26,7 @@
 //! minutes without access. It is updated on access only while an LFU policy is selected.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -118,8 +118,14 @@ pub struct Limits {
     lfu_log_factor: AtomicU32,
     lfu_decay_time: AtomicU32,
     pool: Mutex<Vec<Candidate>>,
+    /// The policy changed: the pool's scores are stale and its next holder empties it. A flag
+    /// rather than a `clear` under the pool lock, because `configure` may run inside EXEC with
+    /// every shard held, and an evictor holds the pool while it waits for a shard.
+    pool_stale: AtomicBool,
     /// Keys evicted since start (INFO evicted_keys, memcached `evictions`).
     pub evicted_keys: AtomicU64,
+    /// Of those, memcached items no read had fetched (memcached `evicted_unfetched`).
+    pub evicted_unfetched: AtomicU64,
 }
 
 impl Default for Limits {
@@ -132,7 +138,9 @@ impl Default for Limits {
             lfu_log_factor: AtomicU32::new(10),
             lfu_decay_time: AtomicU32::new(1),
             pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
+            pool_stale: AtomicBool::new(false),
             evicted_keys: AtomicU64::new(0),
+            evicted_unfetched: AtomicU64::new(0),
         }
     }
 }
@@ -171,7 +179,7 @@ impl Limits {
         self.lfu_log_factor.store(s.lfu_log_factor, Ordering::Relaxed);
         self.lfu_decay_time.store(s.lfu_decay_time, Ordering::Relaxed);
         if old != s.policy as u8 {
-            self.lock_pool().clear();
+            self.pool_stale.store(true, Ordering::Release);
         }
     }
 
@@ -200,7 +208,11 @@ impl Limits {
 
     fn lock_pool(&self) -> MutexGuard<'_, Vec<Candidate>> {
         // The pool is a cache of hints; whatever a panicking holder left in it is still usable.
-        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if self.pool_stale.swap(false, Ordering::AcqRel) {
+            pool.clear();
+        }
+        pool
     }
 
     /// redis-server's `LFUDecrAndReturn`: the counter after the decay due since `e.ldt`.
@@ -316,12 +328,16 @@ impl Engine {
     /// Deletes one key for eviction; false if it was gone already.
     fn evict_key(&self, db: usize, key: &[u8], now: u64) -> bool {
         let k = self.hashed(key);
-        if self.lock_one(&k).delete(db, &k, now) {
-            self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
-            true
-        } else {
-            false
+        let mut l = self.lock_one(&k);
+        let Some(e) = l.take(db, &k, now) else {
+            return false;
+        };
+        self.feed.emit(db, &[b"DEL", key]);
+        self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
+        if e.mc_bits & super::mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
+            self.limits.evicted_unfetched.fetch_add(1, Ordering::Relaxed);
         }
+        true
     }
 
     fn evict_random(&self, volatile: bool, now: u64) -> bool {

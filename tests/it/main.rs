@@ -4,11 +4,19 @@
 
 mod bad_input;
 mod blocking;
+mod clients;
 mod differential;
 mod docs;
+mod introspection;
 mod lifecycle;
 mod memcache;
 mod memory;
+mod metrics;
+mod multi;
+mod operations;
 mod persist;
+mod prometheus;
+mod redis_cli;
 mod resp;
+mod systemd;
 mod util;
