@@ -11,8 +11,8 @@ use crate::types::Value;
 /// This family's table entries.
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Synchronously save the dataset to disk", save),
-    spec("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously save the dataset to disk", bgsave).args(&[pure("SCHEDULE").token("SCHEDULE").named("schedule").since("3.2.2").optional()]),
+    spec("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI, (0, 0, 0), "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Synchronously save the dataset to disk", save),
+    spec("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously save the dataset to disk", bgsave).args(&[pure("SCHEDULE").token("SCHEDULE").named("schedule").since("3.2.2").optional()]),
     spec("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "1.0.0", "O(1)", "Get the UNIX time stamp of the last successful save to disk", lastsave),
     spec("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, (0, 0, 0), "server", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "Synchronously save the dataset to disk and then shut down the server", shutdown).args(SHUTDOWN_ARGS),
     spec("dump", 2, READONLY, (1, 1, 1), "generic", "2.6.0", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).", "Return a serialized version of the value stored at the specified key.", dump).args(&[key("key")]),

@@ -405,7 +405,7 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
     };
     let start = Instant::now();
     let (loaded, expired) =
-        load_into(&shared.engine, &data, now).map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
+        load_into(shared.engine, &data, now).map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
     shared.engine.stats.dirty.store(0, Ordering::Relaxed);
     {
         let mut s = shared.persist.lock();
