@@ -174,12 +174,21 @@ fn restore(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     };
     // A TTL already in the past: redis-server deletes the old key and stores nothing.
     if expire_at.is_some_and(|at| at <= now) {
-        if replace {
-            l.delete(db, &k, now);
+        if replace && l.delete(db, &k, now) {
+            crate::engine::effects::rewrite(&[b"DEL", argv.get(1)]);
         }
         drop(l);
         ctx.out.ok();
         return Ok(());
+    }
+    // Replayed later, a relative TTL would mean another instant: log it absolute, as
+    // redis-server propagates RESTORE (the TTL argument rewritten, ABSTTL appended).
+    if let (Some(at), false) = (expire_at, absttl) {
+        let at = at.to_string();
+        let mut args: Vec<&[u8]> = argv.rest(0).collect();
+        args[2] = at.as_bytes();
+        args.push(b"ABSTTL");
+        crate::engine::effects::rewrite(&args);
     }
     let e = l.set(db, &k, value, expire_at, 0, false, now);
     if let Some(idle) = idle {

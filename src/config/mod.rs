@@ -464,6 +464,25 @@ mod tests {
     }
 
     #[test]
+    fn save_lines_add_up_as_in_redis_conf() {
+        let parse = |text: &str| {
+            let mut c = Config::default();
+            parse_file_text(text, &mut c).map(|()| c.save)
+        };
+        assert_eq!(parse(""), Ok(vec![(3600, 1), (300, 100), (60, 10000)]));
+        assert_eq!(parse("save 900 1\nsave 300 10\nsave 60 10000\n"), Ok(vec![(900, 1), (300, 10), (60, 10000)]));
+        assert_eq!(parse("save 900 1 300 10\n"), Ok(vec![(900, 1), (300, 10)]));
+        assert_eq!(parse("save 900 1\nsave \"\"\n"), Ok(vec![]));
+        assert_eq!(parse("save \"\"\nsave 60 5\n"), Ok(vec![(60, 5)]));
+        assert!(parse("save 900\n").is_err());
+        let mut c = Config::default();
+        c.set(b"save", b"10 1").expect("CONFIG SET");
+        c.set(b"save", b"20 2").expect("CONFIG SET");
+        assert_eq!(c.save, vec![(20, 2)], "CONFIG SET replaces");
+        assert_eq!(DIRECTIVES.iter().find(|d| d.name == "save").map(|d| d.value(&c)), Some("20 2".to_owned()));
+    }
+
+    #[test]
     fn conf_file_matches_the_table_defaults() {
         // Start far from the defaults so that every directive must be set by the file.
         let mut c = Config {
@@ -494,7 +513,8 @@ mod tests {
             maxmemory_eviction_tenacity: 15,
             lfu_log_factor: 16,
             lfu_decay_time: 17,
-            save: vec![(1, 1)],
+            // Empty, not some other points: later `save` lines add to earlier ones.
+            save: Vec::new(),
             dir: "/".into(),
             dbfilename: "x.rdb".into(),
             rdbcompression: false,

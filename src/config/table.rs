@@ -513,6 +513,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "save",
         aliases: &[],
         kind: Kind::Save,
+        // Keep in step with DEFAULT_SAVE_POINTS.
         default: DefaultValue::Literal("3600 1 300 100 60 10000"),
         mutable: true,
         doc: "Snapshot save points: pairs of <seconds> <changes> (a background save runs when at \
@@ -663,7 +664,14 @@ impl Directive {
     pub(crate) fn apply_args(&self, cfg: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
         let value = match self.kind {
             Kind::Bind => parse_bind(args)?,
-            Kind::Save => parse_save(args)?,
+            Kind::Save => match parse_save(args)? {
+                // As in redis-server's config file (and command line): the first `save` line
+                // replaces the default, later ones add their points; `save ""` clears them.
+                Value::SavePoints(points) if !points.is_empty() && cfg.save != DEFAULT_SAVE_POINTS => {
+                    Value::SavePoints(cfg.save.iter().copied().chain(points).collect())
+                }
+                v => v,
+            },
             _ if args.len() != 1 => return Err("wrong number of arguments".to_owned()),
             kind => kind.parse(&args[0])?,
         };
@@ -796,6 +804,9 @@ impl Kind {
         }
     }
 }
+
+/// The `save` default, redis-server 7's.
+const DEFAULT_SAVE_POINTS: [(u64, u64); 3] = [(3600, 1), (300, 100), (60, 10000)];
 
 /// An OS error as `strerror` words it, without Rust's " (os error N)" suffix.
 fn os_error(e: &std::io::Error) -> String {
