@@ -656,7 +656,7 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
     }
     // A failed background save stops writes (and PING, as redis-server does) until a save
     // succeeds, when save points and stop-writes-on-bgsave-error are on.
-    if (spec.has(flags::WRITE) || spec.name == "ping") && shared.persist.writes_refused(&shared.config()) {
+    if (spec.has(flags::WRITE) || spec.name == "ping") && shared.persist.writes_refused(&shared.config) {
         return reject(shared, session, argv, out, CmdError::err(crate::persist::MISCONF_ERROR));
     }
     if multi::queue(shared, session, spec, argv, out) {

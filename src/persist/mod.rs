@@ -40,7 +40,7 @@ pub mod rdb;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -60,6 +60,10 @@ pub const MISCONF_ERROR: &str = "MISCONF Redis is configured to save RDB snapsho
 #[derive(Default)]
 pub struct Persist {
     state: Mutex<State>,
+    /// `State::last_bgsave_failed`, readable without the mutex: every write command checks it.
+    failed: AtomicBool,
+    /// A BGSAVE is between its checks and recording its child (see [`bgsave`]).
+    starting: AtomicBool,
 }
 
 #[derive(Default)]
@@ -119,12 +123,22 @@ impl Persist {
 
     /// Whether a background save is running.
     pub fn bgsave_in_progress(&self) -> bool {
-        self.lock().child.is_some()
+        self.starting.load(Ordering::Acquire) || self.lock().child.is_some()
     }
 
-    /// Whether writes must be refused with [`MISCONF_ERROR`].
-    pub fn writes_refused(&self, cfg: &Config) -> bool {
-        cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty() && self.lock().last_bgsave_failed
+    /// Whether writes must be refused with [`MISCONF_ERROR`]. On every write command, so the
+    /// common case is one relaxed load; the configuration is read only after a failed save.
+    pub fn writes_refused(&self, shared_config: &std::sync::RwLock<Config>) -> bool {
+        if !self.failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let cfg = shared_config.read().unwrap_or_else(|p| p.into_inner());
+        cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty()
+    }
+
+    fn set_failed(s: &mut State, failed: &AtomicBool, value: bool) {
+        s.last_bgsave_failed = value;
+        failed.store(value, Ordering::Relaxed);
     }
 
     /// Marks the final snapshot as taken care of (SHUTDOWN did it).
@@ -222,7 +236,7 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
             drop(locked);
             let mut s = shared.persist.lock();
             s.lastsave = unix_ms() / 1000;
-            s.last_bgsave_failed = false;
+            Persist::set_failed(&mut s, &shared.persist.failed, false);
             s.saves += 1;
             log(
                 LogLevel::Notice,
@@ -239,13 +253,20 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
 }
 
 /// BGSAVE: forks a child that writes the snapshot; returns once the child runs.
+///
+/// Lock order: the shards are taken *without* the state mutex held (a transaction calling
+/// BGSAVE already holds every shard, and the cron takes the mutex first), so `starting` alone
+/// keeps two saves from forking at once.
 pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
-    let mut s = shared.persist.lock();
-    if s.child.is_some() {
+    let p = &shared.persist;
+    if p.starting.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return Err(SaveError::InProgress);
+    }
+    if p.lock().child.is_some() {
+        p.starting.store(false, Ordering::Release);
         return Err(SaveError::InProgress);
     }
     let target = Target::of(&shared.config());
-    s.last_try = unix_ms() / 1000;
     let mut locked = shared.engine.lock_all();
     let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
     let parent = std::process::id();
@@ -257,10 +278,13 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
         child_main(&mut locked, &target, parent);
     }
     drop(locked);
+    let mut s = p.lock();
+    s.last_try = unix_ms() / 1000;
     if pid < 0 {
         let e = std::io::Error::last_os_error();
-        s.last_bgsave_failed = true;
+        Persist::set_failed(&mut s, &p.failed, true);
         drop(s);
+        p.starting.store(false, Ordering::Release);
         log(LogLevel::Warning, &format!("Can't save in background: fork: {e}"));
         return Err(SaveError::Failed);
     }
@@ -268,6 +292,7 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
         Some(Child { pid, started: Instant::now(), dirty_at_start: dirty, tmp: temp_name(&target.dir, pid as u32) });
     s.scheduled = false;
     drop(s);
+    p.starting.store(false, Ordering::Release);
     log(LogLevel::Notice, &format!("Background saving started by pid {pid}"));
     Ok(())
 }
@@ -341,7 +366,7 @@ fn reap(shared: &Shared, block: bool) {
     s.last_bgsave_secs = Some(child.started.elapsed().as_secs());
     if ok {
         s.lastsave = unix_ms() / 1000;
-        s.last_bgsave_failed = false;
+        Persist::set_failed(&mut s, &shared.persist.failed, false);
         s.saves += 1;
         let _ = shared
             .engine
@@ -351,7 +376,7 @@ fn reap(shared: &Shared, block: bool) {
         drop(s);
         log(LogLevel::Notice, "Background saving terminated with success");
     } else {
-        s.last_bgsave_failed = true;
+        Persist::set_failed(&mut s, &shared.persist.failed, true);
         drop(s);
         let _ = std::fs::remove_file(&child.tmp);
         log(LogLevel::Warning, "Background saving error");

@@ -248,6 +248,15 @@ fn shutdown_save_bgsave_and_lastsave() {
         assert!(start.elapsed() < Duration::from_secs(10), "BGSAVE never finished: {info}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Inside a transaction (which holds every shard) BGSAVE forks from the shards it lends.
+    let (ok, started): (String, String) =
+        redis::pipe().atomic().cmd("SET").arg("t").arg("1").cmd("BGSAVE").query(&mut cc).expect("EXEC");
+    assert_eq!((ok.as_str(), started.as_str()), ("OK", "Background saving started"));
+    let start = Instant::now();
+    while !cmd::<String>(&mut cc, &[b"INFO", b"persistence"]).contains("rdb_saves:2") {
+        assert!(start.elapsed() < Duration::from_secs(10), "BGSAVE in EXEC never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let lastsave: i64 = cmd(&mut cc, &[b"LASTSAVE"]);
     assert!(lastsave > 1_700_000_000);
     cmd::<()>(&mut cc, &[b"SET", b"b", b"2"]);
