@@ -106,6 +106,8 @@ pub struct Config {
     pub rdbchecksum: bool,
     /// `stop-writes-on-bgsave-error`.
     pub stop_writes_on_bgsave_error: bool,
+    /// `rdb-save-incremental-fsync`.
+    pub rdb_save_incremental_fsync: bool,
     /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`: entries kept.
@@ -175,6 +177,7 @@ impl Default for Config {
             rdbcompression: false,
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
+            rdb_save_incremental_fsync: false,
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
             latency_monitor_threshold: 0,
@@ -520,6 +523,7 @@ mod tests {
             rdbcompression: false,
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
+            rdb_save_incremental_fsync: false,
             slowlog_log_slower_than: 13,
             slowlog_max_len: 14,
             latency_monitor_threshold: 15,

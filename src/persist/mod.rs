@@ -97,12 +97,48 @@ struct Target {
     file: PathBuf,
     checksum: bool,
     compress: bool,
+    incremental_fsync: bool,
 }
 
 impl Target {
     fn of(cfg: &Config) -> Target {
         let dir = PathBuf::from(&cfg.dir);
-        Target { file: dir.join(&cfg.dbfilename), dir, checksum: cfg.rdbchecksum, compress: cfg.rdbcompression }
+        Target {
+            file: dir.join(&cfg.dbfilename),
+            dir,
+            checksum: cfg.rdbchecksum,
+            compress: cfg.rdbcompression,
+            incremental_fsync: cfg.rdb_save_incremental_fsync,
+        }
+    }
+}
+
+/// redis-server's `REDIS_AUTOSYNC_BYTES`: with `rdb-save-incremental-fsync`, the file is
+/// fsynced each time this much more was written.
+const AUTOSYNC_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A file that fsyncs itself every [`AUTOSYNC_BYTES`] when asked to.
+struct AutoSync {
+    file: File,
+    every: Option<u64>,
+    unsynced: u64,
+}
+
+impl std::io::Write for AutoSync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if let Some(every) = self.every {
+            self.unsynced += n as u64;
+            if self.unsynced >= every {
+                self.file.sync_data()?;
+                self.unsynced = 0;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -178,8 +214,10 @@ pub enum SaveError {
 /// file renamed into place. Returns the number of keys written.
 fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64) -> std::io::Result<u64> {
     let result = (|| {
-        let f = File::create(tmp)?;
-        let mut w = rdb::Writer::new(BufWriter::with_capacity(1 << 16, f), target.checksum, target.compress);
+        let file = File::create(tmp)?;
+        let every = target.incremental_fsync.then_some(AUTOSYNC_BYTES);
+        let out = BufWriter::with_capacity(1 << 16, AutoSync { file, every, unsynced: 0 });
+        let mut w = rdb::Writer::new(out, target.checksum, target.compress);
         w.header(now / 1000, crate::engine::memory::used() as u64, false)?;
         let mut written = 0u64;
         for db in 0..DATABASES {
@@ -203,7 +241,7 @@ fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64
             }
         }
         let buf = w.finish()?;
-        let f = buf.into_inner().map_err(|e| e.into_error())?;
+        let f = buf.into_inner().map_err(|e| e.into_error())?.file;
         f.sync_all()?;
         drop(f);
         std::fs::rename(tmp, &target.file)?;
@@ -513,7 +551,13 @@ mod tests {
     fn snapshot_round_trips_through_a_file() {
         let dir = std::env::temp_dir().join(format!("cachette-persist-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let target = Target { dir: dir.clone(), file: dir.join("dump.rdb"), checksum: true, compress: true };
+        let target = Target {
+            dir: dir.clone(),
+            file: dir.join("dump.rdb"),
+            checksum: true,
+            compress: true,
+            incremental_fsync: true,
+        };
         let engine = Engine::new(4);
         let now = 1_000_000;
         for i in 0..200u32 {
