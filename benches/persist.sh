@@ -6,7 +6,11 @@
 # TTL), then measures
 #   - SAVE: wall time and file size,
 #   - BGSAVE: time until INFO says it finished (the fork's cost shows up in the reply time),
-#   - load at start-up: time from spawn until the server answers PING with PONG.
+#   - load at start-up: time from spawn until the server answers PING with PONG,
+#   - BGSAVE under load: redis-benchmark GET/SET (50 clients, random keys of the keyspace) alone
+#     and again with a BGSAVE started at the same moment: requests/s and the worst latency of
+#     each run, and the peak memory of server plus child during the save (PSS, so pages the
+#     fork shares are counted once, and RSS, which counts them twice as `top` would).
 # Everything runs in a temporary directory that is removed at the end; servers listen on
 # 127.0.0.1 on free ports and are killed on exit.
 #
@@ -92,6 +96,32 @@ wait_bgsave() { # port
     done
 }
 
+# Peak PSS and RSS (kB) of $1 and its children, sampled every 20 ms until file $2 exists.
+peak_mem() {
+    local pid=$1 stop=$2 pss=0 rss=0
+    while [[ ! -e $stop ]]; do
+        local p=0 r=0 q
+        for q in $pid $(pgrep -P "$pid" || true); do
+            if [[ -r /proc/$q/smaps_rollup ]]; then
+                p=$((p + $(awk '/^Pss:/{print $2}' "/proc/$q/smaps_rollup" 2>/dev/null || echo 0)))
+                r=$((r + $(awk '/^Rss:/{print $2}' "/proc/$q/smaps_rollup" 2>/dev/null || echo 0)))
+            fi
+        done
+        ((p > pss)) && pss=$p
+        ((r > rss)) && rss=$r
+        sleep 0.02
+    done
+    echo "$pss $rss"
+}
+
+# redis-benchmark SET+GET on the keyspace: "set/s get/s max_latency_ms".
+bench() {
+    redis-benchmark -p "$1" -t get,set -n "${BENCH_REQUESTS:-400000}" -c 50 -r "$KEYS" -d 64 --csv 2>/dev/null |
+        awk -F, 'NR>1 {gsub(/"/,""); rps[NR]=$2; if ($8+0 > max) max=$8+0} END {printf "%s %s %s", rps[2], rps[3], max}'
+}
+
+LOADLINES=()
+
 run_one() { # name command...
     local name=$1
     shift
@@ -102,6 +132,20 @@ run_one() { # name command...
     pid=$STARTED
     wait_pong "$port" >/dev/null
     redis-cli -p "$port" --pipe <"$WORK/fill.resp" >/dev/null
+    if [[ ${BGSAVE_LOAD:-1} == 1 ]]; then
+        local base during mem
+        base=$(bench "$port")
+        rm -f "$WORK/stop"
+        peak_mem "$pid" "$WORK/stop" >"$WORK/mem" &
+        local sampler=$!
+        redis-cli -p "$port" BGSAVE >/dev/null
+        during=$(bench "$port")
+        wait_bgsave "$port"
+        touch "$WORK/stop"
+        wait "$sampler"
+        mem=$(cat "$WORK/mem")
+        LOADLINES+=("$(printf '%-14s %-28s %-28s %s' "$name" "$base" "$during" "$mem")")
+    fi
     t0=$(now_ms)
     redis-cli -p "$port" SAVE >/dev/null
     save_ms=$(($(now_ms) - t0))
@@ -126,3 +170,8 @@ run_one() { # name command...
 printf '%-14s %10s %12s %12s %12s %10s\n' server keys "SAVE ms" "BGSAVE ms" "load ms" "bytes"
 run_one redis-server redis-server --appendonly no
 run_one cachette "$CACHETTE_BIN" --memcache-port 0
+if ((${#LOADLINES[@]})); then
+    echo
+    printf '%-14s %-28s %-28s %s\n' server "alone: set/s get/s max-ms" "during BGSAVE: same" "peak PSS kB, RSS kB"
+    printf '%s\n' "${LOADLINES[@]}"
+fi
