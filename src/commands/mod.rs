@@ -12,8 +12,10 @@
 //! once a handler writes, it writes exactly one complete reply. `execute` turns an `Err` into
 //! the error reply, worded as redis-server words it.
 
+pub mod acl;
 pub mod arg;
 pub mod bitmaps;
+pub mod category;
 pub mod connection;
 pub mod hashes;
 pub mod hll;
@@ -328,12 +330,25 @@ pub struct Session {
     pub block: Option<BlockRequest>,
     /// MULTI/EXEC state: queued commands and watched keys.
     pub tx: multi::Transaction,
+    /// The ACL user it runs as; None is the default user.
+    pub user: Option<Arc<crate::acl::User>>,
+    /// Authenticated (by AUTH, or at connection time because the default user had `nopass`).
+    pub authenticated: bool,
 }
 
 impl Session {
     /// A fresh session: db 0, RESP2.
     pub fn new(info: Arc<ClientInfo>) -> Session {
-        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None, tx: Default::default() }
+        Session {
+            db: 0,
+            version: Version::Resp2,
+            close_after_reply: false,
+            info,
+            block: None,
+            tx: Default::default(),
+            user: None,
+            authenticated: false,
+        }
     }
 }
 
@@ -402,7 +417,7 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 12] {
+fn families() -> [&'static [Spec]; 13] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -416,6 +431,7 @@ fn families() -> [&'static [Spec]; 12] {
         sort::COMMANDS,
         multi::COMMANDS,
         server::COMMANDS,
+        acl::COMMANDS,
     ]
 }
 
@@ -527,6 +543,12 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
             return;
         }
     };
+    // Authentication and ACL permissions; refused inside MULTI at queue time, as redis-server.
+    if let Err(e) = acl::admit(shared, session, spec, argv) {
+        let e = multi::refused(session, argv, e);
+        Encoder::new(out, version).error(e.message().as_bytes());
+        return;
+    }
     // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
     // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
     // Inside MULTI almost everything is refused (a queue grows memory too), and it aborts the

@@ -95,45 +95,6 @@ pub(super) fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
 
 // ---- COMMAND ----------------------------------------------------------------------------
 
-/// ACL categories redis-server would give a command, derived from its flags and group.
-fn categories(s: &Spec) -> Vec<&'static str> {
-    let mut c = Vec::new();
-    if s.has(WRITE) {
-        c.push("@write");
-    }
-    if s.has(READONLY) {
-        c.push("@read");
-    }
-    let group = match s.group {
-        "generic" => "@keyspace",
-        "string" => "@string",
-        "list" => "@list",
-        "hash" => "@hash",
-        "set" => "@set",
-        "sorted-set" => "@sortedset",
-        "bitmap" => "@bitmap",
-        "hyperloglog" => "@hyperloglog",
-        "connection" => "@connection",
-        "server" => "@admin",
-        _ => "",
-    };
-    if s.has(ADMIN) {
-        c.push("@admin");
-        c.push("@dangerous");
-    } else if !group.is_empty() && group != "@admin" {
-        c.push(group);
-    }
-    c.push(if s.has(FAST) { "@fast" } else { "@slow" });
-    if s.has(BLOCKING) {
-        c.push("@blocking");
-    }
-    // Redis lists categories in bit order, and @transaction comes after @fast/@slow.
-    if s.group == "transactions" {
-        c.push("@transaction");
-    }
-    c
-}
-
 fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.array(10);
     ctx.out.bulk(s.name.as_bytes());
@@ -146,10 +107,10 @@ fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.int(i64::from(s.first_key));
     ctx.out.int(i64::from(s.last_key));
     ctx.out.int(i64::from(s.step));
-    let cats = categories(s);
-    ctx.out.set(cats.len());
-    for c in cats {
-        ctx.out.simple(c.as_bytes());
+    let cats = super::category::of(s);
+    ctx.out.set(cats.count_ones() as usize);
+    for c in super::category::names(cats) {
+        ctx.out.simple(format!("@{c}").as_bytes());
     }
     ctx.out.set(0); // tips
     ctx.out.array(0); // key specs: first/last/step above describe the keys
@@ -287,8 +248,8 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     .map(|s| s.name)
                     .collect()
             } else if is(kind, "ACLCAT") {
-                let want = format!("@{}", String::from_utf8_lossy(value).to_ascii_lowercase());
-                table().iter().filter(|s| categories(s).contains(&want.as_str())).map(|s| s.name).collect()
+                let want = super::category::by_name(value).unwrap_or(0);
+                table().iter().filter(|s| super::category::of(s) & want != 0).map(|s| s.name).collect()
             } else if is(kind, "MODULE") {
                 Vec::new()
             } else {
@@ -370,6 +331,14 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         cfg.loglevel
     };
     crate::server::log::set_level(level);
+    for (name, value) in &pairs {
+        // requirepass is the default user's password, as in redis-server 7.
+        if name.eq_ignore_ascii_case(b"requirepass") {
+            ctx.shared.acl.set_requirepass(value);
+        } else if name.eq_ignore_ascii_case(b"acllog-max-len") {
+            ctx.shared.acl.log_trim(ctx.shared.config().acllog_max_len);
+        }
+    }
     let limits = &ctx.shared.engine.limits;
     if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) && limits.over_limit() {
         crate::server::log::log(
@@ -484,15 +453,17 @@ fn client_setinfo(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn client_line(info: &crate::server::ClientInfo, now_ms: u64) -> String {
+/// One CLIENT LIST line (ACL LOG quotes it too).
+pub(crate) fn client_line(info: &crate::server::ClientInfo, now_ms: u64) -> String {
     let name = info.name.lock().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = info.last_cmd.lock().map(|c| *c).unwrap_or("NULL");
     let last = info.last_active_ms.load(Ordering::Relaxed);
     let idle = now_ms.saturating_sub(last) / 1000;
     let obuf = info.obuf.load(Ordering::Relaxed);
     let qbuf = info.qbuf.load(Ordering::Relaxed);
+    let user = info.user.lock().map(|u| u.to_string()).unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir=-1 resp={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -505,6 +476,7 @@ fn client_line(info: &crate::server::ClientInfo, now_ms: u64) -> String {
         obuf,
         16384 + qbuf + obuf,
         cmd,
+        user,
         info.resp.load(Ordering::Relaxed),
     )
 }

@@ -92,6 +92,16 @@ pub struct Config {
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
+    /// `protected-mode`.
+    pub protected_mode: bool,
+    /// `requirepass`: the default user's password; empty for none.
+    pub requirepass: String,
+    /// `aclfile`: where ACL LOAD / ACL SAVE read and write users; empty for none.
+    pub aclfile: String,
+    /// `acllog-max-len`.
+    pub acllog_max_len: usize,
+    /// `user` directives, each the words after `user` (several lines accumulate).
+    pub users: Vec<Vec<String>>,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -140,6 +150,11 @@ impl Default for Config {
             lfu_decay_time: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
+            protected_mode: true,
+            requirepass: String::new(),
+            aclfile: String::new(),
+            acllog_max_len: 0,
+            users: Vec::new(),
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -420,6 +435,11 @@ mod tests {
             lfu_decay_time: 17,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
+            protected_mode: false,
+            requirepass: "x".into(),
+            aclfile: "x".into(),
+            acllog_max_len: 19,
+            users: Vec::new(),
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -510,8 +530,7 @@ mod tests {
             "appendonly no",
             "dir /var/lib/redis",
             "dbfilename dump.rdb",
-            "protected-mode yes",
-            "requirepass secret",
+            "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
         ] {
             let name = line.split(' ').next().unwrap_or_default();

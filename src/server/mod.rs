@@ -108,6 +108,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let metrics = bind_metrics(&config);
     let shared = Arc::new(Shared::new(config));
+    crate::acl::configure(&shared)?;
     if let Some(l) = metrics {
         let sh = shared.clone();
         std::thread::Builder::new()

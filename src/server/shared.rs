@@ -66,6 +66,9 @@ pub struct ClientInfo {
     pub kill: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
+    /// The ACL user it is authenticated as (CLIENT LIST `user=`; ACL DELUSER closes its
+    /// connections).
+    pub user: Mutex<Arc<str>>,
 }
 
 /// See the module documentation.
@@ -99,6 +102,8 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -124,6 +129,7 @@ impl Shared {
             blocking: Default::default(),
             memcache: Default::default(),
             active_expire: AtomicBool::new(true),
+            acl: crate::acl::Acl::new(),
         }
     }
 
