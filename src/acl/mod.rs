@@ -369,10 +369,7 @@ impl Rules {
     /// May this user access `key` for reading and/or writing?
     pub fn key_allowed(&self, key: &[u8], read: bool, write: bool) -> bool {
         self.allkeys
-            || self
-                .keys
-                .iter()
-                .any(|k| (!read || k.read) && (!write || k.write) && glob_match(&k.pattern, key, false))
+            || self.keys.iter().any(|k| (!read || k.read) && (!write || k.write) && glob_match(&k.pattern, key, false))
     }
 
     /// May this user use `channel`? With `is_pattern` (PSUBSCRIBE) the pattern itself must be
@@ -653,7 +650,11 @@ impl Acl {
     }
 
     /// ACL SETUSER: creates the user when missing, then applies `ops` all or nothing.
-    pub fn set_user<'a>(&self, name: &str, ops: impl IntoIterator<Item = &'a [u8]>) -> Result<(), (Vec<u8>, RuleError)> {
+    pub fn set_user<'a>(
+        &self,
+        name: &str,
+        ops: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), (Vec<u8>, RuleError)> {
         let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
         match users.get(name) {
             Some(u) => u.update(ops),
@@ -711,7 +712,9 @@ impl Acl {
             parsed.insert(name, rules);
         }
         if !errors.is_empty() {
-            return Err(errors + "WARNING: ACL errors detected, no change to the previously active ACL rules was performed");
+            return Err(
+                errors + "WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
+            );
         }
         let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
         let replaced: Vec<String> = users.keys().filter(|n| *n != "default").cloned().collect();
@@ -852,7 +855,8 @@ mod tests {
 
     fn allowed(r: &Rules, line: &[&str]) -> Result<(), Denied> {
         let top = commands::lookup(line[0].as_bytes()).expect("known command");
-        let spec = if top.subcommands.is_empty() { top } else { commands::lookup_sub(top, line[1].as_bytes()).expect("sub") };
+        let spec =
+            if top.subcommands.is_empty() { top } else { commands::lookup_sub(top, line[1].as_bytes()).expect("sub") };
         r.check(spec, line.len(), |i| line[i].as_bytes())
     }
 

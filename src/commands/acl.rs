@@ -161,44 +161,48 @@ fn auth(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 fn acl_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
-    super::server::help(
-        ctx,
-        "ACL",
-        &[
-            "CAT [<category>]",
-            "    List all commands that belong to <category>, or all command categories",
-            "    when no category is specified.",
-            "DELUSER <username> [<username> ...]",
-            "    Delete a list of users.",
-            "DRYRUN <username> <command> [<arg> ...]",
-            "    Returns whether the user can execute the given command without executing the command.",
-            "GETUSER <username>",
-            "    Get the user's details.",
-            "GENPASS [<bits>]",
-            "    Generate a secure 256-bit user password. The optional `bits` argument can",
-            "    be used to specify a different size.",
-            "LIST",
-            "    Show users details in config file format.",
-            "LOAD",
-            "    Reload users from the ACL file.",
-            "LOG [<count> | RESET]",
-            "    Show the ACL log entries.",
-            "SAVE",
-            "    Save the current config to the ACL file.",
-            "SETUSER <username> <attribute> [<attribute> ...]",
-            "    Create or modify a user with the specified attributes.",
-            "USERS",
-            "    List all the registered usernames.",
-            "WHOAMI",
-            "    Return the current connection username.",
-        ],
-    );
+    let lines = [
+        "CAT [<category>]",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        // Not "Print": redis-server's ACL HELP words it so.
+        "    Prints this help.",
+    ];
+    ctx.out.array(lines.len() + 1);
+    ctx.out.simple(b"ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+    for l in lines {
+        ctx.out.simple(l.as_bytes());
+    }
     Ok(())
 }
 
 fn acl_cat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if argv.len() > 3 {
-        return Err(CmdError::err("ERR wrong number of arguments for 'acl|cat' command"));
+        return Err(sub_syntax(argv));
     }
     if argv.len() == 2 {
         ctx.out.array(category::NAMES.len());
@@ -216,6 +220,14 @@ fn acl_cat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         ctx.out.bulk(n.as_bytes());
     }
     Ok(())
+}
+
+/// redis-server's reply to a subcommand given too many arguments.
+fn sub_syntax(argv: &Argv<'_>) -> CmdError {
+    CmdError::err(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+        super::excerpt(argv.get(1), 128)
+    ))
 }
 
 fn valid_username(name: &[u8]) -> Result<&str, CmdError> {
@@ -323,7 +335,7 @@ fn acl_whoami(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn acl_genpass(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if argv.len() > 3 {
-        return Err(CmdError::err("ERR wrong number of arguments for 'acl|genpass' command"));
+        return Err(sub_syntax(argv));
     }
     let bits = if argv.len() == 3 { int_arg(argv.get(2))? } else { 256 };
     if bits <= 0 || bits > 4096 {
@@ -338,7 +350,7 @@ fn acl_genpass(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn acl_log(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if argv.len() > 3 {
-        return Err(CmdError::err("ERR wrong number of arguments for 'acl|log' command"));
+        return Err(sub_syntax(argv));
     }
     let mut count = 10usize;
     if argv.len() == 3 {
@@ -392,11 +404,12 @@ fn acl_dryrun(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         Err(Denied::Command) => {
             ctx.out.bulk(format!("This user has no permissions to run the '{}' command", spec.name).as_bytes())
         }
-        Err(Denied::Key(i)) => ctx
-            .out
-            .bulk(format!("This user has no permissions to access the '{}' key", String::from_utf8_lossy(line[i])).as_bytes()),
+        Err(Denied::Key(i)) => ctx.out.bulk(
+            format!("This user has no permissions to access the '{}' key", String::from_utf8_lossy(line[i])).as_bytes(),
+        ),
         Err(Denied::Channel(i)) => ctx.out.bulk(
-            format!("This user has no permissions to access the '{}' channel", String::from_utf8_lossy(line[i])).as_bytes(),
+            format!("This user has no permissions to access the '{}' channel", String::from_utf8_lossy(line[i]))
+                .as_bytes(),
         ),
     }
     Ok(())
@@ -423,7 +436,8 @@ fn acl_load(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 /// Loads the aclfile at `path` into the server's users (start-up and ACL LOAD); returns the
 /// users that were replaced.
 pub fn load_file(shared: &Shared, path: &str) -> Result<Vec<String>, String> {
-    let text = std::fs::read(path).map_err(|e| format!("Error loading ACLs, opening file '{path}': {}", os_reason(&e)))?;
+    let text =
+        std::fs::read(path).map_err(|e| format!("Error loading ACLs, opening file '{path}': {}", os_reason(&e)))?;
     shared.acl.load(&String::from_utf8_lossy(&text), path)
 }
 

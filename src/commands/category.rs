@@ -88,7 +88,8 @@ const EXTRA: &[(&str, u32)] = &[
 ];
 
 /// Categories their group would imply that redis-server does not give these commands.
-const WITHOUT: &[(&str, u32)] = &[("sort", KEYSPACE), ("sort_ro", KEYSPACE), ("object", KEYSPACE), ("client", CONNECTION)];
+const WITHOUT: &[(&str, u32)] =
+    &[("sort", KEYSPACE), ("sort_ro", KEYSPACE), ("object", KEYSPACE), ("client", CONNECTION)];
 
 fn group_category(group: &str) -> u32 {
     match group {

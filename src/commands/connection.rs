@@ -102,7 +102,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     if !ctx.session.authenticated {
         return Err(CmdError::err(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         ));
     }
     if let Some(name) = setname {
