@@ -399,6 +399,15 @@ impl Rules {
                 }
             }
         }
+        if !self.allchannels {
+            if let Some((positions, is_pattern)) = channel_positions(spec.name, argc) {
+                for pos in positions {
+                    if !self.channel_allowed(arg(pos), is_pattern) {
+                        return Err(Denied::Channel(pos));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -832,6 +841,19 @@ pub fn protected_mode_denies(shared: &crate::server::Shared, peer: std::net::IpA
         std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     };
     !loopback && shared.config().protected_mode && shared.acl.default.rules().nopass
+}
+
+/// The channel arguments of the pub/sub commands redis-server 7.0 checks against `&pattern`
+/// rules, and whether they are patterns: PUBLISH/SPUBLISH their channel, SUBSCRIBE/SSUBSCRIBE
+/// every channel, PSUBSCRIBE every pattern. The dispatcher checks them with the rest, so the
+/// pub/sub handlers need no ACL code of their own.
+fn channel_positions(name: &str, argc: usize) -> Option<(std::ops::Range<usize>, bool)> {
+    match name {
+        "publish" | "spublish" => Some((1..2.min(argc), false)),
+        "subscribe" | "ssubscribe" => Some((1..argc, false)),
+        "psubscribe" => Some((1..argc, true)),
+        _ => None,
+    }
 }
 
 /// May `user` use `channel`? For the pub/sub commands: PUBLISH, SUBSCRIBE and SSUBSCRIBE check

@@ -70,13 +70,43 @@ fn admit_slow(shared: &Shared, session: &Session, spec: &'static Spec, argv: &Ar
     let user = session_user(shared, session);
     let denied = user.rules().check(spec, argv.len(), |i| argv.get(i));
     let Err(denied) = denied else { return Ok(()) };
-    let (reason, object) = match denied {
-        Denied::Command => ("command", spec.name.to_owned()),
-        Denied::Key(i) => ("key", String::from_utf8_lossy(argv.get(i)).into_owned()),
-        Denied::Channel(i) => ("channel", String::from_utf8_lossy(argv.get(i)).into_owned()),
-    };
-    log_denial(shared, session, reason, object, &user.name);
+    let (reason, object) = object_of(&denied, spec, argv);
+    let context = if session.tx.in_multi() { "multi" } else { "toplevel" };
+    log_denial(shared, session, reason, context, object, &user.name);
     Err(CmdError::err(noperm(&denied, spec)))
+}
+
+fn object_of(denied: &Denied, spec: &Spec, argv: &Argv<'_>) -> (&'static str, String) {
+    match denied {
+        Denied::Command => ("command", spec.name.to_owned()),
+        Denied::Key(i) => ("key", String::from_utf8_lossy(argv.get(*i)).into_owned()),
+        Denied::Channel(i) => ("channel", String::from_utf8_lossy(argv.get(*i)).into_owned()),
+    }
+}
+
+/// EXEC checks each queued command again, as redis-server does, in case the user's rules
+/// changed after it was queued; a refused one answers this error in its slot of the reply.
+pub fn recheck_in_exec(
+    shared: &Shared,
+    session: &Session,
+    spec: &'static Spec,
+    argv: &Argv<'_>,
+) -> Result<(), CmdError> {
+    let user = session_user(shared, session);
+    if user.is_open() || spec.has(NO_AUTH) {
+        return Ok(());
+    }
+    let Err(denied) = user.rules().check(spec, argv.len(), |i| argv.get(i)) else { return Ok(()) };
+    let (kind, object) = object_of(&denied, spec, argv);
+    log_denial(shared, session, kind, "multi", object, &user.name);
+    let reason = match denied {
+        Denied::Command => "no permission to execute the command or subcommand",
+        Denied::Key(_) => "no permission to touch the specified keys",
+        Denied::Channel(_) => "no permission to touch the specified channels",
+    };
+    Err(CmdError::err(format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )))
 }
 
 /// The NOPERM reply for a denial, as redis-server 7.0 words it.
@@ -91,12 +121,19 @@ pub fn noperm(denied: &Denied, spec: &Spec) -> String {
 }
 
 /// Adds an ACL LOG entry for this connection.
-pub fn log_denial(shared: &Shared, session: &Session, reason: &'static str, object: String, username: &str) {
+pub fn log_denial(
+    shared: &Shared,
+    session: &Session,
+    reason: &'static str,
+    context: &'static str,
+    object: String,
+    username: &str,
+) {
     let now = crate::server::shared::unix_ms();
     let entry = LogEntry {
         count: 1,
         reason,
-        context: if session.tx.in_multi() { "multi" } else { "toplevel" },
+        context,
         object,
         username: username.to_owned(),
         ctime: now,
@@ -134,7 +171,8 @@ pub fn authenticate(ctx: &mut Ctx<'_>, name: &[u8], password: &[u8], object: &[u
         }
         None => {
             let object = String::from_utf8_lossy(object).into_owned();
-            log_denial(ctx.shared, ctx.session, "auth", object, &String::from_utf8_lossy(name));
+            let context = if ctx.session.tx.in_multi() { "multi" } else { "toplevel" };
+            log_denial(ctx.shared, ctx.session, "auth", context, object, &String::from_utf8_lossy(name));
             Err(CmdError::err(WRONGPASS))
         }
     }
