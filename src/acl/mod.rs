@@ -391,9 +391,7 @@ impl Rules {
             }
         }
         if !self.allkeys {
-            let read = spec.has(commands::flags::READONLY);
-            let write = spec.has(commands::flags::WRITE);
-            for pos in spec.all_key_positions(argc, &arg) {
+            for (pos, read, write) in key_access(spec, argc, &arg) {
                 if !self.key_allowed(arg(pos), read, write) {
                     return Err(Denied::Key(pos));
                 }
@@ -841,6 +839,33 @@ pub fn protected_mode_denies(shared: &crate::server::Shared, peer: std::net::IpA
         std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     };
     !loopback && shared.config().protected_mode && shared.acl.default.rules().nopass
+}
+
+/// The keys of a command line with the access each needs, (position, read, write), as
+/// redis-server 7.0 decides it from the flags of the key spec that finds the key: `access`
+/// needs read permission, `insert`, `delete` and `update` write permission (SET without GET
+/// only writes; GETDEL reads and writes). A command without key specs falls back on the
+/// table's key positions and its read-only / write flag.
+fn key_access<'a>(spec: &'static Spec, argc: usize, arg: &impl Fn(usize) -> &'a [u8]) -> Vec<(usize, bool, bool)> {
+    use crate::commands::server::{keys_by_specs, variable_flags};
+    let args: Vec<&[u8]> = (0..argc).map(arg).collect();
+    match keys_by_specs(spec, &args) {
+        Ok(Some(keys)) if !spec.has(commands::flags::MOVABLE_KEYS) || !keys.is_empty() => keys
+            .into_iter()
+            .map(|(pos, flags)| {
+                let flags = variable_flags(spec, &args, flags);
+                let has = |f: &str| flags.contains(&f);
+                (pos, has("access"), has("insert") || has("delete") || has("update"))
+            })
+            .collect(),
+        // A key count that runs past the line: the command refuses it itself, touching nothing.
+        Err(_) => Vec::new(),
+        _ => spec
+            .all_key_positions(argc, arg)
+            .into_iter()
+            .map(|p| (p, spec.has(commands::flags::READONLY), spec.has(commands::flags::WRITE)))
+            .collect(),
+    }
 }
 
 /// The channel arguments of the pub/sub commands redis-server 7.0 checks against `&pattern`

@@ -137,7 +137,7 @@ pub fn log_denial(
         object,
         username: username.to_owned(),
         ctime: now,
-        client_info: super::server::client_line(&session.info, now).trim_end().to_owned(),
+        client_info: super::server::client_line(shared, &session.info, now).trim_end().to_owned(),
     };
     let max = shared.config().acllog_max_len;
     shared.acl.log(entry, max);
@@ -335,15 +335,21 @@ fn disconnect_users(ctx: &mut Ctx<'_>, names: &[String]) {
         return;
     }
     let me = ctx.session.info.id;
+    let mut killed = 0;
     for (id, info) in ctx.shared.lock_clients().iter() {
         let user = info.user.lock().map(|u| u.to_string()).unwrap_or_default();
         if names.contains(&user) {
             if *id == me {
                 ctx.session.close_after_reply = true;
             } else {
-                info.kill.store(true, Ordering::Relaxed);
+                info.kill.store(true, Ordering::Release);
+                killed += 1;
             }
         }
+    }
+    if killed > 0 {
+        ctx.shared.kill_generation.fetch_add(1, Ordering::AcqRel);
+        ctx.shared.wake_all();
     }
 }
 

@@ -1,11 +1,9 @@
-//! ACL command categories (`@read`, `@write`, `@dangerous`, …), derived from the command table.
+//! ACL command categories (`@read`, `@write`, `@dangerous`, …) of the commands in the table.
 //!
 //! One source for both users of categories: COMMAND INFO lists a command's categories, and ACL
-//! rules (`+@read -@dangerous`) and `ACL CAT` select commands by them. Most categories follow
-//! from a command's flags (write, readonly, admin, pubsub, fast, blocking) and its COMMAND DOCS
-//! group (string, list, …), as redis-server derives the implicit ones; the few that redis-server
-//! declares by hand for individual commands (FLUSHALL is `@dangerous`, DBSIZE is `@keyspace`,
-//! SORT belongs to the collection types, …) are the exceptions in [`EXTRA`] and [`WITHOUT`].
+//! rules (`+@read -@dangerous`) and `ACL CAT` select commands by them. A command redis-server
+//! has takes redis-server's own list (the generated [`super::meta`]); one it lacks (CLIENT
+//! SETINFO, cachette's own) gets what redis-server would imply from its flags and group.
 
 use super::flags::*;
 use super::Spec;
@@ -68,28 +66,7 @@ const fn const_eq(a: &str, b: &str) -> bool {
 }
 
 const KEYSPACE: u32 = bit("keyspace");
-const DANGEROUS: u32 = bit("dangerous");
 const CONNECTION: u32 = bit("connection");
-
-/// Categories redis-server gives these commands beyond what their flags and group imply.
-const EXTRA: &[(&str, u32)] = &[
-    ("flushall", KEYSPACE | DANGEROUS),
-    ("flushdb", KEYSPACE | DANGEROUS),
-    ("swapdb", KEYSPACE | DANGEROUS),
-    ("dbsize", KEYSPACE),
-    ("keys", DANGEROUS),
-    ("info", DANGEROUS),
-    ("sort", bit("set") | bit("sortedset") | bit("list") | DANGEROUS),
-    ("sort_ro", bit("set") | bit("sortedset") | bit("list") | DANGEROUS),
-    ("pfdebug", bit("hyperloglog")),
-    ("pfselftest", bit("hyperloglog")),
-    ("command", CONNECTION),
-    ("acl", 0),
-];
-
-/// Categories their group would imply that redis-server does not give these commands.
-const WITHOUT: &[(&str, u32)] =
-    &[("sort", KEYSPACE), ("sort_ro", KEYSPACE), ("object", KEYSPACE), ("client", CONNECTION)];
 
 fn group_category(group: &str) -> u32 {
     match group {
@@ -111,34 +88,26 @@ fn group_category(group: &str) -> u32 {
     }
 }
 
-/// The categories of `s` as a bit set over [`NAMES`].
+/// The categories of `s` as a bit set over [`NAMES`]: redis-server's own for the commands it
+/// has ([`super::meta`]), derived from flags and group for the others.
 pub fn of(s: &Spec) -> u32 {
+    if let Some(m) = super::meta::meta(s.name) {
+        return m.acl.iter().filter_map(|c| by_name(c.trim_start_matches('@').as_bytes())).fold(0, |a, b| a | b);
+    }
+    derived(s)
+}
+
+/// What redis-server implies from flags (write, readonly, admin, pubsub, fast, blocking) plus
+/// the category of the command's group.
+fn derived(s: &Spec) -> u32 {
     let mut c = group_category(s.group);
-    let top = s.name.split('|').next().unwrap_or(s.name);
-    // A subcommand's group-derived categories come from its own group; the exceptions are keyed
-    // by the full name, or the container's name for the container itself.
-    let key = if s.name.contains('|') { s.name } else { top };
-    for &(name, extra) in EXTRA {
-        if name == key {
-            c |= extra;
-        }
-    }
-    // COMMAND's subcommands are `@connection` in redis-server too.
-    if top == "command" {
-        c |= CONNECTION;
-    }
-    for &(name, without) in WITHOUT {
-        if name == key {
-            c &= !without;
-        }
-    }
     for (flag, cat) in [(WRITE, "write"), (READONLY, "read"), (PUBSUB, "pubsub"), (BLOCKING, "blocking")] {
         if s.has(flag) {
             c |= bit(cat);
         }
     }
     if s.has(ADMIN) {
-        c |= bit("admin") | DANGEROUS;
+        c |= bit("admin") | bit("dangerous");
     }
     c |= if s.has(FAST) { bit("fast") } else { bit("slow") };
     c
@@ -147,4 +116,23 @@ pub fn of(s: &Spec) -> u32 {
 /// The names of the categories in `mask`, in bit order.
 pub fn names(mask: u32) -> impl Iterator<Item = &'static str> {
     NAMES.iter().enumerate().filter(move |(i, _)| mask & (1 << i) != 0).map(|(_, n)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_redis_servers_categories_or_derived_ones() {
+        for s in crate::acl::command_ids() {
+            let bits = of(s);
+            assert_ne!(bits & (bit("fast") | bit("slow")), 0, "{} is fast or slow", s.name);
+            if let Some(m) = super::super::meta::meta(s.name) {
+                let named: Vec<String> = names(bits).map(|n| format!("@{n}")).collect();
+                assert_eq!(named, m.acl, "{}: bit order is redis-server's order", s.name);
+            }
+        }
+        assert_eq!(by_name(b"DANGEROUS"), Some(bit("dangerous")));
+        assert_eq!(by_name(b"nosuch"), None);
+    }
 }
