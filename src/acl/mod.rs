@@ -18,11 +18,14 @@
 //!
 //! Commands are identified by their index in [`command_ids`]: every top-level spec and every
 //! subcommand spec of the table, in table order. A container's rule (`+config`) covers its
-//! subcommands; `+config|get` only the one. Key patterns are checked for every key position of
-//! the command line (`Spec::all_key_positions`): a read-only command needs read access (`%R~`
-//! or `~`), a write command write access (`%W~` or `~`). redis-server refines this per key with
-//! its key-spec flags; cachette's table has no key specs, so a write command that also reads a
-//! key (INCR, COPY's source) asks for write access only.
+//! subcommands; `+config|get` only the one. Key patterns are checked for every key of the
+//! command line, found by redis-server's key specifications: a key the command reads (`access`)
+//! needs read permission (`%R~` or `~`), one it inserts, updates or deletes needs write
+//! permission (`%W~` or `~`), as redis-server 7.0 decides (see [`key_access`]).
+//!
+//! memcached's SASL (binary protocol) is meant to share these credentials where that makes
+//! sense: with no `memcache-sasl-pwdb` file configured, a SASL PLAIN `authcid`/password pair
+//! is checked with [`Acl::authenticate`], so one `user` line serves both protocols.
 
 pub mod sha256;
 
