@@ -21,7 +21,7 @@
 //! subcommands; `+config|get` only the one. Key patterns are checked for every key of the
 //! command line, found by redis-server's key specifications: a key the command reads (`access`)
 //! needs read permission (`%R~` or `~`), one it inserts, updates or deletes needs write
-//! permission (`%W~` or `~`), as redis-server 7.0 decides (see [`key_access`]).
+//! permission (`%W~` or `~`), as redis-server 7.0 decides (see `key_access`).
 //!
 //! memcached's SASL (binary protocol) is meant to share these credentials where that makes
 //! sense: with no `memcache-sasl-pwdb` file configured, a SASL PLAIN `authcid`/password pair
