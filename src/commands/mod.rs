@@ -19,6 +19,8 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod notify;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -33,6 +35,7 @@ use std::sync::{Arc, OnceLock};
 use cachette_resp::{Args, Encoder, Version};
 
 use crate::engine::Engine;
+use crate::server::pubsub as server_pubsub;
 use crate::server::{ClientInfo, Shared};
 use arg::Arg;
 
@@ -325,12 +328,28 @@ pub struct Session {
     /// Set by a blocking command (BLPOP …) that found nothing to serve, instead of a reply:
     /// the connection then blocks until a key is ready or the deadline passes.
     pub block: Option<BlockRequest>,
+    /// The worker thread that owns the connection (pub/sub delivers to it).
+    pub worker: usize,
+    /// Pub/sub subscriptions.
+    pub subs: pubsub::Subscriptions,
+    /// Pushes for this client produced by its own command (a PUBLISH or keyspace event it is
+    /// subscribed to); `execute` places them before the command's reply.
+    pub pushes: Vec<u8>,
 }
 
 impl Session {
     /// A fresh session: db 0, RESP2.
     pub fn new(info: Arc<ClientInfo>) -> Session {
-        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None }
+        Session {
+            db: 0,
+            version: Version::Resp2,
+            close_after_reply: false,
+            info,
+            block: None,
+            worker: 0,
+            subs: Default::default(),
+            pushes: Vec::new(),
+        }
     }
 }
 
@@ -392,6 +411,29 @@ impl<'a> Ctx<'a> {
     pub fn engine(&self) -> &'a Engine {
         &self.shared.engine
     }
+
+    /// Announces keyspace event `event` of `class` (a [`notify`] class) on `key` in the
+    /// session's database. Costs one relaxed load when notifications of `class` are off.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        if self.shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+            self.notify_in(class, event, self.session.db, key);
+        }
+    }
+
+    /// [`Ctx::notify`] for a key of another database (MOVE, COPY … DB).
+    pub fn notify_in(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
+        if self.shared.notify_flags.load(Ordering::Relaxed) & class == 0 {
+            return;
+        }
+        // Keys this command found expired are announced first, as redis-server does.
+        let id = self.session.info.id;
+        if self.shared.engine.expired.has_pending() {
+            notify::flush_expired(self.shared, Some(server_pubsub::Publisher { id, out: &mut self.session.pushes }));
+        }
+        let me = Some(server_pubsub::Publisher { id, out: &mut self.session.pushes });
+        notify::emit(self.shared, class, event, db, key, me);
+    }
 }
 
 struct Table {
@@ -399,7 +441,7 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 11] {
+fn families() -> [&'static [Spec]; 12] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -411,6 +453,7 @@ fn families() -> [&'static [Spec]; 11] {
         zsets::COMMANDS,
         hll::COMMANDS,
         sort::COMMANDS,
+        pubsub::COMMANDS,
         server::COMMANDS,
     ]
 }
@@ -522,14 +565,26 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
             return;
         }
     };
+    if version == Version::Resp2 && session.subs.active() && !pubsub::allowed_when_subscribed(spec.name) {
+        Encoder::new(out, version).error(pubsub::not_allowed_when_subscribed(spec.name).message().as_bytes());
+        return;
+    }
     let info = session.info.clone();
     // Published before running, so CLIENT LIST shows itself as `cmd=client|list` like Redis.
     if let Ok(mut c) = info.last_cmd.try_lock() {
         *c = spec.name;
     };
+    let start = out.len();
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());
+    }
+    if shared.engine.expired.has_pending() {
+        // Keys the command met expired, when it announced nothing itself (a read).
+        notify::flush_expired(shared, Some(server_pubsub::Publisher { id: info.id, out: &mut session.pushes }));
+    }
+    if !session.pushes.is_empty() {
+        out.splice(start..start, session.pushes.drain(..));
     }
 }
 

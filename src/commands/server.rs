@@ -123,6 +123,10 @@ fn categories(s: &Spec) -> Vec<&'static str> {
     } else if !group.is_empty() && group != "@admin" {
         c.push(group);
     }
+    // Pub/sub commands take the category from the flag, not the group: PUBSUB HELP has neither.
+    if s.has(PUBSUB) {
+        c.push("@pubsub");
+    }
     c.push(if s.has(FAST) { "@fast" } else { "@slow" });
     if s.has(BLOCKING) {
         c.push("@blocking");
@@ -359,12 +363,13 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = (2..argv.len()).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
-    let level = {
+    let (level, events) = {
         let mut cfg = ctx.shared.config_mut();
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
-        cfg.loglevel
+        (cfg.loglevel, cfg.notify_keyspace_events)
     };
     crate::server::log::set_level(level);
+    super::notify::configure(ctx.shared, events);
     ctx.out.ok();
     Ok(())
 }

@@ -293,15 +293,16 @@ impl Db {
         pick.map(|i| &self.entries[i])
     }
 
-    /// Checks up to `n` random keys with a TTL and removes the expired ones; returns how many.
-    pub fn expire_sample(&mut self, now: u64, n: usize) -> usize {
+    /// Checks up to `n` random keys with a TTL and removes the expired ones, handing each to
+    /// `on_expired`; returns how many.
+    pub fn expire_sample(&mut self, now: u64, n: usize, mut on_expired: impl FnMut(&Entry)) -> usize {
         let mut removed = 0;
         if self.volatile.len() <= n {
             let mut i = 0;
             while i < self.volatile.len() {
                 let id = self.volatile[i];
                 if self.entries[id as usize].is_expired(now) {
-                    self.remove(id); // swap-remove puts another id at i
+                    on_expired(&self.remove(id)); // swap-remove puts another id at i
                     removed += 1;
                 } else {
                     i += 1;
@@ -316,7 +317,7 @@ impl Db {
             let pos = (self.next_random() % self.volatile.len() as u64) as usize;
             let id = self.volatile[pos];
             if self.entries[id as usize].is_expired(now) {
-                self.remove(id);
+                on_expired(&self.remove(id));
                 removed += 1;
             }
         }

@@ -20,6 +20,7 @@
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
 
 pub mod db;
+pub mod expired;
 pub mod memory;
 pub mod ready;
 
@@ -79,6 +80,8 @@ pub struct Engine {
     pub stats: Stats,
     /// Keys blocked clients wait for.
     pub ready: ready::Readiness,
+    /// Keys reclaimed by expiry, for the `expired` keyspace event.
+    pub expired: expired::ExpiredLog,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -105,6 +108,7 @@ impl Engine {
             cas: AtomicU64::new(0),
             stats: Stats::default(),
             ready: ready::Readiness::default(),
+            expired: Default::default(),
         }
     }
 
@@ -206,7 +210,7 @@ impl Engine {
                 loop {
                     let expired = {
                         let mut g = self.lock_shard(i);
-                        g.db(db).expire_sample(now, sample)
+                        g.db(db).expire_sample(now, sample, |e| self.expired.record(db, e.key()))
                     };
                     total += expired;
                     if expired * 4 <= sample {
@@ -257,6 +261,7 @@ impl<'e> Locked<'e> {
         let (found, expired) = d.lookup(key, now);
         if expired {
             engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            engine.expired.record(db, key.key);
         }
         (d, found)
     }

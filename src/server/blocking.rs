@@ -14,6 +14,9 @@
 //! command re-runs, which arbitrates against its own timeout and disconnection: whoever removes
 //! it first wins. If the re-run finds nothing after all (another client took the element), the
 //! waiter goes back to the front of its queues.
+//!
+//! The per-worker mailboxes also carry pub/sub pushes (see `pubsub`): one mechanism for every
+//! cross-thread delivery to a connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -48,8 +51,17 @@ struct Inner {
     waiters: HashMap<u64, Waiter>,
 }
 
+/// What another thread hands to a worker for one of its clients.
+pub enum Mail {
+    /// The reply of a blocked command served elsewhere: append it and resume the client.
+    Reply(Vec<u8>),
+    /// A push (pub/sub message, keyspace notification), encoded once for all its receivers:
+    /// append it, subject to the client's output buffer limit.
+    Push(Arc<[u8]>),
+}
+
 struct Mailbox {
-    replies: Mutex<Vec<(u64, Vec<u8>)>>,
+    replies: Mutex<Vec<(u64, Mail)>>,
     /// Set with each delivery, so the worker's every-pass check is one atomic load.
     has_mail: std::sync::atomic::AtomicBool,
     waker: Arc<Waker>,
@@ -136,15 +148,23 @@ impl Blocking {
     }
 
     fn deliver(&self, worker: usize, id: u64, reply: Vec<u8>) {
+        self.post(worker, std::iter::once((id, Mail::Reply(reply))));
+    }
+
+    /// Hands `mail` to `worker`'s clients: one lock of its mailbox, and one wake-up unless one
+    /// is already pending (the worker clears the flag before it empties the box, so a wake-up
+    /// is never lost).
+    pub fn post(&self, worker: usize, mail: impl IntoIterator<Item = (u64, Mail)>) {
         if let Some(mb) = self.mailboxes.get().and_then(|m| m.get(worker)) {
-            mb.replies.lock().unwrap_or_else(|p| p.into_inner()).push((id, reply));
-            mb.has_mail.store(true, std::sync::atomic::Ordering::Release);
-            let _ = mb.waker.wake();
+            mb.replies.lock().unwrap_or_else(|p| p.into_inner()).extend(mail);
+            if !mb.has_mail.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                let _ = mb.waker.wake();
+            }
         }
     }
 
-    /// The replies delivered to `worker`'s clients since the last call.
-    pub fn take_mail(&self, worker: usize) -> Vec<(u64, Vec<u8>)> {
+    /// The mail delivered to `worker`'s clients since the last call.
+    pub fn take_mail(&self, worker: usize) -> Vec<(u64, Mail)> {
         match self.mailboxes.get().and_then(|m| m.get(worker)) {
             Some(mb) if mb.has_mail.swap(false, std::sync::atomic::Ordering::AcqRel) => {
                 std::mem::take(&mut *mb.replies.lock().unwrap_or_else(|p| p.into_inner()))

@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod conn;
 pub mod listener;
 pub mod log;
+pub mod pubsub;
 pub mod shared;
 pub mod worker;
 
@@ -122,6 +123,7 @@ fn cron(shared: &Shared) {
             // Redis gives the slow cycle 25% of each period (more with higher effort).
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
             shared.engine.expire_cycle(unix_ms(), effort, budget);
+            crate::commands::notify::flush_expired(shared, None);
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
         while tick.elapsed() < period {

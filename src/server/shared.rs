@@ -98,6 +98,10 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// Pub/Sub subscriptions and delivery.
+    pub pubsub: super::pubsub::PubSub,
+    /// Keyspace event classes commands announce (`commands::notify`); zero when off.
+    pub notify_flags: AtomicU32,
 }
 
 impl Shared {
@@ -106,7 +110,8 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
-        Shared {
+        let notify = config.notify_keyspace_events;
+        let shared = Shared {
             engine: Engine::new(shards),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
@@ -121,7 +126,11 @@ impl Shared {
             blocking: Default::default(),
             memcache: Default::default(),
             active_expire: AtomicBool::new(true),
-        }
+            pubsub: Default::default(),
+            notify_flags: AtomicU32::new(0),
+        };
+        crate::commands::notify::configure(&shared, notify);
+        shared
     }
 
     /// A read view of the configuration. A poisoned lock means a panic while CONFIG SET held it;

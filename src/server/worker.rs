@@ -15,6 +15,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::blocking::Mail;
 use super::conn::{Conn, ConnLimits, Proto};
 use super::shared::{ClientInfo, Shared};
 use crate::config::LogLevel;
@@ -222,11 +223,28 @@ impl Worker {
     /// Hands the replies other threads produced for this worker's blocked clients to them, and
     /// lets their pipelines go on.
     fn deliver_mail(&mut self) {
-        for (id, reply) in self.shared.blocking.take_mail(self.id) {
+        let mail = self.shared.blocking.take_mail(self.id);
+        if mail.is_empty() {
+            return;
+        }
+        let now = super::shared::unix_ms();
+        for (id, item) in mail {
             let Some(&key) = self.by_id.get(&id) else { continue };
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.unblock_with(&reply);
-                self.serve(key, false);
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            match item {
+                Mail::Reply(reply) => {
+                    conn.unblock_with(&reply);
+                    self.serve(key, false);
+                }
+                Mail::Push(bytes) => {
+                    conn.push(&bytes, &self.limits, now);
+                    if conn.is_dead() {
+                        self.settle(key);
+                    } else if !conn.flush_queued {
+                        conn.flush_queued = true;
+                        self.to_flush.push(key);
+                    }
+                }
             }
         }
     }
@@ -302,6 +320,7 @@ impl Worker {
         if let Some(mut conn) = self.conns.try_remove(key) {
             self.blocked.retain(|&k| k != key);
             conn.forget_block(&self.shared);
+            conn.leave_pubsub(&self.shared);
             self.by_id.remove(&conn.info.id);
             let _ = self.poll.registry().deregister(conn.stream());
             self.shared.unregister_client(&conn.info);
@@ -350,5 +369,6 @@ fn limits_from(shared: &Shared) -> ConnLimits {
         resp: cachette_resp::Limits { max_bulk_len: cfg.proto_max_bulk_len, ..Default::default() },
         memcache: cachette_memcache::Limits { max_item_size: cfg.item_size_max, ..Default::default() },
         query_buffer: cfg.client_query_buffer_limit,
+        output: cfg.client_output_buffer_limit,
     }
 }

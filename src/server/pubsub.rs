@@ -1,0 +1,229 @@
+//! The Pub/Sub registry: who is subscribed to which channel, pattern or shard channel, and how a
+//! published message reaches subscribers on every worker thread.
+//!
+//! ```text
+//!  worker A: PUBLISH ch m ──> registry lock ──> encode m once per RESP version in use
+//!            ├─ subscriber is the publisher itself: appended to its output before the reply
+//!            └─ others: (client id, Arc bytes) into each worker's mailbox, one wake-up per
+//!               worker ──> worker B appends the bytes to the client's output buffer, where
+//!               the client's output buffer limit (pubsub class) applies
+//! ```
+//!
+//! Delivery happens under the registry lock, so every subscriber sees the messages of one
+//! channel in one global order, as redis-server's single thread gives it; the mailbox locks are
+//! leaves under it. The registry never holds a connection, only its id, worker and shared record
+//! (whose `resp` field picks the encoding at publish time, so HELLO while subscribed is honoured).
+//!
+//! Per-connection subscription sets live in the connection's `Session` (the worker owns them);
+//! the registry mirrors them. Every change goes through both, and a connection's sets are
+//! emptied from the registry when it disconnects or RESETs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cachette_resp::{Encoder, Version};
+
+use super::blocking::Mail;
+use super::shared::{ClientInfo, Shared};
+
+/// The three namespaces of subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SUBSCRIBE / PUBLISH.
+    Channel,
+    /// PSUBSCRIBE: glob patterns over channel names.
+    Pattern,
+    /// SSUBSCRIBE / SPUBLISH (sharded channels; one shard in a standalone server).
+    Shard,
+}
+
+/// A subscribed client, as the registry knows it.
+#[derive(Clone)]
+pub struct Subscriber {
+    /// Client id.
+    pub id: u64,
+    /// The worker that owns the connection.
+    pub worker: usize,
+    /// Its shared record (protocol version).
+    pub info: Arc<ClientInfo>,
+}
+
+impl Subscriber {
+    fn version(&self) -> Version {
+        if self.info.resp.load(Ordering::Relaxed) == 3 {
+            Version::Resp3
+        } else {
+            Version::Resp2
+        }
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    channels: HashMap<Vec<u8>, Vec<Subscriber>>,
+    patterns: HashMap<Vec<u8>, Vec<Subscriber>>,
+    shard: HashMap<Vec<u8>, Vec<Subscriber>>,
+}
+
+impl Registry {
+    fn map(&mut self, kind: Kind) -> &mut HashMap<Vec<u8>, Vec<Subscriber>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+}
+
+/// The publisher, when it may itself be a subscriber: its messages go straight to its own
+/// pushes, which the server places before the command's reply, as redis-server does.
+pub struct Publisher<'a> {
+    /// The publishing client's id.
+    pub id: u64,
+    /// Where its own pushes go.
+    pub out: &'a mut Vec<u8>,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct PubSub {
+    inner: Mutex<Registry>,
+    /// Subscriptions of every kind, server-wide: zero makes PUBLISH (and keyspace events, which
+    /// are built only when someone might hear them) skip the lock.
+    total: AtomicUsize,
+}
+
+/// A message encoded for each protocol version, built on first need.
+struct Encoded<'m> {
+    parts: &'m [&'m [u8]],
+    v2: Option<Arc<[u8]>>,
+    v3: Option<Arc<[u8]>>,
+}
+
+impl Encoded<'_> {
+    fn get(&mut self, version: Version) -> Arc<[u8]> {
+        let parts = self.parts;
+        let slot = if version == Version::Resp3 { &mut self.v3 } else { &mut self.v2 };
+        slot.get_or_insert_with(|| {
+            let mut buf = Vec::with_capacity(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
+            let mut enc = Encoder::new(&mut buf, version);
+            enc.push(parts.len());
+            for p in parts {
+                enc.bulk(p);
+            }
+            buf.into()
+        })
+        .clone()
+    }
+}
+
+impl PubSub {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when no client is subscribed to anything (one relaxed load).
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.total.load(Ordering::Relaxed) == 0
+    }
+
+    /// Adds `sub` to `name`'s subscribers. The caller has checked, through the client's own
+    /// subscription set, that it is not subscribed yet.
+    pub fn subscribe(&self, kind: Kind, name: &[u8], sub: Subscriber) {
+        self.lock().map(kind).entry(name.to_vec()).or_default().push(sub);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Removes client `id` from `name`'s subscribers.
+    pub fn unsubscribe(&self, kind: Kind, name: &[u8], id: u64) {
+        let mut reg = self.lock();
+        let map = reg.map(kind);
+        if let Some(subs) = map.get_mut(name) {
+            let before = subs.len();
+            subs.retain(|s| s.id != id);
+            self.total.fetch_sub(before - subs.len(), Ordering::Relaxed);
+            if subs.is_empty() {
+                map.remove(name);
+            }
+        }
+    }
+
+    /// Names with at least one subscriber of `kind` matching the glob `pattern` (all if None).
+    pub fn names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let mut reg = self.lock();
+        reg.map(kind)
+            .keys()
+            .filter(|n| pattern.map_or(true, |p| crate::glob::glob_match(p, n, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Number of subscribers of `name` (PUBSUB NUMSUB / SHARDNUMSUB).
+    pub fn count(&self, kind: Kind, name: &[u8]) -> usize {
+        self.lock().map(kind).get(name).map_or(0, Vec::len)
+    }
+
+    /// Number of distinct patterns with a subscriber (PUBSUB NUMPAT).
+    pub fn pattern_count(&self) -> usize {
+        self.lock().patterns.len()
+    }
+
+    /// Sends `message` on `channel` (a channel, or a shard channel with `Kind::Shard`) to every
+    /// subscriber, channel subscribers first, then (for channels) every matching pattern's.
+    /// Returns the number of receivers, counting a client once per matching subscription as
+    /// redis-server does.
+    pub fn publish(
+        &self,
+        shared: &Shared,
+        kind: Kind,
+        channel: &[u8],
+        message: &[u8],
+        mut publisher: Option<Publisher<'_>>,
+    ) -> usize {
+        if self.is_idle() {
+            return 0;
+        }
+        let reg = self.lock();
+        let mut mail: HashMap<usize, Vec<(u64, Mail)>> = HashMap::new();
+        let mut receivers = 0;
+        let mut send = |sub: &Subscriber, enc: &mut Encoded<'_>| {
+            let bytes = enc.get(sub.version());
+            match publisher.as_mut() {
+                Some(p) if p.id == sub.id => p.out.extend_from_slice(&bytes),
+                _ => mail.entry(sub.worker).or_default().push((sub.id, Mail::Push(bytes))),
+            }
+        };
+        let (direct, word): (_, &[u8]) = match kind {
+            Kind::Shard => (&reg.shard, b"smessage"),
+            _ => (&reg.channels, b"message"),
+        };
+        if let Some(subs) = direct.get(channel) {
+            let parts: [&[u8]; 3] = [word, channel, message];
+            let mut enc = Encoded { parts: &parts, v2: None, v3: None };
+            for sub in subs {
+                send(sub, &mut enc);
+            }
+            receivers += subs.len();
+        }
+        if kind == Kind::Channel {
+            for (pattern, subs) in &reg.patterns {
+                if !crate::glob::glob_match(pattern, channel, false) {
+                    continue;
+                }
+                let parts: [&[u8]; 4] = [b"pmessage", pattern, channel, message];
+                let mut enc = Encoded { parts: &parts, v2: None, v3: None };
+                for sub in subs {
+                    send(sub, &mut enc);
+                }
+                receivers += subs.len();
+            }
+        }
+        for (worker, items) in mail {
+            shared.blocking.post(worker, items);
+        }
+        drop(reg);
+        receivers
+    }
+}
