@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 
 use super::arg::*;
 use super::flags::*;
-use super::{excerpt, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{excerpt, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::types::hll::{self, HllError};
 use crate::types::Value;
@@ -117,6 +117,9 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     dirty_extra(&l, extra);
     drop(l);
+    if changed > 0 || created {
+        ctx.notify(notify::STRING, "pfadd", k.key);
+    }
     ctx.out.int(i64::from(changed > 0 || created));
     Ok(())
 }
@@ -189,6 +192,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     hll::invalidate_count(v);
     drop(l);
+    ctx.notify(notify::STRING, "pfadd", dest.key);
     ctx.out.ok();
     Ok(())
 }

@@ -421,6 +421,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// True when events of `class` are announced (to skip work only they need).
+    #[inline]
+    pub fn notifies(&self, class: u32) -> bool {
+        self.shared.notify_flags.load(Ordering::Relaxed) & class != 0
+    }
+
     /// [`Ctx::notify`] for a key of another database (MOVE, COPY … DB).
     pub fn notify_in(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
         if self.shared.notify_flags.load(Ordering::Relaxed) & class == 0 {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cachette_memcache::request::{GetMode, StoreMode};
 use cachette_memcache::{reply, Command};
 
-use crate::commands::Session;
+use crate::commands::{notify, Session};
 use crate::engine::{Hashed, Locked};
 use crate::server::Shared;
 use crate::types::Value;
@@ -146,6 +146,9 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         Command::Delete { key, noreply } => {
             let k = shared.engine.hashed(key);
             let found = shared.engine.lock_one(&k).delete(DB, &k, now);
+            if found {
+                event(shared, notify::GENERIC, "del", key);
+            }
             bump(if found { &st.delete_hits } else { &st.delete_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"DELETED\r\n" } else { b"NOT_FOUND\r\n" });
@@ -167,6 +170,9 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             bump(&st.cmd_touch);
             let k = shared.engine.hashed(key);
             let found = touch(&mut shared.engine.lock_one(&k), &k, exptime, now);
+            if found {
+                touch_event(shared, key, exptime, now);
+            }
             bump(if found { &st.touch_hits } else { &st.touch_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"TOUCHED\r\n" } else { b"NOT_FOUND\r\n" });
@@ -205,7 +211,29 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             meta::execute(shared, m, out, now);
         }
     }
+    if shared.engine.expired.has_pending() {
+        notify::flush_expired(shared, None);
+    }
     Action::Continue
+}
+
+/// Announces a keyspace event for a memcached write. memcached has no events of its own, so a
+/// write announces what the equivalent Redis command would: set/add/replace/cas `set` (and
+/// `expire` with an exptime), append/prepend `append`, incr/decr `incrby` (Redis's DECRBY
+/// announces `incrby` too), delete `del`, touch/gat `expire` (`persist` for exptime 0, `del`
+/// for one already past). flush_all announces nothing, like FLUSHALL. Only db 0 is memcached's.
+pub(crate) fn event(shared: &Shared, class: u32, event: &str, key: &[u8]) {
+    if shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+        notify::emit(shared, class, event, DB, key, None);
+    }
+}
+
+fn touch_event(shared: &Shared, key: &[u8], exptime: i64, now: u64) {
+    match expiry(exptime, now) {
+        Expiry::Never => event(shared, notify::GENERIC, "persist", key),
+        Expiry::At(_) => event(shared, notify::GENERIC, "expire", key),
+        Expiry::Past => event(shared, notify::GENERIC, "del", key),
+    }
 }
 
 /// Deletes `key` from memcached's database: memcached unlinks the current item when it refuses
@@ -271,6 +299,10 @@ fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut V
     reply::value(out, key, e.flags, e.value.as_str().map(Vec::as_slice).unwrap_or_default(), cas);
     if expire_after {
         l.delete(DB, &k, now);
+    }
+    if touch_too {
+        drop(l);
+        touch_event(shared, key, exptime, now);
     }
 }
 
@@ -391,7 +423,10 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
                 v.splice(0..0, req.data.iter().copied());
             }
         }
-        return (result, e.cas);
+        let cas = e.cas;
+        drop(l);
+        event(shared, notify::STRING, "append", req.key);
+        return (result, cas);
     };
     // An exptime already past stores an item that is already expired: no reader sees it, and
     // the reply is still a success, as memcached answers.
@@ -407,7 +442,13 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     if req.binary_key {
         e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
     }
-    (result, e.cas)
+    let cas = e.cas;
+    drop(l);
+    event(shared, notify::STRING, "set", req.key);
+    if expire.is_some() {
+        event(shared, notify::GENERIC, "expire", req.key);
+    }
+    (result, cas)
 }
 
 /// The item size limit as the codec applies it (memcached `-I`, config `item-size-max`).
@@ -474,6 +515,8 @@ pub fn arith(shared: &Shared, key: &[u8], incr: bool, delta: u64, now: u64) -> R
             }
         }
     }
+    drop(l);
+    event(shared, notify::STRING, "incrby", key);
     Ok(Some(new))
 }
 
