@@ -763,7 +763,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, read_only: bool) -> Resu
     };
     drop(l);
     if highest.is_some() {
-        ctx.notify(notify::STRING, "setbit", k.key);
+        ctx.notify_after(notify::STRING, "setbit", k.key);
     }
     ctx.out.array(replies.len());
     for r in replies {

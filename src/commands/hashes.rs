@@ -145,7 +145,7 @@ fn hset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str) -> Result<(), Cm
         (2..argv.len()).step_by(2).filter(|&i| h.set(argv.get(i), argv.get(i + 1))).count()
     });
     drop(l);
-    ctx.notify(notify::HASH, "hset", k.key);
+    ctx.notify_after(notify::HASH, "hset", k.key);
     if name == "hset" {
         ctx.out.int(added as i64);
     } else {
@@ -166,7 +166,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     drop(l);
     if !exists {
-        ctx.notify(notify::HASH, "hset", k.key);
+        ctx.notify_after(notify::HASH, "hset", k.key);
     }
     ctx.out.int(i64::from(!exists));
     Ok(())
@@ -221,7 +221,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     st::push_i64(&mut digits, new);
     modify_hash_locked(&mut l, db, &k, now, |h| h.set(field, &digits));
     drop(l);
-    ctx.notify(notify::HASH, "hincrby", k.key);
+    ctx.notify_after(notify::HASH, "hincrby", k.key);
     ctx.out.int(new);
     Ok(())
 }
@@ -248,7 +248,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     })?;
     modify_hash_locked(&mut l, db, &k, now, |h| h.set(field, &new));
     drop(l);
-    ctx.notify(notify::HASH, "hincrbyfloat", k.key);
+    ctx.notify_after(notify::HASH, "hincrbyfloat", k.key);
     ctx.out.bulk(&new);
     Ok(())
 }

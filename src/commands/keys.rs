@@ -678,8 +678,11 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKi
         }
     };
     drop(l);
-    if done {
+    // redis-server announces a deletion before the reply and a new TTL after it.
+    if done && event == "del" {
         ctx.notify(notify::GENERIC, event, k.key);
+    } else if done {
+        ctx.notify_after(notify::GENERIC, event, k.key);
     }
     ctx.out.int(i64::from(done));
     Ok(())

@@ -228,7 +228,7 @@ fn push_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End, only_existing: boo
     let k = engine.hashed(argv.get(1));
     let len = push_locked(&mut engine.lock_one(&k), db, &k, end, argv.rest(2), only_existing, now)?;
     if len > 0 {
-        ctx.notify(notify::LIST, push_event(end), k.key);
+        ctx.notify_after(notify::LIST, push_event(end), k.key);
     }
     ctx.out.int(len as i64);
     Ok(())
@@ -276,9 +276,9 @@ fn emptied(ctx: &Ctx<'_>, l: &mut Locked<'_>, db: usize, k: &Hashed<'_>, now: u6
 
 /// Announces a pop from `key` (and its deletion when it emptied).
 fn notify_pop(ctx: &mut Ctx<'_>, end: End, key: &[u8], gone: bool) {
-    ctx.notify(notify::LIST, pop_event(end), key);
+    ctx.notify_after(notify::LIST, pop_event(end), key);
     if gone {
-        ctx.notify(notify::GENERIC, "del", key);
+        ctx.notify_after(notify::GENERIC, "del", key);
     }
 }
 
@@ -694,7 +694,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     };
     write_list(&mut l, db, &k, now).set(i, argv.get(3));
     drop(l);
-    ctx.notify(notify::LIST, "lset", k.key);
+    ctx.notify_after(notify::LIST, "lset", k.key);
     ctx.out.ok();
     Ok(())
 }

@@ -333,7 +333,9 @@ pub struct Session {
     /// Pub/sub subscriptions.
     pub subs: pubsub::Subscriptions,
     /// Pushes for this client produced by its own command (a PUBLISH or keyspace event it is
-    /// subscribed to); `execute` places them before the command's reply.
+    /// subscribed to), on their way into its output: [`Ctx::flush_pushes`] appends them where
+    /// the command announces them; the `expired` events of keys a read found expired are
+    /// placed before its reply by `execute`.
     pub pushes: Vec<u8>,
 }
 
@@ -421,6 +423,16 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// [`Ctx::notify`] for the commands redis-server announces *after* their reply (LPUSH,
+    /// HSET, ZADD, EXPIRE, …): a subscriber that is the client itself gets the push after the
+    /// reply, whatever order the handler writes them in.
+    #[inline]
+    pub fn notify_after(&mut self, class: u32, event: &str, key: &[u8]) {
+        if self.shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+            self.announce(class, event, self.session.db, key);
+        }
+    }
+
     /// True when events of `class` are announced (to skip work only they need).
     #[inline]
     pub fn notifies(&self, class: u32) -> bool {
@@ -432,6 +444,12 @@ impl<'a> Ctx<'a> {
         if self.shared.notify_flags.load(Ordering::Relaxed) & class == 0 {
             return;
         }
+        self.announce(class, event, db, key);
+        self.flush_pushes();
+    }
+
+    /// Publishes one event; the client's own pushes wait in `session.pushes`.
+    fn announce(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
         // Keys this command found expired are announced first, as redis-server does.
         let id = self.session.info.id;
         if self.shared.engine.expired.has_pending() {
@@ -439,6 +457,16 @@ impl<'a> Ctx<'a> {
         }
         let me = Some(server_pubsub::Publisher { id, out: &mut self.session.pushes });
         notify::emit(self.shared, class, event, db, key, me);
+    }
+
+    /// Writes this client's own pushes into its output now: an event reaches its subscriber
+    /// where the command announces it, before or after the reply as in redis-server (SET … GET
+    /// and GETDEL reply first, most writes announce first).
+    pub fn flush_pushes(&mut self) {
+        if !self.session.pushes.is_empty() {
+            self.out.raw(&self.session.pushes);
+            self.session.pushes.clear();
+        }
     }
 }
 
@@ -585,11 +613,12 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());
     }
+    // Pushes announced after the reply (see `Ctx::notify_after`).
+    out.append(&mut session.pushes);
     if shared.engine.expired.has_pending() {
-        // Keys the command met expired, when it announced nothing itself (a read).
+        // Keys the command met expired, when it announced nothing itself (a read): redis-server
+        // announces them as it looks the key up, before the reply.
         notify::flush_expired(shared, Some(server_pubsub::Publisher { id: info.id, out: &mut session.pushes }));
-    }
-    if !session.pushes.is_empty() {
         out.splice(start..start, session.pushes.drain(..));
     }
 }

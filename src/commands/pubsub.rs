@@ -182,6 +182,7 @@ fn publish_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> Result<(),
     let shared = ctx.shared;
     let publisher = Publisher { id, out: &mut ctx.session.pushes };
     let n = shared.pubsub.publish(shared, kind, argv.get(1), argv.get(2), Some(publisher));
+    ctx.flush_pushes();
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -123,9 +123,9 @@ fn store_result(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, dst: &Hashed<'_>, result:
     let n = result.len();
     if n > 0 {
         l.set(db, dst, Value::Set(Box::new(result)), None, 0, false, now);
-        ctx.notify(notify::SET, event, dst.key);
+        ctx.notify_after(notify::SET, event, dst.key);
     } else if l.delete(db, dst, now) {
-        ctx.notify(notify::GENERIC, "del", dst.key);
+        ctx.notify_after(notify::GENERIC, "del", dst.key);
     }
     ctx.out.int(n as i64);
 }
@@ -296,9 +296,10 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 fn notify_spop(ctx: &mut Ctx<'_>, key: &[u8], emptied: bool) {
+    // redis-server announces the pop before its reply and the deletion after it.
     ctx.notify(notify::SET, "spop", key);
     if emptied {
-        ctx.notify(notify::GENERIC, "del", key);
+        ctx.notify_after(notify::GENERIC, "del", key);
     }
 }
 

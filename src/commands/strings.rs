@@ -304,7 +304,7 @@ pub struct SetOptions<'a> {
 }
 
 /// Stores `value` under `key` per `o`. Order of checks, as redis-server: the expire time, then
-/// (with GET) the old value's type, then NX/XX. An expire time already past deletes the key
+/// (with GET) the old value's type, then NX/XX. An expire time already past stores the key expired
 /// (and still answers as a successful SET).
 pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.session.db, ctx.now);
@@ -338,14 +338,9 @@ pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'
         Condition::IfExists => !found,
     };
     if !stopped {
-        match expire_at {
-            Some(t) if t <= now => {
-                l.delete(db, &k, now);
-            }
-            _ => {
-                l.set(db, &k, value, expire_at, 0, o.keep_ttl, now);
-            }
-        }
+        // An expire time already past stores a key that is already expired, as redis-server
+        // 7.0 does: no reader sees it, and its reclaiming announces `expired`.
+        l.set(db, &k, value, expire_at, 0, o.keep_ttl, now);
     }
     drop(l);
     if !stopped {

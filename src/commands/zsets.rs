@@ -354,7 +354,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: AddFlags, first: usize) -
     }
     drop(l);
     if added + updated > 0 {
-        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, k.key);
+        ctx.notify_after(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, k.key);
     }
     if f.incr {
         match last {
@@ -377,8 +377,17 @@ fn count(what: Added, added: &mut i64, updated: &mut i64) {
 
 /// Announces the removal of `n` members of `key` by `event` (nothing when none went), and the
 /// key's deletion when it emptied.
-fn notify_removed(ctx: &mut Ctx<'_>, event: &str, key: &[u8], n: usize, emptied: bool) {
-    if n > 0 {
+/// Pops announce after their reply (`after`), removals before it, as redis-server does.
+fn notify_removed(ctx: &mut Ctx<'_>, event: &str, key: &[u8], n: usize, emptied: bool, after: bool) {
+    if n == 0 {
+        return;
+    }
+    if after {
+        ctx.notify_after(notify::ZSET, event, key);
+        if emptied {
+            ctx.notify_after(notify::GENERIC, "del", key);
+        }
+    } else {
         ctx.notify(notify::ZSET, event, key);
         if emptied {
             ctx.notify(notify::GENERIC, "del", key);
@@ -410,7 +419,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     };
     drop(l);
-    notify_removed(ctx, "zrem", k.key, removed, emptied);
+    notify_removed(ctx, "zrem", k.key, removed, emptied, false);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -621,7 +630,7 @@ fn zrange_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, cmd: RangeCmd) -> Result<(
         let (n, event) = store_locked(&mut l, db, &dst, result, now, "zrangestore");
         drop(l);
         if let Some((class, event)) = event {
-            ctx.notify(class, event, dst.key);
+            ctx.notify_after(class, event, dst.key);
         }
         ctx.out.int(n as i64);
         return Ok(());
@@ -682,7 +691,7 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, range: Range<'_>) -> Re
         Range::Score(_) => "zremrangebyscore",
         Range::Lex(_) => "zremrangebylex",
     };
-    notify_removed(ctx, event, k.key, removed, emptied);
+    notify_removed(ctx, event, k.key, removed, emptied, false);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -734,7 +743,7 @@ fn notify_pop(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, k: &Hashed<'_>, min: bool, 
     }
     let (db, now) = (ctx.session.db, ctx.now);
     let gone = l.peek(db, k, now).is_none();
-    notify_removed(ctx, if min { "zpopmin" } else { "zpopmax" }, k.key, n, gone);
+    notify_removed(ctx, if min { "zpopmin" } else { "zpopmax" }, k.key, n, gone, true);
 }
 
 /// The reply shapes of the pop commands.
@@ -1233,7 +1242,7 @@ fn setop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, cmd: SetOpCmd) -> Result<()
         let (n, event) = store_locked(&mut l, db, &hashed[setnum], z, now, name);
         drop(l);
         if let Some((class, event)) = event {
-            ctx.notify(class, event, hashed[setnum].key);
+            ctx.notify_after(class, event, hashed[setnum].key);
         }
         ctx.out.int(n as i64);
         return Ok(());

@@ -25,6 +25,12 @@ impl ExpiredLog {
         }
     }
 
+    /// True while recording (one relaxed load).
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     /// Called by the engine for each key it reclaimed.
     #[inline]
     pub fn record(&self, db: usize, key: &[u8]) {

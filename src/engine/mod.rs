@@ -331,6 +331,11 @@ impl<'e> Locked<'e> {
         now: u64,
     ) -> &mut Entry {
         let engine = self.engine;
+        if engine.expired.is_enabled() {
+            // An expired entry this replaces is reclaimed first, so its `expired` event is
+            // announced as redis-server's write lookup announces it.
+            self.find(db, key, now);
+        }
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         engine.ready.stored(db, key.key);
