@@ -8,5 +8,6 @@ mod differential;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod pubsub;
 mod resp;
 mod util;
