@@ -453,9 +453,9 @@ impl<'a> Ctx<'a> {
         // Keys this command found expired are announced first, as redis-server does.
         let id = self.session.info.id;
         if self.shared.engine.expired.has_pending() {
-            notify::flush_expired(self.shared, Some(server_pubsub::Publisher { id, out: &mut self.session.pushes }));
+            notify::flush_expired(self.shared, Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes }));
         }
-        let me = Some(server_pubsub::Publisher { id, out: &mut self.session.pushes });
+        let me = Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes });
         notify::emit(self.shared, class, event, db, key, me);
     }
 
@@ -618,7 +618,7 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     if shared.engine.expired.has_pending() {
         // Keys the command met expired, when it announced nothing itself (a read): redis-server
         // announces them as it looks the key up, before the reply.
-        notify::flush_expired(shared, Some(server_pubsub::Publisher { id: info.id, out: &mut session.pushes }));
+        notify::flush_expired(shared, Some(server_pubsub::Publisher { id: info.id, worker: session.worker, out: &mut session.pushes }));
         out.splice(start..start, session.pushes.drain(..));
     }
 }

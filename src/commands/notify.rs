@@ -138,7 +138,7 @@ pub fn emit(
     if flags & KEYSPACE != 0 {
         let mut chan = format!("__keyspace@{db}__:").into_bytes();
         chan.extend_from_slice(key);
-        let me = publisher.as_mut().map(|p| Publisher { id: p.id, out: &mut *p.out });
+        let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
         shared.pubsub.publish(shared, Kind::Channel, &chan, event.as_bytes(), me);
     }
     if flags & KEYEVENT != 0 {
@@ -150,7 +150,7 @@ pub fn emit(
 /// Publishes the `expired` events of keys the engine reclaimed since the last call.
 pub fn flush_expired(shared: &Shared, mut publisher: Option<Publisher<'_>>) {
     for (db, key) in shared.engine.expired.take() {
-        let me = publisher.as_mut().map(|p| Publisher { id: p.id, out: &mut *p.out });
+        let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
         emit(shared, EXPIRED, "expired", db, &key, me);
     }
 }

@@ -180,7 +180,7 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn publish_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> Result<(), CmdError> {
     let id = ctx.session.info.id;
     let shared = ctx.shared;
-    let publisher = Publisher { id, out: &mut ctx.session.pushes };
+    let publisher = Publisher { id, worker: ctx.session.worker, out: &mut ctx.session.pushes };
     let n = shared.pubsub.publish(shared, kind, argv.get(1), argv.get(2), Some(publisher));
     ctx.flush_pushes();
     ctx.out.int(n as i64);

@@ -148,19 +148,28 @@ impl Blocking {
     }
 
     fn deliver(&self, worker: usize, id: u64, reply: Vec<u8>) {
-        self.post(worker, std::iter::once((id, Mail::Reply(reply))));
+        self.post(worker, std::iter::once((id, Mail::Reply(reply))), true);
     }
 
     /// Hands `mail` to `worker`'s clients: one lock of its mailbox, and one wake-up unless one
     /// is already pending (the worker clears the flag before it empties the box, so a wake-up
-    /// is never lost).
-    pub fn post(&self, worker: usize, mail: impl IntoIterator<Item = (u64, Mail)>) {
+    /// is never lost). `wake` false is for mail a worker posts to itself: it looks at its own
+    /// box before it sleeps ([`Blocking::has_mail`]), so the syscall is spared.
+    pub fn post(&self, worker: usize, mail: impl IntoIterator<Item = (u64, Mail)>, wake: bool) {
         if let Some(mb) = self.mailboxes.get().and_then(|m| m.get(worker)) {
             mb.replies.lock().unwrap_or_else(|p| p.into_inner()).extend(mail);
-            if !mb.has_mail.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            if !mb.has_mail.swap(true, std::sync::atomic::Ordering::AcqRel) && wake {
                 let _ = mb.waker.wake();
             }
         }
+    }
+
+    /// True when `worker` has mail waiting (one atomic load).
+    pub fn has_mail(&self, worker: usize) -> bool {
+        self.mailboxes
+            .get()
+            .and_then(|m| m.get(worker))
+            .is_some_and(|mb| mb.has_mail.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// The mail delivered to `worker`'s clients since the last call.
@@ -188,6 +197,9 @@ pub fn serve(shared: &Shared) {
                 let mut session = Session::new(w.info.clone());
                 session.db = w.db;
                 session.version = w.version;
+                // Not the waiter's worker: this thread is whichever made the key ready, so
+                // anything the command publishes wakes its receivers' workers.
+                session.worker = usize::MAX;
                 let mut reply = Vec::new();
                 commands::execute(shared, &mut session, &argv, &mut reply, unix_ms());
                 // Not served when someone else emptied the key first, or when the key now holds

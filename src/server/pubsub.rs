@@ -81,6 +81,8 @@ impl Registry {
 pub struct Publisher<'a> {
     /// The publishing client's id.
     pub id: u64,
+    /// The worker running the command: mail to its own clients needs no wake-up.
+    pub worker: usize,
     /// Where its own pushes go.
     pub out: &'a mut Vec<u8>,
 }
@@ -186,13 +188,21 @@ impl PubSub {
             return 0;
         }
         let reg = self.lock();
-        let mut mail: HashMap<usize, Vec<(u64, Mail)>> = HashMap::new();
+        // Per target worker; a handful of workers, so a list beats a map.
+        let mut mail: Vec<(usize, Vec<(u64, Mail)>)> = Vec::new();
+        let here = publisher.as_ref().map(|p| p.worker);
         let mut receivers = 0;
         let mut send = |sub: &Subscriber, enc: &mut Encoded<'_>| {
             let bytes = enc.get(sub.version());
             match publisher.as_mut() {
                 Some(p) if p.id == sub.id => p.out.extend_from_slice(&bytes),
-                _ => mail.entry(sub.worker).or_default().push((sub.id, Mail::Push(bytes))),
+                _ => {
+                    let item = (sub.id, Mail::Push(bytes));
+                    match mail.iter_mut().find(|(w, _)| *w == sub.worker) {
+                        Some((_, items)) => items.push(item),
+                        None => mail.push((sub.worker, vec![item])),
+                    }
+                }
             }
         };
         let (direct, word): (_, &[u8]) = match kind {
@@ -221,7 +231,7 @@ impl PubSub {
             }
         }
         for (worker, items) in mail {
-            shared.blocking.post(worker, items);
+            shared.blocking.post(worker, items, here != Some(worker));
         }
         drop(reg);
         receivers

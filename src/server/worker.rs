@@ -92,6 +92,9 @@ impl Worker {
             // once instead of sleeping, so clients find this thread awake.
             let timeout = match spin_until {
                 Some(t) if Instant::now() < t => Duration::ZERO,
+                // Mail this worker posted to itself (a PUBLISH to its own clients) after it last
+                // looked: deliver it before sleeping.
+                _ if self.shared.blocking.has_mail(self.id) => Duration::ZERO,
                 _ => self.next_block_deadline().unwrap_or(HOUSEKEEPING).min(HOUSEKEEPING),
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
