@@ -19,6 +19,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod multi;
 pub mod notify;
 pub mod pubsub;
 pub mod server;
@@ -337,6 +338,8 @@ pub struct Session {
     /// the command announces them; the `expired` events of keys a read found expired are
     /// placed before its reply by `execute`.
     pub pushes: Vec<u8>,
+    /// MULTI/EXEC state: queued commands and watched keys.
+    pub tx: multi::Transaction,
 }
 
 impl Session {
@@ -348,6 +351,7 @@ impl Session {
             close_after_reply: false,
             info,
             block: None,
+            tx: Default::default(),
             worker: 0,
             subs: Default::default(),
             pushes: Vec::new(),
@@ -409,9 +413,9 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// The keyspace.
-    pub fn engine(&self) -> &'a Engine {
-        &self.shared.engine
+    /// The keyspace (`'static`: see [`Shared::engine`]).
+    pub fn engine(&self) -> &'static Engine {
+        self.shared.engine
     }
 
     /// Announces keyspace event `event` of `class` (a [`notify`] class) on `key` in the
@@ -452,8 +456,11 @@ impl<'a> Ctx<'a> {
     fn announce(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
         // Keys this command found expired are announced first, as redis-server does.
         let id = self.session.info.id;
-        if self.shared.engine.expired.has_pending() {
-            notify::flush_expired(self.shared, Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes }));
+        if notify::pending(self.shared) {
+            notify::flush_expired(
+                self.shared,
+                Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes }),
+            );
         }
         let me = Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes });
         notify::emit(self.shared, class, event, db, key, me);
@@ -475,7 +482,7 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 12] {
+fn families() -> [&'static [Spec]; 13] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -488,6 +495,7 @@ fn families() -> [&'static [Spec]; 12] {
         hll::COMMANDS,
         sort::COMMANDS,
         pubsub::COMMANDS,
+        multi::COMMANDS,
         server::COMMANDS,
     ]
 }
@@ -595,33 +603,72 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     let spec = match resolve(argv) {
         Ok(s) => s,
         Err(e) => {
+            let e = multi::refused(session, argv, e);
             Encoder::new(out, version).error(e.message().as_bytes());
             return;
         }
     };
+    // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
+    // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
+    // Inside MULTI almost everything is refused (a queue grows memory too), and it aborts the
+    // transaction.
+    if shared.engine.limits.over_limit()
+        && shared.engine.make_room(now).is_err()
+        && multi::refused_on_oom(session, spec)
+    {
+        let e = multi::refused(session, argv, CmdError::err(OOM_ERROR));
+        Encoder::new(out, version).error(e.message().as_bytes());
+        return;
+    }
     if version == Version::Resp2 && session.subs.active() && !pubsub::allowed_when_subscribed(spec.name) {
         Encoder::new(out, version).error(pubsub::not_allowed_when_subscribed(spec.name).message().as_bytes());
         return;
     }
+    if multi::queue(shared, session, spec, argv, out) {
+        return;
+    }
+    call(shared, session, spec, argv, out, now);
+}
+
+/// Runs a resolved command (directly, or queued by MULTI and run by EXEC) and appends its
+/// reply to `out`.
+pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
+    let version = session.version;
     let info = session.info.clone();
     // Published before running, so CLIENT LIST shows itself as `cmd=client|list` like Redis.
     if let Ok(mut c) = info.last_cmd.try_lock() {
         *c = spec.name;
     };
     let start = out.len();
+    // A write command's effect is its command line unless the handler says otherwise; it
+    // reaches the feed from the guard that saw the change (see `engine::effects`).
+    let logged = spec.has(flags::WRITE) && shared.engine.feed.enabled();
+    if logged {
+        crate::engine::effects::begin(session.db, argv.rest(0));
+    }
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());
     }
     // Pushes announced after the reply (see `Ctx::notify_after`).
     out.append(&mut session.pushes);
-    if shared.engine.expired.has_pending() {
+    if notify::pending(shared) {
         // Keys the command met expired, when it announced nothing itself (a read): redis-server
         // announces them as it looks the key up, before the reply.
-        notify::flush_expired(shared, Some(server_pubsub::Publisher { id: info.id, worker: session.worker, out: &mut session.pushes }));
+        notify::flush_expired(
+            shared,
+            Some(server_pubsub::Publisher { id: info.id, worker: session.worker, out: &mut session.pushes }),
+        );
         out.splice(start..start, session.pushes.drain(..));
     }
+    if logged {
+        crate::engine::effects::end();
+    }
 }
+
+/// The reply to a command that may grow memory while memory is over `maxmemory` and nothing can
+/// be evicted.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Parses an integer argument with redis-server's strictness.
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {

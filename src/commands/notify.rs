@@ -119,18 +119,18 @@ pub fn configure(shared: &Shared, flags: u32) {
     let flags = effective(flags);
     shared.notify_flags.store(flags, Ordering::Relaxed);
     shared.engine.expired.set_enabled(flags & EXPIRED != 0);
+    shared.engine.evicted.set_enabled(flags & EVICTED != 0);
+}
+
+/// True when the engine reclaimed or evicted keys not yet announced (two atomic loads).
+#[inline]
+pub fn pending(shared: &Shared) -> bool {
+    shared.engine.expired.has_pending() || shared.engine.evicted.has_pending()
 }
 
 /// Publishes one event. `publisher` is the client whose command caused it, if it may hear it
 /// itself (the push then precedes its reply, as in redis-server).
-pub fn emit(
-    shared: &Shared,
-    class: u32,
-    event: &str,
-    db: usize,
-    key: &[u8],
-    mut publisher: Option<Publisher<'_>>,
-) {
+pub fn emit(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8], mut publisher: Option<Publisher<'_>>) {
     let flags = shared.notify_flags.load(Ordering::Relaxed);
     if flags & class == 0 || shared.pubsub.is_idle() {
         return;
@@ -147,11 +147,16 @@ pub fn emit(
     }
 }
 
-/// Publishes the `expired` events of keys the engine reclaimed since the last call.
+/// Publishes the `expired` and `evicted` events of keys the engine reclaimed or evicted since
+/// the last call.
 pub fn flush_expired(shared: &Shared, mut publisher: Option<Publisher<'_>>) {
     for (db, key) in shared.engine.expired.take() {
         let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
         emit(shared, EXPIRED, "expired", db, &key, me);
+    }
+    for (db, key) in shared.engine.evicted.take() {
+        let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
+        emit(shared, EVICTED, "evicted", db, &key, me);
     }
 }
 

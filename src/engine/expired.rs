@@ -1,4 +1,5 @@
-//! Keys the engine deleted because their TTL passed, kept for the `expired` keyspace event.
+//! Keys the engine deleted because their TTL passed, kept for the `expired` keyspace event (a
+//! second log of the same kind keeps evicted keys for `evicted`).
 //!
 //! The engine knows nothing of pub/sub: when notifications of expired keys are on, it records
 //! each reclaimed key here (lazily on lookup, or in the active cycle), and the server publishes

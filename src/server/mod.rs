@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod conn;
 pub mod listener;
 pub mod log;
+pub mod notify;
 pub mod pubsub;
 pub mod shared;
 pub mod worker;
@@ -64,6 +65,35 @@ fn bind_all(cfg: &Config, resp_port: u16, mc_port: u16) -> Result<Vec<(std::net:
     Ok(out)
 }
 
+/// Binds the metrics endpoint. A failure is logged and the server runs without it: metrics are
+/// worth less than serving clients.
+fn bind_metrics(cfg: &Config) -> Option<std::net::TcpListener> {
+    if cfg.metrics_port == 0 {
+        return None;
+    }
+    let bound = listener::resolve(&cfg.metrics_bind, cfg.metrics_port)
+        .map_err(|e| e.to_string())
+        .and_then(|addrs| addrs.into_iter().next().ok_or_else(|| "no address".to_string()))
+        .and_then(|sa| crate::metrics::http::bind(sa).map_err(|e| format!("{sa}: {e}")));
+    match bound {
+        Ok(l) => {
+            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            log::log(LogLevel::Notice, &format!("Metrics on http://{addr}/metrics"));
+            Some(l)
+        }
+        Err(e) => {
+            log::log(
+                LogLevel::Warning,
+                &format!(
+                    "metrics endpoint disabled: could not listen on {}:{} ({e})",
+                    cfg.metrics_bind, cfg.metrics_port
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM (or `Shared::shutdown`), then returns.
 pub fn run(config: Config) -> Result<(), String> {
     log::init(&config)?;
@@ -77,7 +107,15 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
+    let metrics = bind_metrics(&config);
     let shared = Arc::new(Shared::new(config));
+    if let Some(l) = metrics {
+        let sh = shared.clone();
+        std::thread::Builder::new()
+            .name("cachette-metrics".into())
+            .spawn(move || crate::metrics::http::serve(l, sh))
+            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+    }
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
@@ -97,8 +135,10 @@ pub fn run(config: Config) -> Result<(), String> {
             env!("CARGO_PKG_VERSION")
         ),
     );
+    notify::ready(&format!("Ready to accept connections on ports {resp_port} (RESP) and {mc_port} (memcached)"));
     cron(&shared);
     log::log(LogLevel::Notice, "Received a shutdown signal, closing listeners and flushing replies");
+    notify::stopping();
     shared.shutdown.store(true, Ordering::Release);
     for w in &wakers {
         let _ = w.wake();
@@ -110,9 +150,18 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The main thread's loop: active expiry at `hz`, until a signal or a SHUTDOWN.
+/// The main thread's loop: active expiry and background eviction at `hz`, until a signal or a
+/// SHUTDOWN.
 fn cron(shared: &Shared) {
+    let watchdog = notify::watchdog_interval();
+    let mut last_watchdog = Instant::now();
     loop {
+        // The watchdog says the server is alive; this loop stalling (a stuck lock) is exactly
+        // what should make systemd restart it.
+        if watchdog.is_some_and(|w| last_watchdog.elapsed() >= w) {
+            notify::watchdog();
+            last_watchdog = Instant::now();
+        }
         let (hz, effort) = {
             let c = shared.config();
             (c.hz.clamp(1, 500), c.active_expire_effort)
@@ -126,6 +175,11 @@ fn cron(shared: &Shared) {
             crate::commands::notify::flush_expired(shared, None);
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
+        // A time-limited eviction round may have left memory over the limit; go on here so an
+        // idle server gets back under it too (redis-server's eviction time proc).
+        if shared.engine.limits.over_limit() {
+            let _ = shared.engine.make_room(unix_ms());
+        }
         while tick.elapsed() < period {
             if SIGNALLED.load(Ordering::SeqCst) || shared.shutdown.load(Ordering::Acquire) {
                 return;

@@ -245,7 +245,8 @@ fn active_expiry_announces_expired_keys() {
         expect(&mut admin, &["SET", k, "v", "PX", "100"], b"+OK\r\n");
     }
     // Nobody reads the keys: only the cron's cycle can find them.
-    let mut seen: Vec<Vec<u8>> = (0..3).map(|_| read_n(&mut sub, message("__keyevent@0__:expired", "a").len())).collect();
+    let mut seen: Vec<Vec<u8>> =
+        (0..3).map(|_| read_n(&mut sub, message("__keyevent@0__:expired", "a").len())).collect();
     seen.sort();
     let want: Vec<Vec<u8>> = ["a", "b", "c"].iter().map(|k| message("__keyevent@0__:expired", k)).collect();
     assert_eq!(seen, want);
@@ -307,7 +308,11 @@ fn pops_announce_on_another_connection() {
     let _ = read_n(&mut sub, subscribe_reply("psubscribe", "*", 1).len());
     expect(&mut admin, &["ZADD", "z", "1", "a", "2", "b", "3", "c"], b":3\r\n");
     expect(&mut admin, &["ZPOPMIN", "z"], b"*2\r\n$1\r\na\r\n$1\r\n1\r\n");
-    expect(&mut admin, &["ZMPOP", "1", "z", "MAX", "COUNT", "5"], b"*2\r\n$1\r\nz\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    expect(
+        &mut admin,
+        &["ZMPOP", "1", "z", "MAX", "COUNT", "5"],
+        b"*2\r\n$1\r\nz\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
     for (event, key) in [("zadd", "z"), ("zpopmin", "z"), ("zpopmax", "z"), ("del", "z")] {
         let want = pmessage("*", &format!("__keyevent@0__:{event}"), key);
         assert_eq!(String::from_utf8_lossy(&read_n(&mut sub, want.len())), String::from_utf8_lossy(&want));

@@ -114,11 +114,19 @@ pub fn cachette_bin() -> &'static str {
 /// Starts cachette on free RESP and memcached ports with `extra` arguments appended
 /// (redis-server style `--directive value` pairs, or a config file path first).
 pub fn cachette(extra: &[&str]) -> Proc {
+    cachette_env(extra, &[])
+}
+
+/// [`cachette`] with extra environment variables.
+pub fn cachette_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     for _ in 0..5 {
         let (port, mc_port) = (free_port(), free_port());
         let mut cmd = Command::new(cachette_bin());
+        cmd.envs(env.iter().copied());
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
         cmd.args(["--memcache-port", &mc_port.to_string()]);
+        // Many servers run at once in the tests: none takes the default metrics port.
+        cmd.args(["--metrics-port", "0"]);
         cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
             return p;
@@ -132,7 +140,7 @@ pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
-fn find_binary(name: &str) -> Option<String> {
+pub fn find_binary(name: &str) -> Option<String> {
     for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
         let p = format!("{dir}/{name}");
         if std::path::Path::new(&p).exists() {
