@@ -135,6 +135,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     super::pubsub::leave_all(ctx.shared, ctx.session);
+    super::tracking::leave(ctx.shared, ctx.session);
     ctx.session.tx.discard();
     ctx.session.db = 0;
     ctx.session.version = Version::Resp2;

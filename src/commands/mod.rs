@@ -26,6 +26,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod strings;
+pub mod tracking;
 pub mod zsets;
 
 use std::borrow::Cow;
@@ -333,6 +334,8 @@ pub struct Session {
     pub worker: usize,
     /// Pub/sub subscriptions.
     pub subs: pubsub::Subscriptions,
+    /// Client-side caching state (CLIENT TRACKING); None when off.
+    pub tracking: Option<tracking::TrackState>,
     /// Pushes for this client produced by its own command (a PUBLISH or keyspace event it is
     /// subscribed to), on their way into its output: [`Ctx::flush_pushes`] appends them where
     /// the command announces them; the `expired` events of keys a read found expired are
@@ -354,6 +357,7 @@ impl Session {
             tx: Default::default(),
             worker: 0,
             subs: Default::default(),
+            tracking: None,
             pushes: Vec::new(),
         }
     }
@@ -650,7 +654,10 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());
     }
-    // Pushes announced after the reply (see `Ctx::notify_after`).
+    if session.tracking.is_some() || shared.tracking.is_active() {
+        tracking::after_command(shared, session, spec, argv);
+    }
+    // Pushes announced after the reply (see `Ctx::notify_after`), invalidations included.
     out.append(&mut session.pushes);
     if notify::pending(shared) {
         // Keys the command met expired, when it announced nothing itself (a read): redis-server

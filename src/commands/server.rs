@@ -52,6 +52,10 @@ const CLIENT_SUBS: &[Spec] = &[
     spec("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "O(N) where N is the number of client connections", "Lists open connections.", client_list).args(CLIENT_LIST_ARGS),
     spec("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Returns information about the connection.", client_info),
     spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Returns helpful text about the different subcommands.", client_help),
+    spec("client|tracking", -3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1). Some options may introduce additional complexity.", "Enable or disable server assisted client side caching support", super::tracking::client_tracking).args(super::tracking::TRACKING_ARGS),
+    spec("client|caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1)", "Instruct the server about tracking or not keys in the next request", super::tracking::client_caching).args(super::tracking::CACHING_ARGS),
+    spec("client|getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1)", "Get tracking notifications redirection client ID if any", super::tracking::client_getredir),
+    spec("client|trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Return information about server assisted client side caching for the current connection", super::tracking::client_trackinginfo),
 ];
 
 /// `COMMAND LIST [FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]`

@@ -222,7 +222,10 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
 /// `expire` with an exptime), append/prepend `append`, incr/decr `incrby` (Redis's DECRBY
 /// announces `incrby` too), delete `del`, touch/gat `expire` (`persist` for exptime 0, `del`
 /// for one already past). flush_all announces nothing, like FLUSHALL. Only db 0 is memcached's.
+///
+/// Every such write also invalidates the key for clients that track it (client-side caching).
 pub(crate) fn event(shared: &Shared, class: u32, event: &str, key: &[u8]) {
+    shared.tracking.invalidate(shared, key, None);
     if shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
         notify::emit(shared, class, event, DB, key, None);
     }

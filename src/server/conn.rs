@@ -384,11 +384,13 @@ impl Conn {
         }
     }
 
-    /// Drops every pub/sub subscription (the connection is going away).
+    /// Drops every pub/sub subscription and turns client tracking off (the connection is going
+    /// away).
     pub fn leave_pubsub(&mut self, shared: &Shared) {
         if self.session.subs.active() {
             crate::commands::pubsub::leave_all(shared, &mut self.session);
         }
+        crate::commands::tracking::leave(shared, &mut self.session);
     }
 
     /// Leaves the registry when the connection goes away while blocked.

@@ -13,6 +13,7 @@ pub mod log;
 pub mod notify;
 pub mod pubsub;
 pub mod shared;
+pub mod tracking;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};

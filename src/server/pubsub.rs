@@ -167,6 +167,11 @@ impl PubSub {
         self.lock().map(kind).get(name).map_or(0, Vec::len)
     }
 
+    /// True when client `id` is subscribed to `name`.
+    pub fn is_subscribed(&self, kind: Kind, name: &[u8], id: u64) -> bool {
+        self.lock().map(kind).get(name).is_some_and(|subs| subs.iter().any(|s| s.id == id))
+    }
+
     /// Number of distinct patterns with a subscriber (PUBSUB NUMPAT).
     pub fn pattern_count(&self) -> usize {
         self.lock().patterns.len()

@@ -66,6 +66,8 @@ pub struct ClientInfo {
     pub kill: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
+    /// The worker thread that owns the connection (where pushes for it are delivered).
+    pub worker: usize,
 }
 
 /// See the module documentation.
@@ -101,6 +103,8 @@ pub struct Shared {
     pub active_expire: AtomicBool,
     /// Pub/Sub subscriptions and delivery.
     pub pubsub: super::pubsub::PubSub,
+    /// Client-side caching: who tracks which key.
+    pub tracking: super::tracking::Tracking,
     /// Keyspace event classes commands announce (`commands::notify`); zero when off.
     pub notify_flags: AtomicU32,
 }
@@ -130,6 +134,7 @@ impl Shared {
             memcache: Default::default(),
             active_expire: AtomicBool::new(true),
             pubsub: Default::default(),
+            tracking: Default::default(),
             notify_flags: AtomicU32::new(0),
         };
         crate::commands::notify::configure(&shared, notify);

@@ -186,6 +186,7 @@ impl Worker {
                 obuf: Default::default(),
                 kill: Default::default(),
                 memcache: proto == Proto::Memcache,
+                worker: self.id,
             };
             let info = self.shared.register_client(info);
             let entry = self.conns.vacant_entry();
