@@ -318,3 +318,73 @@ fn pops_announce_on_another_connection() {
         assert_eq!(String::from_utf8_lossy(&read_n(&mut sub, want.len())), String::from_utf8_lossy(&want));
     }
 }
+
+/// Reads one `CLIENT ID` reply.
+fn client_id(s: &mut TcpStream) -> String {
+    send(s, &["CLIENT", "ID"]);
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).expect("client id");
+    String::from_utf8_lossy(&buf[1..n - 2]).into_owned()
+}
+
+fn hello3(s: &mut TcpStream) {
+    send(s, &["HELLO", "3"]);
+    let mut buf = [0u8; 512];
+    let _ = s.read(&mut buf).expect("hello");
+}
+
+#[test]
+fn tracking_invalidates_on_writes_from_other_clients_threads_and_memcached() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut reader = srv.resp();
+    reader.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    hello3(&mut reader);
+    expect(&mut reader, &["CLIENT", "TRACKING", "on"], b"+OK\r\n");
+    let mut writers: Vec<TcpStream> = (0..4).map(|_| srv.resp()).collect();
+    let invalidate = |k: &str| format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{k}\r\n", k.len()).into_bytes();
+    // A write from each of several connections (spread over both workers) reaches the reader.
+    for (i, w) in writers.iter_mut().enumerate() {
+        let key = format!("k{i}");
+        expect(&mut reader, &["GET", &key], b"_\r\n");
+        expect(w, &["SET", &key, "v"], b"+OK\r\n");
+        read_expect(&mut reader, &invalidate(&key));
+        // One invalidation per read: a second write says nothing until the key is read again.
+        expect(w, &["SET", &key, "v2"], b"+OK\r\n");
+    }
+    // A memcached write invalidates the same keyspace.
+    expect(&mut reader, &["GET", "mk"], b"_\r\n");
+    let mut mc = srv.mc();
+    mc.write_all(b"set mk 0 0 1\r\nx\r\n").unwrap();
+    read_expect(&mut mc, b"STORED\r\n");
+    read_expect(&mut reader, &invalidate("mk"));
+    // Nothing else is pending for the reader: its next reply is its own.
+    expect(&mut reader, &["PING"], b"+PONG\r\n");
+    // FLUSHALL tells every tracking client to drop everything.
+    expect(&mut writers[0], &["FLUSHALL"], b"+OK\r\n");
+    read_expect(&mut reader, b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+}
+
+#[test]
+fn tracking_bcast_and_resp2_redirect_through_the_invalidate_channel() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut sink = srv.resp();
+    sink.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let sink_id = client_id(&mut sink);
+    send(&mut sink, &["SUBSCRIBE", "__redis__:invalidate"]);
+    read_expect(&mut sink, &subscribe_reply("subscribe", "__redis__:invalidate", 1));
+    let mut reader = srv.resp();
+    expect(&mut reader, &["CLIENT", "TRACKING", "on", "REDIRECT", &sink_id, "BCAST", "PREFIX", "user:"], b"+OK\r\n");
+    let mut writer = srv.resp();
+    expect(&mut writer, &["SET", "user:1", "a"], b"+OK\r\n");
+    expect(&mut writer, &["SET", "other", "a"], b"+OK\r\n");
+    let mut mc = srv.mc();
+    mc.write_all(b"delete user:1\r\n").unwrap();
+    read_expect(&mut mc, b"DELETED\r\n");
+    let msg = |k: &str| {
+        format!("*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n${}\r\n{k}\r\n", k.len()).into_bytes()
+    };
+    read_expect(&mut sink, &msg("user:1"));
+    read_expect(&mut sink, &msg("user:1"));
+    expect(&mut reader, &["CLIENT", "GETREDIR"], format!(":{sink_id}\r\n").as_bytes());
+    expect(&mut sink, &["PING"], b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
