@@ -458,13 +458,16 @@ impl<'a> Ctx<'a> {
 
     /// Publishes one event; the client's own pushes wait in `session.pushes`.
     fn announce(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
-        // Keys this command found expired are announced first, as redis-server does.
+        // Keys this command found expired, or created, are announced first and at once, as
+        // redis-server announces them from its lookups (before the reply, even for commands
+        // whose own event follows the reply).
         let id = self.session.info.id;
         if notify::pending(self.shared) {
             notify::flush_expired(
                 self.shared,
                 Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes }),
             );
+            self.flush_pushes();
         }
         let me = Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes });
         notify::emit(self.shared, class, event, db, key, me);

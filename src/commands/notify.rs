@@ -120,12 +120,13 @@ pub fn configure(shared: &Shared, flags: u32) {
     shared.notify_flags.store(flags, Ordering::Relaxed);
     shared.engine.expired.set_enabled(flags & EXPIRED != 0);
     shared.engine.evicted.set_enabled(flags & EVICTED != 0);
+    shared.engine.created.set_enabled(flags & NEW != 0);
 }
 
 /// True when the engine reclaimed or evicted keys not yet announced (two atomic loads).
 #[inline]
 pub fn pending(shared: &Shared) -> bool {
-    shared.engine.expired.has_pending() || shared.engine.evicted.has_pending()
+    shared.engine.expired.has_pending() || shared.engine.evicted.has_pending() || shared.engine.created.has_pending()
 }
 
 /// Publishes one event. `publisher` is the client whose command caused it, if it may hear it
@@ -147,8 +148,8 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8], mut
     }
 }
 
-/// Publishes the `expired` and `evicted` events of keys the engine reclaimed or evicted since
-/// the last call.
+/// Publishes the `expired`, `evicted` and `new` events of keys the engine reclaimed, evicted
+/// or created since the last call, in that order.
 pub fn flush_expired(shared: &Shared, mut publisher: Option<Publisher<'_>>) {
     for (db, key) in shared.engine.expired.take() {
         let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
@@ -157,6 +158,10 @@ pub fn flush_expired(shared: &Shared, mut publisher: Option<Publisher<'_>>) {
     for (db, key) in shared.engine.evicted.take() {
         let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
         emit(shared, EVICTED, "evicted", db, &key, me);
+    }
+    for (db, key) in shared.engine.created.take() {
+        let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
+        emit(shared, NEW, "new", db, &key, me);
     }
 }
 

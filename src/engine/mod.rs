@@ -96,6 +96,8 @@ pub struct Engine {
     pub expired: expired::ExpiredLog,
     /// Keys evicted, for the `evicted` keyspace event.
     pub evicted: expired::ExpiredLog,
+    /// Keys created, for the `new` keyspace event.
+    pub created: expired::ExpiredLog,
     /// The memory limit, eviction policy and eviction pool.
     pub limits: evict::Limits,
     /// Write effects, for the AOF and replication.
@@ -186,6 +188,7 @@ impl Engine {
             ready: ready::Readiness::default(),
             expired: Default::default(),
             evicted: Default::default(),
+            created: Default::default(),
             limits: evict::Limits::default(),
             feed: effects::Feed::default(),
         }
@@ -562,16 +565,27 @@ impl<'e> Locked<'e> {
         now: u64,
     ) -> &mut Entry {
         let engine = self.engine;
-        if engine.expired.is_enabled() {
-            // An expired entry this replaces is reclaimed first, so its `expired` event is
-            // announced as redis-server's write lookup announces it.
-            self.find(db, key, now);
-        }
+        self.note_created(db, key, now);
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         engine.ready.stored(db, key.key);
         self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
+    }
+
+    /// Before a store, for keyspace notifications only (free while they are off): an expired
+    /// entry the store replaces is reclaimed first, so its `expired` event is announced as
+    /// redis-server's write lookup announces it, and a key that did not exist is logged for the
+    /// `new` event.
+    #[inline]
+    fn note_created(&mut self, db: usize, key: &Hashed<'_>, now: u64) {
+        let engine = self.engine;
+        if engine.expired.is_enabled() || engine.created.is_enabled() {
+            let (_, found) = self.find(db, key, now);
+            if found.is_none() {
+                engine.created.record(db, key.key);
+            }
+        }
     }
 
     /// Deletes a key; true if it existed (and had not expired).
@@ -593,6 +607,7 @@ impl<'e> Locked<'e> {
     /// one; keeps the entry's TTL and flags, gives it a new CAS unique.
     pub fn put(&mut self, db: usize, key: &Hashed<'_>, entry: Entry, now: u64) {
         let engine = self.engine;
+        self.note_created(db, key, now);
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
