@@ -487,6 +487,10 @@ impl Conn {
                 Parsed::Incomplete => break,
                 Parsed::Error { reply, consumed, swallow, close } => {
                     if swallow > 0 {
+                        // Only "too large" refusals swallow with that reply or none (noreply).
+                        if reply.is_empty() || reply == cachette_memcache::reply::SERVER_ERROR_TOO_LARGE {
+                            shared.memcache.store_too_large.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if let Some(refused) = cachette_memcache::request::refused_key(data, &limits.memcache) {
                             let mut scratch = [0u8; 512];
                             if let Some(key) = refused.decode(&mut scratch) {

@@ -118,6 +118,8 @@ impl Shared {
         let notify = config.notify_keyspace_events;
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
+        let memcache = crate::memcache::Stats::default();
+        memcache.cas_disabled.store(!config.memcache_cas, Ordering::Relaxed);
         let shared = Shared {
             engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
@@ -131,7 +133,7 @@ impl Shared {
             tcp_port,
             memcache_port,
             blocking: Default::default(),
-            memcache: Default::default(),
+            memcache,
             active_expire: AtomicBool::new(true),
             pubsub: Default::default(),
             tracking: Default::default(),

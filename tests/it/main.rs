@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod blocking;
+mod clients;
 mod differential;
 mod docs;
 mod lifecycle;
@@ -11,6 +12,7 @@ mod memcache;
 mod memory;
 mod metrics;
 mod multi;
+mod operations;
 mod prometheus;
 mod pubsub;
 mod resp;
