@@ -37,7 +37,7 @@ pub const EXPIRED: u32 = 1 << 8;
 pub const EVICTED: u32 = 1 << 9;
 /// `t`: stream commands.
 pub const STREAM: u32 = 1 << 10;
-/// `m`: key misses (not emitted by cachette; accepted for compatibility).
+/// `m`: key misses (reads that found nothing).
 pub const KEY_MISS: u32 = 1 << 11;
 /// `d`: module key types.
 pub const MODULE: u32 = 1 << 13;
@@ -114,19 +114,30 @@ pub fn effective(flags: u32) -> u32 {
     }
 }
 
-/// Applies a configured value to the server's fast-path flag and the engine's expiry log.
+/// Applies a configured value to the server's fast-path flag and the engine's logs. The expiry
+/// and eviction logs also run while a client tracks keys (their deletions invalidate).
 pub fn configure(shared: &Shared, flags: u32) {
     let flags = effective(flags);
     shared.notify_flags.store(flags, Ordering::Relaxed);
-    shared.engine.expired.set_enabled(flags & EXPIRED != 0);
-    shared.engine.evicted.set_enabled(flags & EVICTED != 0);
+    refresh_logs(shared);
+}
+
+/// Turns the engine's logs on exactly when someone needs them: notifications of their class,
+/// or (expired, evicted) client tracking.
+pub fn refresh_logs(shared: &Shared) {
+    let flags = shared.notify_flags.load(Ordering::Relaxed);
+    let tracking = shared.tracking.is_active();
+    shared.engine.expired.set_enabled(flags & EXPIRED != 0 || tracking);
+    shared.engine.evicted.set_enabled(flags & EVICTED != 0 || tracking);
     shared.engine.created.set_enabled(flags & NEW != 0);
+    shared.engine.missed.set_enabled(flags & KEY_MISS != 0);
 }
 
 /// True when the engine reclaimed or evicted keys not yet announced (two atomic loads).
 #[inline]
 pub fn pending(shared: &Shared) -> bool {
-    shared.engine.expired.has_pending() || shared.engine.evicted.has_pending() || shared.engine.created.has_pending()
+    let e = &shared.engine;
+    e.expired.has_pending() || e.evicted.has_pending() || e.created.has_pending() || e.missed.has_pending()
 }
 
 /// Publishes one event. `publisher` is the client whose command caused it, if it may hear it
@@ -148,16 +159,23 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: usize, key: &[u8], mut
     }
 }
 
-/// Publishes the `expired`, `evicted` and `new` events of keys the engine reclaimed, evicted
-/// or created since the last call, in that order.
+/// Publishes the `expired`, `evicted`, `keymiss` and `new` events of keys the engine
+/// reclaimed, evicted, missed or created since the last call (and invalidates the reclaimed and
+/// evicted ones for tracking clients).
 pub fn flush_expired(shared: &Shared, mut publisher: Option<Publisher<'_>>) {
     for (db, key) in shared.engine.expired.take() {
         let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
         emit(shared, EXPIRED, "expired", db, &key, me);
+        shared.tracking.invalidate(shared, &key, None);
     }
     for (db, key) in shared.engine.evicted.take() {
         let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
         emit(shared, EVICTED, "evicted", db, &key, me);
+        shared.tracking.invalidate(shared, &key, None);
+    }
+    for (db, key) in shared.engine.missed.take() {
+        let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });
+        emit(shared, KEY_MISS, "keymiss", db, &key, me);
     }
     for (db, key) in shared.engine.created.take() {
         let me = publisher.as_mut().map(|p| Publisher { id: p.id, worker: p.worker, out: &mut *p.out });

@@ -95,6 +95,7 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdErro
     if !on {
         ctx.session.tracking = None;
         ctx.shared.tracking.disable(id);
+        super::notify::refresh_logs(ctx.shared);
         ctx.out.ok();
         return Ok(());
     }
@@ -155,6 +156,7 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdErro
         prefixes: t.bcast.then(|| t.prefixes.clone()),
     };
     ctx.shared.tracking.enable(id, tracker);
+    super::notify::refresh_logs(ctx.shared);
     ctx.session.tracking = Some(t);
     ctx.out.ok();
     Ok(())
@@ -243,6 +245,7 @@ pub fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), Cm
 pub fn leave(shared: &Shared, session: &mut Session) {
     if session.tracking.take().is_some() {
         shared.tracking.disable(session.info.id);
+        super::notify::refresh_logs(shared);
     }
 }
 

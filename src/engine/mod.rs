@@ -98,6 +98,8 @@ pub struct Engine {
     pub evicted: expired::ExpiredLog,
     /// Keys created, for the `new` keyspace event.
     pub created: expired::ExpiredLog,
+    /// Keys a read did not find, for the `keymiss` keyspace event.
+    pub missed: expired::ExpiredLog,
     /// The memory limit, eviction policy and eviction pool.
     pub limits: evict::Limits,
     /// Write effects, for the AOF and replication.
@@ -189,6 +191,7 @@ impl Engine {
             expired: Default::default(),
             evicted: Default::default(),
             created: Default::default(),
+            missed: Default::default(),
             limits: evict::Limits::default(),
             feed: effects::Feed::default(),
         }
@@ -520,7 +523,8 @@ impl<'e> Locked<'e> {
     /// Looks a key up for reading, deleting it first if its TTL has passed. Counts a hit or a miss.
     #[inline]
     pub fn read(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let (stats, limits) = (&self.engine.stats, &self.engine.limits);
+        let engine = self.engine;
+        let (stats, limits) = (&engine.stats, &engine.limits);
         let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
@@ -534,6 +538,7 @@ impl<'e> Locked<'e> {
             }
             None => {
                 stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                engine.missed.record(db, key.key);
                 None
             }
         }

@@ -388,3 +388,17 @@ fn tracking_bcast_and_resp2_redirect_through_the_invalidate_channel() {
     expect(&mut reader, &["CLIENT", "GETREDIR"], format!(":{sink_id}\r\n").as_bytes());
     expect(&mut sink, &["PING"], b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
 }
+
+#[test]
+fn tracking_invalidates_keys_the_active_cycle_expires() {
+    let srv = util::cachette(&["--hz", "50"]);
+    let mut reader = srv.resp();
+    reader.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    hello3(&mut reader);
+    expect(&mut reader, &["CLIENT", "TRACKING", "on"], b"+OK\r\n");
+    let mut writer = srv.resp();
+    expect(&mut writer, &["SET", "t", "v", "PX", "100"], b"+OK\r\n");
+    expect(&mut reader, &["GET", "t"], b"$1\r\nv\r\n");
+    // Nobody touches the key again: the cron's cycle deletes it, and the reader hears of it.
+    read_expect(&mut reader, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nt\r\n");
+}
