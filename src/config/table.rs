@@ -1015,6 +1015,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn output_limits_parse_as_redis_server_does() {
+        let ok = |words: &[&str]| parse_output_limits(&words.iter().map(|w| w.as_bytes().to_vec()).collect::<Vec<_>>());
+        let limit = |hard, soft, soft_secs| crate::config::ObufLimit { hard, soft, soft_secs };
+        assert_eq!(ok(&["pubsub", "32mb", "8mb", "60"]), Ok(Value::Limits(vec![(2, limit(32 << 20, 8 << 20, 60))])));
+        assert_eq!(
+            ok(&["SLAVE", "1k", "2kb", "3", "normal", "0", "0", "0"]),
+            Ok(Value::Limits(vec![(1, limit(1000, 2048, 3)), (0, limit(0, 0, 0))]))
+        );
+        assert_eq!(ok(&[]), Ok(Value::Limits(vec![])), "an empty CONFIG SET value changes nothing");
+        let err = |words: &[&str]| ok(words).expect_err("refused");
+        assert_eq!(err(&["pubsub", "1mb"]), "Wrong number of arguments in buffer limit configuration.");
+        assert_eq!(err(&["master", "1", "1", "1"]), "Invalid client class specified in buffer limit configuration.");
+        for bad in [["pubsub", "x", "1", "1"], ["pubsub", "1", "1", "-1"], ["pubsub", "1", "-1", "1"]] {
+            assert_eq!(err(&bad), "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+        }
+        let shown = Kind::OutputLimits.format(&Value::Limits(vec![
+            (0, limit(0, 0, 0)),
+            (1, limit(1, 2, 3)),
+            (2, limit(4, 5, 6)),
+        ]));
+        assert_eq!(shown, "normal 0 0 0 slave 1 2 3 pubsub 4 5 6");
+    }
+
+    #[test]
     fn strict_integers() {
         assert_eq!(parse_i64_strict(b"0"), Some(0));
         assert_eq!(parse_i64_strict(b"42"), Some(42));

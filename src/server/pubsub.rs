@@ -242,3 +242,61 @@ impl PubSub {
         receivers
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn sub(id: u64, resp: u32) -> Subscriber {
+        Subscriber { id, worker: 0, info: Arc::new(ClientInfo::for_test(id, resp, 0)) }
+    }
+
+    #[test]
+    fn publish_counts_channel_and_pattern_receivers() {
+        let shared = Shared::new(Config::default());
+        let ps = &shared.pubsub;
+        assert!(ps.is_idle());
+        assert_eq!(ps.publish(&shared, Kind::Channel, b"news.tech", b"m", None), 0);
+        ps.subscribe(Kind::Channel, b"news.tech", sub(1, 2));
+        ps.subscribe(Kind::Channel, b"news.tech", sub(2, 3));
+        ps.subscribe(Kind::Pattern, b"news.*", sub(1, 2));
+        ps.subscribe(Kind::Pattern, b"n[aeiou]ws.*", sub(3, 2));
+        ps.subscribe(Kind::Shard, b"news.tech", sub(4, 2));
+        // A client matching by channel and by pattern counts twice, as in redis-server.
+        assert_eq!(ps.publish(&shared, Kind::Channel, b"news.tech", b"m", None), 4);
+        assert_eq!(ps.publish(&shared, Kind::Channel, b"news.art", b"m", None), 2);
+        assert_eq!(ps.publish(&shared, Kind::Shard, b"news.tech", b"m", None), 1);
+        assert_eq!((ps.count(Kind::Channel, b"news.tech"), ps.pattern_count()), (2, 2));
+        assert!(ps.is_subscribed(Kind::Channel, b"news.tech", 2) && !ps.is_subscribed(Kind::Channel, b"news.tech", 3));
+        let mut names = ps.names(Kind::Pattern, Some(b"news*"));
+        names.sort();
+        assert_eq!(names, vec![b"news.*".to_vec()]);
+        ps.unsubscribe(Kind::Channel, b"news.tech", 1);
+        ps.unsubscribe(Kind::Channel, b"news.tech", 2);
+        assert_eq!(ps.count(Kind::Channel, b"news.tech"), 0);
+        assert!(ps.names(Kind::Channel, None).is_empty(), "an emptied channel is forgotten");
+        for (kind, name, id) in
+            [(Kind::Pattern, &b"news.*"[..], 1), (Kind::Pattern, b"n[aeiou]ws.*", 3), (Kind::Shard, b"news.tech", 4)]
+        {
+            ps.unsubscribe(kind, name, id);
+        }
+        assert!(ps.is_idle());
+    }
+
+    #[test]
+    fn the_publisher_hears_itself_in_its_own_protocol() {
+        let shared = Shared::new(Config::default());
+        shared.pubsub.subscribe(Kind::Channel, b"c", sub(7, 3));
+        let mut out = Vec::new();
+        let me = Publisher { id: 7, worker: 0, out: &mut out };
+        assert_eq!(shared.pubsub.publish(&shared, Kind::Channel, b"c", b"hi", Some(me)), 1);
+        assert_eq!(out, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n");
+        // HELLO 2 while subscribed: the record's protocol decides the encoding.
+        shared.pubsub.subscribe(Kind::Pattern, b"*", sub(8, 2));
+        let mut out = Vec::new();
+        let me = Publisher { id: 8, worker: 0, out: &mut out };
+        shared.pubsub.publish(&shared, Kind::Channel, b"c", b"hi", Some(me));
+        assert_eq!(out, b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$2\r\nhi\r\n");
+    }
+}

@@ -70,6 +70,32 @@ pub struct ClientInfo {
     pub worker: usize,
 }
 
+impl ClientInfo {
+    /// A record for unit tests: client `id` speaking RESP `resp` on worker `worker`.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: u64, resp: u32, worker: usize) -> ClientInfo {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        ClientInfo {
+            id,
+            addr,
+            laddr: addr,
+            fd: -1,
+            created: Instant::now(),
+            last_active_ms: Default::default(),
+            db: Default::default(),
+            resp: resp.into(),
+            name: Default::default(),
+            lib: Default::default(),
+            last_cmd: Mutex::new("NULL"),
+            qbuf: Default::default(),
+            obuf: Default::default(),
+            kill: Default::default(),
+            memcache: false,
+            worker,
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct Shared {
     /// The keyspace. `'static` (leaked once per `Shared`, which lives as long as the process)

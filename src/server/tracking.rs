@@ -197,3 +197,48 @@ fn send(shared: &Shared, trackers: &[Tracker], key: Option<&[u8]>, mut writer: O
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn tracker(id: u64, prefixes: Option<Vec<Vec<u8>>>, noloop: bool) -> Tracker {
+        Tracker { worker: 0, info: Arc::new(ClientInfo::for_test(id, 3, 0)), redirect: 0, noloop, prefixes }
+    }
+
+    const INVALIDATE_K: &[u8] = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
+
+    #[test]
+    fn a_read_key_is_invalidated_once() {
+        let shared = Shared::new(Config::default());
+        let t = &shared.tracking;
+        assert!(!t.is_active());
+        t.enable(1, tracker(1, None, false));
+        t.remember(1, [&b"k"[..]].into_iter());
+        let mut out = Vec::new();
+        t.invalidate(&shared, b"k", Some(Publisher { id: 1, worker: 0, out: &mut out }));
+        assert_eq!(out, INVALIDATE_K, "the writer that read the key hears of its own write");
+        let mut out = Vec::new();
+        t.invalidate(&shared, b"k", Some(Publisher { id: 1, worker: 0, out: &mut out }));
+        assert!(out.is_empty(), "forgotten until read again");
+        t.disable(1);
+        assert!(!t.is_active());
+    }
+
+    #[test]
+    fn bcast_prefixes_and_noloop() {
+        let shared = Shared::new(Config::default());
+        let t = &shared.tracking;
+        t.enable(1, tracker(1, Some(vec![b"k".to_vec()]), false));
+        t.enable(2, tracker(2, Some(vec![b"k".to_vec()]), true));
+        for (writer, heard) in [(1, true), (2, false)] {
+            let mut out = Vec::new();
+            t.invalidate(&shared, b"k", Some(Publisher { id: writer, worker: 0, out: &mut out }));
+            assert_eq!(out == INVALIDATE_K, heard, "writer {writer}");
+            let mut out = Vec::new();
+            t.invalidate(&shared, b"x", Some(Publisher { id: writer, worker: 0, out: &mut out }));
+            assert!(out.is_empty(), "outside the prefix");
+        }
+    }
+}
