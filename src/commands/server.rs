@@ -686,6 +686,12 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 st.keyspace_hits.load(Ordering::Relaxed),
                 st.keyspace_misses.load(Ordering::Relaxed),
             );
+            let (channels, patterns, shard) = sh.pubsub.sizes();
+            let (keys, items, prefixes) = sh.tracking.sizes();
+            let _ = write!(
+                t,
+                "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\ntracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
+            );
         }
         "keyspace" => {
             t.push_str("# Keyspace\r\n");

@@ -172,6 +172,12 @@ impl PubSub {
         self.lock().map(kind).get(name).is_some_and(|subs| subs.iter().any(|s| s.id == id))
     }
 
+    /// Channels, patterns and shard channels with at least one subscriber (INFO stats).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let reg = self.lock();
+        (reg.channels.len(), reg.patterns.len(), reg.shard.len())
+    }
+
     /// Number of distinct patterns with a subscriber (PUBSUB NUMPAT).
     pub fn pattern_count(&self) -> usize {
         self.lock().patterns.len()

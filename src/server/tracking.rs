@@ -87,6 +87,18 @@ impl Tracking {
         }
     }
 
+    /// Keys remembered, (key, client) pairs, and BCAST prefixes in use (INFO stats'
+    /// `tracking_total_keys`, `tracking_total_items`, `tracking_total_prefixes`).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let inner = self.lock();
+        let items = inner.keys.values().map(Vec::len).sum();
+        let mut prefixes: Vec<&Vec<u8>> =
+            inner.clients.values().filter_map(|t| t.prefixes.as_ref()).flatten().collect();
+        prefixes.sort();
+        prefixes.dedup();
+        (inner.keys.len(), items, prefixes.len())
+    }
+
     /// True when client `id` exists as far as REDIRECT is concerned.
     pub fn client_exists(shared: &Shared, id: u64) -> bool {
         shared.lock_clients().contains_key(&id)
