@@ -48,7 +48,8 @@ use super::Config;
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
-    /// Start the server with this configuration (boxed: it is far larger than the other arm).
+    /// Start the server with this configuration (boxed: it is large, and the other variant
+    /// small).
     Run(Box<Config>),
     /// Print this text (`--help` / `--version`) to standard output and exit successfully.
     Print(String),

@@ -54,8 +54,6 @@ pub struct ClientInfo {
     pub resp: AtomicU32,
     /// Name given by CLIENT SETNAME / HELLO SETNAME.
     pub name: Mutex<Vec<u8>>,
-    /// Library name and version from CLIENT SETINFO.
-    pub lib: Mutex<(Vec<u8>, Vec<u8>)>,
     /// Name of the last command run.
     pub last_cmd: Mutex<&'static str>,
     /// Query buffer bytes in use, output buffer bytes pending.
@@ -64,10 +62,14 @@ pub struct ClientInfo {
     pub obuf: AtomicUsize,
     /// Set by CLIENT KILL (or shutdown) from any thread; the owner closes the connection.
     pub kill: AtomicBool,
+    /// Index of the worker that owns the connection.
+    pub worker: usize,
+    /// CLIENT NO-EVICT ON.
+    pub no_evict: AtomicBool,
+    /// In MONITOR mode.
+    pub monitor: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
-    /// The worker thread that owns the connection (where pushes for it are delivered).
-    pub worker: usize,
 }
 
 impl ClientInfo {
@@ -85,13 +87,14 @@ impl ClientInfo {
             db: Default::default(),
             resp: resp.into(),
             name: Default::default(),
-            lib: Default::default(),
             last_cmd: Mutex::new("NULL"),
             qbuf: Default::default(),
             obuf: Default::default(),
             kill: Default::default(),
-            memcache: false,
             worker,
+            no_evict: Default::default(),
+            monitor: Default::default(),
+            memcache: false,
         }
     }
 }
@@ -133,6 +136,55 @@ pub struct Shared {
     pub tracking: super::tracking::Tracking,
     /// Keyspace event classes commands announce (`commands::notify`); zero when off.
     pub notify_flags: AtomicU32,
+    /// Per-command statistics, error counts, slow log, latency monitor.
+    pub stats: super::stats::Stats,
+    /// MONITOR clients and the delivery of their lines.
+    pub monitors: super::monitor::Monitors,
+    /// CLIENT PAUSE state.
+    pub pause: Pause,
+    /// Bumped by CLIENT KILL: workers that see it change look for connections to close.
+    pub kill_generation: AtomicU64,
+    /// Each worker's waker, to interrupt its poll (kill, unpause).
+    wakers: std::sync::OnceLock<Vec<Arc<mio::Waker>>>,
+}
+
+/// CLIENT PAUSE: until when, and whether every command or only writes wait.
+#[derive(Default, Debug)]
+pub struct Pause {
+    /// Unix ms when the pause ends (0 or past: no pause).
+    until_ms: AtomicU64,
+    /// Every command waits, not only writes.
+    all: AtomicBool,
+}
+
+impl Pause {
+    /// Pauses until `until_ms`. Like redis-server, a pause in force is only ever extended and
+    /// made stricter (ALL over WRITE) by another CLIENT PAUSE, never shortened or relaxed.
+    pub fn pause(&self, until_ms: u64, all: bool, now: u64) {
+        let active = self.until_ms.load(Ordering::Acquire) > now;
+        if active {
+            self.all.fetch_or(all, Ordering::AcqRel);
+            self.until_ms.fetch_max(until_ms, Ordering::AcqRel);
+        } else {
+            self.all.store(all, Ordering::Release);
+            self.until_ms.store(until_ms, Ordering::Release);
+        }
+    }
+
+    /// Ends the pause (CLIENT UNPAUSE).
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Ordering::Release);
+    }
+
+    /// None when no pause is in force at `now`, else Some(pausing every command?).
+    pub fn state(&self, now: u64) -> Option<bool> {
+        (self.until_ms.load(Ordering::Acquire) > now).then(|| self.all.load(Ordering::Acquire))
+    }
+
+    /// Unix ms when the current pause ends.
+    pub fn until(&self) -> u64 {
+        self.until_ms.load(Ordering::Acquire)
+    }
 }
 
 impl Shared {
@@ -142,6 +194,7 @@ impl Shared {
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
         let notify = config.notify_keyspace_events;
+        let stats = super::stats::Stats::new(crate::commands::spec_count(), config.threads.max(1), &config);
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
         let memcache = crate::memcache::Stats::default();
@@ -164,9 +217,26 @@ impl Shared {
             pubsub: Default::default(),
             tracking: Default::default(),
             notify_flags: AtomicU32::new(0),
+            stats,
+            monitors: Default::default(),
+            pause: Default::default(),
+            kill_generation: AtomicU64::new(0),
+            wakers: Default::default(),
         };
         crate::commands::notify::configure(&shared, notify);
         shared
+    }
+
+    /// Installs the workers' wakers (once, at start).
+    pub fn set_wakers(&self, wakers: Vec<Arc<mio::Waker>>) {
+        let _ = self.wakers.set(wakers);
+    }
+
+    /// Interrupts every worker's poll.
+    pub fn wake_all(&self) {
+        for w in self.wakers.get().map(Vec::as_slice).unwrap_or(&[]) {
+            let _ = w.wake();
+        }
     }
 
     /// A read view of the configuration. A poisoned lock means a panic while CONFIG SET held it;
