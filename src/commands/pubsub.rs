@@ -60,6 +60,14 @@ impl Subscriptions {
         !(self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty())
     }
 
+    /// Publishes the counts to the client's shared record (CLIENT LIST).
+    fn publish_counts(&self, info: &crate::server::ClientInfo) {
+        use std::sync::atomic::Ordering::Relaxed;
+        info.subs[0].store(self.channels.len(), Relaxed);
+        info.subs[1].store(self.patterns.len(), Relaxed);
+        info.subs[2].store(self.shard.len(), Relaxed);
+    }
+
     fn set(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
         match kind {
             Kind::Channel => &mut self.channels,
@@ -108,6 +116,7 @@ pub fn leave_all(shared: &Shared, session: &mut Session) {
             shared.pubsub.unsubscribe(kind, &name, id);
         }
     }
+    session.subs.publish_counts(&session.info);
 }
 
 fn words(kind: Kind) -> (&'static [u8], &'static [u8]) {
@@ -138,6 +147,7 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> Result<(
         }
         confirm(ctx, word, Some(name), kind);
     }
+    ctx.session.subs.publish_counts(&ctx.session.info);
     Ok(())
 }
 
@@ -158,6 +168,7 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, kind: Kind) -> Result
         }
         confirm(ctx, word, Some(&name), kind);
     }
+    ctx.session.subs.publish_counts(&ctx.session.info);
     Ok(())
 }
 

@@ -787,8 +787,18 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     if info.monitor.load(Ordering::Relaxed) {
         f.push('O');
     }
+    if info.is_pubsub() {
+        f.push('P');
+    }
     if shared.blocking.is_blocked(info.id) {
         f.push('b');
+    }
+    let tracking = info.tracking.load(Ordering::Relaxed);
+    if tracking & crate::server::shared::TRACKING_ON != 0 {
+        f.push('t');
+    }
+    if tracking & crate::server::shared::TRACKING_BCAST != 0 {
+        f.push('B');
     }
     if info.no_evict.load(Ordering::Relaxed) {
         f.push('e');
@@ -799,8 +809,8 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     f
 }
 
-/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `sub`,
-/// `psub`, `ssub` and `multi` read 0 / -1 until pub/sub and transactions keep that state.
+/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `multi`
+/// reads -1 until transactions keep that state where other threads can see it.
 fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.lock().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = info.last_cmd.lock().map(|c| *c).unwrap_or("NULL");
@@ -809,7 +819,7 @@ fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -
     let obuf = info.obuf.load(Ordering::Relaxed);
     let qbuf = info.qbuf.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir={} resp={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -819,22 +829,48 @@ fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -
         idle,
         client_flags(shared, info),
         info.db.load(Ordering::Relaxed),
+        info.subs[0].load(Ordering::Relaxed),
+        info.subs[1].load(Ordering::Relaxed),
+        info.subs[2].load(Ordering::Relaxed),
         qbuf,
         obuf,
         16384 + qbuf + obuf,
         if obuf > 0 { "rw" } else { "r" },
         cmd,
+        info.redir.load(Ordering::Relaxed),
         info.resp.load(Ordering::Relaxed),
     )
 }
 
-/// A client type name as CLIENT LIST / KILL TYPE take it: Some(true) for normal clients, Some(false)
-/// for the types cachette has no clients of yet (master, replica, pubsub).
-fn client_type(t: &[u8]) -> Result<bool, CmdError> {
+/// A client type as CLIENT LIST / KILL TYPE name it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    /// Neither subscribed nor a replication link.
+    Normal,
+    /// Subscribed to a channel, pattern or shard channel.
+    PubSub,
+    /// Master and replica links: cachette has none yet.
+    Link,
+}
+
+impl ClientType {
+    fn matches(self, c: &ClientInfo) -> bool {
+        match self {
+            ClientType::Normal => !c.is_pubsub(),
+            ClientType::PubSub => c.is_pubsub(),
+            ClientType::Link => false,
+        }
+    }
+}
+
+/// Parses a TYPE argument, with redis-server's error.
+fn client_type(t: &[u8]) -> Result<ClientType, CmdError> {
     if is(t, "normal") {
-        Ok(true)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(t, "pubsub") {
+        Ok(ClientType::PubSub)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Link)
     } else {
         Err(CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))))
     }
@@ -847,10 +883,10 @@ fn redis_clients(ctx: &Ctx<'_>) -> Vec<std::sync::Arc<ClientInfo>> {
 
 fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     // redis-server 7.0 takes either one TYPE filter or one ID list, never both.
-    let mut normal = true;
+    let mut of_type = None;
     let mut ids: Option<Vec<i64>> = None;
     if argv.len() == 4 && is(argv.get(2), "TYPE") {
-        normal = client_type(argv.get(3))?;
+        of_type = Some(client_type(argv.get(3))?);
     } else if argv.len() >= 4 && is(argv.get(2), "ID") {
         let parsed: Option<Vec<i64>> = argv.rest(3).map(crate::types::string::parse_i64).collect();
         ids = Some(parsed.ok_or_else(|| CmdError::err("ERR Invalid client ID"))?);
@@ -862,7 +898,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     for c in redis_clients(ctx) {
         let listed = match &ids {
             Some(ids) => ids.contains(&(c.id as i64)),
-            None => normal,
+            None => of_type.map_or(true, |t| t.matches(&c)),
         };
         if listed {
             text.push_str(&client_line(ctx.shared, &c, now));
@@ -883,7 +919,7 @@ fn client_info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 #[derive(Default)]
 struct KillFilter<'a> {
     id: Option<u64>,
-    normal: Option<bool>,
+    of_type: Option<ClientType>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
     skipme: bool,
@@ -893,7 +929,7 @@ impl KillFilter<'_> {
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
         (!self.skipme || c.id != me)
             && self.id.map_or(true, |id| id == c.id)
-            && self.normal.unwrap_or(true)
+            && self.of_type.map_or(true, |t| t.matches(c))
             && self.addr.map_or(true, |a| a == c.addr.to_string().as_bytes())
             && self.laddr.map_or(true, |a| a == c.laddr.to_string().as_bytes())
     }
@@ -920,7 +956,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     .ok_or_else(|| CmdError::err("ERR client-id should be greater than 0"))?;
                 f.id = Some(id as u64);
             } else if is(opt, "TYPE") {
-                f.normal = Some(client_type(val)?);
+                f.of_type = Some(client_type(val)?);
             } else if is(opt, "ADDR") {
                 f.addr = Some(val);
             } else if is(opt, "LADDR") {

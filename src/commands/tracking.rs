@@ -94,6 +94,7 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdErro
     let id = ctx.session.info.id;
     if !on {
         ctx.session.tracking = None;
+        publish_state(&ctx.session.info, None);
         ctx.shared.tracking.disable(id);
         super::notify::refresh_logs(ctx.shared);
         ctx.out.ok();
@@ -157,6 +158,7 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdErro
     };
     ctx.shared.tracking.enable(id, tracker);
     super::notify::refresh_logs(ctx.shared);
+    publish_state(&ctx.session.info, Some(&t));
     ctx.session.tracking = Some(t);
     ctx.out.ok();
     Ok(())
@@ -241,9 +243,20 @@ pub fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), Cm
     Ok(())
 }
 
+/// Mirrors the tracking state into the client's shared record (CLIENT LIST flags and `redir`).
+fn publish_state(info: &crate::server::ClientInfo, t: Option<&TrackState>) {
+    use crate::server::shared::{TRACKING_BCAST, TRACKING_ON};
+    use std::sync::atomic::Ordering::Relaxed;
+    let bits = t.map_or(0, |t| TRACKING_ON | if t.bcast { TRACKING_BCAST } else { 0 });
+    info.tracking.store(bits, Relaxed);
+    // As redis-server: -1 when off, 0 when on without REDIRECT.
+    info.redir.store(t.map_or(-1, |t| t.redirect as i64), Relaxed);
+}
+
 /// Turns tracking off for a session going away or RESET.
 pub fn leave(shared: &Shared, session: &mut Session) {
     if session.tracking.take().is_some() {
+        publish_state(&session.info, None);
         shared.tracking.disable(session.info.id);
         super::notify::refresh_logs(shared);
     }

@@ -70,6 +70,25 @@ pub struct ClientInfo {
     pub monitor: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST `sub psub ssub`, type
+    /// pubsub); written by the owner's session.
+    pub subs: [AtomicUsize; 3],
+    /// Client tracking: [`TRACKING_ON`] and [`TRACKING_BCAST`] bits (CLIENT LIST flags `t B`).
+    pub tracking: AtomicU32,
+    /// Tracking REDIRECT target (CLIENT LIST `redir`): -1 when none.
+    pub redir: std::sync::atomic::AtomicI64,
+}
+
+/// `ClientInfo::tracking` bit: CLIENT TRACKING is on.
+pub const TRACKING_ON: u32 = 1;
+/// `ClientInfo::tracking` bit: in BCAST mode.
+pub const TRACKING_BCAST: u32 = 2;
+
+impl ClientInfo {
+    /// True while the client has any subscription (the pubsub client type).
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.iter().any(|n| n.load(Ordering::Relaxed) > 0)
+    }
 }
 
 impl ClientInfo {
@@ -95,6 +114,9 @@ impl ClientInfo {
             no_evict: Default::default(),
             monitor: Default::default(),
             memcache: false,
+            subs: Default::default(),
+            tracking: Default::default(),
+            redir: (-1).into(),
         }
     }
 }

@@ -202,6 +202,9 @@ impl Worker {
                 no_evict: Default::default(),
                 monitor: Default::default(),
                 memcache: proto == Proto::Memcache,
+                subs: Default::default(),
+                tracking: Default::default(),
+                redir: (-1).into(),
             };
             let info = self.shared.register_client(info);
             let entry = self.conns.vacant_entry();

@@ -402,3 +402,35 @@ fn tracking_invalidates_keys_the_active_cycle_expires() {
     // Nobody touches the key again: the cron's cycle deletes it, and the reader hears of it.
     read_expect(&mut reader, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nt\r\n");
 }
+
+#[test]
+fn client_list_shows_subscriptions_and_tracking_and_kill_takes_type_pubsub() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut sub = srv.resp();
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    hello3(&mut sub);
+    send(&mut sub, &["SUBSCRIBE", "x", "y"]);
+    send(&mut sub, &["PSUBSCRIBE", "p*"]);
+    send(&mut sub, &["SSUBSCRIBE", "s"]);
+    send(&mut sub, &["CLIENT", "TRACKING", "on", "BCAST"]);
+    send(&mut sub, &["CLIENT", "INFO"]);
+    let mut text = String::new();
+    let start = Instant::now();
+    while !text.contains("resp=3\n") && start.elapsed() < Duration::from_secs(10) {
+        let mut buf = [0u8; 4096];
+        let n = sub.read(&mut buf).expect("read");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(text.contains(" flags=PtB db=0 sub=2 psub=1 ssub=1 "), "{text}");
+    assert!(text.contains(" redir=0 resp=3\n"), "{text}");
+    let sub_id = text.split("id=").nth(1).and_then(|s| s.split(' ').next()).expect("id").to_owned();
+    let mut admin = srv.resp();
+    send(&mut admin, &["CLIENT", "LIST", "TYPE", "pubsub"]);
+    let mut buf = [0u8; 4096];
+    let n = admin.read(&mut buf).expect("list");
+    let list = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert_eq!(list.matches("id=").count(), 1, "{list}");
+    assert!(list.contains(&format!("id={sub_id} ")), "{list}");
+    expect(&mut admin, &["CLIENT", "KILL", "TYPE", "pubsub"], b":1\r\n");
+    assert!(await_numsub(&mut admin, "x", 0, Duration::from_secs(10)));
+}
