@@ -183,22 +183,38 @@ fn message(shared: &Shared, receiver: &ClientInfo, redirected: bool, key: Option
     Some(buf)
 }
 
+/// `>2 tracking-redir-broken <id>` for a RESP3 client whose REDIRECT target is gone.
+fn redirect_broken(info: &ClientInfo, target: u64) -> Option<Vec<u8>> {
+    if version_of(info) != Version::Resp3 {
+        return None;
+    }
+    let mut buf = Vec::new();
+    let mut enc = Encoder::new(&mut buf, Version::Resp3);
+    enc.push(2);
+    enc.bulk(b"tracking-redir-broken");
+    enc.int(target as i64);
+    Some(buf)
+}
+
 fn send(shared: &Shared, trackers: &[Tracker], key: Option<&[u8]>, mut writer: Option<Publisher<'_>>) {
     let writer_id = writer.as_ref().map(|w| w.id);
     for t in trackers {
         if t.noloop && writer_id == Some(t.info.id) {
             continue;
         }
-        let (receiver, worker) = if t.redirect == 0 {
-            (t.info.clone(), t.worker)
-        } else {
-            // A target that has gone gets nothing (redis-server tells the client its
-            // redirection broke; cachette does not yet).
-            let Some(info) = shared.lock_clients().get(&t.redirect).cloned() else { continue };
-            let worker = info.worker;
-            (info, worker)
+        let target = (t.redirect != 0).then(|| shared.lock_clients().get(&t.redirect).cloned());
+        let (receiver, worker, msg) = match target {
+            None => (t.info.clone(), t.worker, message(shared, &t.info, false, key)),
+            Some(Some(info)) => {
+                let msg = message(shared, &info, true, key);
+                let worker = info.worker;
+                (info, worker, msg)
+            }
+            // The target has gone: as redis-server, a RESP3 client is told its redirection
+            // broke, in place of the invalidation.
+            Some(None) => (t.info.clone(), t.worker, redirect_broken(&t.info, t.redirect)),
         };
-        let Some(msg) = message(shared, &receiver, t.redirect != 0, key) else { continue };
+        let Some(msg) = msg else { continue };
         match writer.as_mut() {
             Some(w) if w.id == receiver.id => w.out.extend_from_slice(&msg),
             _ => {

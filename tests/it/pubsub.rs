@@ -434,3 +434,30 @@ fn client_list_shows_subscriptions_and_tracking_and_kill_takes_type_pubsub() {
     expect(&mut admin, &["CLIENT", "KILL", "TYPE", "pubsub"], b":1\r\n");
     assert!(await_numsub(&mut admin, "x", 0, Duration::from_secs(10)));
 }
+
+#[test]
+fn tracking_tells_a_resp3_client_its_redirect_target_has_gone() {
+    let srv = util::cachette(&["--threads", "2"]);
+    let mut target = srv.resp();
+    let target_id = client_id(&mut target);
+    let mut reader = srv.resp();
+    reader.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    hello3(&mut reader);
+    expect(&mut reader, &["CLIENT", "TRACKING", "on", "REDIRECT", &target_id], b"+OK\r\n");
+    expect(&mut reader, &["GET", "rk"], b"_\r\n");
+    drop(target);
+    let mut admin = srv.resp();
+    // The target's worker forgets it a moment after its socket closes.
+    let start = Instant::now();
+    loop {
+        send(&mut admin, &["CLIENT", "LIST", "ID", &target_id]);
+        let mut buf = [0u8; 1024];
+        let n = admin.read(&mut buf).expect("list");
+        if !String::from_utf8_lossy(&buf[..n]).contains("id=") || start.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    expect(&mut admin, &["SET", "rk", "1"], b"+OK\r\n");
+    read_expect(&mut reader, format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{target_id}\r\n").as_bytes());
+}
