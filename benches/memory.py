@@ -102,8 +102,8 @@ class Resp:
         self.buf = self.buf[self.pos:] + data; self.pos = 0
 
     def reply(self):
-        """One reply: bytes for +/$ (None for a nil), int for :, RuntimeError-free Err tuple for -,
-        list for *."""
+        """One reply: bytes for + and $ (None for a nil bulk), int for :, ("ERR", text) for -,
+        a list for *."""
         while True:
             end = self.buf.find(b"\r\n", self.pos)
             if end < 0:
@@ -125,7 +125,7 @@ class Resp:
                 return int(line)
             if t == b"*":
                 return [self.reply() for _ in range(max(int(line), 0))]
-            raise RuntimeError(f"unexpected reply {self.buf[self.pos - 2 - len(line) - 1:][:40]!r}")
+            raise RuntimeError(f"unexpected reply line {t + line!r}")
 
     def call(self, *args):
         self.s.sendall(cmd(*args))
@@ -241,11 +241,7 @@ class Server:
         if self.mport:
             wait_ready(self.p, self.mport, kind + " (memcached port)")
         time.sleep(0.2)  # let the server finish starting before the empty-server RSS is read
-        self.pid = self.server_pid()
-
-    def server_pid(self):
-        # Under taskset the child execs the server, so the pid is the server's own.
-        return self.p.pid
+        self.pid = self.p.pid  # taskset execs the server, so this is the server's own pid
 
     def rss(self):
         return rss(self.pid)
