@@ -12,6 +12,7 @@ mod memcache;
 mod memory;
 mod metrics;
 mod multi;
+mod operations;
 mod prometheus;
 mod resp;
 mod systemd;
