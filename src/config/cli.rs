@@ -15,7 +15,8 @@
 //! `--name=value` and `"--name value"` (one shell word) are accepted too.
 //!
 //! memcached's `-t N` (threads), `-c N` (maxclients), `-I SIZE` (item size limit, where `k`/`m`
-//! mean KiB/MiB as in memcached) and `-l ADDR[,ADDR…]` (bind) map onto the same directives.
+//! mean KiB/MiB as in memcached) and `-l ADDR[,ADDR…]` (bind) map onto the same directives;
+//! `-S` (SASL) is `memcache-sasl yes`.
 //! memcached's `-p` is not taken: with two listeners it would be ambiguous (`redis-cli -p` is the
 //! RESP port, `memcached -p` the memcached one), so both ports are spelled out.
 //!
@@ -119,6 +120,7 @@ fn split_command_line(tokens: &[OsString]) -> Result<Split, String> {
                     .ok_or_else(|| format!("{token} needs a value (see --help)"))?;
                 lines.push(memcached_flag(&token, value));
             }
+            "-S" => lines.push(vec!["memcache-sasl".into(), "yes".into()]),
             "--" => return Err("'--' must be followed by a directive name, as in --port 6380".into()),
             _ if token.starts_with("--") => {
                 let body = &token[2..];

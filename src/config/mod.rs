@@ -64,6 +64,10 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// `memcache-item-size-max`: largest memcached value, bytes (memcached `-I`).
     pub item_size_max: usize,
+    /// `memcache-sasl`: SASL authentication required on the memcached port (memcached `-S`).
+    pub memcache_sasl: bool,
+    /// `memcache-sasl-pwdb`: the `user:password` file SASL checks against.
+    pub memcache_sasl_pwdb: String,
     /// `hz`: background task frequency, always within 1..=500.
     pub hz: u32,
     /// `active-expire-effort`: 1..=10.
@@ -94,6 +98,8 @@ impl Default for Config {
             proto_max_bulk_len: 0,
             client_query_buffer_limit: 0,
             item_size_max: 0,
+            memcache_sasl: false,
+            memcache_sasl_pwdb: String::new(),
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
@@ -257,6 +263,9 @@ impl Config {
                 self.port
             ));
         }
+        if self.memcache_sasl && self.memcache_sasl_pwdb.is_empty() {
+            return Err("memcache-sasl yes needs memcache-sasl-pwdb, the file of user:password lines".to_owned());
+        }
         Ok(())
     }
 
@@ -365,6 +374,8 @@ mod tests {
             proto_max_bulk_len: 8,
             client_query_buffer_limit: 9,
             item_size_max: 10,
+            memcache_sasl: true,
+            memcache_sasl_pwdb: "x".into(),
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,

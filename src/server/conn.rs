@@ -121,6 +121,12 @@ pub struct Conn {
     session: Session,
     /// memcached: bytes of a refused data block still to discard.
     swallow: usize,
+    /// memcached: the protocol this connection speaks, fixed by its first byte (0x80: binary,
+    /// anything else: text and meta), as memcached's default `-B auto` decides. `None` until
+    /// that byte arrives.
+    mc_binary: Option<bool>,
+    /// memcached binary protocol state (SASL).
+    bin: memcache::binary::BinarySession,
     /// The worker that owns this connection (blocked clients are woken through it).
     worker: usize,
     /// Blocked in BLPOP and friends: no further command runs until the reply arrives or this
@@ -147,6 +153,8 @@ impl Conn {
             args: resp::Args::new(),
             session: Session::new(info.clone()),
             swallow: 0,
+            mc_binary: None,
+            bin: Default::default(),
             worker,
             blocked: None,
             info,
@@ -404,6 +412,21 @@ impl Conn {
 
     fn execute_memcache(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
         use cachette_memcache::Parsed;
+        let binary = match self.mc_binary {
+            Some(b) => b,
+            None => {
+                let Some(&first) = self.rbuf.buf[self.rbuf.start..self.rbuf.end].first() else { return };
+                // With SASL memcached speaks only the binary protocol: a text client's bytes are
+                // read as a binary header, and closed for their bad magic.
+                let b = shared.memcache_sasl.is_some() || first == cachette_memcache::binary::REQUEST_MAGIC;
+                self.mc_binary = Some(b);
+                b
+            }
+        };
+        if binary {
+            self.execute_memcache_binary(shared, limits, now);
+            return;
+        }
         while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
             if self.swallow > 0 {
                 let k = self.swallow.min(self.rbuf.pending());
@@ -444,6 +467,52 @@ impl Conn {
                     if close {
                         self.closing = true;
                     }
+                }
+            }
+        }
+    }
+
+    /// The binary-protocol twin of the loop above: same swallow countdown, same output bound.
+    fn execute_memcache_binary(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
+        use cachette_memcache::binary::{self, Parsed};
+        while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
+            if self.swallow > 0 {
+                let k = self.swallow.min(self.rbuf.pending());
+                self.rbuf.start += k;
+                self.swallow -= k;
+                if self.swallow > 0 {
+                    break;
+                }
+            }
+            let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
+            if data.is_empty() {
+                break;
+            }
+            match binary::parse(data, &limits.memcache) {
+                Parsed::Complete(req, n) => {
+                    let act =
+                        memcache::binary::execute(shared, &mut self.session, &mut self.bin, req, &mut self.wbuf, now);
+                    self.rbuf.start += n;
+                    if shared.engine.ready.has_ready() {
+                        super::blocking::serve(shared);
+                    }
+                    if act == memcache::Action::Close {
+                        self.closing = true;
+                    }
+                }
+                Parsed::Incomplete => break,
+                Parsed::Refused(r) => {
+                    let close = memcache::binary::refuse(shared, &self.bin, &r, &mut self.wbuf, now);
+                    self.rbuf.start += r.consumed.min(self.rbuf.pending());
+                    self.swallow = r.swallow;
+                    if close {
+                        self.closing = true;
+                    }
+                }
+                // memcached closes on a bad magic byte without a word.
+                Parsed::BadMagic => {
+                    self.closing = true;
+                    self.rbuf.start = self.rbuf.end;
                 }
             }
         }

@@ -76,7 +76,13 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
-    let shared = Arc::new(Shared::new(config));
+    let sasl_users = match config.memcache_sasl {
+        true => Some(crate::memcache::sasl::Users::load(&config.memcache_sasl_pwdb)?),
+        false => None,
+    };
+    let mut shared = Shared::new(config);
+    shared.memcache_sasl = sasl_users;
+    let shared = Arc::new(shared);
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
