@@ -5,6 +5,7 @@
 mod bad_input;
 mod blocking;
 mod differential;
+mod differential_binary;
 mod docs;
 mod lifecycle;
 mod memcache;
