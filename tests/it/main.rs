@@ -9,5 +9,6 @@ mod differential_binary;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod memcache_clients;
 mod resp;
 mod util;
