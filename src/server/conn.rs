@@ -109,6 +109,9 @@ pub struct Conn {
     wpos: usize,
     /// Input may be waiting: no `WouldBlock` seen since the last readable event.
     read_ready: bool,
+    /// The peer shut down its side (the poller said so): read on to the end of the stream
+    /// rather than trusting a short read, because no further event will announce the EOF.
+    read_closed: bool,
     /// Close once the output is flushed (QUIT, protocol error).
     closing: bool,
     /// Close now (peer gone, I/O error, limit hit).
@@ -146,6 +149,7 @@ impl Conn {
             wbuf: Vec::new(),
             wpos: 0,
             read_ready: true,
+            read_closed: false,
             closing: false,
             dead: false,
             writable_registered: false,
@@ -164,6 +168,12 @@ impl Conn {
     /// The socket, for (re)registration.
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream
+    }
+
+    /// The poller reported that the peer closed its side: the data and the end of the stream
+    /// may come in one event, so the next read must go on until it sees the end.
+    pub fn note_read_closed(&mut self) {
+        self.read_closed = true;
     }
 
     /// True when the connection should be dropped now.
@@ -254,7 +264,7 @@ impl Conn {
                 Ok(n) => {
                     self.rbuf.end += n;
                     total += n;
-                    if n < room {
+                    if n < room && !self.read_closed {
                         // A short read from a stream socket means its receive queue is empty
                         // right now; anything arriving later raises a new edge. Skipping the
                         // read that would only say WouldBlock saves a syscall per request

@@ -9,6 +9,7 @@ mod differential_binary;
 mod docs;
 mod lifecycle;
 mod memcache;
+mod memcache_binary;
 mod memcache_clients;
 mod resp;
 mod util;
