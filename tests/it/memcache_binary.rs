@@ -188,7 +188,8 @@ fn stat_groups() {
     let mut c = srv.mc();
     c.write_all(&set(b"k", b"v")).expect("write");
     read_packets(&mut c, |_| true);
-    for (group, must_have) in [(&b""[..], &b"curr_items"[..]), (b"settings", b"item_size_max"), (b"items", b"items:1:number")]
+    for (group, must_have) in
+        [(&b""[..], &b"curr_items"[..]), (b"settings", b"item_size_max"), (b"items", b"items:1:number")]
     {
         c.write_all(&frame(0x10, b"", group, b"", 5)).expect("write");
         let got = read_packets(&mut c, |p| p.3.is_empty() && p.4.is_empty());

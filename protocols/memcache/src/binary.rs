@@ -309,7 +309,19 @@ fn is_quiet(op: u8) -> bool {
     use opcode::*;
     matches!(
         op,
-        GETQ | GETKQ | SETQ | ADDQ | REPLACEQ | DELETEQ | INCREMENTQ | DECREMENTQ | QUITQ | FLUSHQ | APPENDQ | PREPENDQ | GATQ | GATKQ
+        GETQ | GETKQ
+            | SETQ
+            | ADDQ
+            | REPLACEQ
+            | DELETEQ
+            | INCREMENTQ
+            | DECREMENTQ
+            | QUITQ
+            | FLUSHQ
+            | APPENDQ
+            | PREPENDQ
+            | GATQ
+            | GATKQ
     )
 }
 
@@ -408,7 +420,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
     let head = HEADER_LEN + ext + klen;
     if takes_value {
         // Refuse an oversized value from its header and key alone, before any of it arrives.
-        let flags_at = |b: &[u8]| u32::from_be_bytes([b[HEADER_LEN], b[HEADER_LEN + 1], b[HEADER_LEN + 2], b[HEADER_LEN + 3]]);
+        let flags_at =
+            |b: &[u8]| u32::from_be_bytes([b[HEADER_LEN], b[HEADER_LEN + 1], b[HEADER_LEN + 2], b[HEADER_LEN + 3]]);
         let too_large = |flags| !limits.item_fits(klen, flags, vlen);
         if buf.len() < head {
             return Parsed::Incomplete;

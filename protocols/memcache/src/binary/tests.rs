@@ -84,41 +84,31 @@ fn commands() {
         complete(&frame(opcode::GAT, &10u32.to_be_bytes(), b"k", b"", None)),
         Command::Get { key: b"k", with_key: false, touch: Some(10) }
     );
-    assert_eq!(complete(&frame(opcode::TOUCH, &5u32.to_be_bytes(), b"k", b"", None)), Command::Touch {
-        key: b"k",
-        exptime: 5
-    });
-    assert_eq!(complete(&frame(opcode::SETQ, &set_extras(9, 100), b"k", b"val", None)), Command::Store {
-        kind: StoreKind::Set,
-        key: b"k",
-        flags: 9,
-        exptime: 100,
-        value: b"val"
-    });
-    assert_eq!(complete(&frame(opcode::PREPEND, b"", b"k", b"v", None)), Command::Store {
-        kind: StoreKind::Prepend,
-        key: b"k",
-        flags: 0,
-        exptime: 0,
-        value: b"v"
-    });
+    assert_eq!(
+        complete(&frame(opcode::TOUCH, &5u32.to_be_bytes(), b"k", b"", None)),
+        Command::Touch { key: b"k", exptime: 5 }
+    );
+    assert_eq!(
+        complete(&frame(opcode::SETQ, &set_extras(9, 100), b"k", b"val", None)),
+        Command::Store { kind: StoreKind::Set, key: b"k", flags: 9, exptime: 100, value: b"val" }
+    );
+    assert_eq!(
+        complete(&frame(opcode::PREPEND, b"", b"k", b"v", None)),
+        Command::Store { kind: StoreKind::Prepend, key: b"k", flags: 0, exptime: 0, value: b"v" }
+    );
     let arith = [1u64.to_be_bytes().as_slice(), &10u64.to_be_bytes(), &0xffff_ffffu32.to_be_bytes()].concat();
-    assert_eq!(complete(&frame(opcode::DECREMENTQ, &arith, b"n", b"", None)), Command::Arith {
-        incr: false,
-        key: b"n",
-        delta: 1,
-        initial: 10,
-        exptime: u32::MAX
-    });
+    assert_eq!(
+        complete(&frame(opcode::DECREMENTQ, &arith, b"n", b"", None)),
+        Command::Arith { incr: false, key: b"n", delta: 1, initial: 10, exptime: u32::MAX }
+    );
     assert_eq!(complete(&frame(opcode::FLUSH, b"", b"", b"", None)), Command::Flush { delay: 0 });
     assert_eq!(complete(&frame(opcode::FLUSHQ, &3u32.to_be_bytes(), b"", b"", None)), Command::Flush { delay: 3 });
     assert_eq!(complete(&frame(opcode::STAT, b"", b"", b"", None)), Command::Stat { group: b"" });
     assert_eq!(complete(&frame(opcode::STAT, b"", b"items", b"", None)), Command::Stat { group: b"items" });
-    assert_eq!(complete(&frame(opcode::SASL_AUTH, b"", b"PLAIN", b"\0u\0p", None)), Command::SaslAuth {
-        step: false,
-        mech: b"PLAIN",
-        data: b"\0u\0p"
-    });
+    assert_eq!(
+        complete(&frame(opcode::SASL_AUTH, b"", b"PLAIN", b"\0u\0p", None)),
+        Command::SaslAuth { step: false, mech: b"PLAIN", data: b"\0u\0p" }
+    );
     assert_eq!(complete(&frame(opcode::NOOP, b"", b"", b"", None)), Command::Noop);
     assert_eq!(complete(&frame(opcode::QUITQ, b"", b"", b"", None)), Command::Quit);
 }
