@@ -20,6 +20,7 @@ pub mod config;
 pub mod engine;
 pub mod glob;
 pub mod memcache;
+pub mod metrics;
 pub mod server;
 pub mod types;
 

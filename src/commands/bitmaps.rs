@@ -30,7 +30,7 @@ use super::arg::*;
 use super::flags::*;
 use super::strings::{max_string_len, string_of};
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
-use crate::engine::Hashed;
+use crate::engine::{mc_bits, Hashed};
 use crate::types::string as st;
 use crate::types::Value;
 
@@ -310,7 +310,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         None => {
             let mut v = vec![0u8; need];
             set_bit(&mut v, offset, on);
-            l.set(db, &k, Value::Str(v), None, 0, false, now);
+            l.set(db, &k, Value::Str(v), None, 0, false, now).mc_bits |= mc_bits::RAW_STRING;
             false
         }
         Some((was, grows)) => {
@@ -321,6 +321,9 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     }
                     set_bit(s, offset, on);
                 }
+            } else if let Some(e) = l.peek(db, &k, now) {
+                // redis-server unshares the string before looking at the bit.
+                e.mc_bits |= mc_bits::RAW_STRING;
             }
             was
         }
@@ -502,7 +505,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         if op == BitOp::Not {
             res.iter_mut().for_each(|b| *b = !*b);
         }
-        l.set(db, &dest, Value::Str(res), None, 0, false, now);
+        l.set(db, &dest, Value::Str(res), None, 0, false, now).mc_bits |= mc_bits::RAW_STRING;
     }
     drop(l);
     ctx.out.int(maxlen as i64);
@@ -751,7 +754,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, read_only: bool) -> Resu
             }
             let replies = ops.iter().map(|op| apply_field_op(s, op)).collect();
             if !exists {
-                l.set(db, &k, Value::Str(fresh), None, 0, false, now);
+                l.set(db, &k, Value::Str(fresh), None, 0, false, now).mc_bits |= mc_bits::RAW_STRING;
             }
             replies
         }

@@ -126,6 +126,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    ctx.session.tx.discard();
     ctx.session.db = 0;
     ctx.session.version = Version::Resp2;
     ctx.out.version = Version::Resp2;

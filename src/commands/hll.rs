@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use super::arg::*;
 use super::flags::*;
 use super::{excerpt, is, spec, Argv, CmdError, Ctx, Spec};
-use crate::engine::{Hashed, Locked};
+use crate::engine::{mc_bits, Hashed, Locked};
 use crate::types::hll::{self, HllError};
 use crate::types::Value;
 
@@ -78,10 +78,12 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let created = match l.peek(db, &k, now) {
         Some(e) => {
             hll_of(&e.value)?;
+            // redis-server unshares the value before adding, changed or not.
+            e.mc_bits |= mc_bits::RAW_STRING;
             false
         }
         None => {
-            l.set(db, &k, Value::Str(hll::empty()), None, 0, false, now);
+            l.set(db, &k, Value::Str(hll::empty()), None, 0, false, now).mc_bits |= mc_bits::RAW_STRING;
             true
         }
     };
@@ -178,6 +180,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         Some(e) => e,
         None => l.set(db, &dest, Value::Str(hll::empty()), None, 0, false, now),
     };
+    entry.mc_bits |= mc_bits::RAW_STRING;
     let v = hll_of_mut(&mut entry.value)?;
     if dense {
         hll::to_dense(v)?;

@@ -26,7 +26,7 @@ use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
 use super::{container, excerpt, int_arg, is, spec, Argv, CmdError, Ctx, Spec};
-use crate::engine::{Db, Engine, Hashed, Locked, DATABASES};
+use crate::engine::{mc_bits, Db, Engine, Hashed, Locked, DATABASES};
 use crate::glob::glob_match;
 use crate::types::Kind;
 
@@ -473,9 +473,10 @@ fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let (engine, now) = (ctx.engine(), ctx.now);
     let (src, dst) = (engine.hashed(argv.get(1)), engine.hashed(argv.get(2)));
     let mut l = engine.lock(&[src, dst]);
-    let copied = match l.read(src_db, &src, now).map(|e| (e.value.clone(), e.expire_at(), e.flags)) {
-        Some((value, expire_at, flags)) if replace || l.peek(dst_db, &dst, now).is_none() => {
-            l.set(dst_db, &dst, value, expire_at, flags, false, now);
+    let found = l.read(src_db, &src, now).map(|e| (e.value.clone(), e.expire_at(), e.flags, e.mc_bits));
+    let copied = match found {
+        Some((value, expire_at, flags, bits)) if replace || l.peek(dst_db, &dst, now).is_none() => {
+            l.set(dst_db, &dst, value, expire_at, flags, false, now).mc_bits |= bits & mc_bits::RAW_STRING;
             true
         }
         _ => false,
@@ -519,7 +520,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::DbIndex);
     };
     if a != b {
-        ctx.engine().lock_all().swap_dbs(a, b);
+        ctx.engine().lock_all().swap_dbs(a, b, ctx.now);
         ctx.engine().stats.dirty.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();
@@ -776,10 +777,13 @@ fn with_object(
 }
 
 /// The encoding redis-server would report for a string: `int` for a canonical 64-bit integer,
-/// `embstr` up to 44 bytes, `raw` beyond. (Redis also reports `raw` for a short string that
-/// APPEND or SETRANGE modified in place; cachette does not track that history.)
-fn string_encoding(v: &[u8]) -> &'static str {
-    if v.len() <= 20 && crate::types::string::parse_i64(v).is_some() {
+/// `embstr` up to 44 bytes, `raw` beyond, and `raw` for any string edited in place (APPEND,
+/// SETRANGE, SETBIT, PFADD …: the entry's [`mc_bits::RAW_STRING`]), as redis-server unshares
+/// such a string into a raw sds.
+fn string_encoding(v: &[u8], bits: u8) -> &'static str {
+    if bits & mc_bits::RAW_STRING != 0 {
+        "raw"
+    } else if v.len() <= 20 && crate::types::string::parse_i64(v).is_some() {
         "int"
     } else if v.len() <= 44 {
         "embstr"
@@ -792,7 +796,7 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     use crate::types::Value;
     with_object(ctx, argv, |ctx, e| {
         let name = match &e.value {
-            Value::Str(s) => string_encoding(s),
+            Value::Str(s) => string_encoding(s, e.mc_bits),
             Value::List(v) => v.encoding(),
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
@@ -802,21 +806,35 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    // No maxmemory policy exists yet, so the server runs as redis-server's default noeviction
-    // (an LRU clock, no LFU counter): for an existing key, the error redis-server gives then.
+/// OBJECT FREQ and IDLETIME answer a missing key with a null first, as redis-server looks the key
+/// up before it checks which of the two the policy tracks.
+fn object_exists(ctx: &Ctx<'_>, argv: &Argv<'_>) -> bool {
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(argv.get(2));
-    if engine.lock_one(&k).peek(db, &k, now).is_none() {
-        ctx.out.null();
-        return Ok(());
+    let found = engine.lock_one(&k).peek(db, &k, now).is_some();
+    found
+}
+
+const NOT_TRACKED: &str =
+    "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+fn object_freq(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let limits = &ctx.engine().limits;
+    if object_exists(ctx, argv) && !limits.tracks_lfu() {
+        return Err(CmdError::err(format!(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. {NOT_TRACKED}"
+        )));
     }
-    Err(CmdError::err(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-    ))
+    let now = ctx.now;
+    with_object(ctx, argv, |ctx, e| ctx.out.int(i64::from(limits.lfu_decayed(e, now))))
 }
 
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    if object_exists(ctx, argv) && ctx.engine().limits.tracks_lfu() {
+        return Err(CmdError::err(format!(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. {NOT_TRACKED}"
+        )));
+    }
     let now_secs = ctx.now / 1000;
     with_object(ctx, argv, |ctx, e| ctx.out.int(now_secs.saturating_sub(u64::from(e.lru)) as i64))
 }

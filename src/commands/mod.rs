@@ -19,6 +19,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod multi;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -325,12 +326,14 @@ pub struct Session {
     /// Set by a blocking command (BLPOP …) that found nothing to serve, instead of a reply:
     /// the connection then blocks until a key is ready or the deadline passes.
     pub block: Option<BlockRequest>,
+    /// MULTI/EXEC state: queued commands and watched keys.
+    pub tx: multi::Transaction,
 }
 
 impl Session {
     /// A fresh session: db 0, RESP2.
     pub fn new(info: Arc<ClientInfo>) -> Session {
-        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None }
+        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None, tx: Default::default() }
     }
 }
 
@@ -388,9 +391,9 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// The keyspace.
-    pub fn engine(&self) -> &'a Engine {
-        &self.shared.engine
+    /// The keyspace (`'static`: see [`Shared::engine`]).
+    pub fn engine(&self) -> &'static Engine {
+        self.shared.engine
     }
 }
 
@@ -399,7 +402,7 @@ struct Table {
     all: Vec<&'static Spec>,
 }
 
-fn families() -> [&'static [Spec]; 11] {
+fn families() -> [&'static [Spec]; 12] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -411,6 +414,7 @@ fn families() -> [&'static [Spec]; 11] {
         zsets::COMMANDS,
         hll::COMMANDS,
         sort::COMMANDS,
+        multi::COMMANDS,
         server::COMMANDS,
     ]
 }
@@ -518,10 +522,33 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
     let spec = match resolve(argv) {
         Ok(s) => s,
         Err(e) => {
+            let e = multi::refused(session, argv, e);
             Encoder::new(out, version).error(e.message().as_bytes());
             return;
         }
     };
+    // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
+    // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
+    // Inside MULTI almost everything is refused (a queue grows memory too), and it aborts the
+    // transaction.
+    if shared.engine.limits.over_limit()
+        && shared.engine.make_room(now).is_err()
+        && multi::refused_on_oom(session, spec)
+    {
+        let e = multi::refused(session, argv, CmdError::err(OOM_ERROR));
+        Encoder::new(out, version).error(e.message().as_bytes());
+        return;
+    }
+    if multi::queue(shared, session, spec, argv, out) {
+        return;
+    }
+    call(shared, session, spec, argv, out, now);
+}
+
+/// Runs a resolved command (directly, or queued by MULTI and run by EXEC) and appends its
+/// reply to `out`.
+pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
+    let version = session.version;
     let info = session.info.clone();
     // Published before running, so CLIENT LIST shows itself as `cmd=client|list` like Redis.
     if let Ok(mut c) = info.last_cmd.try_lock() {
@@ -532,6 +559,10 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
         ctx.out.error(e.message().as_bytes());
     }
 }
+
+/// The reply to a command that may grow memory while memory is over `maxmemory` and nothing can
+/// be evicted.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Parses an integer argument with redis-server's strictness.
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdError> {

@@ -127,6 +127,10 @@ fn categories(s: &Spec) -> Vec<&'static str> {
     if s.has(BLOCKING) {
         c.push("@blocking");
     }
+    // Redis lists categories in bit order, and @transaction comes after @fast/@slow.
+    if s.group == "transactions" {
+        c.push("@transaction");
+    }
     c
 }
 
@@ -362,9 +366,23 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let level = {
         let mut cfg = ctx.shared.config_mut();
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
+        ctx.shared.engine.limits.configure(cfg.memory_settings());
         cfg.loglevel
     };
     crate::server::log::set_level(level);
+    let limits = &ctx.shared.engine.limits;
+    if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) && limits.over_limit() {
+        crate::server::log::log(
+            crate::config::LogLevel::Warning,
+            &format!(
+                "WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.",
+                limits.maxmemory(),
+                crate::engine::memory::used()
+            ),
+        );
+        // As redis-server, evict right away rather than at the next command.
+        let _ = ctx.shared.engine.make_room(ctx.now);
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -632,26 +650,30 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             let rss = memory::rss();
             let peak = memory::peak();
             let total = memory::total_system();
+            let max = sh.engine.limits.maxmemory();
             let _ = write!(
                 t,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
                 memory::human(used),
                 memory::human(rss),
                 memory::human(peak),
                 memory::human(total),
+                memory::human(max as usize),
+                sh.engine.limits.policy().name(),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
         }
         "stats" => {
             let _ = write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
                 c.connections_received.load(Ordering::Relaxed),
                 c.commands_processed.load(Ordering::Relaxed),
                 c.net_input_bytes.load(Ordering::Relaxed),
                 c.net_output_bytes.load(Ordering::Relaxed),
                 c.rejected_connections.load(Ordering::Relaxed),
                 st.expired_keys.load(Ordering::Relaxed),
+                sh.engine.limits.evicted_keys.load(Ordering::Relaxed),
                 st.keyspace_hits.load(Ordering::Relaxed),
                 st.keyspace_misses.load(Ordering::Relaxed),
             );

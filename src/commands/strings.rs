@@ -28,7 +28,7 @@ use std::ops::Range;
 use super::arg::*;
 use super::flags::*;
 use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
-use crate::engine::{Hashed, Locked};
+use crate::engine::{mc_bits, Hashed, Locked};
 use crate::types::string::{self as st, FloatIncrError};
 use crate::types::Value;
 
@@ -576,6 +576,8 @@ fn replace_string_locked(l: &mut Locked<'_>, db: usize, k: &Hashed<'_>, now: u64
             s.clear();
             fill(s);
         }
+        // A fresh value, not an edit: redis-server stores a new `int`/`embstr` object.
+        e.mc_bits &= !mc_bits::RAW_STRING;
         return;
     }
     let mut v = Vec::new();
@@ -709,7 +711,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             let (offset, total) = (offset as usize, total as usize);
             let mut v = vec![0u8; total];
             v[offset..].copy_from_slice(patch);
-            l.set(db, &k, Value::Str(v), None, 0, false, now);
+            l.set(db, &k, Value::Str(v), None, 0, false, now).mc_bits |= mc_bits::RAW_STRING;
             total
         }
         Some(old) => {

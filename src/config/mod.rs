@@ -74,12 +74,44 @@ pub struct Config {
     pub active_expire_effort: u32,
     /// `busy-poll-us`: how long a busy worker polls without sleeping (0 = never).
     pub busy_poll_us: u64,
+    /// `metrics-port` (0 = no metrics endpoint).
+    pub metrics_port: u16,
+    /// `metrics-bind`.
+    pub metrics_bind: String,
+    /// `metrics-names`: index into [`crate::metrics::Families::NAMES`].
+    pub metrics_names: usize,
+    /// `maxmemory` (bytes; 0 = no limit).
+    pub maxmemory: usize,
+    /// `maxmemory-policy`.
+    pub maxmemory_policy: crate::engine::evict::Policy,
+    /// `maxmemory-samples`.
+    pub maxmemory_samples: u32,
+    /// `maxmemory-eviction-tenacity`.
+    pub maxmemory_eviction_tenacity: u32,
+    /// `lfu-log-factor`.
+    pub lfu_log_factor: u32,
+    /// `lfu-decay-time` (minutes).
+    pub lfu_decay_time: u32,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The memory directives, as the engine takes them.
+    pub fn memory_settings(&self) -> crate::engine::evict::Settings {
+        crate::engine::evict::Settings {
+            maxmemory: self.maxmemory as u64,
+            policy: self.maxmemory_policy,
+            samples: self.maxmemory_samples,
+            tenacity: self.maxmemory_eviction_tenacity,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
+    }
 }
 
 impl Default for Config {
@@ -103,6 +135,15 @@ impl Default for Config {
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
+            metrics_port: 0,
+            metrics_bind: String::new(),
+            metrics_names: 0,
+            maxmemory: 0,
+            maxmemory_policy: crate::engine::evict::Policy::NoEviction,
+            maxmemory_samples: 1,
+            maxmemory_eviction_tenacity: 0,
+            lfu_log_factor: 0,
+            lfu_decay_time: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             config_file: None,
@@ -379,6 +420,15 @@ mod tests {
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,
+            metrics_port: 18,
+            metrics_bind: "10.9.9.9".into(),
+            metrics_names: 2,
+            maxmemory: 13,
+            maxmemory_policy: crate::engine::evict::Policy::AllkeysLfu,
+            maxmemory_samples: 14,
+            maxmemory_eviction_tenacity: 15,
+            lfu_log_factor: 16,
+            lfu_decay_time: 17,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             config_file: None,
@@ -471,8 +521,6 @@ mod tests {
             "appendonly no",
             "dir /var/lib/redis",
             "dbfilename dump.rdb",
-            "maxmemory 100mb",
-            "maxmemory-policy allkeys-lru",
             "protected-mode yes",
             "requirepass secret",
             "rename-command FLUSHALL \"\"",
@@ -534,7 +582,10 @@ mod tests {
         assert_eq!(one("p\\ort"), vec![]);
         assert_eq!(one("tcp-*"), vec![("tcp-backlog", "511".to_owned()), ("tcp-keepalive", "300".to_owned())]);
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
-        assert_eq!(one("*port"), vec![("port", "6379".into()), ("memcache-port", "11211".into())]);
+        assert_eq!(
+            one("*port"),
+            vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
+        );
         assert_eq!(one("*").len(), DIRECTIVES.len());
 
         let mut c = Config::default();
@@ -549,7 +600,7 @@ mod tests {
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["port", "memcache-port", "hz"]);
+        assert_eq!(names, ["port", "memcache-port", "metrics-port", "hz"]);
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use super::splitargs::split_args;
 use super::{Config, LogLevel};
+use crate::engine::evict::Policy;
 
 /// One configuration directive. See the module docs for how the table is used.
 #[derive(Debug)]
@@ -311,6 +312,110 @@ pub static DIRECTIVES: &[Directive] = &[
         mutable: true,
         doc: "Microseconds a worker that just served several clients keeps polling before it sleeps",
         access: int_field!(busy_poll_us),
+    },
+    Directive {
+        name: "metrics-port",
+        aliases: &[],
+        kind: int(0, 65535),
+        default: DefaultValue::Literal("9279"),
+        mutable: false,
+        doc: "TCP port of the Prometheus /metrics and /health HTTP endpoint; 0 disables it",
+        access: int_field!(metrics_port),
+    },
+    Directive {
+        name: "metrics-bind",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("127.0.0.1"),
+        mutable: false,
+        doc: "Address the metrics endpoint listens on",
+        access: Access::Field {
+            get: |c| Value::Str(c.metrics_bind.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.metrics_bind = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "metrics-names",
+        aliases: &[],
+        kind: Kind::Enum(&crate::metrics::Families::NAMES),
+        default: DefaultValue::Literal("all"),
+        mutable: true,
+        doc: "Metric names to expose: cachette's own, redis_exporter's, memcached_exporter's, or all",
+        access: Access::Field {
+            get: |c| Value::Enum(c.metrics_names),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    c.metrics_names = i;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "maxmemory",
+        aliases: &[],
+        kind: Kind::Memory { min: 0, max: u64::MAX },
+        default: DefaultValue::Literal("0"),
+        mutable: true,
+        doc: "Memory limit in bytes (0 = none); over it, keys are evicted by maxmemory-policy",
+        access: memory_field!(maxmemory),
+    },
+    Directive {
+        name: "maxmemory-policy",
+        aliases: &[],
+        kind: Kind::Enum(&Policy::NAMES),
+        default: DefaultValue::Literal("noeviction"),
+        mutable: true,
+        doc: "What to evict at the memory limit: volatile-/allkeys- lru, lfu, random; volatile-ttl; noeviction",
+        access: Access::Field {
+            get: |c| Value::Enum(c.maxmemory_policy as usize),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    if let Some(p) = Policy::ALL.get(i) {
+                        c.maxmemory_policy = *p;
+                    }
+                }
+            },
+        },
+    },
+    Directive {
+        name: "maxmemory-samples",
+        aliases: &[],
+        kind: int(1, INT_MAX),
+        default: DefaultValue::Literal("5"),
+        mutable: true,
+        doc: "Keys sampled per database when looking for the best key to evict",
+        access: int_field!(maxmemory_samples),
+    },
+    Directive {
+        name: "maxmemory-eviction-tenacity",
+        aliases: &[],
+        kind: int(0, 100),
+        default: DefaultValue::Literal("10"),
+        mutable: true,
+        doc: "How long one eviction round may run (0..100; 100 = until under the limit)",
+        access: int_field!(maxmemory_eviction_tenacity),
+    },
+    Directive {
+        name: "lfu-log-factor",
+        aliases: &[],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("10"),
+        mutable: true,
+        doc: "How slowly the LFU counter grows with accesses",
+        access: int_field!(lfu_log_factor),
+    },
+    Directive {
+        name: "lfu-decay-time",
+        aliases: &[],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("1"),
+        mutable: true,
+        doc: "Minutes without access per LFU counter decrement (0 = never decays)",
+        access: int_field!(lfu_decay_time),
     },
     Directive {
         name: "loglevel",
@@ -654,8 +759,6 @@ static REDIS_ONLY: &[&str] = &[
     "lazyfree-lazy-server-del",
     "lazyfree-lazy-user-del",
     "lazyfree-lazy-user-flush",
-    "lfu-decay-time",
-    "lfu-log-factor",
     "list-compress-depth",
     "list-max-listpack-size",
     "list-max-ziplist-entries",
@@ -666,11 +769,7 @@ static REDIS_ONLY: &[&str] = &[
     "lua-time-limit",
     "masterauth",
     "masteruser",
-    "maxmemory",
     "maxmemory-clients",
-    "maxmemory-eviction-tenacity",
-    "maxmemory-policy",
-    "maxmemory-samples",
     "min-replicas-max-lag",
     "min-replicas-to-write",
     "min-slaves-max-lag",

@@ -7,9 +7,17 @@
 //! keys, so it costs 4 bytes plus a control byte per key. Keys with a TTL are also listed in
 //! `volatile` (each entry knows its position there) so that active expiry samples only them and
 //! removal is O(1) by swap-remove.
+//!
+//! WATCH lives here too: `watched` maps a key to the transactions watching it, and every method
+//! that changes a key (upsert, remove — expiry included —, set_expire, clear, [`Db::touched`]
+//! for in-place edits) marks them dirty. It sits beside the data so the shard lock that guards a
+//! change also guards the marking, and costs one `is_empty` branch while nobody watches.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use slab::Slab;
@@ -37,9 +45,14 @@ pub struct Entry {
     pub lru: u32,
     /// memcached item state bits (see [`mc_bits`]); cleared whenever a new value is stored.
     pub mc_bits: u8,
+    /// LFU access counter (Redis's logarithmic 8-bit counter), see [`super::evict`].
+    pub lfu: u8,
+    /// Minute (mod 2^16) the LFU counter was last decremented or incremented.
+    pub ldt: u16,
 }
 
-/// memcached per-item state, kept in [`Entry::mc_bits`].
+/// Per-item state bits, kept in [`Entry::mc_bits`]: memcached's, plus one for Redis's string
+/// encoding.
 pub mod mc_bits {
     /// The item has been read since it was stored (`h1`, `fetch=yes`).
     pub const FETCHED: u8 = 1;
@@ -50,6 +63,10 @@ pub mod mc_bits {
     /// Stored by `ms … b`: memcached keeps `ITEM_KEY_BINARY` on the item, and `mg … k` re-encodes
     /// the key in base64 on a hit only for such items.
     pub const KEY_BINARY: u8 = 8;
+    /// Redis view: the string was edited in place (APPEND, SETRANGE, SETBIT, …) or built bit by
+    /// bit, so redis-server would hold it as a `raw` sds and OBJECT ENCODING says `raw` even when
+    /// it is short. Set by [`super::Locked::write`] and by the commands that create such values.
+    pub const RAW_STRING: u8 = 16;
 }
 
 impl Entry {
@@ -66,6 +83,34 @@ impl Entry {
     }
 }
 
+/// One client's WATCH of one key.
+#[derive(Debug)]
+struct Watch {
+    /// The client's transaction flag, set when the key changes.
+    dirty: Arc<AtomicBool>,
+    /// The key was present but already expired when WATCH ran (redis-server's
+    /// `watchedKey.expired`): reclaiming it then is no change, and it does not fail EXEC as
+    /// an expired key.
+    expired: bool,
+}
+
+/// The watches of one database part: key → the clients watching it.
+type Watched = HashMap<Box<[u8]>, Vec<Watch>>;
+
+/// Marks every watcher of `key` dirty; `deleted` says the key is gone after the change, which
+/// is no change for a watcher that saw it already expired.
+fn touch(watched: &mut Watched, key: &[u8], deleted: bool) {
+    if let Some(ws) = watched.get_mut(key) {
+        for w in ws {
+            if w.expired && deleted {
+                w.expired = false;
+                continue;
+            }
+            w.dirty.store(true, Ordering::Release);
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct Db {
     entries: Slab<Entry>,
@@ -73,6 +118,7 @@ pub struct Db {
     volatile: Vec<u32>,
     hasher: RandomState,
     rng: u64,
+    watched: Watched,
 }
 
 impl Default for Db {
@@ -83,6 +129,7 @@ impl Default for Db {
             volatile: Vec::new(),
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            watched: HashMap::new(),
         }
     }
 }
@@ -143,7 +190,106 @@ impl Db {
             slot.remove();
         }
         self.unlist_volatile(id);
-        self.entries.remove(id as usize)
+        let e = self.entries.remove(id as usize);
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, &e.key, true);
+        }
+        e
+    }
+
+    /// Records that the value under `key` was changed in place (the engine's `write`), for
+    /// the transactions watching it.
+    #[inline]
+    pub fn touched(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, key, false);
+        }
+    }
+
+    fn find_key(&self, key: &[u8]) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(key);
+        let entries = &self.entries;
+        self.index.find(hash, |&id| *entries[id as usize].key == *key).map(|&id| &entries[id as usize])
+    }
+
+    /// WATCH: `dirty` is set when `key` changes from now on. Watching a key twice is one watch.
+    pub fn watch(&mut self, key: &[u8], dirty: &Arc<AtomicBool>, now: u64) {
+        let expired = self.find_key(key).is_some_and(|e| e.is_expired(now));
+        let ws = self.watched.entry(key.into()).or_default();
+        if !ws.iter().any(|w| Arc::ptr_eq(&w.dirty, dirty)) {
+            ws.push(Watch { dirty: dirty.clone(), expired });
+        }
+    }
+
+    /// Forgets the watch `dirty` holds on `key`.
+    pub fn unwatch(&mut self, key: &[u8], dirty: &Arc<AtomicBool>) {
+        if let Some(ws) = self.watched.get_mut(key) {
+            ws.retain(|w| !Arc::ptr_eq(&w.dirty, dirty));
+            if ws.is_empty() {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// redis-server's `isWatchedKeyExpired` for one key: it was live when `dirty` watched it
+    /// and has expired since, though nobody has reclaimed it yet.
+    pub fn watched_key_expired(&self, key: &[u8], dirty: &Arc<AtomicBool>, now: u64) -> bool {
+        let live_at_watch = self
+            .watched
+            .get(key)
+            .and_then(|ws| ws.iter().find(|w| Arc::ptr_eq(&w.dirty, dirty)))
+            .is_some_and(|w| !w.expired);
+        live_at_watch && self.find_key(key).is_some_and(|e| e.is_expired(now))
+    }
+
+    /// Number of keys watched in this database part (for tests and introspection).
+    pub fn watched_len(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// redis-server's `touchAllWatchedKeysInDb`: this database part is emptied (FLUSHDB) or,
+    /// with `replaced_with`, about to trade contents with another (SWAPDB). Each watched key
+    /// present before or after counts as changed, except where it is expired on both sides.
+    pub fn touch_all_watched(&mut self, replaced_with: Option<&Db>, now: u64) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let keys: Vec<Box<[u8]>> = self.watched.keys().cloned().collect();
+        for key in keys {
+            let here = self.find_key(&key).is_some();
+            let there = replaced_with.and_then(|o| o.find_key(&key)).map(|e| e.is_expired(now));
+            if !here && there.is_none() {
+                continue;
+            }
+            let Some(ws) = self.watched.get_mut(&key) else { continue };
+            for w in ws {
+                if w.expired {
+                    match there {
+                        // The expired key goes away: no logical change.
+                        None => {
+                            w.expired = false;
+                            continue;
+                        }
+                        Some(true) => continue,
+                        Some(false) => {}
+                    }
+                } else if !here && there == Some(true) {
+                    // A missing key replaced by an expired one: still missing, logically.
+                    w.expired = true;
+                    continue;
+                }
+                w.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Exchanges everything but the watches with `other` (SWAPDB: clients keep watching the
+    /// database index they chose).
+    pub fn swap_contents(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.entries, &mut other.entries);
+        std::mem::swap(&mut self.index, &mut other.index);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        std::mem::swap(&mut self.rng, &mut other.rng);
     }
 
     fn unlist_volatile(&mut self, id: u32) {
@@ -160,6 +306,9 @@ impl Db {
 
     /// Sets or clears the TTL of the entry at `id`.
     pub fn set_expire(&mut self, id: u32, expire_at: Option<u64>) {
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, &self.entries[id as usize].key, false);
+        }
         match expire_at {
             Some(t) => {
                 let e = &mut self.entries[id as usize];
@@ -190,6 +339,9 @@ impl Db {
         now: u64,
     ) -> &mut Entry {
         let (found, _) = self.lookup(key, now);
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, key.key, false);
+        }
         let id = match found {
             Some(id) => {
                 let e = &mut self.entries[id as usize];
@@ -213,6 +365,8 @@ impl Db {
                     cas,
                     lru: (now / 1000) as u32,
                     mc_bits: 0,
+                    lfu: super::evict::LFU_INIT_VAL,
+                    ldt: super::evict::lfu_minutes(now),
                 });
                 let id = u32::try_from(id).expect("more than 2^32 keys in one shard");
                 let (entries, hasher) = (&self.entries, &self.hasher);
@@ -228,6 +382,7 @@ impl Db {
 
     /// Drops every key.
     pub fn clear(&mut self) {
+        self.touch_all_watched(None, 0);
         self.entries = Slab::new();
         self.index = HashTable::new();
         self.volatile = Vec::new();
@@ -291,6 +446,43 @@ impl Db {
             pick = self.entries.iter().find(|(_, e)| !e.is_expired(now)).map(|(i, _)| i);
         }
         pick.map(|i| &self.entries[i])
+    }
+
+    /// Calls `f` on up to `n` random live entries (only those with a TTL when `volatile`):
+    /// eviction's sample. Entries may repeat; fewer than `n` come back only when there are fewer.
+    pub fn sample(&mut self, n: usize, volatile: bool, now: u64, mut f: impl FnMut(&Entry)) {
+        if volatile {
+            if self.volatile.len() <= n {
+                self.volatile.iter().map(|&id| &self.entries[id as usize]).filter(|e| !e.is_expired(now)).for_each(f);
+                return;
+            }
+            for _ in 0..n {
+                let pos = (self.next_random() % self.volatile.len() as u64) as usize;
+                let e = &self.entries[self.volatile[pos] as usize];
+                if !e.is_expired(now) {
+                    f(e);
+                }
+            }
+            return;
+        }
+        if self.entries.len() <= n {
+            self.entries.iter().map(|(_, e)| e).filter(|e| !e.is_expired(now)).for_each(f);
+            return;
+        }
+        let cap = self.entries.capacity().max(1) as u64;
+        let (mut found, mut tries) = (0, 0);
+        // Slab slots may be vacant after deletes; a bounded number of probes keeps a sparse
+        // slab from costing more than a few misses per sample.
+        while found < n && tries < n * 8 {
+            tries += 1;
+            let slot = (self.next_random() % cap) as usize;
+            if let Some(e) = self.entries.get(slot) {
+                if !e.is_expired(now) {
+                    f(e);
+                    found += 1;
+                }
+            }
+        }
     }
 
     /// Checks up to `n` random keys with a TTL and removes the expired ones; returns how many.

@@ -15,17 +15,28 @@
 //! (FLUSHALL, SWAPDB) lock every shard. The clock is an argument (`now`, unix milliseconds), so
 //! expiry is testable without sleeping.
 //!
+//! A transaction (EXEC) is atomic the same way, one level up: [`Engine::exclusive`] takes every
+//! shard and parks the guards in a thread-local for the transaction's duration. While they are
+//! parked, this thread's `lock*` calls lend them out (moved into the [`Locked`], moved back on
+//! its drop) instead of locking again, so the ~90 handlers that lock for themselves run inside
+//! EXEC unchanged and no other thread sees the transaction half done. Parking needs guards
+//! that borrow nothing shorter-lived than the thread, hence `&'static Engine` there: the
+//! server has one engine per process, leaked once.
+//!
 //! Expiry is lazy (a read of an expired key deletes it first) plus active: [`Engine::expire_cycle`]
 //! samples keys with a TTL in each shard and deletes the expired ones, repeating while more than a
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
 
 pub mod db;
+pub mod evict;
 pub mod memory;
 pub mod ready;
 
+use std::cell::{Cell, RefCell};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use db::{mc_bits, Db, Entry};
 
@@ -79,12 +90,72 @@ pub struct Engine {
     pub stats: Stats,
     /// Keys blocked clients wait for.
     pub ready: ready::Readiness,
+    /// The memory limit, eviction policy and eviction pool.
+    pub limits: evict::Limits,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
 pub struct Locked<'e> {
     engine: &'e Engine,
-    guards: Vec<(usize, MutexGuard<'e, Shard>)>,
+    guards: Guards<'e>,
+}
+
+/// A shard locked by the command itself: (shard index, guard).
+type OwnGuard<'e> = (usize, MutexGuard<'e, Shard>);
+/// A shard guard held by a transaction and lent to one of its commands.
+type LentGuard = MutexGuard<'static, Shard>;
+
+enum Guards<'e> {
+    /// Locked for this command, ascending.
+    Own(Vec<OwnGuard<'e>>),
+    /// Lent by the transaction parked on this thread: every shard, by index; `ids` are the
+    /// ones the command asked for (whole-database walks visit only those).
+    Exec { ids: Vec<usize>, all: Vec<LentGuard> },
+}
+
+/// Every shard's guard, parked on this thread by [`Engine::exclusive`]. `None` inside while a
+/// [`Locked`] has borrowed them.
+type Parked = Option<Vec<LentGuard>>;
+
+thread_local! {
+    /// Address of the engine whose shards this thread holds for a transaction (0: none). A
+    /// plain `Cell` so the check on every lock is one thread-local load.
+    static EXCLUSIVE: Cell<usize> = const { Cell::new(0) };
+    static PARKED: RefCell<Parked> = const { RefCell::new(None) };
+}
+
+#[cfg(debug_assertions)]
+thread_local! {
+    /// `Locked` values alive on this thread (debug builds only).
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Debug builds check that no thread takes shard locks while it holds a [`Locked`]: outside a
+/// transaction that risks a deadlock (same shard, or shards out of order), inside one it is
+/// the double borrow [`Engine::lend`] refuses. Every test then doubles as an audit of the
+/// handlers.
+#[inline]
+fn note_locked() {
+    #[cfg(debug_assertions)]
+    HELD.with(|h| {
+        assert_eq!(h.get(), 0, "shard lock taken while this thread already holds one");
+        h.set(1);
+    });
+}
+
+/// Holds every shard of an engine for one transaction on this thread; see the module
+/// documentation. Dropping it releases them. Not `Send`: the guards are parked in this
+/// thread's storage.
+pub struct Exclusive {
+    _thread_bound: PhantomData<*const ()>,
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        EXCLUSIVE.with(|e| e.set(0));
+        let guards = PARKED.with(|p| p.borrow_mut().take());
+        drop(guards);
+    }
 }
 
 impl Engine {
@@ -105,6 +176,7 @@ impl Engine {
             cas: AtomicU64::new(0),
             stats: Stats::default(),
             ready: ready::Readiness::default(),
+            limits: evict::Limits::default(),
         }
     }
 
@@ -139,31 +211,79 @@ impl Engine {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn addr(&self) -> usize {
+        self as *const Engine as usize
+    }
+
+    /// True while this thread holds every shard for a transaction ([`Engine::exclusive`]).
+    #[inline]
+    fn exclusive_here(&self) -> bool {
+        EXCLUSIVE.with(|e| e.get()) == self.addr()
+    }
+
+    /// Lends the parked guards to a command asking for shards `ids`.
+    fn lend(&self, ids: Vec<usize>) -> Locked<'_> {
+        // Taken twice would mean a handler locking while it already holds a `Locked`: outside
+        // a transaction that deadlocks on the shard mutex, so it is a bug either way.
+        let all = PARKED.with(|p| p.borrow_mut().take()).expect("a command locked shards twice inside a transaction");
+        Locked { engine: self, guards: Guards::Exec { ids, all } }
+    }
+
+    /// Takes every shard, in ascending order, and parks the guards on this thread until the
+    /// returned value is dropped: meanwhile this thread's `lock*` calls reuse them (see the
+    /// module documentation). Must not be called while this thread holds a `Locked` or is
+    /// already exclusive.
+    pub fn exclusive(&'static self) -> Exclusive {
+        assert_eq!(EXCLUSIVE.with(|e| e.get()), 0, "nested exclusive engine access");
+        #[cfg(debug_assertions)]
+        assert_eq!(HELD.with(|h| h.get()), 0, "exclusive access taken while this thread holds a shard lock");
+        let guards: Vec<MutexGuard<'static, Shard>> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+        PARKED.with(|p| *p.borrow_mut() = Some(guards));
+        EXCLUSIVE.with(|e| e.set(self.addr()));
+        Exclusive { _thread_bound: PhantomData }
+    }
+
     /// Locks the shards of `keys` in ascending order (each once).
     pub fn lock(&self, keys: &[Hashed<'_>]) -> Locked<'_> {
         let mut ids: Vec<usize> = keys.iter().map(|k| self.shard_of(k.hash)).collect();
         ids.sort_unstable();
         ids.dedup();
+        if self.exclusive_here() {
+            return self.lend(ids);
+        }
+        note_locked();
         let guards = ids.into_iter().map(|i| (i, self.lock_shard(i))).collect();
-        Locked { engine: self, guards }
+        Locked { engine: self, guards: Guards::Own(guards) }
     }
 
     /// Locks one key's shard: the common case, without the sort.
     #[inline]
     pub fn lock_one(&self, key: &Hashed<'_>) -> Locked<'_> {
-        let i = self.shard_of(key.hash);
-        Locked { engine: self, guards: vec![(i, self.lock_shard(i))] }
+        self.lock_index(self.shard_of(key.hash))
     }
 
     /// Locks every shard, for commands that act on whole databases atomically.
     pub fn lock_all(&self) -> Locked<'_> {
+        if self.exclusive_here() {
+            return self.lend((0..self.shards.len()).collect());
+        }
+        note_locked();
         let guards = (0..self.shards.len()).map(|i| (i, self.lock_shard(i))).collect();
-        Locked { engine: self, guards }
+        Locked { engine: self, guards: Guards::Own(guards) }
     }
 
     /// Runs `f` on each shard's part of database `db` in turn, each under its own lock (not
     /// atomic across shards: for KEYS, DBSIZE, INFO keyspace and the like).
     pub fn for_each_shard<F: FnMut(usize, &mut Db)>(&self, db: usize, mut f: F) {
+        if self.exclusive_here() {
+            let mut l = self.lock_all();
+            for i in 0..self.shards.len() {
+                f(i, l.shard_at(i).db(db));
+            }
+            return;
+        }
+        #[cfg(debug_assertions)]
+        assert_eq!(HELD.with(|h| h.get()), 0, "shard lock taken while this thread already holds one");
         for i in 0..self.shards.len() {
             let mut g = self.lock_shard(i);
             f(i, g.db(db));
@@ -171,8 +291,13 @@ impl Engine {
     }
 
     /// Locks shard `i` alone (SCAN walks shards by index).
+    #[inline]
     pub fn lock_index(&self, i: usize) -> Locked<'_> {
-        Locked { engine: self, guards: vec![(i, self.lock_shard(i))] }
+        if self.exclusive_here() {
+            return self.lend(vec![i]);
+        }
+        note_locked();
+        Locked { engine: self, guards: Guards::Own(vec![(i, self.lock_shard(i))]) }
     }
 
     /// Number of keys in `db` (expired-but-not-yet-reclaimed keys included, as Redis counts).
@@ -225,16 +350,47 @@ impl Engine {
     }
 }
 
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        HELD.with(|h| h.set(0));
+        if let Guards::Exec { all, .. } = &mut self.guards {
+            let all = std::mem::take(all);
+            PARKED.with(|p| *p.borrow_mut() = Some(all));
+        }
+    }
+}
+
 impl<'e> Locked<'e> {
     #[inline]
     fn shard(&mut self, hash: u64) -> &mut Shard {
         let want = self.engine.shard_of(hash);
-        let pos = self
-            .guards
-            .iter()
-            .position(|(i, _)| *i == want)
-            .expect("command touched a key whose shard it did not lock");
-        &mut self.guards[pos].1
+        self.shard_at(want)
+    }
+
+    #[inline]
+    fn shard_at(&mut self, want: usize) -> &mut Shard {
+        match &mut self.guards {
+            Guards::Own(guards) => {
+                let pos = guards
+                    .iter()
+                    .position(|(i, _)| *i == want)
+                    .expect("command touched a key whose shard it did not lock");
+                &mut guards[pos].1
+            }
+            Guards::Exec { ids, all } => {
+                assert!(ids.contains(&want), "command touched a key whose shard it did not lock");
+                &mut all[want]
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn guards_len(&self) -> usize {
+        match &self.guards {
+            Guards::Own(g) => g.len(),
+            Guards::Exec { ids, .. } => ids.len(),
+        }
     }
 
     /// The engine these guards belong to.
@@ -261,28 +417,77 @@ impl<'e> Locked<'e> {
         (d, found)
     }
 
-    /// Every locked shard's part of `db`, for whole-database operations under `lock_all`.
+    /// Every locked shard's part of `db`, in shard order, for whole-database operations
+    /// under `lock_all`.
     pub fn dbs(&mut self, db: usize) -> impl Iterator<Item = &mut Db> + use<'_, 'e> {
-        self.guards.iter_mut().map(move |(_, g)| g.db(db))
+        // One iterator type for both kinds of guards: the other kind's slice is empty.
+        let (own, all, ids): (&mut [OwnGuard<'e>], &mut [LentGuard], &[usize]) = match &mut self.guards {
+            Guards::Own(g) => (g, &mut [], &[]),
+            Guards::Exec { ids, all } => (&mut [], all, ids),
+        };
+        let lent = all.iter_mut().enumerate().filter(move |(i, _)| ids.contains(i)).map(move |(_, g)| g.db(db));
+        own.iter_mut().map(move |(_, g)| g.db(db)).chain(lent)
     }
 
-    /// Swaps two databases in every locked shard (SWAPDB; needs `lock_all`).
-    pub fn swap_dbs(&mut self, a: usize, b: usize) {
-        for (_, g) in self.guards.iter_mut() {
-            g.dbs.swap(a, b);
+    /// Every database part of locked shard `shard`, in database order (eviction samples them).
+    pub fn shard_dbs(&mut self, shard: usize) -> impl Iterator<Item = &mut Db> + use<'_, 'e> {
+        let (own, all): (&mut [OwnGuard<'e>], &mut [LentGuard]) = match &mut self.guards {
+            Guards::Own(g) => (g, &mut []),
+            Guards::Exec { ids, all } if ids.contains(&shard) => (&mut [], &mut all[shard..=shard]),
+            Guards::Exec { .. } => (&mut [], &mut []),
+        };
+        let lent = all.iter_mut().flat_map(|g| g.dbs.iter_mut());
+        own.iter_mut().filter(move |(i, _)| *i == shard).flat_map(|(_, g)| g.dbs.iter_mut()).chain(lent)
+    }
+
+    /// Swaps two databases in every locked shard (SWAPDB; needs `lock_all`). Watches stay with
+    /// their database index; a watched key present on either side counts as changed.
+    pub fn swap_dbs(&mut self, a: usize, b: usize, now: u64) {
+        if a == b {
+            return;
         }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let swap = |shard: &mut Shard| {
+            let (left, right) = shard.dbs.split_at_mut(hi);
+            let (x, y) = (&mut left[lo], &mut right[0]);
+            x.touch_all_watched(Some(y), now);
+            y.touch_all_watched(Some(x), now);
+            x.swap_contents(y);
+        };
+        match &mut self.guards {
+            Guards::Own(g) => g.iter_mut().for_each(|(_, g)| swap(g)),
+            Guards::Exec { ids, all } => ids.iter().for_each(|&i| swap(&mut all[i])),
+        }
+    }
+
+    /// WATCH `key` in `db` for the transaction whose flag is `dirty`.
+    pub fn watch(&mut self, db: usize, key: &Hashed<'_>, dirty: &Arc<AtomicBool>, now: u64) {
+        self.db(db, key).watch(key.key, dirty, now);
+    }
+
+    /// Forgets a watch made with [`Locked::watch`].
+    pub fn unwatch(&mut self, db: usize, key: &Hashed<'_>, dirty: &Arc<AtomicBool>) {
+        self.db(db, key).unwatch(key.key, dirty);
+    }
+
+    /// True when `key`, live when watched, has expired since (EXEC then fails).
+    pub fn watched_key_expired(&mut self, db: usize, key: &Hashed<'_>, dirty: &Arc<AtomicBool>, now: u64) -> bool {
+        self.db(db, key).watched_key_expired(key.key, dirty, now)
     }
 
     /// Looks a key up for reading, deleting it first if its TTL has passed. Counts a hit or a miss.
     #[inline]
     pub fn read(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let stats = &self.engine.stats;
+        let (stats, limits) = (&self.engine.stats, &self.engine.limits);
         let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
                 stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
                 let e = d.entry_mut(id);
                 e.lru = (now / 1000) as u32;
+                if limits.tracks_lfu() {
+                    limits.lfu_touch(e, now);
+                }
                 Some(e)
             }
             None => {
@@ -301,12 +506,20 @@ impl<'e> Locked<'e> {
     }
 
     /// Looks a key up for modifying it in place: counts as a write, and gives the entry a new
-    /// CAS unique (the caller is about to change its value).
+    /// CAS unique (the caller is about to change its value). A string edited in place is what
+    /// redis-server calls `raw` ([`mc_bits::RAW_STRING`]).
     #[inline]
     pub fn write(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
         let engine = self.engine;
-        let e = self.peek(db, key, now)?;
+        let (d, found) = self.find(db, key, now);
+        let id = found?;
+        d.touched(key.key);
+        let e = d.entry_mut(id);
         e.cas = engine.next_cas();
+        e.mc_bits |= mc_bits::RAW_STRING;
+        if engine.limits.tracks_lfu() {
+            engine.limits.lfu_touch(e, now);
+        }
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some(e)
     }
@@ -357,6 +570,7 @@ impl<'e> Locked<'e> {
         engine.ready.stored(db, key.key);
         let e = self.db(db, key).upsert(key, entry.value, expire, flags, cas, false, now);
         e.lru = entry.lru;
+        e.mc_bits |= entry.mc_bits & mc_bits::RAW_STRING;
     }
 
     /// Sets or clears a key's TTL (absolute unix ms). The key must exist.
@@ -432,5 +646,109 @@ mod tests {
         let c1 = l.set(0, &k, s("1"), None, 0, false, 0).cas;
         let c2 = l.write(0, &k, 0).map(|e| e.cas);
         assert!(Some(c1) < c2);
+    }
+
+    fn leaked(shards: usize) -> &'static Engine {
+        Box::leak(Box::new(Engine::new(shards)))
+    }
+
+    #[test]
+    fn exclusive_lends_its_guards_to_this_thread_only() {
+        let e = leaked(8);
+        let keys: Vec<Vec<u8>> = (0..32).map(|i| format!("k{i}").into_bytes()).collect();
+        let x = e.exclusive();
+        for k in &keys {
+            let h = e.hashed(k);
+            e.lock_one(&h).set(0, &h, s("v"), None, 0, false, 0);
+        }
+        let hashed: Vec<Hashed<'_>> = keys.iter().map(|k| e.hashed(k)).collect();
+        let asked = e.lock(&hashed).guards_len();
+        assert_eq!(e.lock(&hashed).dbs(0).count(), asked, "only the shards asked for");
+        assert_eq!(e.lock_all().dbs(0).map(|d| d.len()).sum::<usize>(), 32);
+        assert_eq!(e.dbsize(0), 32, "for_each_shard borrows too");
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let started = started.clone();
+            std::thread::spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                e.dbsize(0)
+            })
+        };
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(!other.is_finished(), "another thread got a shard while the transaction held them");
+        let h = e.hashed(b"k0");
+        e.lock_one(&h).delete(0, &h, 0);
+        drop(x);
+        assert_eq!(other.join().unwrap(), 31);
+        // Outside the transaction the thread locks for itself again.
+        assert_eq!(e.lock_all().dbs(0).count(), 8);
+    }
+
+    #[test]
+    fn every_kind_of_change_marks_watchers() {
+        let e = leaked(4);
+        let k = e.hashed(b"w");
+        let flag = || std::sync::Arc::new(AtomicBool::new(false));
+        let watched = |f: &std::sync::Arc<AtomicBool>, now: u64| {
+            e.lock_one(&k).watch(0, &k, f, now);
+            f.clone()
+        };
+        let dirty = |f: &std::sync::Arc<AtomicBool>| f.load(Ordering::SeqCst);
+
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).set(0, &k, s("1"), None, 0, false, 0);
+        assert!(dirty(&f), "set");
+        let f = watched(&flag(), 0);
+        let _ = e.lock_one(&k).read(0, &k, 0);
+        assert!(!dirty(&f), "a read is no change");
+        let _ = e.lock_one(&k).write(0, &k, 0);
+        assert!(dirty(&f), "write (in place)");
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).set_expire(0, &k, Some(100), 0);
+        assert!(dirty(&f), "set_expire");
+        let f = watched(&flag(), 0);
+        assert!(!e.lock_one(&k).watched_key_expired(0, &k, &f, 100));
+        assert!(e.lock_one(&k).watched_key_expired(0, &k, &f, 101), "expired since WATCH");
+        assert!(e.lock_one(&k).peek(0, &k, 101).is_none());
+        assert!(dirty(&f), "lazy expiry");
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).set(0, &k, s("1"), Some(100), 0, false, 0);
+        let f2 = watched(&flag(), 0);
+        assert!(dirty(&f));
+        e.expire_cycle(200, 1, std::time::Duration::from_millis(100));
+        assert!(dirty(&f2), "active expiry");
+
+        // Watched while already expired: its reclaiming is no change, a new value is.
+        e.lock_one(&k).set(0, &k, s("1"), Some(100), 0, false, 0);
+        let f = watched(&flag(), 150);
+        assert!(!e.lock_one(&k).watched_key_expired(0, &k, &f, 150));
+        assert!(e.lock_one(&k).peek(0, &k, 150).is_none());
+        assert!(!dirty(&f));
+        e.lock_one(&k).set(0, &k, s("2"), None, 0, false, 150);
+        assert!(dirty(&f));
+
+        // FLUSHDB (clear) of an existing key; of a missing one; SWAPDB both ways.
+        let f = watched(&flag(), 0);
+        e.lock_all().dbs(0).for_each(|d| d.clear());
+        assert!(dirty(&f));
+        let f = watched(&flag(), 0);
+        e.lock_all().dbs(0).for_each(|d| d.clear());
+        assert!(!dirty(&f), "nothing to flush");
+        e.lock_all().swap_dbs(0, 1, 0);
+        assert!(!dirty(&f), "missing on both sides");
+        e.lock_one(&k).set(1, &k, s("x"), None, 0, false, 0);
+        assert!(!dirty(&f), "another database");
+        e.lock_all().swap_dbs(1, 0, 0);
+        assert!(dirty(&f), "swapped in");
+        e.lock_one(&k).unwatch(0, &k, &f);
+        let f = watched(&flag(), 0);
+        e.lock_one(&k).unwatch(0, &k, &f);
+        e.lock_one(&k).set(0, &k, s("y"), None, 0, false, 0);
+        assert!(!dirty(&f), "unwatched");
+        let left: usize = (0..e.shard_count()).map(|i| e.lock_index(i).shard_at(i).db(0).watched_len()).sum();
+        assert_eq!(left, 1, "only the flags never unwatched remain");
     }
 }

@@ -122,6 +122,11 @@ pub fn execute(
                 (StoreResult::Exists, _) => binary::error(out, &h, Status::KeyEexists),
                 (StoreResult::NotFound, _) => binary::error(out, &h, Status::KeyEnoent),
                 (StoreResult::NotStored, _) => binary::error(out, &h, not_stored_status(mode)),
+                // memcached's out_of_memory() answers a binary client ENOMEM with the text
+                // protocol's message, less its "SERVER_ERROR " prefix.
+                (StoreResult::OutOfMemory, _) => {
+                    binary::error_text(out, &h, Status::Enomem, b"Out of memory allocating item")
+                }
             }
         }
         Command::Delete { key } => {

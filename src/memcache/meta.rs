@@ -254,11 +254,16 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     // memcached echoes `c` from the item it built for this request: its new CAS when stored,
     // 0 when refused.
     let (result, new_cas) = super::store(shared, &req, now);
+    if result == StoreResult::OutOfMemory {
+        // memcached answers an ms it cannot store for memory with the same line as `set`.
+        out.extend_from_slice(b"SERVER_ERROR out of memory storing object\r\n");
+        return;
+    }
     let status: &[u8; 2] = match result {
         StoreResult::Stored => b"HD",
         StoreResult::NotStored => b"NS",
         StoreResult::Exists => b"EX",
-        StoreResult::NotFound => b"NF",
+        StoreResult::NotFound | StoreResult::OutOfMemory => b"NF",
     };
     if opts.quiet && result == StoreResult::Stored {
         return;

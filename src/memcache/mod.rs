@@ -337,6 +337,8 @@ pub enum StoreResult {
     Exists,
     /// NOT_FOUND (cas on a missing key)
     NotFound,
+    /// Memory is over the limit and nothing could be evicted (`-M`, or noeviction).
+    OutOfMemory,
 }
 
 impl StoreResult {
@@ -346,6 +348,7 @@ impl StoreResult {
             StoreResult::NotStored => b"NOT_STORED\r\n",
             StoreResult::Exists => b"EXISTS\r\n",
             StoreResult::NotFound => b"NOT_FOUND\r\n",
+            StoreResult::OutOfMemory => b"SERVER_ERROR out of memory storing object\r\n",
         }
     }
 }
@@ -375,6 +378,10 @@ pub struct StoreRequest<'a> {
 /// outcome and the CAS unique of the item it stored (0 when nothing was stored).
 pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult, u64) {
     let st = &shared.memcache;
+    // At the memory limit, evict first; with nothing to evict (memcached -M), refuse.
+    if shared.engine.limits.over_limit() && shared.engine.make_room(now).is_err() {
+        return (StoreResult::OutOfMemory, 0);
+    }
     let k = shared.engine.hashed(req.key);
     // Allocated before the shard lock is taken, so other threads wait only for the index update.
     let value = match req.mode {
@@ -658,12 +665,12 @@ fn stats(shared: &Shared, session: &Session, args: &[u8], out: &mut Vec<u8>, now
         ("touch_misses", ld(&st.touch_misses)),
         ("bytes_read", ld(&c.net_input_bytes)),
         ("bytes_written", ld(&c.net_output_bytes)),
-        ("limit_maxbytes", "0".to_string()),
+        ("limit_maxbytes", shared.engine.limits.maxmemory().to_string()),
         ("threads", threads.to_string()),
         ("bytes", bytes.to_string()),
         ("curr_items", items.to_string()),
         ("total_items", ld(&st.total_items)),
-        ("evictions", "0".to_string()),
+        ("evictions", ld(&shared.engine.limits.evicted_keys)),
     ];
     for (name, value) in lines {
         out.extend_from_slice(b"STAT ");

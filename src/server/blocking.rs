@@ -14,6 +14,13 @@
 //! command re-runs, which arbitrates against its own timeout and disconnection: whoever removes
 //! it first wins. If the re-run finds nothing after all (another client took the element), the
 //! waiter goes back to the front of its queues.
+//!
+//! A client that disconnects while its reply is in the mailbox loses the popped element with
+//! it. That is redis-server's rule too, not a wider one: there, a client whose close has not
+//! been read yet is still served and the reply dies in its output buffer; here, a client whose
+//! close its worker has not yet seen can still be claimed. Once the close is seen, `cancel`
+//! takes the waiter out before any claim, and nothing is popped for it. Undoing a pop instead
+//! would reorder the list under clients that already saw it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -63,6 +63,35 @@ fn bind_all(cfg: &Config, resp_port: u16, mc_port: u16) -> Result<Vec<(std::net:
     Ok(out)
 }
 
+/// Binds the metrics endpoint. A failure is logged and the server runs without it: metrics are
+/// worth less than serving clients.
+fn bind_metrics(cfg: &Config) -> Option<std::net::TcpListener> {
+    if cfg.metrics_port == 0 {
+        return None;
+    }
+    let bound = listener::resolve(&cfg.metrics_bind, cfg.metrics_port)
+        .map_err(|e| e.to_string())
+        .and_then(|addrs| addrs.into_iter().next().ok_or_else(|| "no address".to_string()))
+        .and_then(|sa| crate::metrics::http::bind(sa).map_err(|e| format!("{sa}: {e}")));
+    match bound {
+        Ok(l) => {
+            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            log::log(LogLevel::Notice, &format!("Metrics on http://{addr}/metrics"));
+            Some(l)
+        }
+        Err(e) => {
+            log::log(
+                LogLevel::Warning,
+                &format!(
+                    "metrics endpoint disabled: could not listen on {}:{} ({e})",
+                    cfg.metrics_bind, cfg.metrics_port
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM (or `Shared::shutdown`), then returns.
 pub fn run(config: Config) -> Result<(), String> {
     log::init(&config)?;
@@ -80,9 +109,17 @@ pub fn run(config: Config) -> Result<(), String> {
         true => Some(crate::memcache::sasl::Users::load(&config.memcache_sasl_pwdb)?),
         false => None,
     };
+    let metrics = bind_metrics(&config);
     let mut shared = Shared::new(config);
     shared.memcache_sasl = sasl_users;
     let shared = Arc::new(shared);
+    if let Some(l) = metrics {
+        let sh = shared.clone();
+        std::thread::Builder::new()
+            .name("cachette-metrics".into())
+            .spawn(move || crate::metrics::http::serve(l, sh))
+            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+    }
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
@@ -115,7 +152,8 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The main thread's loop: active expiry at `hz`, until a signal or a SHUTDOWN.
+/// The main thread's loop: active expiry and background eviction at `hz`, until a signal or a
+/// SHUTDOWN.
 fn cron(shared: &Shared) {
     loop {
         let (hz, effort) = {
@@ -130,6 +168,11 @@ fn cron(shared: &Shared) {
             shared.engine.expire_cycle(unix_ms(), effort, budget);
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
+        // A time-limited eviction round may have left memory over the limit; go on here so an
+        // idle server gets back under it too (redis-server's eviction time proc).
+        if shared.engine.limits.over_limit() {
+            let _ = shared.engine.make_room(unix_ms());
+        }
         while tick.elapsed() < period {
             if SIGNALLED.load(Ordering::SeqCst) || shared.shutdown.load(Ordering::Acquire) {
                 return;

@@ -70,8 +70,9 @@ pub struct ClientInfo {
 
 /// See the module documentation.
 pub struct Shared {
-    /// The keyspace.
-    pub engine: Engine,
+    /// The keyspace. `'static` (leaked once per `Shared`, which lives as long as the process)
+    /// so a transaction can park its shard guards on its thread: see `Engine::exclusive`.
+    pub engine: &'static Engine,
     /// The live configuration (CONFIG SET writes it; workers read it rarely).
     pub config: RwLock<Config>,
     /// Connected clients by id.
@@ -109,8 +110,10 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
+        let engine = Engine::new(shards);
+        engine.limits.configure(config.memory_settings());
         Shared {
-            engine: Engine::new(shards),
+            engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),

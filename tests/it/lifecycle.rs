@@ -11,7 +11,7 @@ use crate::util;
 fn port_zero_disables_that_listener() {
     let (port, mc_port) = (util::free_port(), util::free_port());
     let mut child = Command::new(util::cachette_bin())
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--memcache-port", "0"])
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--memcache-port", "0", "--metrics-port", "0"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

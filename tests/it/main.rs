@@ -11,5 +11,8 @@ mod lifecycle;
 mod memcache;
 mod memcache_binary;
 mod memcache_clients;
+mod memory;
+mod metrics;
+mod multi;
 mod resp;
 mod util;

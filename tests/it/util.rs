@@ -119,6 +119,8 @@ pub fn cachette(extra: &[&str]) -> Proc {
         let mut cmd = Command::new(cachette_bin());
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
         cmd.args(["--memcache-port", &mc_port.to_string()]);
+        // Many servers run at once in the tests: none takes the default metrics port.
+        cmd.args(["--metrics-port", "0"]);
         cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
             return p;

@@ -526,7 +526,14 @@ pub fn response(
 
 /// Appends an error response: no extras, no key, CAS 0, memcached's text for `status`.
 pub fn error(out: &mut Vec<u8>, header: &Header, status: Status) {
-    response(out, header.opcode, status, header.opaque, 0, b"", b"", status.message());
+    error_text(out, header, status, status.message());
+}
+
+/// An error response with a text of its own: memcached's out-of-memory errors carry the text
+/// of the text protocol's `SERVER_ERROR` line without that prefix (ENOMEM `Out of memory
+/// allocating item` for a store).
+pub fn error_text(out: &mut Vec<u8>, header: &Header, status: Status, text: &[u8]) {
+    response(out, header.opcode, status, header.opaque, 0, b"", b"", text);
 }
 
 #[cfg(test)]

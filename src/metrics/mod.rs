@@ -1,0 +1,247 @@
+//! Prometheus metrics: what the server's counters say, rendered in the Prometheus text format on
+//! cachette's own small HTTP listener (`metrics-port`, `metrics-bind`; see [`http`]).
+//!
+//! Nothing is recorded per command here. The server already keeps the counters INFO and
+//! memcached `stats` report (relaxed atomics bumped on the hot path); a scrape reads them and
+//! hands them to a `metrics-exporter-prometheus` recorder through the `metrics` facade, which
+//! renders the text. Serving metrics therefore costs a command nothing, and the figures always
+//! agree with INFO.
+//!
+//! Three families of names can be exposed (`metrics-names`):
+//!
+//! - `cachette_*`, cachette's own, with a `protocol` label where both protocols count;
+//! - `redis_*`, the names and labels of redis_exporter (`redis_db_keys{db="db0"}`, …), so
+//!   dashboards built for Redis keep working;
+//! - `memcached_*`, the names and labels of memcached_exporter
+//!   (`memcached_commands_total{command="get",status="hit"}`, …).
+
+pub mod http;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{counter, gauge, Label};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::engine::{memory, DATABASES};
+use crate::server::Shared;
+
+/// Which families of metric names a scrape shows (`metrics-names`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Families {
+    /// `cachette_*`.
+    pub cachette: bool,
+    /// redis_exporter's names.
+    pub redis: bool,
+    /// memcached_exporter's names.
+    pub memcached: bool,
+}
+
+impl Families {
+    /// The `metrics-names` words.
+    pub const NAMES: [&'static str; 4] = ["all", "cachette", "redis", "memcached"];
+
+    /// The families one `metrics-names` word selects (index into [`Families::NAMES`]).
+    pub fn from_index(i: usize) -> Families {
+        match i {
+            1 => Families { cachette: true, redis: false, memcached: false },
+            2 => Families { cachette: false, redis: true, memcached: false },
+            3 => Families { cachette: false, redis: false, memcached: true },
+            _ => Families { cachette: true, redis: true, memcached: true },
+        }
+    }
+}
+
+/// A recorder kept for the process's lifetime; each scrape overwrites every value it shows.
+pub struct Exporter {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Default for Exporter {
+    fn default() -> Exporter {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        Exporter { recorder, handle }
+    }
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+impl Exporter {
+    /// Reads the server's counters and renders them in the Prometheus text format.
+    pub fn render(&self, shared: &Shared, families: Families) -> String {
+        metrics::with_local_recorder(&self.recorder, || {
+            let snap = Snapshot::take(shared);
+            if families.cachette {
+                snap.cachette();
+            }
+            if families.redis {
+                snap.redis();
+            }
+            if families.memcached {
+                snap.memcached(shared);
+            }
+        });
+        self.handle.render()
+    }
+}
+
+/// The figures one scrape shows, read once so that all three families agree.
+struct Snapshot {
+    uptime: u64,
+    clients_resp: u64,
+    clients_mc: u64,
+    connections_received: u64,
+    rejected: u64,
+    commands: u64,
+    net_in: u64,
+    net_out: u64,
+    hits: u64,
+    misses: u64,
+    expired: u64,
+    evicted: u64,
+    used: u64,
+    rss: u64,
+    peak: u64,
+    max: u64,
+    blocked: u64,
+    dirty: u64,
+    /// (db, keys, keys with a TTL) for the non-empty databases.
+    dbs: Vec<(usize, u64, u64)>,
+    maxclients: u64,
+}
+
+impl Snapshot {
+    fn take(sh: &Shared) -> Snapshot {
+        let c = &sh.counters;
+        let st = &sh.engine.stats;
+        let all = c.connected_clients.load(Ordering::Relaxed) as u64;
+        let mc = c.memcache_connections.load(Ordering::Relaxed) as u64;
+        let dbs = (0..DATABASES)
+            .filter_map(|db| {
+                let (keys, vol) = sh.engine.db_counts(db);
+                (keys > 0).then_some((db, keys as u64, vol as u64))
+            })
+            .collect();
+        Snapshot {
+            uptime: sh.uptime_secs(),
+            clients_resp: all.saturating_sub(mc),
+            clients_mc: mc,
+            connections_received: load(&c.connections_received),
+            rejected: load(&c.rejected_connections),
+            commands: load(&c.commands_processed),
+            net_in: load(&c.net_input_bytes),
+            net_out: load(&c.net_output_bytes),
+            hits: load(&st.keyspace_hits),
+            misses: load(&st.keyspace_misses),
+            expired: load(&st.expired_keys),
+            evicted: load(&sh.engine.limits.evicted_keys),
+            used: memory::used() as u64,
+            rss: memory::rss() as u64,
+            peak: memory::peak() as u64,
+            max: sh.engine.limits.maxmemory(),
+            blocked: sh.blocking.blocked_clients() as u64,
+            dirty: load(&st.dirty),
+            dbs,
+            maxclients: sh.config().maxclients as u64,
+        }
+    }
+
+    fn cachette(&self) {
+        gauge!("cachette_up").set(1.0);
+        gauge!("cachette_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        counter!("cachette_uptime_seconds_total").absolute(self.uptime);
+        gauge!("cachette_connections", "protocol" => "resp").set(self.clients_resp as f64);
+        gauge!("cachette_connections", "protocol" => "memcached").set(self.clients_mc as f64);
+        gauge!("cachette_connections_max").set(self.maxclients as f64);
+        counter!("cachette_connections_received_total").absolute(self.connections_received);
+        counter!("cachette_connections_rejected_total").absolute(self.rejected);
+        counter!("cachette_commands_processed_total").absolute(self.commands);
+        counter!("cachette_net_input_bytes_total").absolute(self.net_in);
+        counter!("cachette_net_output_bytes_total").absolute(self.net_out);
+        counter!("cachette_keyspace_hits_total").absolute(self.hits);
+        counter!("cachette_keyspace_misses_total").absolute(self.misses);
+        counter!("cachette_expired_keys_total").absolute(self.expired);
+        counter!("cachette_evicted_keys_total").absolute(self.evicted);
+        gauge!("cachette_memory_used_bytes").set(self.used as f64);
+        gauge!("cachette_memory_rss_bytes").set(self.rss as f64);
+        gauge!("cachette_memory_peak_bytes").set(self.peak as f64);
+        gauge!("cachette_memory_max_bytes").set(self.max as f64);
+        gauge!("cachette_blocked_clients").set(self.blocked as f64);
+        gauge!("cachette_changes_since_last_save").set(self.dirty as f64);
+        for &(db, keys, vol) in &self.dbs {
+            let label = [Label::new("db", db.to_string())];
+            gauge!("cachette_db_keys", label.iter()).set(keys as f64);
+            gauge!("cachette_db_keys_expiring", label.iter()).set(vol as f64);
+        }
+    }
+
+    fn redis(&self) {
+        gauge!("redis_up").set(1.0);
+        gauge!("redis_uptime_in_seconds").set(self.uptime as f64);
+        gauge!("redis_connected_clients").set(self.clients_resp as f64);
+        gauge!("redis_max_clients").set(self.maxclients as f64);
+        gauge!("redis_blocked_clients").set(self.blocked as f64);
+        counter!("redis_connections_received_total").absolute(self.connections_received);
+        counter!("redis_rejected_connections_total").absolute(self.rejected);
+        counter!("redis_commands_processed_total").absolute(self.commands);
+        counter!("redis_net_input_bytes_total").absolute(self.net_in);
+        counter!("redis_net_output_bytes_total").absolute(self.net_out);
+        counter!("redis_keyspace_hits_total").absolute(self.hits);
+        counter!("redis_keyspace_misses_total").absolute(self.misses);
+        counter!("redis_expired_keys_total").absolute(self.expired);
+        counter!("redis_evicted_keys_total").absolute(self.evicted);
+        gauge!("redis_memory_used_bytes").set(self.used as f64);
+        gauge!("redis_memory_used_rss_bytes").set(self.rss as f64);
+        gauge!("redis_memory_used_peak_bytes").set(self.peak as f64);
+        gauge!("redis_memory_max_bytes").set(self.max as f64);
+        gauge!("redis_rdb_changes_since_last_save").set(self.dirty as f64);
+        for &(db, keys, vol) in &self.dbs {
+            let label = [Label::new("db", format!("db{db}"))];
+            gauge!("redis_db_keys", label.iter()).set(keys as f64);
+            gauge!("redis_db_keys_expiring", label.iter()).set(vol as f64);
+        }
+    }
+
+    fn memcached(&self, sh: &Shared) {
+        let st = &sh.memcache;
+        gauge!("memcached_up").set(1.0);
+        gauge!("memcached_uptime_seconds").set(self.uptime as f64);
+        gauge!("memcached_version", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        gauge!("memcached_current_connections").set(self.clients_mc as f64);
+        gauge!("memcached_max_connections").set(self.maxclients as f64);
+        counter!("memcached_connections_total").absolute(self.connections_received);
+        counter!("memcached_read_bytes_total").absolute(self.net_in);
+        counter!("memcached_written_bytes_total").absolute(self.net_out);
+        // memcached's items live in database 0 of the shared keyspace.
+        let items = self.dbs.iter().find(|d| d.0 == 0).map_or(0, |d| d.1);
+        gauge!("memcached_current_items").set(items as f64);
+        gauge!("memcached_current_bytes").set(self.used as f64);
+        gauge!("memcached_limit_bytes").set(self.max as f64);
+        counter!("memcached_items_total").absolute(load(&st.total_items));
+        counter!("memcached_items_evicted_total").absolute(self.evicted);
+        counter!("memcached_items_reclaimed_total").absolute(self.expired);
+        let commands: [(&str, &str, &AtomicU64); 15] = [
+            ("get", "hit", &st.get_hits),
+            ("get", "miss", &st.get_misses),
+            ("set", "hit", &st.cmd_set),
+            ("delete", "hit", &st.delete_hits),
+            ("delete", "miss", &st.delete_misses),
+            ("incr", "hit", &st.incr_hits),
+            ("incr", "miss", &st.incr_misses),
+            ("decr", "hit", &st.decr_hits),
+            ("decr", "miss", &st.decr_misses),
+            ("cas", "hit", &st.cas_hits),
+            ("cas", "miss", &st.cas_misses),
+            ("cas", "badval", &st.cas_badval),
+            ("touch", "hit", &st.touch_hits),
+            ("touch", "miss", &st.touch_misses),
+            ("flush", "hit", &st.cmd_flush),
+        ];
+        for (command, status, a) in commands {
+            counter!("memcached_commands_total", "command" => command, "status" => status).absolute(load(a));
+        }
+    }
+}
