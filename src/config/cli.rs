@@ -38,8 +38,8 @@ use super::Config;
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
-    /// Start the server with this configuration.
-    Run(Config),
+    /// Start the server with this configuration (boxed: it is far larger than the text).
+    Run(Box<Config>),
     /// Print this text (`--help` / `--version`) to standard output and exit successfully.
     Print(String),
 }
@@ -49,7 +49,7 @@ pub enum Invocation {
 /// line, without a "cachette:" prefix.
 pub fn from_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Config, String> {
     match parse_args(args)? {
-        Invocation::Run(config) => Ok(config),
+        Invocation::Run(config) => Ok(*config),
         Invocation::Print(text) => {
             // Not print!: that panics on a closed pipe (`cachette --help | head -1`).
             let mut out = std::io::stdout().lock();
@@ -86,7 +86,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Invocatio
         apply_line(&args, &mut config, 0).map_err(|e| format!("--{}: {e}", line.join(" ")))?;
     }
     config.validate()?;
-    Ok(Invocation::Run(config))
+    Ok(Invocation::Run(Box::new(config)))
 }
 
 enum Split {

@@ -348,7 +348,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Config, String> {
         let argv = std::iter::once("cachette").chain(args.iter().copied()).map(OsString::from);
         match parse_args(argv)? {
-            Invocation::Run(config) => Ok(config),
+            Invocation::Run(config) => Ok(*config),
             Invocation::Print(text) => Err(format!("printed: {text}")),
         }
     }

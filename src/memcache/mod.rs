@@ -11,7 +11,9 @@
 //! expired: no reader sees it, and the reply is still STORED, as memcached answers.
 //!
 //! The codec (`cachette_memcache`) has already validated keys, lengths and numbers; this module
-//! only applies semantics and writes replies. It never builds Redis command strings.
+//! only applies semantics and writes replies. It never builds Redis command strings. The text
+//! and meta commands are here and in `meta`; the binary protocol's are in `binary` (with SASL in
+//! `sasl`), on the same `store`, `arith`, `fetch`, `flush_all` and `stats`.
 
 pub mod binary;
 mod meta;

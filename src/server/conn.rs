@@ -30,7 +30,7 @@ use crate::memcache;
 pub enum Proto {
     /// Redis serialization protocol.
     Resp,
-    /// memcached text + meta protocol.
+    /// memcached: text + meta, or binary, chosen per connection by its first byte.
     Memcache,
 }
 
