@@ -201,3 +201,15 @@ fn stat_groups() {
         }
     }
 }
+
+#[test]
+fn sasl_needs_a_readable_users_file() {
+    let out = std::process::Command::new(util::cachette_bin())
+        .args(["--port", "0", "--memcache-port", &util::free_port().to_string(), "--bind", "127.0.0.1"])
+        .args(["--memcache-sasl", "yes", "--memcache-sasl-pwdb", "/nonexistent/cachette-users"])
+        .output()
+        .expect("run cachette");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memcache-sasl-pwdb /nonexistent/cachette-users"), "{err}");
+}
