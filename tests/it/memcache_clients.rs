@@ -1,7 +1,8 @@
 //! Real memcached clients against the real binary: libmemcached (pylibmc, Debian's
 //! `python3-pylibmc`, in binary and ascii mode, with and without SASL; and the libmemcached
 //! tools `memccp`/`memccat --binary`) and memjs (binary protocol + SASL PLAIN, installed by
-//! `.ci/test` with `npm install --prefix tests/clients`). The scripted sessions live in
+//! `.ci/test` with `npm install --prefix tests/clients`), and libmemcached's conformance suite
+//! `memccapable` in both modes. The scripted sessions live in
 //! `tests/clients/`; each prints `ok` when every step gave the answer the client expects.
 //!
 //! A client that is not installed is skipped with a message, except under CI (`CI=true`), where
@@ -110,4 +111,27 @@ fn libmemcached_tools_binary() {
     let got = util::roundtrip(&mut m, b"get payload.txt\r\n", 60);
     assert!(got.starts_with(b"VALUE payload.txt 0 32\r\ncopied"), "{}", String::from_utf8_lossy(&got));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// libmemcached's protocol conformance suite, `memccapable`, in binary and in ascii mode
+/// (memcached 1.6.18 passes both).
+#[test]
+fn memccapable_conformance() {
+    let Some(capable) = util::find_binary("memccapable") else {
+        available("memccapable (libmemcached-tools)", false);
+        return;
+    };
+    let srv = util::cachette(&[]);
+    for mode in ["-b", "-a"] {
+        let out = Command::new(&capable)
+            .args(["-h", "127.0.0.1", "-p", &srv.mc_port.to_string(), "-t", "5", mode])
+            .output()
+            .expect("run memccapable");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("All tests passed"),
+            "memccapable {mode}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
