@@ -540,6 +540,8 @@ fn parse_flush_mode(argv: &Argv<'_>) -> Result<(), CmdError> {
 /// Empties `dbs` (database indexes) atomically under one `lock_all`; returns keys removed.
 fn flush(engine: &Engine, dbs: std::ops::Range<usize>) -> usize {
     let mut l = engine.lock_all();
+    // Logged even when there was nothing to remove, as redis-server propagates every flush.
+    crate::engine::effects::wrote();
     let mut removed = 0;
     for db in dbs {
         for d in l.dbs(db) {

@@ -554,9 +554,18 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
     if let Ok(mut c) = info.last_cmd.try_lock() {
         *c = spec.name;
     };
+    // A write command's effect is its command line unless the handler says otherwise; it
+    // reaches the feed from the guard that saw the change (see `engine::effects`).
+    let logged = spec.has(flags::WRITE) && shared.engine.feed.enabled();
+    if logged {
+        crate::engine::effects::begin(session.db, argv.rest(0));
+    }
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(e.message().as_bytes());
+    }
+    if logged {
+        crate::engine::effects::end();
     }
 }
 

@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 
 use super::splitargs::split_args;
-use super::{Config, LogLevel};
+use super::{Config, LogLevel, MemcacheProtocol};
 use crate::engine::evict::Policy;
 
 /// One configuration directive. See the module docs for how the table is used.
@@ -103,6 +103,19 @@ macro_rules! int_field {
                     if let Ok(n) = n.try_into() {
                         c.$field = n;
                     }
+                }
+            },
+        }
+    };
+}
+
+macro_rules! bool_field {
+    ($field:ident) => {
+        Access::Field {
+            get: |c| Value::Bool(c.$field),
+            set: |c, v| {
+                if let Value::Bool(b) = v {
+                    c.$field = b;
                 }
             },
         }
@@ -254,6 +267,45 @@ pub static DIRECTIVES: &[Directive] = &[
         access: memory_field!(item_size_max),
     },
     Directive {
+        name: "memcache-cas",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: false,
+        doc: "Give memcached items CAS uniques; 'no' is memcached -C (every CAS reads 0 and \
+              every cas/ms C answers EXISTS)",
+        access: bool_field!(memcache_cas),
+    },
+    Directive {
+        name: "memcache-enable-shutdown",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Let memcached clients stop the server with 'shutdown' (memcached -A)",
+        access: bool_field!(memcache_enable_shutdown),
+    },
+    Directive {
+        name: "memcache-protocol",
+        aliases: &[],
+        // memcached -B's words.
+        kind: Kind::Enum(&MemcacheProtocol::NAMES),
+        default: DefaultValue::Literal("auto"),
+        mutable: false,
+        doc: "Protocols the memcached port speaks: ascii, binary, or auto (by the first byte of \
+              each connection; memcached -B)",
+        access: Access::Field {
+            get: |c| Value::Enum(c.memcache_protocol as usize),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    if let Some(p) = MemcacheProtocol::ALL.get(i) {
+                        c.memcache_protocol = *p;
+                    }
+                }
+            },
+        },
+    },
+    Directive {
         name: "memcache-sasl",
         aliases: &[],
         kind: Kind::Bool,
@@ -261,14 +313,7 @@ pub static DIRECTIVES: &[Directive] = &[
         mutable: false,
         doc: "Require SASL PLAIN authentication on the memcached port, binary protocol only \
               (memcached -S)",
-        access: Access::Field {
-            get: |c| Value::Bool(c.memcache_sasl),
-            set: |c, v| {
-                if let Value::Bool(b) = v {
-                    c.memcache_sasl = b;
-                }
-            },
-        },
+        access: bool_field!(memcache_sasl),
     },
     Directive {
         name: "memcache-sasl-pwdb",

@@ -28,6 +28,7 @@
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
 
 pub mod db;
+pub mod effects;
 pub mod evict;
 pub mod memory;
 pub mod ready;
@@ -92,6 +93,8 @@ pub struct Engine {
     pub ready: ready::Readiness,
     /// The memory limit, eviction policy and eviction pool.
     pub limits: evict::Limits,
+    /// Write effects, for the AOF and replication.
+    pub feed: effects::Feed,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -177,6 +180,7 @@ impl Engine {
             stats: Stats::default(),
             ready: ready::Readiness::default(),
             limits: evict::Limits::default(),
+            feed: effects::Feed::default(),
         }
     }
 
@@ -317,6 +321,23 @@ impl Engine {
         (keys, vol)
     }
 
+    /// Reclaims every expired key of `db` now, shard by shard (memcached's `lru_crawler crawl`):
+    /// returns (keys with a TTL looked at, keys deleted). Each deletion is propagated as the
+    /// expiry cycle propagates it. O(keys with a TTL); each shard is held for its own pass.
+    pub fn reclaim_expired(&self, db: usize, now: u64) -> (u64, u64) {
+        let (mut checked, mut reclaimed) = (0, 0);
+        for i in 0..self.shards.len() {
+            let mut g = self.lock_shard(i);
+            let d = g.db(db);
+            checked += d.volatile_len() as u64;
+            reclaimed += d.expire_sample(now, usize::MAX, |key| self.feed.emit(db, &[b"DEL", key])) as u64;
+        }
+        if reclaimed > 0 {
+            self.stats.expired_keys.fetch_add(reclaimed, Ordering::Relaxed);
+        }
+        (checked, reclaimed)
+    }
+
     /// One active-expiry pass over every shard and database: samples keys with a TTL and deletes
     /// the expired ones, repeating in a shard while over a quarter of the sample had expired.
     /// `budget` bounds the wall time spent (checked between samples); returns keys deleted.
@@ -331,7 +352,7 @@ impl Engine {
                 loop {
                     let expired = {
                         let mut g = self.lock_shard(i);
-                        g.db(db).expire_sample(now, sample)
+                        g.db(db).expire_sample(now, sample, |key| self.feed.emit(db, &[b"DEL", key]))
                     };
                     total += expired;
                     if expired * 4 <= sample {
@@ -352,6 +373,11 @@ impl Engine {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        // Before the guards go: the effect of what was written under them enters the feed
+        // while no other command can touch these keys (see `effects`).
+        if self.engine.feed.enabled() {
+            effects::on_unlock(&self.engine.feed);
+        }
         #[cfg(debug_assertions)]
         HELD.with(|h| h.set(0));
         if let Guards::Exec { all, .. } = &mut self.guards {
@@ -413,6 +439,7 @@ impl<'e> Locked<'e> {
         let (found, expired) = d.lookup(key, now);
         if expired {
             engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            engine.feed.emit(db, &[b"DEL", key.key]);
         }
         (d, found)
     }
@@ -443,6 +470,7 @@ impl<'e> Locked<'e> {
     /// Swaps two databases in every locked shard (SWAPDB; needs `lock_all`). Watches stay with
     /// their database index; a watched key present on either side counts as changed.
     pub fn swap_dbs(&mut self, a: usize, b: usize, now: u64) {
+        effects::wrote();
         if a == b {
             return;
         }
@@ -521,6 +549,7 @@ impl<'e> Locked<'e> {
             engine.limits.lfu_touch(e, now);
         }
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         Some(e)
     }
 
@@ -541,6 +570,7 @@ impl<'e> Locked<'e> {
         let engine = self.engine;
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         engine.ready.stored(db, key.key);
         self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
     }
@@ -556,6 +586,7 @@ impl<'e> Locked<'e> {
         let (d, found) = self.find(db, key, now);
         let e = d.remove(found?);
         stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         Some(e)
     }
 
@@ -565,6 +596,7 @@ impl<'e> Locked<'e> {
         let engine = self.engine;
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
         let expire = entry.expire_at();
         let flags = entry.flags;
         engine.ready.stored(db, key.key);
@@ -581,6 +613,7 @@ impl<'e> Locked<'e> {
             Some(id) => {
                 d.set_expire(id, expire_at);
                 stats.dirty.fetch_add(1, Ordering::Relaxed);
+                effects::wrote();
                 true
             }
             None => false,

@@ -24,8 +24,8 @@ use cachette_memcache::request::StoreMode;
 
 use super::sasl::{self, SaslState};
 use super::{
-    arith, bump, fetch, flush_all, store, unlink, Action, ArithOutcome, ArithRequest, Fetch, StoreRequest, StoreResult,
-    DB, MEMCACHED_VERSION,
+    arith, bump, fetch, flush_all, store, unlink, Action, ArithOutcome, ArithRequest, StoreRequest, StoreResult, DB,
+    MEMCACHED_VERSION,
 };
 use crate::commands::Session;
 use crate::server::Shared;
@@ -72,8 +72,7 @@ pub fn execute(
     };
     match req.command {
         Command::Get { key, with_key, touch } => {
-            let how = Fetch { touch: touch.map(i64::from), count_get: touch.is_none() };
-            let hit = fetch(shared, key, how, now, |flags, cas, value| {
+            let hit = fetch(shared, key, touch.map(i64::from), now, |flags, cas, value| {
                 let echo_key: &[u8] = if with_key { key } else { b"" };
                 binary::response(out, h.opcode, Status::NoError, h.opaque, cas, &flags.to_be_bytes(), echo_key, value);
             });
@@ -87,8 +86,7 @@ pub fn execute(
             }
         }
         Command::Touch { key, exptime } => {
-            let how = Fetch { touch: Some(i64::from(exptime)), count_get: false };
-            let hit = fetch(shared, key, how, now, |flags, cas, _| {
+            let hit = fetch(shared, key, Some(i64::from(exptime)), now, |flags, cas, _| {
                 binary::response(out, h.opcode, Status::NoError, h.opaque, cas, &flags.to_be_bytes(), b"", b"");
             });
             if !hit {
@@ -133,7 +131,7 @@ pub fn execute(
             let st = &shared.memcache;
             let k = shared.engine.hashed(key);
             let mut l = shared.engine.lock_one(&k);
-            let have = l.peek(DB, &k, now).map(|e| e.cas);
+            let have = l.peek(DB, &k, now).map(|e| super::visible_cas(shared, e.cas));
             match have {
                 None => {
                     bump(&st.delete_misses);
@@ -225,26 +223,33 @@ pub fn refuse(shared: &Shared, bin: &BinarySession, r: &Refusal<'_>, out: &mut V
 }
 
 /// STAT: the text protocol's `stats [group]` lines, each re-framed as a packet with the name as
-/// key and the value as body, then an empty packet that ends the list. memcached matches `reset`
-/// and `settings` as prefixes of the key; an unknown group answers KEY_ENOENT.
+/// key and the value as body, then an empty packet that ends the list. Which groups binary STAT
+/// serves is memcached's choice: `reset`, `settings` and `detail` are matched as prefixes of the
+/// key; `items`, `slabs` and `sizes` exactly; any other group (`conns` and `cachedump`
+/// included, which memcached serves only as text) answers KEY_ENOENT.
 fn stat(shared: &Shared, session: &Session, h: &Header, group: &[u8], out: &mut Vec<u8>, now: u64) {
     let args: &[u8] = if group.starts_with(b"reset") {
         b"reset"
     } else if group.starts_with(b"settings") {
         b"settings"
-    } else {
+    } else if let Some(sub) = group.strip_prefix(b"detail") {
+        if sub.starts_with(b" dump") {
+            // No per-prefix statistics are collected: the dump is memcached's empty one.
+            binary::response(out, h.opcode, Status::NoError, h.opaque, 0, b"", b"detailed", b"END\r\n");
+        } else if !(sub.starts_with(b" on") || sub.starts_with(b" off")) {
+            binary::error(out, h, Status::KeyEnoent);
+            return;
+        }
+        binary::response(out, h.opcode, Status::NoError, h.opaque, 0, b"", b"", b"");
+        return;
+    } else if matches!(group, b"" | b"items" | b"slabs" | b"sizes") {
         group
+    } else {
+        binary::error(out, h, Status::KeyEnoent);
+        return;
     };
-    if args.contains(&b' ') || args.contains(&b'\n') {
-        binary::error(out, h, Status::KeyEnoent);
-        return;
-    }
     let mut text = Vec::new();
-    super::stats(shared, session, args, &mut text, now);
-    if text == b"ERROR\r\n" {
-        binary::error(out, h, Status::KeyEnoent);
-        return;
-    }
+    super::stats::stats(shared, session, args, &mut text, now);
     for line in text.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(stat) = line.strip_prefix(b"STAT ") else { continue };

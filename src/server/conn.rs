@@ -124,9 +124,9 @@ pub struct Conn {
     session: Session,
     /// memcached: bytes of a refused data block still to discard.
     swallow: usize,
-    /// memcached: the protocol this connection speaks, fixed by its first byte (0x80: binary,
-    /// anything else: text and meta), as memcached's default `-B auto` decides. `None` until
-    /// that byte arrives.
+    /// memcached: the protocol this connection speaks: by `memcache-protocol` (memcached -B),
+    /// or with `auto` by its first byte (0x80: binary, anything else: text and meta), as
+    /// memcached decides. `None` until that byte arrives.
     mc_binary: Option<bool>,
     /// memcached binary protocol state (SASL).
     bin: memcache::binary::BinarySession,
@@ -426,9 +426,18 @@ impl Conn {
             Some(b) => b,
             None => {
                 let Some(&first) = self.rbuf.buf[self.rbuf.start..self.rbuf.end].first() else { return };
-                // With SASL memcached speaks only the binary protocol: a text client's bytes are
-                // read as a binary header, and closed for their bad magic.
-                let b = shared.memcache_sasl.is_some() || first == cachette_memcache::binary::REQUEST_MAGIC;
+                // `memcache-protocol` (memcached -B) may fix the protocol; with SASL memcached
+                // speaks only the binary protocol. Either way a client of the other protocol has
+                // its bytes read as that protocol's (a text line as a binary header is closed for
+                // its bad magic).
+                use crate::config::MemcacheProtocol;
+                let fixed = shared.config().memcache_protocol;
+                let b = shared.memcache_sasl.is_some()
+                    || match fixed {
+                        MemcacheProtocol::Binary => true,
+                        MemcacheProtocol::Ascii => false,
+                        MemcacheProtocol::Auto => first == cachette_memcache::binary::REQUEST_MAGIC,
+                    };
                 self.mc_binary = Some(b);
                 b
             }
@@ -464,6 +473,10 @@ impl Conn {
                 Parsed::Incomplete => break,
                 Parsed::Error { reply, consumed, swallow, close } => {
                     if swallow > 0 {
+                        // Only "too large" refusals swallow with that reply or none (noreply).
+                        if reply.is_empty() || reply == cachette_memcache::reply::SERVER_ERROR_TOO_LARGE {
+                            shared.memcache.store_too_large.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if let Some(refused) = cachette_memcache::request::refused_key(data, &limits.memcache) {
                             let mut scratch = [0u8; 512];
                             if let Some(key) = refused.decode(&mut scratch) {

@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod conn;
 pub mod listener;
 pub mod log;
+pub mod notify;
 pub mod shared;
 pub mod worker;
 
@@ -139,8 +140,10 @@ pub fn run(config: Config) -> Result<(), String> {
             env!("CARGO_PKG_VERSION")
         ),
     );
+    notify::ready(&format!("Ready to accept connections on ports {resp_port} (RESP) and {mc_port} (memcached)"));
     cron(&shared);
     log::log(LogLevel::Notice, "Received a shutdown signal, closing listeners and flushing replies");
+    notify::stopping();
     shared.shutdown.store(true, Ordering::Release);
     for w in &wakers {
         let _ = w.wake();
@@ -155,7 +158,15 @@ pub fn run(config: Config) -> Result<(), String> {
 /// The main thread's loop: active expiry and background eviction at `hz`, until a signal or a
 /// SHUTDOWN.
 fn cron(shared: &Shared) {
+    let watchdog = notify::watchdog_interval();
+    let mut last_watchdog = Instant::now();
     loop {
+        // The watchdog says the server is alive; this loop stalling (a stuck lock) is exactly
+        // what should make systemd restart it.
+        if watchdog.is_some_and(|w| last_watchdog.elapsed() >= w) {
+            notify::watchdog();
+            last_watchdog = Instant::now();
+        }
         let (hz, effort) = {
             let c = shared.config();
             (c.hz.clamp(1, 500), c.active_expire_effort)

@@ -112,6 +112,8 @@ impl Shared {
         let memcache_port = config.memcache_port;
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
+        let memcache = crate::memcache::Stats::default();
+        memcache.cas_disabled.store(!config.memcache_cas, Ordering::Relaxed);
         Shared {
             engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
@@ -125,7 +127,7 @@ impl Shared {
             tcp_port,
             memcache_port,
             blocking: Default::default(),
-            memcache: Default::default(),
+            memcache,
             active_expire: AtomicBool::new(true),
             memcache_sasl: None,
         }

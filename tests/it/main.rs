@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod blocking;
+mod clients;
 mod differential;
 mod differential_binary;
 mod docs;
@@ -14,5 +15,7 @@ mod memcache_clients;
 mod memory;
 mod metrics;
 mod multi;
+mod prometheus;
 mod resp;
+mod systemd;
 mod util;
