@@ -11,7 +11,8 @@
 //!   them with a NOOP, whose answer tells them every earlier one has been answered.
 //! - A non-zero CAS in a SET/ADD/REPLACE header turns it into a compare-and-swap (memcached's
 //!   `NREAD_CAS`: Not found when the key is missing, Data exists when the CAS differs); APPEND,
-//!   PREPEND, DELETE and INCREMENT compare it too.
+//!   PREPEND, DELETE and INCREMENT compare it too. With CAS disabled (`memcache-cas no`, -C)
+//!   every CAS reported is 0 and the stores ignore the header's CAS, as memcached -C does.
 //! - Statuses of a refused store: ADD of an existing key answers KEY_EEXISTS, REPLACE of a
 //!   missing one KEY_ENOENT, APPEND/PREPEND to a missing one NOT_STORED.
 //! - INCREMENT/DECREMENT of a missing key creates it with the initial value unless the
@@ -95,7 +96,10 @@ pub fn execute(
         }
         Command::Store { kind, key, flags, exptime, value } => {
             bump(&shared.memcache.cmd_set);
-            let compare_cas = (h.cas != 0).then_some(h.cas);
+            // With CAS disabled (-C) memcached cannot put the CAS on the new item, so the
+            // store goes ahead as if none was sent (DELETE and INCREMENT still compare).
+            let cas_disabled = shared.memcache.cas_disabled.load(std::sync::atomic::Ordering::Relaxed);
+            let compare_cas = (h.cas != 0 && !cas_disabled).then_some(h.cas);
             let mode = match kind {
                 // memcached turns any SET/ADD/REPLACE with a CAS into a compare-and-swap.
                 StoreKind::Set | StoreKind::Add | StoreKind::Replace if compare_cas.is_some() => StoreMode::Cas,

@@ -213,3 +213,35 @@ fn sasl_needs_a_readable_users_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("memcache-sasl-pwdb /nonexistent/cachette-users"), "{err}");
 }
+
+/// memcached -C, -B binary and -B ascii, as memcached 1.6.18 answers them (probed).
+#[test]
+fn cas_disabled_and_fixed_protocols() {
+    let srv = util::cachette(&["-C"]);
+    let mut c = srv.mc();
+    let cas_of = |p: &[Packet]| p.first().map(|p| (p.0, p.4.clone()));
+    c.write_all(&set(b"k", b"v")).expect("write");
+    let got = read_packets(&mut c, |_| true);
+    assert_eq!(cas_of(&got), Some((0, Vec::new())));
+    // Every CAS reads 0, and a SET carrying one simply stores.
+    let mut with_cas = set(b"k", b"w");
+    with_cas[16..24].copy_from_slice(&5u64.to_be_bytes());
+    c.write_all(&with_cas).expect("write");
+    c.write_all(&frame(0x00, b"", b"k", b"", 0)).expect("write");
+    let got = read_packets(&mut c, |p| p.1 == 0x00);
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].0, got[1].4.as_slice()), (0, &b"w"[..]));
+    let raw = util::roundtrip(&mut c, &frame(0x00, b"", b"k", b"", 0), 29);
+    assert_eq!(&raw[16..24], &[0; 8], "the CAS field of a hit is 0");
+
+    // -B binary: a text client is read as a binary header and closed.
+    let srv = util::cachette(&["-B", "binary"]);
+    let mut t = srv.mc();
+    let got = util::roundtrip(&mut t, b"version\r\nversion\r\nversion\r\n", 1);
+    assert!(got.is_empty());
+    // -B ascii: a binary frame is a text line like any other.
+    let srv = util::cachette(&["-B", "ascii"]);
+    let mut t = srv.mc();
+    let got = util::roundtrip(&mut t, b"version\r\n", 16);
+    assert_eq!(got, b"VERSION 1.6.18\r\n");
+}
