@@ -48,7 +48,8 @@ use super::Config;
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
-    /// Start the server with this configuration (boxed: it is far larger than the text).
+    /// Start the server with this configuration (boxed: it is large, and the other variant
+    /// small).
     Run(Box<Config>),
     /// Print this text (`--help` / `--version`) to standard output and exit successfully.
     Print(String),
@@ -101,6 +102,10 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Invocatio
         apply_line(&args, &mut config, 0).map_err(|e| format!("--{}: {e}", line.join(" ")))?;
     }
     config.validate()?;
+    if rest.iter().any(|a| a == "--test-config") {
+        let what = config.config_file.as_ref().map_or("the defaults".to_owned(), |p| p.display().to_string());
+        return Ok(Invocation::Print(format!("configuration OK: {what}\n")));
+    }
     Ok(Invocation::Run(Box::new(config)))
 }
 
@@ -128,7 +133,7 @@ fn split_command_line(tokens: &[OsString]) -> Result<Split, String> {
         match token.as_str() {
             "-h" | "--help" => return Ok(Split::Help),
             "-V" | "--version" => return Ok(Split::Version),
-            "--memcached-compat" => {}
+            "--memcached-compat" | "--test-config" => {}
             flag if UNSUPPORTED_MEMCACHED_FLAGS.contains(&flag) => {
                 return Err(format!("{flag}: memcached's {flag} has no counterpart in cachette (see --help)"));
             }
@@ -374,6 +379,12 @@ pub(crate) fn command() -> Command {
     let directive_names: Vec<&str> = DIRECTIVES.iter().map(|d| d.name).collect();
     cmd.arg(
         Arg::new("listen").short('l').value_name("ADDR,...").help("memcached-style --bind: comma-separated addresses"),
+    )
+    .arg(
+        Arg::new("test-config")
+            .long("test-config")
+            .action(ArgAction::SetTrue)
+            .help("Check the configuration (file and flags), print the verdict and exit"),
     )
     .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
     .arg(Arg::new("version").short('V').long("version").action(ArgAction::Version).help("Print version"))

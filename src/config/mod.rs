@@ -98,6 +98,16 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// `lfu-decay-time` (minutes).
     pub lfu_decay_time: u32,
+    /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`: entries kept.
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold`: milliseconds; 0 = off.
+    pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms.
+    pub latency_tracking: bool,
+    /// `enable-debug-command`: 0 no, 1 yes, 2 local.
+    pub enable_debug_command: u8,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
@@ -153,6 +163,11 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 0,
             lfu_log_factor: 0,
             lfu_decay_time: 0,
+            slowlog_log_slower_than: 0,
+            slowlog_max_len: 0,
+            latency_monitor_threshold: 0,
+            latency_tracking: false,
+            enable_debug_command: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             config_file: None,
@@ -474,6 +489,11 @@ mod tests {
             maxmemory_eviction_tenacity: 15,
             lfu_log_factor: 16,
             lfu_decay_time: 17,
+            slowlog_log_slower_than: 13,
+            slowlog_max_len: 14,
+            latency_monitor_threshold: 15,
+            latency_tracking: false,
+            enable_debug_command: 1,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             config_file: None,

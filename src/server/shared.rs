@@ -54,8 +54,6 @@ pub struct ClientInfo {
     pub resp: AtomicU32,
     /// Name given by CLIENT SETNAME / HELLO SETNAME.
     pub name: Mutex<Vec<u8>>,
-    /// Library name and version from CLIENT SETINFO.
-    pub lib: Mutex<(Vec<u8>, Vec<u8>)>,
     /// Name of the last command run.
     pub last_cmd: Mutex<&'static str>,
     /// Query buffer bytes in use, output buffer bytes pending.
@@ -64,6 +62,12 @@ pub struct ClientInfo {
     pub obuf: AtomicUsize,
     /// Set by CLIENT KILL (or shutdown) from any thread; the owner closes the connection.
     pub kill: AtomicBool,
+    /// Index of the worker that owns the connection.
+    pub worker: usize,
+    /// CLIENT NO-EVICT ON.
+    pub no_evict: AtomicBool,
+    /// In MONITOR mode.
+    pub monitor: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
 }
@@ -102,6 +106,55 @@ pub struct Shared {
     /// `memcache-sasl yes`: the users SASL accepts (read from `memcache-sasl-pwdb` at start).
     /// `None`: SASL is off and the memcached port auto-detects text or binary per connection.
     pub memcache_sasl: Option<crate::memcache::sasl::Users>,
+    /// Per-command statistics, error counts, slow log, latency monitor.
+    pub stats: super::stats::Stats,
+    /// MONITOR clients and the delivery of their lines.
+    pub monitors: super::monitor::Monitors,
+    /// CLIENT PAUSE state.
+    pub pause: Pause,
+    /// Bumped by CLIENT KILL: workers that see it change look for connections to close.
+    pub kill_generation: AtomicU64,
+    /// Each worker's waker, to interrupt its poll (kill, unpause).
+    wakers: std::sync::OnceLock<Vec<Arc<mio::Waker>>>,
+}
+
+/// CLIENT PAUSE: until when, and whether every command or only writes wait.
+#[derive(Default, Debug)]
+pub struct Pause {
+    /// Unix ms when the pause ends (0 or past: no pause).
+    until_ms: AtomicU64,
+    /// Every command waits, not only writes.
+    all: AtomicBool,
+}
+
+impl Pause {
+    /// Pauses until `until_ms`. Like redis-server, a pause in force is only ever extended and
+    /// made stricter (ALL over WRITE) by another CLIENT PAUSE, never shortened or relaxed.
+    pub fn pause(&self, until_ms: u64, all: bool, now: u64) {
+        let active = self.until_ms.load(Ordering::Acquire) > now;
+        if active {
+            self.all.fetch_or(all, Ordering::AcqRel);
+            self.until_ms.fetch_max(until_ms, Ordering::AcqRel);
+        } else {
+            self.all.store(all, Ordering::Release);
+            self.until_ms.store(until_ms, Ordering::Release);
+        }
+    }
+
+    /// Ends the pause (CLIENT UNPAUSE).
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Ordering::Release);
+    }
+
+    /// None when no pause is in force at `now`, else Some(pausing every command?).
+    pub fn state(&self, now: u64) -> Option<bool> {
+        (self.until_ms.load(Ordering::Acquire) > now).then(|| self.all.load(Ordering::Acquire))
+    }
+
+    /// Unix ms when the current pause ends.
+    pub fn until(&self) -> u64 {
+        self.until_ms.load(Ordering::Acquire)
+    }
 }
 
 impl Shared {
@@ -110,6 +163,7 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
+        let stats = super::stats::Stats::new(crate::commands::spec_count(), config.threads.max(1), &config);
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
         let memcache = crate::memcache::Stats::default();
@@ -130,6 +184,23 @@ impl Shared {
             memcache,
             active_expire: AtomicBool::new(true),
             memcache_sasl: None,
+            stats,
+            monitors: Default::default(),
+            pause: Default::default(),
+            kill_generation: AtomicU64::new(0),
+            wakers: Default::default(),
+        }
+    }
+
+    /// Installs the workers' wakers (once, at start).
+    pub fn set_wakers(&self, wakers: Vec<Arc<mio::Waker>>) {
+        let _ = self.wakers.set(wakers);
+    }
+
+    /// Interrupts every worker's poll.
+    pub fn wake_all(&self) {
+        for w in self.wakers.get().map(Vec::as_slice).unwrap_or(&[]) {
+            let _ = w.wake();
         }
     }
 

@@ -136,7 +136,7 @@ pub fn cachette_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(cachette_bin());
         cmd.envs(env.iter().copied());
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
-        cmd.args(["--memcache-port", &mc_port.to_string()]);
+        cmd.args(["--memcache-port", &mc_port.to_string(), "--enable-debug-command", "local"]);
         // Many servers run at once in the tests: none takes the default metrics port.
         cmd.args(["--metrics-port", "0"]);
         cmd.args(extra);
@@ -212,7 +212,7 @@ pub fn redis_server() -> Option<Proc> {
         let port = free_port();
         let mut cmd = Command::new(&bin);
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-        cmd.args(["--daemonize", "no", "--protected-mode", "no"]);
+        cmd.args(["--daemonize", "no", "--protected-mode", "no", "--enable-debug-command", "local"]);
         if let Some(p) = spawn_and_wait(cmd, port, 0) {
             return Some(p);
         }
