@@ -182,12 +182,18 @@ pub fn execute(
             None => binary::error(out, &h, Status::UnknownCommand),
         },
         Command::SaslAuth { step, mech, data } => match &shared.memcache_sasl {
+            // memcached counts finished attempts in auth_cmds, failed ones in auth_errors too.
             Some(users) => match bin.sasl.auth(users, step, mech, data) {
                 sasl::Outcome::Ok => {
+                    bump(&shared.memcache.auth_cmds);
                     binary::response(out, h.opcode, Status::NoError, h.opaque, 0, b"", b"", b"Authenticated")
                 }
                 sasl::Outcome::Continue => binary::error(out, &h, Status::AuthContinue),
-                sasl::Outcome::Failed => binary::error(out, &h, Status::AuthError),
+                sasl::Outcome::Failed => {
+                    bump(&shared.memcache.auth_cmds);
+                    bump(&shared.memcache.auth_errors);
+                    binary::error(out, &h, Status::AuthError)
+                }
             },
             None => binary::error(out, &h, Status::UnknownCommand),
         },

@@ -245,3 +245,21 @@ fn cas_disabled_and_fixed_protocols() {
     let got = util::roundtrip(&mut t, b"version\r\n", 16);
     assert_eq!(got, b"VERSION 1.6.18\r\n");
 }
+
+/// `stats` counts SASL attempts as memcached does: auth_cmds for every finished attempt,
+/// auth_errors for the failed ones, nothing for an AUTH_CONTINUE.
+#[test]
+fn sasl_attempts_are_counted() {
+    let Some(dir) = crate::differential_binary::sasl_files() else { return };
+    let srv = crate::differential_binary::sasl_cachette(&dir);
+    let mut c = srv.mc();
+    for data in [&b"\0testuser\0bad"[..], b"", b"\0testuser\0testpass"] {
+        c.write_all(&frame(0x21, b"", b"PLAIN", data, 0)).expect("write");
+        read_packets(&mut c, |_| true);
+    }
+    c.write_all(&frame(0x10, b"", b"", b"", 0)).expect("write");
+    let got = read_packets(&mut c, |p| p.3.is_empty() && p.4.is_empty());
+    let stat = |name: &[u8]| got.iter().find(|p| p.3 == name).map(|p| p.4.clone());
+    assert_eq!(stat(b"auth_cmds").as_deref(), Some(&b"2"[..]));
+    assert_eq!(stat(b"auth_errors").as_deref(), Some(&b"1"[..]));
+}
