@@ -103,6 +103,9 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// `memcache-sasl yes`: the users SASL accepts (read from `memcache-sasl-pwdb` at start).
+    /// `None`: SASL is off and the memcached port auto-detects text or binary per connection.
+    pub memcache_sasl: Option<crate::memcache::sasl::Users>,
     /// Per-command statistics, error counts, slow log, latency monitor.
     pub stats: super::stats::Stats,
     /// MONITOR clients and the delivery of their lines.
@@ -180,6 +183,7 @@ impl Shared {
             blocking: Default::default(),
             memcache,
             active_expire: AtomicBool::new(true),
+            memcache_sasl: None,
             stats,
             monitors: Default::default(),
             pause: Default::default(),
