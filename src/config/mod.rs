@@ -64,6 +64,10 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// `memcache-item-size-max`: largest memcached value, bytes (memcached `-I`).
     pub item_size_max: usize,
+    /// `memcache-sasl`: SASL authentication required on the memcached port (memcached `-S`).
+    pub memcache_sasl: bool,
+    /// `memcache-sasl-pwdb`: the `user:password` file SASL checks against.
+    pub memcache_sasl_pwdb: String,
     /// `memcache-cas`: items get CAS uniques (memcached `-C` turns this off).
     pub memcache_cas: bool,
     /// `memcache-enable-shutdown`: the memcached `shutdown` command works (memcached `-A`).
@@ -146,6 +150,8 @@ impl Default for Config {
             proto_max_bulk_len: 0,
             client_query_buffer_limit: 0,
             item_size_max: 0,
+            memcache_sasl: false,
+            memcache_sasl_pwdb: String::new(),
             memcache_cas: true,
             memcache_enable_shutdown: false,
             memcache_protocol: MemcacheProtocol::Auto,
@@ -380,6 +386,15 @@ impl Config {
                 self.port
             ));
         }
+        if self.memcache_sasl && self.memcache_sasl_pwdb.is_empty() {
+            return Err("memcache-sasl yes needs memcache-sasl-pwdb, the file of user:password lines".to_owned());
+        }
+        if self.memcache_sasl && self.memcache_protocol == MemcacheProtocol::Ascii {
+            // memcached -S -B ascii refuses to start the same way.
+            return Err("memcache-sasl yes needs the binary protocol: memcache-protocol ascii cannot \
+                        authenticate"
+                .to_owned());
+        }
         Ok(())
     }
 
@@ -488,6 +503,8 @@ mod tests {
             proto_max_bulk_len: 8,
             client_query_buffer_limit: 9,
             item_size_max: 10,
+            memcache_sasl: true,
+            memcache_sasl_pwdb: "x".into(),
             memcache_cas: false,
             memcache_enable_shutdown: true,
             memcache_protocol: MemcacheProtocol::Binary,
@@ -864,6 +881,13 @@ mod tests {
         assert_eq!(c.item_size_max, 2_000_000);
         let c = run(&["--memcache-item-size-max", "2m"]).expect("runs");
         assert_eq!(c.item_size_max, 2_000_000, "Redis units outside -I");
+        // -S is memcache-sasl yes, which needs the users file.
+        assert!(run(&["-S"]).expect_err("no pwdb").contains("memcache-sasl-pwdb"));
+        let c = run(&["-S", "--memcache-sasl-pwdb", "/etc/cachette/users"]).expect("runs");
+        assert!(c.memcache_sasl);
+        assert_eq!(c.memcache_sasl_pwdb, "/etc/cachette/users");
+        let err = run(&["-S", "--memcache-sasl-pwdb", "/x", "-B", "ascii"]).expect_err("ascii + SASL");
+        assert!(err.contains("memcache-protocol ascii"), "{err}");
     }
 
     #[test]

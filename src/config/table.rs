@@ -313,6 +313,32 @@ pub static DIRECTIVES: &[Directive] = &[
         },
     },
     Directive {
+        name: "memcache-sasl",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Require SASL PLAIN authentication on the memcached port, binary protocol only \
+              (memcached -S)",
+        access: bool_field!(memcache_sasl),
+    },
+    Directive {
+        name: "memcache-sasl-pwdb",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "File of user:password lines for memcache-sasl (memcached's MEMCACHED_SASL_PWDB format)",
+        access: Access::Field {
+            get: |c| Value::Str(c.memcache_sasl_pwdb.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.memcache_sasl_pwdb = s;
+                }
+            },
+        },
+    },
+    Directive {
         name: "hz",
         aliases: &[],
         kind: Kind::Int { min: 0, max: INT_MAX, clamp: Some((1, 500)), note: "" },

@@ -31,7 +31,7 @@ use crate::memcache;
 pub enum Proto {
     /// Redis serialization protocol.
     Resp,
-    /// memcached text + meta protocol.
+    /// memcached: text + meta, or binary, chosen per connection by its first byte.
     Memcache,
 }
 
@@ -112,6 +112,9 @@ pub struct Conn {
     wpos: usize,
     /// Input may be waiting: no `WouldBlock` seen since the last readable event.
     read_ready: bool,
+    /// The peer shut down its side (the poller said so): read on to the end of the stream
+    /// rather than trusting a short read, because no further event will announce the EOF.
+    read_closed: bool,
     /// Close once the output is flushed (QUIT, protocol error).
     closing: bool,
     /// Close now (peer gone, I/O error, limit hit).
@@ -124,6 +127,12 @@ pub struct Conn {
     session: Session,
     /// memcached: bytes of a refused data block still to discard.
     swallow: usize,
+    /// memcached: the protocol this connection speaks: by `memcache-protocol` (memcached -B),
+    /// or with `auto` by its first byte (0x80: binary, anything else: text and meta), as
+    /// memcached decides. `None` until that byte arrives.
+    mc_binary: Option<bool>,
+    /// memcached binary protocol state (SASL).
+    bin: memcache::binary::BinarySession,
     /// The worker that owns this connection (blocked clients are woken through it).
     worker: usize,
     /// Blocked in BLPOP and friends: no further command runs until the reply arrives or this
@@ -147,6 +156,7 @@ impl Conn {
             wbuf: Vec::new(),
             wpos: 0,
             read_ready: true,
+            read_closed: false,
             closing: false,
             dead: false,
             writable_registered: false,
@@ -154,6 +164,8 @@ impl Conn {
             args: resp::Args::new(),
             session: Session::new(info.clone()),
             swallow: 0,
+            mc_binary: None,
+            bin: Default::default(),
             worker,
             blocked: None,
             paused: false,
@@ -171,6 +183,12 @@ impl Conn {
     /// The socket, for (re)registration.
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream
+    }
+
+    /// The poller reported that the peer closed its side: the data and the end of the stream
+    /// may come in one event, so the next read must go on until it sees the end.
+    pub fn note_read_closed(&mut self) {
+        self.read_closed = true;
     }
 
     /// True when the connection should be dropped now.
@@ -261,7 +279,7 @@ impl Conn {
                 Ok(n) => {
                     self.rbuf.end += n;
                     total += n;
-                    if n < room {
+                    if n < room && !self.read_closed {
                         // A short read from a stream socket means its receive queue is empty
                         // right now; anything arriving later raises a new edge. Skipping the
                         // read that would only say WouldBlock saves a syscall per request
@@ -483,6 +501,30 @@ impl Conn {
 
     fn execute_memcache(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
         use cachette_memcache::Parsed;
+        let binary = match self.mc_binary {
+            Some(b) => b,
+            None => {
+                let Some(&first) = self.rbuf.buf[self.rbuf.start..self.rbuf.end].first() else { return };
+                // `memcache-protocol` (memcached -B) may fix the protocol; with SASL memcached
+                // speaks only the binary protocol. Either way a client of the other protocol has
+                // its bytes read as that protocol's (a text line as a binary header is closed for
+                // its bad magic).
+                use crate::config::MemcacheProtocol;
+                let fixed = shared.config().memcache_protocol;
+                let b = shared.memcache_sasl.is_some()
+                    || match fixed {
+                        MemcacheProtocol::Binary => true,
+                        MemcacheProtocol::Ascii => false,
+                        MemcacheProtocol::Auto => first == cachette_memcache::binary::REQUEST_MAGIC,
+                    };
+                self.mc_binary = Some(b);
+                b
+            }
+        };
+        if binary {
+            self.execute_memcache_binary(shared, limits, now);
+            return;
+        }
         while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
             if self.swallow > 0 {
                 let k = self.swallow.min(self.rbuf.pending());
@@ -527,6 +569,52 @@ impl Conn {
                     if close {
                         self.closing = true;
                     }
+                }
+            }
+        }
+    }
+
+    /// The binary-protocol twin of the loop above: same swallow countdown, same output bound.
+    fn execute_memcache_binary(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
+        use cachette_memcache::binary::{self, Parsed};
+        while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
+            if self.swallow > 0 {
+                let k = self.swallow.min(self.rbuf.pending());
+                self.rbuf.start += k;
+                self.swallow -= k;
+                if self.swallow > 0 {
+                    break;
+                }
+            }
+            let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
+            if data.is_empty() {
+                break;
+            }
+            match binary::parse(data, &limits.memcache) {
+                Parsed::Complete(req, n) => {
+                    let act =
+                        memcache::binary::execute(shared, &mut self.session, &mut self.bin, req, &mut self.wbuf, now);
+                    self.rbuf.start += n;
+                    if shared.engine.ready.has_ready() {
+                        super::blocking::serve(shared);
+                    }
+                    if act == memcache::Action::Close {
+                        self.closing = true;
+                    }
+                }
+                Parsed::Incomplete => break,
+                Parsed::Refused(r) => {
+                    let close = memcache::binary::refuse(shared, &self.bin, &r, &mut self.wbuf, now);
+                    self.rbuf.start += r.consumed.min(self.rbuf.pending());
+                    self.swallow = r.swallow;
+                    if close {
+                        self.closing = true;
+                    }
+                }
+                // memcached closes on a bad magic byte without a word.
+                Parsed::BadMagic => {
+                    self.closing = true;
+                    self.rbuf.start = self.rbuf.end;
                 }
             }
         }

@@ -110,8 +110,14 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
+    let sasl_users = match config.memcache_sasl {
+        true => Some(crate::memcache::sasl::Users::load(&config.memcache_sasl_pwdb)?),
+        false => None,
+    };
     let metrics = bind_metrics(&config);
-    let shared = Arc::new(Shared::new(config));
+    let mut shared = Shared::new(config);
+    shared.memcache_sasl = sasl_users;
+    let shared = Arc::new(shared);
     if let Some(l) = metrics {
         let sh = shared.clone();
         std::thread::Builder::new()

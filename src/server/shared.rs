@@ -158,6 +158,9 @@ pub struct Shared {
     pub tracking: super::tracking::Tracking,
     /// Keyspace event classes commands announce (`commands::notify`); zero when off.
     pub notify_flags: AtomicU32,
+    /// `memcache-sasl yes`: the users SASL accepts (read from `memcache-sasl-pwdb` at start).
+    /// `None`: SASL is off and the memcached port auto-detects text or binary per connection.
+    pub memcache_sasl: Option<crate::memcache::sasl::Users>,
     /// Per-command statistics, error counts, slow log, latency monitor.
     pub stats: super::stats::Stats,
     /// MONITOR clients and the delivery of their lines.
@@ -239,6 +242,7 @@ impl Shared {
             pubsub: Default::default(),
             tracking: Default::default(),
             notify_flags: AtomicU32::new(0),
+            memcache_sasl: None,
             stats,
             monitors: Default::default(),
             pause: Default::default(),

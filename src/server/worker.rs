@@ -124,6 +124,11 @@ impl Worker {
                     self.accept(LISTENER_BASE - token.0);
                     continue;
                 }
+                if event.is_read_closed() {
+                    if let Some(conn) = self.conns.get_mut(token.0) {
+                        conn.note_read_closed();
+                    }
+                }
                 self.serve(token.0, event.is_readable() || event.is_read_closed() || event.is_error());
             }
             self.deliver_mail();
