@@ -29,36 +29,22 @@
 
 pub mod sha256;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::commands::{self, category, Spec};
 use crate::glob::glob_match;
 
-/// Every command and subcommand spec, indexed by command id.
+/// Every command and subcommand spec, indexed by command id (the table's flat order, which
+/// the statistics use too).
 pub fn command_ids() -> &'static [&'static Spec] {
-    &ids().0
-}
-
-type Ids = (Vec<&'static Spec>, HashMap<usize, usize>);
-
-fn ids() -> &'static Ids {
-    static IDS: OnceLock<Ids> = OnceLock::new();
-    IDS.get_or_init(|| {
-        let mut all = Vec::new();
-        for s in commands::table() {
-            all.push(*s);
-            all.extend(s.subcommands.iter());
-        }
-        let by_addr = all.iter().enumerate().map(|(i, s)| (*s as *const Spec as usize, i)).collect();
-        (all, by_addr)
-    })
+    commands::all_specs()
 }
 
 /// The id of a spec of the table.
 pub fn id_of(spec: &'static Spec) -> Option<usize> {
-    ids().1.get(&(spec as *const Spec as usize)).copied()
+    Some(commands::spec_index(spec))
 }
 
 /// Why a command was refused.

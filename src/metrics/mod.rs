@@ -75,7 +75,7 @@ impl Exporter {
         metrics::with_local_recorder(&self.recorder, || {
             let snap = Snapshot::take(shared);
             if families.cachette {
-                snap.cachette();
+                snap.cachette(shared);
             }
             if families.redis {
                 snap.redis();
@@ -163,7 +163,7 @@ impl Snapshot {
         }
     }
 
-    fn cachette(&self) {
+    fn cachette(&self, sh: &Shared) {
         gauge!("cachette_up").set(1.0);
         gauge!("cachette_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         counter!("cachette_uptime_seconds_total").absolute(self.uptime);
@@ -189,6 +189,21 @@ impl Snapshot {
             let label = [Label::new("db", db.to_string())];
             gauge!("cachette_db_keys", label.iter()).set(keys as f64);
             gauge!("cachette_db_keys_expiring", label.iter()).set(vol as f64);
+        }
+        // memcached's commands, as its own `stats` counts them.
+        let st = &sh.memcache;
+        let sum = |a: &[&AtomicU64]| a.iter().map(|x| load(x)).sum::<u64>();
+        for (cmd, n) in [
+            ("get", load(&st.cmd_get)),
+            ("set", load(&st.cmd_set)),
+            ("delete", sum(&[&st.delete_hits, &st.delete_misses])),
+            ("incr", sum(&[&st.incr_hits, &st.incr_misses])),
+            ("decr", sum(&[&st.decr_hits, &st.decr_misses])),
+            ("cas", sum(&[&st.cas_hits, &st.cas_misses, &st.cas_badval])),
+            ("touch", load(&st.cmd_touch)),
+            ("flush", load(&st.cmd_flush)),
+        ] {
+            counter!("cachette_commands_total", "protocol" => "memcached", "cmd" => cmd).absolute(n);
         }
         for &(cmd, calls, secs, failed) in &self.per_command {
             counter!("cachette_commands_total", "protocol" => "resp", "cmd" => cmd).absolute(calls);

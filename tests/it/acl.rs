@@ -395,3 +395,49 @@ fn protected_mode_denies_non_loopback_clients_while_there_is_no_password() {
     assert_eq!(call(&mut local, &["CONFIG", "SET", "requirepass", "", "protected-mode", "no"]), OK);
     assert_eq!(String::from_utf8_lossy(&ns.talk(srv.port, "PING\r\n")), "+PONG\r\n");
 }
+
+/// One memcached binary request (magic 0x80) with no extras.
+fn bin_request(op: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, op];
+    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&((key.len() + value.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    out
+}
+
+/// Sends one binary request and returns the status of its response (None: the connection
+/// closed instead).
+fn bin_status(s: &mut TcpStream, req: &[u8]) -> Option<u16> {
+    s.write_all(req).ok()?;
+    let mut header = [0u8; 24];
+    s.read_exact(&mut header).ok()?;
+    let body = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    let mut rest = vec![0u8; body];
+    s.read_exact(&mut rest).ok()?;
+    Some(u16::from_be_bytes([header[6], header[7]]))
+}
+
+#[test]
+fn memcached_sasl_without_a_password_file_checks_the_acl_users() {
+    let dir = temp_dir("sasl");
+    let conf = dir.join("cachette.conf");
+    std::fs::write(&conf, "memcache-sasl yes\nuser app on >pw ~* +@all\n").expect("write conf");
+    let srv = util::cachette(&["--include", conf.to_str().expect("utf-8 path")]);
+    const AUTH_ERROR: Option<u16> = Some(0x20);
+    let mut m = srv.mc();
+    assert_ne!(bin_status(&mut m, &bin_request(0x00, b"k", b"")), Some(1), "GET before SASL is refused");
+    let mut m = srv.mc();
+    assert_eq!(bin_status(&mut m, &bin_request(0x21, b"PLAIN", b"\0app\0wrong")), AUTH_ERROR);
+    assert_eq!(bin_status(&mut m, &bin_request(0x21, b"PLAIN", b"\0app\0pw")), Some(0));
+    assert_eq!(bin_status(&mut m, &bin_request(0x00, b"k", b"")), Some(1), "authenticated: GET misses");
+    // The same credentials on the RESP side; switching the user off closes the door to both.
+    let mut r = srv.resp();
+    assert_eq!(call(&mut r, &["AUTH", "app", "pw"]), OK);
+    assert_eq!(call(&mut r, &["ACL", "SETUSER", "app", "off"]), OK);
+    let mut m2 = srv.mc();
+    assert_eq!(bin_status(&mut m2, &bin_request(0x21, b"PLAIN", b"\0app\0pw")), AUTH_ERROR);
+    let _ = std::fs::remove_dir_all(&dir);
+}
