@@ -897,8 +897,8 @@ mod tests {
         assert_eq!(c.item_size_max, 2_000_000);
         let c = run(&["--memcache-item-size-max", "2m"]).expect("runs");
         assert_eq!(c.item_size_max, 2_000_000, "Redis units outside -I");
-        // -S is memcache-sasl yes, which needs the users file.
-        assert!(run(&["-S"]).expect_err("no pwdb").contains("memcache-sasl-pwdb"));
+        // -S is memcache-sasl yes; without a users file SASL checks the ACL users.
+        assert!(run(&["-S"]).expect("no pwdb: the ACL users").memcache_sasl);
         let c = run(&["-S", "--memcache-sasl-pwdb", "/etc/cachette/users"]).expect("runs");
         assert!(c.memcache_sasl);
         assert_eq!(c.memcache_sasl_pwdb, "/etc/cachette/users");
