@@ -34,6 +34,14 @@ const HELLO_BLOCK: &[Arg] = &[
 ];
 
 fn ping(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    if argv.len() <= 2 && ctx.session.version == Version::Resp2 && ctx.session.subs.active() {
+        // Subscribed mode in RESP2: a reply shaped like a message, so clients reading a stream
+        // of pushes can tell it apart.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(if argv.len() == 2 { argv.get(1) } else { b"" });
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple(b"PONG"),
         2 => ctx.out.bulk(argv.get(1)),
@@ -71,6 +79,7 @@ fn select(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let mut version = ctx.session.version;
     let mut setname = None;
+    let mut auth = None;
     if argv.len() >= 2 {
         let v = crate::types::string::parse_i64(argv.get(1))
             .ok_or_else(|| CmdError::err("ERR Protocol version is not an integer or out of range"))?;
@@ -84,11 +93,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             let opt = argv.get(i);
             let more = argv.len() - i - 1;
             if is(opt, "AUTH") && more >= 2 {
-                // No ACL users exist yet: the default user accepts any password, as redis-server's
-                // default user does without requirepass. Any other user name is refused.
-                if !is(argv.get(i + 1), "default") {
-                    return Err(CmdError::err("WRONGPASS invalid username-password pair or user is disabled."));
-                }
+                auth = Some((argv.get(i + 1), argv.get(i + 2)));
                 i += 3;
             } else if is(opt, "SETNAME") && more >= 1 {
                 let name = argv.get(i + 1);
@@ -99,6 +104,14 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                 return Err(CmdError::err(format!("ERR Syntax error in HELLO option '{}'", super::excerpt(opt, 128))));
             }
         }
+    }
+    if let Some((user, pass)) = auth {
+        super::acl::authenticate(ctx, user, pass, argv.get(0))?;
+    }
+    if !ctx.session.authenticated {
+        return Err(CmdError::err(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
     }
     if let Some(name) = setname {
         super::server::set_client_name(ctx, name);
@@ -126,6 +139,8 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    super::pubsub::leave_all(ctx.shared, ctx.session);
+    super::tracking::leave(ctx.shared, ctx.session);
     ctx.session.tx.discard();
     ctx.session.db = 0;
     ctx.session.version = Version::Resp2;
@@ -134,6 +149,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     ctx.session.info.resp.store(2, Ordering::Relaxed);
     super::server::set_client_name(ctx, b"");
     super::introspect::reset_client_state(ctx);
+    super::acl::log_out(ctx.shared, ctx.session);
     ctx.out.simple(b"RESET");
     Ok(())
 }

@@ -60,6 +60,10 @@ const CLIENT_SUBS: &[Spec] = &[
     spec("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.0.0", "O(1)", "Set client eviction mode for the current connection", client_no_evict).args(&[oneof("enabled", &[pure("ON"), pure("OFF")])]),
     spec("client|reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.2.0", "O(1)", "Instruct the server whether to reply to commands", client_reply).args(&[oneof("on_off_skip", &[pure("ON"), pure("OFF"), pure("SKIP")])]),
     spec("client|unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(log N) where N is the number of client connections", "Unblock a client blocked in a blocking command from a different connection", client_unblock).args(&[integer("client-id"), oneof("timeout_error", &[pure("TIMEOUT"), pure("ERROR")]).optional()]),
+    spec("client|tracking", -3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1). Some options may introduce additional complexity.", "Enable or disable server assisted client side caching support", super::tracking::client_tracking).args(super::tracking::TRACKING_ARGS),
+    spec("client|caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1)", "Instruct the server about tracking or not keys in the next request", super::tracking::client_caching).args(super::tracking::CACHING_ARGS),
+    spec("client|getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1)", "Get tracking notifications redirection client ID if any", super::tracking::client_getredir),
+    spec("client|trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Return information about server assisted client side caching for the current connection", super::tracking::client_trackinginfo),
     spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Show helpful text about the different subcommands", client_help),
 ];
 
@@ -110,54 +114,6 @@ pub(super) fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
 
 // ---- COMMAND ----------------------------------------------------------------------------
 
-/// The command's ACL categories: redis-server's own (`meta`), or for a command redis-server
-/// lacks, derived from its flags and group.
-fn categories(s: &Spec) -> Vec<&'static str> {
-    if let Some(m) = super::meta::meta(s.name) {
-        return m.acl.to_vec();
-    }
-    derived_categories(s)
-}
-
-/// ACL categories derived from a command's flags and group.
-fn derived_categories(s: &Spec) -> Vec<&'static str> {
-    let mut c = Vec::new();
-    if s.has(WRITE) {
-        c.push("@write");
-    }
-    if s.has(READONLY) {
-        c.push("@read");
-    }
-    let group = match s.group {
-        "generic" => "@keyspace",
-        "string" => "@string",
-        "list" => "@list",
-        "hash" => "@hash",
-        "set" => "@set",
-        "sorted-set" => "@sortedset",
-        "bitmap" => "@bitmap",
-        "hyperloglog" => "@hyperloglog",
-        "connection" => "@connection",
-        "server" => "@admin",
-        _ => "",
-    };
-    if s.has(ADMIN) {
-        c.push("@admin");
-        c.push("@dangerous");
-    } else if !group.is_empty() && group != "@admin" {
-        c.push(group);
-    }
-    c.push(if s.has(FAST) { "@fast" } else { "@slow" });
-    if s.has(BLOCKING) {
-        c.push("@blocking");
-    }
-    // Redis lists categories in bit order, and @transaction comes after @fast/@slow.
-    if s.group == "transactions" {
-        c.push("@transaction");
-    }
-    c
-}
-
 fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.array(10);
     ctx.out.bulk(s.name.as_bytes());
@@ -170,10 +126,10 @@ fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.int(i64::from(s.first_key));
     ctx.out.int(i64::from(s.last_key));
     ctx.out.int(i64::from(s.step));
-    let cats = categories(s);
-    ctx.out.set(cats.len());
-    for c in cats {
-        ctx.out.simple(c.as_bytes());
+    let cats = super::category::of(s);
+    ctx.out.set(cats.count_ones() as usize);
+    for c in super::category::names(cats) {
+        ctx.out.simple(format!("@{c}").as_bytes());
     }
     let meta = super::meta::meta(s.name);
     let tips = meta.map_or(&[][..], |m| m.tips);
@@ -452,8 +408,8 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     .map(|s| s.name)
                     .collect()
             } else if is(kind, "ACLCAT") {
-                let want = format!("@{}", String::from_utf8_lossy(value).to_ascii_lowercase());
-                table().iter().filter(|s| categories(s).contains(&want.as_str())).map(|s| s.name).collect()
+                let want = super::category::by_name(value).unwrap_or(0);
+                table().iter().filter(|s| super::category::of(s) & want != 0).map(|s| s.name).collect()
             } else if is(kind, "MODULE") {
                 Vec::new()
             } else {
@@ -470,13 +426,13 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 /// A key's position in a command line, with the flags of the key spec that found it.
-type KeyAndFlags = (usize, &'static [&'static str]);
+pub(crate) type KeyAndFlags = (usize, &'static [&'static str]);
 
 /// The keys of the command line `args` (name first) by the command's key specifications, as
 /// (position, flags of the spec that found it). None when a spec cannot be followed (its begin
 /// or find is `unknown`, or the line is too short for it): the caller then falls back to the
 /// table's key positions. Err when a key count points past the end of the line.
-fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<KeyAndFlags>>, CmdError> {
+pub(crate) fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<KeyAndFlags>>, CmdError> {
     use super::meta::{Begin, Find};
     let Some(m) = super::meta::meta(s.name) else { return Ok(None) };
     let argc = args.len() as i64;
@@ -581,7 +537,7 @@ fn command_keys(argv: &Argv<'_>) -> Result<Vec<KeyAndFlags>, CmdError> {
 
 /// The flags of a key spec marked `variable_flags`, which depend on the arguments (redis-server
 /// works them out per command, as here for its two such commands).
-fn variable_flags(s: &Spec, args: &[&[u8]], flags: &'static [&'static str]) -> &'static [&'static str] {
+pub(crate) fn variable_flags(s: &Spec, args: &[&[u8]], flags: &'static [&'static str]) -> &'static [&'static str] {
     if !flags.contains(&"variable_flags") {
         return flags;
     }
@@ -672,14 +628,23 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = (2..argv.len()).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
-    let level = {
+    let (level, events) = {
         let mut cfg = ctx.shared.config_mut();
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
         ctx.shared.stats.sync_config(&cfg);
         ctx.shared.engine.limits.configure(cfg.memory_settings());
-        cfg.loglevel
+        (cfg.loglevel, cfg.notify_keyspace_events)
     };
     crate::server::log::set_level(level);
+    for (name, value) in &pairs {
+        // requirepass is the default user's password, as in redis-server 7.
+        if name.eq_ignore_ascii_case(b"requirepass") {
+            ctx.shared.acl.set_requirepass(value);
+        } else if name.eq_ignore_ascii_case(b"acllog-max-len") {
+            ctx.shared.acl.log_trim(ctx.shared.config().acllog_max_len);
+        }
+    }
+    super::notify::configure(ctx.shared, events);
     let limits = &ctx.shared.engine.limits;
     if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) && limits.over_limit() {
         crate::server::log::log(
@@ -778,8 +743,18 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     if info.monitor.load(Ordering::Relaxed) {
         f.push('O');
     }
+    if info.is_pubsub() {
+        f.push('P');
+    }
     if shared.blocking.is_blocked(info.id) {
         f.push('b');
+    }
+    let tracking = info.tracking.load(Ordering::Relaxed);
+    if tracking & crate::server::shared::TRACKING_ON != 0 {
+        f.push('t');
+    }
+    if tracking & crate::server::shared::TRACKING_BCAST != 0 {
+        f.push('B');
     }
     if info.no_evict.load(Ordering::Relaxed) {
         f.push('e');
@@ -790,17 +765,19 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     f
 }
 
-/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `sub`,
-/// `psub`, `ssub` and `multi` read 0 / -1 until pub/sub and transactions keep that state.
-fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
+/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order (ACL LOG
+/// quotes it too). `multi` reads -1 until transactions keep that state where other threads
+/// can see it.
+pub(crate) fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.lock().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = info.last_cmd.lock().map(|c| *c).unwrap_or("NULL");
     let last = info.last_active_ms.load(Ordering::Relaxed);
     let idle = now_ms.saturating_sub(last) / 1000;
     let obuf = info.obuf.load(Ordering::Relaxed);
     let qbuf = info.qbuf.load(Ordering::Relaxed);
+    let user = info.user.lock().map(|u| u.to_string()).unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user={} redir={} resp={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -810,22 +787,49 @@ fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -
         idle,
         client_flags(shared, info),
         info.db.load(Ordering::Relaxed),
+        info.subs[0].load(Ordering::Relaxed),
+        info.subs[1].load(Ordering::Relaxed),
+        info.subs[2].load(Ordering::Relaxed),
         qbuf,
         obuf,
         16384 + qbuf + obuf,
         if obuf > 0 { "rw" } else { "r" },
         cmd,
+        user,
+        info.redir.load(Ordering::Relaxed),
         info.resp.load(Ordering::Relaxed),
     )
 }
 
-/// A client type name as CLIENT LIST / KILL TYPE take it: Some(true) for normal clients, Some(false)
-/// for the types cachette has no clients of yet (master, replica, pubsub).
-fn client_type(t: &[u8]) -> Result<bool, CmdError> {
+/// A client type as CLIENT LIST / KILL TYPE name it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    /// Neither subscribed nor a replication link.
+    Normal,
+    /// Subscribed to a channel, pattern or shard channel.
+    PubSub,
+    /// Master and replica links: cachette has none yet.
+    Link,
+}
+
+impl ClientType {
+    fn matches(self, c: &ClientInfo) -> bool {
+        match self {
+            ClientType::Normal => !c.is_pubsub(),
+            ClientType::PubSub => c.is_pubsub(),
+            ClientType::Link => false,
+        }
+    }
+}
+
+/// Parses a TYPE argument, with redis-server's error.
+fn client_type(t: &[u8]) -> Result<ClientType, CmdError> {
     if is(t, "normal") {
-        Ok(true)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(t, "pubsub") {
+        Ok(ClientType::PubSub)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Link)
     } else {
         Err(CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))))
     }
@@ -838,10 +842,10 @@ fn redis_clients(ctx: &Ctx<'_>) -> Vec<std::sync::Arc<ClientInfo>> {
 
 fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     // redis-server 7.0 takes either one TYPE filter or one ID list, never both.
-    let mut normal = true;
+    let mut of_type = None;
     let mut ids: Option<Vec<i64>> = None;
     if argv.len() == 4 && is(argv.get(2), "TYPE") {
-        normal = client_type(argv.get(3))?;
+        of_type = Some(client_type(argv.get(3))?);
     } else if argv.len() >= 4 && is(argv.get(2), "ID") {
         let parsed: Option<Vec<i64>> = argv.rest(3).map(crate::types::string::parse_i64).collect();
         ids = Some(parsed.ok_or_else(|| CmdError::err("ERR Invalid client ID"))?);
@@ -853,7 +857,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     for c in redis_clients(ctx) {
         let listed = match &ids {
             Some(ids) => ids.contains(&(c.id as i64)),
-            None => normal,
+            None => of_type.map_or(true, |t| t.matches(&c)),
         };
         if listed {
             text.push_str(&client_line(ctx.shared, &c, now));
@@ -874,9 +878,10 @@ fn client_info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 #[derive(Default)]
 struct KillFilter<'a> {
     id: Option<u64>,
-    normal: Option<bool>,
+    of_type: Option<ClientType>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
+    user: Option<&'a [u8]>,
     skipme: bool,
 }
 
@@ -884,9 +889,10 @@ impl KillFilter<'_> {
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
         (!self.skipme || c.id != me)
             && self.id.map_or(true, |id| id == c.id)
-            && self.normal.unwrap_or(true)
+            && self.of_type.map_or(true, |t| t.matches(c))
             && self.addr.map_or(true, |a| a == c.addr.to_string().as_bytes())
             && self.laddr.map_or(true, |a| a == c.laddr.to_string().as_bytes())
+            && self.user.map_or(true, |u| c.user.lock().is_ok_and(|n| n.as_bytes() == u))
     }
 }
 
@@ -911,16 +917,16 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     .ok_or_else(|| CmdError::err("ERR client-id should be greater than 0"))?;
                 f.id = Some(id as u64);
             } else if is(opt, "TYPE") {
-                f.normal = Some(client_type(val)?);
+                f.of_type = Some(client_type(val)?);
             } else if is(opt, "ADDR") {
                 f.addr = Some(val);
             } else if is(opt, "LADDR") {
                 f.laddr = Some(val);
             } else if is(opt, "USER") {
-                // The default user is the only one; every connection is authenticated as it.
-                if val != b"default" {
+                if ctx.shared.acl.user(val).is_none() {
                     return Err(CmdError::err(format!("ERR No such user '{}'", excerpt(val, 128))));
                 }
+                f.user = Some(val);
             } else if is(opt, "SKIPME") {
                 f.skipme = if is(val, "yes") {
                     true
@@ -1220,6 +1226,12 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 st.keyspace_hits.load(Ordering::Relaxed),
                 st.keyspace_misses.load(Ordering::Relaxed),
                 sh.stats.total_errors(),
+            );
+            let (channels, patterns, shard) = sh.pubsub.sizes();
+            let (keys, items, prefixes) = sh.tracking.sizes();
+            let _ = write!(
+                t,
+                "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\ntracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
             );
         }
         "persistence" => sh.persist.info(st.dirty.load(Ordering::Relaxed), t),

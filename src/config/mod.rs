@@ -64,6 +64,10 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// `memcache-item-size-max`: largest memcached value, bytes (memcached `-I`).
     pub item_size_max: usize,
+    /// `memcache-sasl`: SASL authentication required on the memcached port (memcached `-S`).
+    pub memcache_sasl: bool,
+    /// `memcache-sasl-pwdb`: the `user:password` file SASL checks against.
+    pub memcache_sasl_pwdb: String,
     /// `memcache-cas`: items get CAS uniques (memcached `-C` turns this off).
     pub memcache_cas: bool,
     /// `memcache-enable-shutdown`: the memcached `shutdown` command works (memcached `-A`).
@@ -122,6 +126,20 @@ pub struct Config {
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
+    /// `protected-mode`.
+    pub protected_mode: bool,
+    /// `requirepass`: the default user's password; empty for none.
+    pub requirepass: String,
+    /// `aclfile`: where ACL LOAD / ACL SAVE read and write users; empty for none.
+    pub aclfile: String,
+    /// `acllog-max-len`.
+    pub acllog_max_len: usize,
+    /// `user` directives, each the words after `user` (several lines accumulate).
+    pub users: Vec<Vec<String>>,
+    /// `notify-keyspace-events`: the enabled classes (`commands::notify` flags).
+    pub notify_keyspace_events: u32,
+    /// `client-output-buffer-limit`, indexed by [`ClientClass`].
+    pub client_output_buffer_limit: [ObufLimit; 3],
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -156,6 +174,8 @@ impl Default for Config {
             proto_max_bulk_len: 0,
             client_query_buffer_limit: 0,
             item_size_max: 0,
+            memcache_sasl: false,
+            memcache_sasl_pwdb: String::new(),
             memcache_cas: true,
             memcache_enable_shutdown: false,
             memcache_protocol: MemcacheProtocol::Auto,
@@ -185,6 +205,13 @@ impl Default for Config {
             enable_debug_command: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
+            protected_mode: true,
+            requirepass: String::new(),
+            aclfile: String::new(),
+            acllog_max_len: 0,
+            users: Vec::new(),
+            notify_keyspace_events: 0,
+            client_output_buffer_limit: Default::default(),
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -249,6 +276,31 @@ impl MemcacheProtocol {
 /// A CONFIG SET failure, worded as redis-server words it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(String);
+
+/// One class's output buffer limit (`client-output-buffer-limit <class> <hard> <soft> <secs>`):
+/// a client is disconnected when its pending output passes `hard`, or stays above `soft` for
+/// `soft_secs` seconds. Zero disables a limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObufLimit {
+    /// Bytes; 0 = none.
+    pub hard: u64,
+    /// Bytes; 0 = none.
+    pub soft: u64,
+    /// Seconds the soft limit may be exceeded.
+    pub soft_secs: u64,
+}
+
+/// The client classes output buffer limits apply to, as indexes of
+/// `Config::client_output_buffer_limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientClass {
+    /// Ordinary clients.
+    Normal = 0,
+    /// Replicas.
+    Replica = 1,
+    /// Clients subscribed to a channel, pattern or shard channel.
+    PubSub = 2,
+}
 
 impl ConfigError {
     /// The complete error reply text without the leading `-`, e.g.
@@ -373,6 +425,12 @@ impl Config {
                  different ports",
                 self.port
             ));
+        }
+        if self.memcache_sasl && self.memcache_protocol == MemcacheProtocol::Ascii {
+            // memcached -S -B ascii refuses to start the same way.
+            return Err("memcache-sasl yes needs the binary protocol: memcache-protocol ascii cannot \
+                        authenticate"
+                .to_owned());
         }
         Ok(())
     }
@@ -501,6 +559,8 @@ mod tests {
             proto_max_bulk_len: 8,
             client_query_buffer_limit: 9,
             item_size_max: 10,
+            memcache_sasl: true,
+            memcache_sasl_pwdb: "x".into(),
             memcache_cas: false,
             memcache_enable_shutdown: true,
             memcache_protocol: MemcacheProtocol::Binary,
@@ -531,6 +591,13 @@ mod tests {
             enable_debug_command: 1,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
+            protected_mode: false,
+            requirepass: "x".into(),
+            aclfile: "x".into(),
+            acllog_max_len: 19,
+            users: Vec::new(),
+            notify_keyspace_events: 1,
+            client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -620,8 +687,7 @@ mod tests {
             "appendfsync always",
             "appendonly no",
             "appendfilename appendonly.aof",
-            "protected-mode yes",
-            "requirepass secret",
+            "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
         ] {
             let name = line.split(' ').next().unwrap_or_default();
@@ -882,6 +948,13 @@ mod tests {
         assert_eq!(c.item_size_max, 2_000_000);
         let c = run(&["--memcache-item-size-max", "2m"]).expect("runs");
         assert_eq!(c.item_size_max, 2_000_000, "Redis units outside -I");
+        // -S is memcache-sasl yes; without a users file SASL checks the ACL users.
+        assert!(run(&["-S"]).expect("no pwdb: the ACL users").memcache_sasl);
+        let c = run(&["-S", "--memcache-sasl-pwdb", "/etc/cachette/users"]).expect("runs");
+        assert!(c.memcache_sasl);
+        assert_eq!(c.memcache_sasl_pwdb, "/etc/cachette/users");
+        let err = run(&["-S", "--memcache-sasl-pwdb", "/x", "-B", "ascii"]).expect_err("ascii + SASL");
+        assert!(err.contains("memcache-protocol ascii"), "{err}");
     }
 
     #[test]

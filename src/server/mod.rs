@@ -12,8 +12,10 @@ pub mod listener;
 pub mod log;
 pub mod monitor;
 pub mod notify;
+pub mod pubsub;
 pub mod shared;
 pub mod stats;
+pub mod tracking;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,8 +110,20 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
+    // Without a password file, SASL checks the ACL users (see `memcache::sasl`).
+    let sasl_from_acl = config.memcache_sasl && config.memcache_sasl_pwdb.is_empty();
+    let sasl_users = match config.memcache_sasl && !sasl_from_acl {
+        true => Some(crate::memcache::sasl::Users::load(&config.memcache_sasl_pwdb)?),
+        false => None,
+    };
     let metrics = bind_metrics(&config);
-    let shared = Arc::new(Shared::new(config));
+    let mut shared = Shared::new(config);
+    shared.memcache_sasl = sasl_users;
+    if sasl_from_acl {
+        shared.memcache_sasl = Some(crate::memcache::sasl::Users::from_acl(shared.acl.clone()));
+    }
+    let shared = Arc::new(shared);
+    crate::acl::configure(&shared)?;
     crate::persist::load_at_startup(&shared)?;
     if let Some(l) = metrics {
         let sh = shared.clone();
@@ -180,6 +194,7 @@ fn cron(shared: &Shared) {
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
             let started = Instant::now();
             shared.engine.expire_cycle(unix_ms(), effort, budget);
+            crate::commands::notify::flush_expired(shared, None);
             // The latency monitor's `expire-cycle` event, as redis-server records it.
             let ms = started.elapsed().as_millis() as u64;
             let threshold = shared.stats.latency_threshold();

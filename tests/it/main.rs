@@ -2,20 +2,25 @@
 //! and for differential tests redis-server and memcached) on free loopback ports and talks to them
 //! over TCP. Shared helpers live in `util`.
 
+mod acl;
 mod bad_input;
 mod blocking;
 mod clients;
 mod differential;
+mod differential_binary;
 mod docs;
 mod introspection;
 mod lifecycle;
 mod memcache;
+mod memcache_binary;
+mod memcache_clients;
 mod memory;
 mod metrics;
 mod multi;
 mod operations;
 mod persist;
 mod prometheus;
+mod pubsub;
 mod redis_cli;
 mod resp;
 mod systemd;
