@@ -160,6 +160,10 @@ pub fn cachette_memcached_style(args: &[&str]) -> Proc {
         let mc_port = free_port();
         let mut cmd = Command::new(cachette_bin());
         cmd.args(["-p", &mc_port.to_string(), "-l", "127.0.0.1", "--port", "0"]);
+        // As in `cachette_env`: no snapshot into (or from) the working directory.
+        let dir = std::env::temp_dir();
+        cmd.args(["--save", "", "--dir", dir.to_str().expect("utf-8 temp dir")]);
+        cmd.args(["--dbfilename", &format!("cachette-it-mc-{mc_port}.rdb")]);
         cmd.args(args);
         if let Some(p) = spawn_and_wait(cmd, 0, mc_port) {
             return p;
