@@ -42,6 +42,15 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The snapshot a test's SAVE may have written under the names the starters give it.
+        let tmp = std::env::temp_dir();
+        for name in [
+            format!("cachette-it-{}.rdb", self.port),
+            format!("redis-it-{}.rdb", self.port),
+            format!("cachette-it-mc-{}.rdb", self.mc_port),
+        ] {
+            let _ = std::fs::remove_file(tmp.join(name));
+        }
     }
 }
 
