@@ -112,6 +112,10 @@ pub struct Config {
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
+    /// `notify-keyspace-events`: the enabled classes (`commands::notify` flags).
+    pub notify_keyspace_events: u32,
+    /// `client-output-buffer-limit`, indexed by [`ClientClass`].
+    pub client_output_buffer_limit: [ObufLimit; 3],
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -170,6 +174,8 @@ impl Default for Config {
             enable_debug_command: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
+            notify_keyspace_events: 0,
+            client_output_buffer_limit: Default::default(),
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -234,6 +240,31 @@ impl MemcacheProtocol {
 /// A CONFIG SET failure, worded as redis-server words it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(String);
+
+/// One class's output buffer limit (`client-output-buffer-limit <class> <hard> <soft> <secs>`):
+/// a client is disconnected when its pending output passes `hard`, or stays above `soft` for
+/// `soft_secs` seconds. Zero disables a limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObufLimit {
+    /// Bytes; 0 = none.
+    pub hard: u64,
+    /// Bytes; 0 = none.
+    pub soft: u64,
+    /// Seconds the soft limit may be exceeded.
+    pub soft_secs: u64,
+}
+
+/// The client classes output buffer limits apply to, as indexes of
+/// `Config::client_output_buffer_limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientClass {
+    /// Ordinary clients.
+    Normal = 0,
+    /// Replicas.
+    Replica = 1,
+    /// Clients subscribed to a channel, pattern or shard channel.
+    PubSub = 2,
+}
 
 impl ConfigError {
     /// The complete error reply text without the leading `-`, e.g.
@@ -496,6 +527,8 @@ mod tests {
             enable_debug_command: 1,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
+            notify_keyspace_events: 1,
+            client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");

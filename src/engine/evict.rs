@@ -334,6 +334,7 @@ impl Engine {
             return false;
         };
         self.feed.emit(db, &[b"DEL", key]);
+        self.evicted.record(db, key);
         self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
         if e.mc_bits & super::mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
             self.limits.evicted_unfetched.fetch_add(1, Ordering::Relaxed);

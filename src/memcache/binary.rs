@@ -144,6 +144,8 @@ pub fn execute(
                 Some(cas) if h.cas != 0 && h.cas != cas => binary::error(out, &h, Status::KeyEexists),
                 Some(_) => {
                     l.delete(DB, &k, now);
+                    drop(l);
+                    super::event(shared, crate::commands::notify::GENERIC, "del", key);
                     bump(&st.delete_hits);
                     ok(out, 0);
                 }
@@ -197,6 +199,9 @@ pub fn execute(
             },
             None => binary::error(out, &h, Status::UnknownCommand),
         },
+    }
+    if crate::commands::notify::pending(shared) {
+        crate::commands::notify::flush_expired(shared, None);
     }
     Action::Continue
 }

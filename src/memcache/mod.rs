@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cachette_memcache::request::{GetMode, StoreMode};
 use cachette_memcache::{reply, Command};
 
-use crate::commands::Session;
+use crate::commands::{notify, Session};
 use crate::engine::{Hashed, Locked};
 use crate::server::Shared;
 use crate::types::Value;
@@ -113,6 +113,9 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         Command::Delete { key, noreply } => {
             let k = shared.engine.hashed(key);
             let found = shared.engine.lock_one(&k).delete(DB, &k, now);
+            if found {
+                event(shared, notify::GENERIC, "del", key);
+            }
             bump(if found { &st.delete_hits } else { &st.delete_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"DELETED\r\n" } else { b"NOT_FOUND\r\n" });
@@ -135,6 +138,9 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             bump(&st.cmd_touch);
             let k = shared.engine.hashed(key);
             let found = touch(&mut shared.engine.lock_one(&k), &k, exptime, now);
+            if found {
+                touch_event(shared, key, exptime, now);
+            }
             bump(if found { &st.touch_hits } else { &st.touch_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"TOUCHED\r\n" } else { b"NOT_FOUND\r\n" });
@@ -174,7 +180,32 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             meta::execute(shared, m, out, now);
         }
     }
+    if notify::pending(shared) {
+        notify::flush_expired(shared, None);
+    }
     Action::Continue
+}
+
+/// Announces a keyspace event for a memcached write. memcached has no events of its own, so a
+/// write announces what the equivalent Redis command would: set/add/replace/cas `set` (and
+/// `expire` with an exptime), append/prepend `append`, incr/decr `incrby` (Redis's DECRBY
+/// announces `incrby` too), delete `del`, touch/gat `expire` (`persist` for exptime 0, `del`
+/// for one already past). flush_all announces nothing, like FLUSHALL. Only db 0 is memcached's.
+///
+/// Every such write also invalidates the key for clients that track it (client-side caching).
+pub(crate) fn event(shared: &Shared, class: u32, event: &str, key: &[u8]) {
+    shared.tracking.invalidate(shared, key, None);
+    if shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+        notify::emit(shared, class, event, DB, key, None);
+    }
+}
+
+fn touch_event(shared: &Shared, key: &[u8], exptime: i64, now: u64) {
+    match expiry(exptime, now) {
+        Expiry::Never => event(shared, notify::GENERIC, "persist", key),
+        Expiry::At(_) => event(shared, notify::GENERIC, "expire", key),
+        Expiry::Past => event(shared, notify::GENERIC, "del", key),
+    }
 }
 
 /// Deletes `key` from memcached's database: memcached unlinks the current item when it refuses
@@ -276,6 +307,10 @@ pub(crate) fn fetch(
     emit(e.flags, visible_cas(shared, e.cas), e.value.as_str().map(Vec::as_slice).unwrap_or_default());
     if expire_after {
         l.delete(DB, &k, now);
+    }
+    if let Some(exptime) = touch_exptime {
+        drop(l);
+        touch_event(shared, key, exptime, now);
     }
     true
 }
@@ -413,16 +448,26 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
                 v.splice(0..0, req.data.iter().copied());
             }
         }
-        return (result, visible_cas(shared, e.cas));
+        let cas = visible_cas(shared, e.cas);
+        drop(l);
+        event(shared, notify::STRING, "append", req.key);
+        return (result, cas);
     };
-    let e = l.set(DB, &k, value, expire_at(req.exptime, now), req.flags, false, now);
+    let expire = expire_at(req.exptime, now);
+    let e = l.set(DB, &k, value, expire, req.flags, false, now);
     if mark_stale {
         e.mc_bits |= crate::engine::mc_bits::STALE | win_sent;
     }
     if req.binary_key {
         e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
     }
-    (result, visible_cas(shared, e.cas))
+    let cas = visible_cas(shared, e.cas);
+    drop(l);
+    event(shared, notify::STRING, "set", req.key);
+    if expire.is_some() {
+        event(shared, notify::GENERIC, "expire", req.key);
+    }
+    (result, cas)
 }
 
 /// The expiry time to store an item with. An exptime already past stores an item that is
@@ -520,9 +565,17 @@ pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome 
                 return ArithOutcome::NotFound;
             };
             let value = Value::Str(initial.to_string().into_bytes());
-            let e = l.set(DB, &k, value, expire_at(exptime, now), 0, false, now);
+            let expire = expire_at(exptime, now);
+            let e = l.set(DB, &k, value, expire, 0, false, now);
             bump(&st.total_items);
-            return ArithOutcome::Value { value: initial, cas: visible_cas(shared, e.cas) };
+            let cas = visible_cas(shared, e.cas);
+            drop(l);
+            // Created by the increment (binary protocol's initial value): what SET would say.
+            event(shared, notify::STRING, "set", req.key);
+            if expire.is_some() {
+                event(shared, notify::GENERIC, "expire", req.key);
+            }
+            return ArithOutcome::Value { value: initial, cas };
         }
         // A Redis collection: no item to change, and `add` would refuse to replace it.
         Some((_, None)) if req.create.is_some() => return ArithOutcome::NotStored,
@@ -551,7 +604,10 @@ pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome 
             *v = digits.into_bytes();
         }
     }
-    ArithOutcome::Value { value: new, cas: visible_cas(shared, e.cas) }
+    let cas = visible_cas(shared, e.cas);
+    drop(l);
+    event(shared, notify::STRING, "incrby", req.key);
+    ArithOutcome::Value { value: new, cas }
 }
 
 #[cfg(test)]

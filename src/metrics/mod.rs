@@ -114,6 +114,8 @@ struct Snapshot {
     per_command: Vec<(&'static str, u64, f64, u64)>,
     /// (error prefix, replies) as INFO errorstats counts them.
     errors: Vec<(String, u64)>,
+    /// Channels, patterns and shard channels with a subscriber.
+    pubsub: (usize, usize, usize),
     maxclients: u64,
 }
 
@@ -140,6 +142,7 @@ impl Snapshot {
         Snapshot {
             per_command,
             errors: sh.stats.error_counts(),
+            pubsub: sh.pubsub.sizes(),
             uptime: sh.uptime_secs(),
             clients_resp: all.saturating_sub(mc),
             clients_mc: mc,
@@ -184,6 +187,9 @@ impl Snapshot {
         gauge!("cachette_memory_peak_bytes").set(self.peak as f64);
         gauge!("cachette_memory_max_bytes").set(self.max as f64);
         gauge!("cachette_blocked_clients").set(self.blocked as f64);
+        gauge!("cachette_pubsub_channels").set(self.pubsub.0 as f64);
+        gauge!("cachette_pubsub_patterns").set(self.pubsub.1 as f64);
+        gauge!("cachette_pubsub_shard_channels").set(self.pubsub.2 as f64);
         gauge!("cachette_changes_since_last_save").set(self.dirty as f64);
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", db.to_string())];
@@ -218,6 +224,9 @@ impl Snapshot {
         gauge!("redis_connected_clients").set(self.clients_resp as f64);
         gauge!("redis_max_clients").set(self.maxclients as f64);
         gauge!("redis_blocked_clients").set(self.blocked as f64);
+        gauge!("redis_pubsub_channels").set(self.pubsub.0 as f64);
+        gauge!("redis_pubsub_patterns").set(self.pubsub.1 as f64);
+        gauge!("redis_pubsubshard_channels").set(self.pubsub.2 as f64);
         counter!("redis_connections_received_total").absolute(self.connections_received);
         counter!("redis_rejected_connections_total").absolute(self.rejected);
         counter!("redis_commands_processed_total").absolute(self.commands);

@@ -23,6 +23,7 @@ use mio::net::TcpStream;
 
 use super::shared::{unix_ms, ClientInfo, Shared};
 use crate::commands::{self, Argv, Session};
+use crate::config::ClientClass;
 use crate::memcache;
 
 /// Which protocol a connection speaks (fixed by the port it arrived on).
@@ -50,6 +51,8 @@ pub struct ConnLimits {
     pub memcache: cachette_memcache::Limits,
     /// Largest query buffer before the client is dropped.
     pub query_buffer: usize,
+    /// `client-output-buffer-limit`, by client class.
+    pub output: [crate::config::ObufLimit; 3],
 }
 
 /// Input bytes not yet consumed are `buf[start..end]`; the tail beyond `end` is free space.
@@ -139,6 +142,8 @@ pub struct Conn {
     paused: bool,
     /// The record other threads see (its `last_active_ms` drives the idle timeout).
     pub info: Arc<ClientInfo>,
+    /// Unix ms since when the pending output has been over its class's soft limit.
+    soft_limit_since: Option<u64>,
 }
 
 impl Conn {
@@ -165,7 +170,14 @@ impl Conn {
             blocked: None,
             paused: false,
             info,
+            soft_limit_since: None,
         }
+        .on_worker(worker)
+    }
+
+    fn on_worker(mut self, worker: usize) -> Conn {
+        self.session.worker = worker;
+        self
     }
 
     /// The socket, for (re)registration.
@@ -370,6 +382,50 @@ impl Conn {
             crate::commands::TimeoutReply::NullArray => enc.null_array(),
         }
         self.blocked = None;
+    }
+
+    /// Appends a push (pub/sub message) another thread delivered, then applies the output
+    /// buffer limit of the client's class: over the hard limit, or over the soft limit for
+    /// longer than its seconds, the client is dropped (its pending output with it), as
+    /// redis-server drops it. This bounds what a subscriber that never reads can cost.
+    pub fn push(&mut self, bytes: &[u8], limits: &ConnLimits, now: u64) {
+        if self.dead {
+            return;
+        }
+        self.wbuf.extend_from_slice(bytes);
+        let class = if self.session.subs.active() { ClientClass::PubSub } else { ClientClass::Normal };
+        let limit = limits.output[class as usize];
+        let pending = (self.wbuf.len() - self.wpos) as u64;
+        let over_hard = limit.hard > 0 && pending > limit.hard;
+        let over_soft = limit.soft > 0 && pending > limit.soft;
+        if !over_soft {
+            self.soft_limit_since = None;
+        }
+        let soft_expired = over_soft && {
+            let since = *self.soft_limit_since.get_or_insert(now);
+            now.saturating_sub(since) / 1000 > limit.soft_secs
+        };
+        if over_hard || soft_expired {
+            super::log::log(
+                crate::config::LogLevel::Warning,
+                &format!(
+                    "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    self.info.id, self.info.addr
+                ),
+            );
+            self.dead = true;
+            self.wbuf = Vec::new();
+            self.wpos = 0;
+        }
+    }
+
+    /// Drops every pub/sub subscription and turns client tracking off (the connection is going
+    /// away).
+    pub fn leave_pubsub(&mut self, shared: &Shared) {
+        if self.session.subs.active() {
+            crate::commands::pubsub::leave_all(shared, &mut self.session);
+        }
+        crate::commands::tracking::leave(shared, &mut self.session);
     }
 
     /// Leaves the registry when the connection goes away while blocked.

@@ -12,8 +12,10 @@ pub mod listener;
 pub mod log;
 pub mod monitor;
 pub mod notify;
+pub mod pubsub;
 pub mod shared;
 pub mod stats;
+pub mod tracking;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,6 +185,7 @@ fn cron(shared: &Shared) {
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
             let started = Instant::now();
             shared.engine.expire_cycle(unix_ms(), effort, budget);
+            crate::commands::notify::flush_expired(shared, None);
             // The latency monitor's `expire-cycle` event, as redis-server records it.
             let ms = started.elapsed().as_millis() as u64;
             let threshold = shared.stats.latency_threshold();

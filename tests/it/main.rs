@@ -18,6 +18,7 @@ mod metrics;
 mod multi;
 mod operations;
 mod prometheus;
+mod pubsub;
 mod redis_cli;
 mod resp;
 mod systemd;
