@@ -170,7 +170,7 @@ start_servers() {
     if [[ -n $CACHETTE_SKIP ]]; then return; fi
     # RESP and metrics listeners off (port 0): only the memcached port, as memcached has.
     start "cachette-t$t" "$CACHETTE_BIN" --bind 127.0.0.1 --port 0 --memcache-port "$CA_PORT" \
-        --metrics-port 0 --threads "$t" --memcache-protocol auto
+        --metrics-port 0 --threads "$t" --memcache-protocol auto --save ''
     CA_PID=$STARTED_PID
     if ready "$CA_PORT" "$CA_PID"; then
         CA_OK=1
