@@ -157,6 +157,11 @@ impl Persist {
         self.lock().lastsave
     }
 
+    /// True unless the last background save failed.
+    pub fn last_bgsave_ok(&self) -> bool {
+        !self.failed.load(Ordering::Relaxed)
+    }
+
     /// Whether a background save is running.
     pub fn bgsave_in_progress(&self) -> bool {
         self.starting.load(Ordering::Acquire) || self.lock().child.is_some()

@@ -124,7 +124,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let shared = Arc::new(shared);
     crate::acl::configure(&shared)?;
-    crate::persist::load_at_startup(&shared)?;
+    // The metrics endpoint comes up first, so that /health can say the server is loading.
     if let Some(l) = metrics {
         let sh = shared.clone();
         std::thread::Builder::new()
@@ -132,6 +132,11 @@ pub fn run(config: Config) -> Result<(), String> {
             .spawn(move || crate::metrics::http::serve(l, sh))
             .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
     }
+    shared.loading.store(true, Ordering::Release);
+    notify::status("Loading the dataset");
+    let loaded = crate::persist::load_at_startup(&shared);
+    shared.loading.store(false, Ordering::Release);
+    loaded?;
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {

@@ -156,6 +156,8 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// The dataset is being loaded at start-up (the metrics endpoint's /health says so).
+    pub loading: AtomicBool,
     /// Snapshot state: last save, the background save child, INFO persistence.
     pub persist: crate::persist::Persist,
     /// ACL users and the ACL log.
@@ -247,6 +249,7 @@ impl Shared {
             blocking: Default::default(),
             memcache,
             active_expire: AtomicBool::new(true),
+            loading: AtomicBool::new(false),
             persist: Default::default(),
             acl: Arc::new(crate::acl::Acl::new()),
             pubsub: Default::default(),
