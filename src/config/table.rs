@@ -367,7 +367,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "busy-poll-us",
         aliases: &[],
         kind: int(0, 100_000),
-        default: DefaultValue::Literal("50"),
+        default: DefaultValue::Literal("1000"),
         mutable: true,
         doc: "Microseconds a worker that just served several clients keeps polling before it sleeps",
         access: int_field!(busy_poll_us),

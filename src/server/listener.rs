@@ -101,6 +101,36 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     }
 }
 
+/// redis-server's `anetKeepAlive`: TCP keepalive on an accepted socket, the first probe after
+/// `secs` idle, then one every `secs / 3`, the peer declared dead after three unanswered —
+/// so a client that vanished without a FIN is noticed after about twice `tcp-keepalive`.
+pub fn set_keepalive(fd: std::os::fd::RawFd, secs: u64) -> io::Result<()> {
+    let idle = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (idle / 3).max(1)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+    ];
+    for (level, name, value) in options {
+        // SAFETY: setsockopt reads exactly `size_of::<c_int>()` bytes from a pointer to a live
+        // local c_int; `fd` is an open socket the caller owns for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

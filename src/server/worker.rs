@@ -48,6 +48,8 @@ pub struct Worker {
     to_flush: Vec<usize>,
     /// `busy-poll-us`, refreshed with the other limits.
     busy_poll: Duration,
+    /// `tcp-keepalive` seconds for accepted sockets (0: off), refreshed with the other limits.
+    keepalive: u64,
     /// When a refused connection was last logged.
     last_refusal_log: Instant,
 }
@@ -70,6 +72,7 @@ impl Worker {
         }
         let limits = limits_from(&shared);
         let busy_poll = Duration::from_micros(shared.config().busy_poll_us);
+        let keepalive = shared.config().tcp_keepalive;
         let worker = Worker {
             id,
             by_id: Default::default(),
@@ -83,6 +86,7 @@ impl Worker {
             limits,
             to_flush: Vec::new(),
             busy_poll,
+            keepalive,
             last_refusal_log: Instant::now(),
         };
         Ok((worker, waker))
@@ -193,6 +197,9 @@ impl Worker {
             }
             counters.connections_received.fetch_add(1, Ordering::Relaxed);
             let _ = stream.set_nodelay(true);
+            if self.keepalive > 0 {
+                let _ = super::listener::set_keepalive(std::os::fd::AsRawFd::as_raw_fd(&stream), self.keepalive);
+            }
             let laddr = stream.local_addr().unwrap_or(addr);
             let info = ClientInfo {
                 id: self.shared.next_client_id.fetch_add(1, Ordering::Relaxed),
@@ -407,6 +414,7 @@ impl Worker {
     fn housekeeping(&mut self) {
         self.limits = limits_from(&self.shared);
         self.busy_poll = Duration::from_micros(self.shared.config().busy_poll_us);
+        self.keepalive = self.shared.config().tcp_keepalive;
         self.close_clients(true);
     }
 

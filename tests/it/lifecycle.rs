@@ -115,3 +115,25 @@ fn maxclients_refuses_with_the_reference_servers_errors() {
     let got = util::roundtrip(&mut m, b"", 33);
     assert_eq!(got, b"ERROR Too many open connections\r\n");
 }
+
+/// `tcp-keepalive` arms TCP keepalive on accepted sockets, as redis-server does: `ss` shows the
+/// server side of the connection with a keepalive timer (and none with `tcp-keepalive 0`).
+#[test]
+fn tcp_keepalive_arms_the_keepalive_timer() {
+    let Some(ss) = util::find_binary("ss") else {
+        assert!(!util::in_ci(), "ss (iproute2) missing under CI");
+        eprintln!("ss not installed: skipped");
+        return;
+    };
+    for (secs, expect) in [("60", true), ("0", false)] {
+        let server = util::cachette(&["--tcp-keepalive", secs]);
+        let mut c = server.resp();
+        assert_eq!(util::roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
+        let out = Command::new(&ss)
+            .args(["-tno", "state", "established", &format!("( sport = :{} )", server.port)])
+            .output()
+            .expect("ss");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.contains("keepalive"), expect, "tcp-keepalive {secs}: {text}");
+    }
+}
