@@ -21,6 +21,7 @@ pub mod engine;
 pub mod glob;
 pub mod memcache;
 pub mod metrics;
+pub mod persist;
 pub mod server;
 pub mod types;
 

@@ -16,6 +16,7 @@ use crate::server::shared::unix_us;
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
     spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Returns the server time.", time),
+    spec("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously rewrite the append-only file", bgrewriteaof),
     spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", info).args(&[string("section").optional().multiple()]),
     Spec {
         handler: command_all,
@@ -585,9 +586,21 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+// ---- BGREWRITEAOF -----------------------------------------------------------------------
+
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    if !ctx.shared.config().appendonly {
+        // redis-server would write a base file anyway; cachette rewrites only a live AOF.
+        return Err(CmdError::err("ERR cachette rewrites the append only file only while appendonly is yes"));
+    }
+    ctx.shared.aof.request_rewrite().map_err(CmdError::err)?;
+    ctx.out.simple(b"Background append only file rewriting started");
+    Ok(())
+}
+
 // ---- INFO -------------------------------------------------------------------------------
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "keyspace"];
 
 fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let mut wanted: Vec<String> = argv.rest(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
@@ -662,6 +675,10 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 sh.engine.limits.policy().name(),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
+        }
+        "persistence" => {
+            t.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
+            sh.aof.info(&cfg, t);
         }
         "stats" => {
             let _ = write!(

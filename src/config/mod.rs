@@ -31,6 +31,12 @@ use std::path::PathBuf;
 
 use crate::glob::glob_match;
 
+/// Splits a line into words with the config file's quoting rules (the AOF manifest uses them).
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let words = splitargs::split_args(line.as_bytes())?;
+    Some(words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect())
+}
+
 pub use cli::{from_args, parse_args, Invocation};
 pub use file::parse_file_text;
 pub use table::{lookup, parse_memory, DefaultValue, Directive, Kind, DIRECTIVES};
@@ -92,6 +98,22 @@ pub struct Config {
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
+    /// `appendonly`.
+    pub appendonly: bool,
+    /// `appendfilename`.
+    pub appendfilename: String,
+    /// `appenddirname`.
+    pub appenddirname: String,
+    /// `appendfsync`.
+    pub appendfsync: crate::persist::aof::Fsync,
+    /// `aof-load-truncated`.
+    pub aof_load_truncated: bool,
+    /// `aof-use-rdb-preamble` (accepted; base files are RESP for now).
+    pub aof_use_rdb_preamble: bool,
+    /// `auto-aof-rewrite-percentage` (0 = no automatic rewrite).
+    pub auto_aof_rewrite_percentage: u32,
+    /// `auto-aof-rewrite-min-size` (bytes).
+    pub auto_aof_rewrite_min_size: usize,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -140,6 +162,14 @@ impl Default for Config {
             lfu_decay_time: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
+            appendonly: false,
+            appendfilename: String::new(),
+            appenddirname: String::new(),
+            appendfsync: crate::persist::aof::Fsync::EverySec,
+            aof_load_truncated: false,
+            aof_use_rdb_preamble: false,
+            auto_aof_rewrite_percentage: 0,
+            auto_aof_rewrite_min_size: 0,
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -420,6 +450,14 @@ mod tests {
             lfu_decay_time: 17,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
+            appendonly: true,
+            appendfilename: "a".into(),
+            appenddirname: "b".into(),
+            appendfsync: crate::persist::aof::Fsync::Always,
+            aof_load_truncated: false,
+            aof_use_rdb_preamble: false,
+            auto_aof_rewrite_percentage: 19,
+            auto_aof_rewrite_min_size: 20,
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -507,7 +545,6 @@ mod tests {
     fn unsupported_directives_stop_start_up() {
         for line in [
             "save 900 1",
-            "appendonly no",
             "dir /var/lib/redis",
             "dbfilename dump.rdb",
             "protected-mode yes",

@@ -100,6 +100,16 @@ impl Feed {
         self.offset.load(Ordering::Relaxed)
     }
 
+    /// Like [`Feed::take`], and the next effect recorded starts with a SELECT: the consumer is
+    /// about to write the effects after these to a new file (an AOF rewrite). Called while the
+    /// caller holds every shard, so the returned offset is a point-in-time of the keyspace.
+    pub fn take_restart(&self, out: &mut Vec<u8>) -> u64 {
+        let mut inner = self.lock();
+        out.append(&mut inner.pending);
+        inner.db = None;
+        self.offset.load(Ordering::Relaxed)
+    }
+
     /// Like [`Feed::take`], but first waits up to `timeout` for something to arrive.
     pub fn take_wait(&self, out: &mut Vec<u8>, timeout: std::time::Duration) -> u64 {
         let inner = self.lock();

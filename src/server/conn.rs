@@ -270,6 +270,11 @@ impl Conn {
 
     /// Writes pending output until done or `WouldBlock`.
     fn flush(&mut self, shared: &Shared) -> io::Result<()> {
+        if self.wpos < self.wbuf.len() {
+            // Under appendfsync always, no reply leaves before the effects logged so far are
+            // on disk (see `persist::aof`).
+            shared.aof.wait_durable(&shared.engine.feed);
+        }
         let start = self.wpos;
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {

@@ -107,6 +107,9 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let metrics = bind_metrics(&config);
     let shared = Arc::new(Shared::new(config));
+    // The AOF is replayed before any worker runs, so no client sees a half-loaded keyspace.
+    let loaded = if shared.config().appendonly { crate::persist::aof::load(&shared)? } else { Default::default() };
+    crate::persist::aof::Aof::start(shared.clone(), &loaded)?;
     if let Some(l) = metrics {
         let sh = shared.clone();
         std::thread::Builder::new()
@@ -142,6 +145,7 @@ pub fn run(config: Config) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
+    shared.aof.stop();
     log::log(LogLevel::Notice, "cachette is now ready to exit, bye bye...");
     Ok(())
 }

@@ -99,6 +99,32 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// The append-only file's writer state.
+    pub aof: crate::persist::aof::Aof,
+}
+
+impl ClientInfo {
+    /// The record of a client that has no socket: the AOF loader's session.
+    pub fn internal() -> ClientInfo {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo {
+            id: 0,
+            addr: none,
+            laddr: none,
+            fd: -1,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            db: AtomicUsize::new(0),
+            resp: AtomicU32::new(2),
+            name: Mutex::default(),
+            lib: Mutex::default(),
+            last_cmd: Mutex::new("NULL"),
+            qbuf: AtomicUsize::new(0),
+            obuf: AtomicUsize::new(0),
+            kill: AtomicBool::new(false),
+            memcache: false,
+        }
+    }
 }
 
 impl Shared {
@@ -124,6 +150,7 @@ impl Shared {
             blocking: Default::default(),
             memcache: Default::default(),
             active_expire: AtomicBool::new(true),
+            aof: crate::persist::aof::Aof::new(),
         }
     }
 
