@@ -22,6 +22,7 @@
 //! One deliberate difference: redis-server's DBSIZE also counts expired keys its expiry cycle has
 //! not reclaimed yet; here DBSIZE counts live keys only, like KEYS.
 
+use crate::engine::effects;
 use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
@@ -661,8 +662,12 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKi
             if !flags.allows(current, when) {
                 false
             } else if when <= now as i64 {
+                // Logged as redis-server propagates it: the deletion, and an absolute time
+                // for the others, so replay at any later time gives the same key.
+                effects::rewrite(&[b"DEL", k.key]);
                 l.delete(db, &k, now)
             } else {
+                effects::rewrite(&[b"PEXPIREAT", k.key, when.to_string().as_bytes()]);
                 l.set_expire(db, &k, Some(when as u64), now)
             }
         }
@@ -672,7 +677,6 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKi
     Ok(())
 }
 
-/// PERSIST key: 1 when a TTL was removed, 0 when the key is missing or had none.
 /// MCFLAGS key flags: cachette's own command, so that an AOF (or a replica) rebuilds a
 /// memcached item's client flags; 1 when the key is a string, else 0.
 fn mcflags(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
@@ -697,6 +701,7 @@ fn mcflags(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// PERSIST key: 1 when a TTL was removed, 0 when the key is missing or had none.
 fn persist(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let k = engine.hashed(argv.get(1));

@@ -359,7 +359,13 @@ fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<
     }
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let keys: Vec<Hashed<'_>> = (first + 1..where_at).map(|i| engine.hashed(argv.get(i))).collect();
-    let popped = mpop_locked(&mut engine.lock(&keys), db, &keys, end, count.unwrap_or(1), now)?;
+    let mut l = engine.lock(&keys);
+    let popped = mpop_locked(&mut l, db, &keys, end, count.unwrap_or(1), now)?;
+    if let Some((i, elements)) = &popped {
+        // Logged as the pop it was, from the one key it popped, with the actual count.
+        log_pop(keys[*i].key, end, Some(elements.len()));
+    }
+    drop(l);
     match (popped, block) {
         (Some((i, elements)), _) => {
             ctx.out.array(2);
@@ -375,13 +381,36 @@ fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<
 
 // ---- blocking ---------------------------------------------------------------------------------
 
+fn end_name(end: End) -> &'static [u8] {
+    if end == End::Head {
+        b"LEFT"
+    } else {
+        b"RIGHT"
+    }
+}
+
+/// Logs a pop from `key` as LPOP/RPOP (with `count` when the command had one).
+fn log_pop(key: &[u8], end: End, count: Option<usize>) {
+    let cmd: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
+    match count {
+        Some(n) => crate::engine::effects::rewrite(&[cmd, key, n.to_string().as_bytes()]),
+        None => crate::engine::effects::rewrite(&[cmd, key]),
+    }
+}
+
 /// BLPOP / BRPOP key [key ...] timeout: the timeout is checked first; then the first non-empty
 /// list among the keys gives one element, replied as [key, element]; none: block.
 fn bpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdError> {
     let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let keys: Vec<Hashed<'_>> = (1..argv.len() - 1).map(|i| engine.hashed(argv.get(i))).collect();
-    let popped = mpop_locked(&mut engine.lock(&keys), db, &keys, end, 1, now)?;
+    let mut l = engine.lock(&keys);
+    let popped = mpop_locked(&mut l, db, &keys, end, 1, now)?;
+    if let Some((i, _)) = &popped {
+        // Served now or later (re-run by the blocking registry): the non-blocking pop.
+        log_pop(keys[*i].key, end, None);
+    }
+    drop(l);
     match popped.and_then(|(i, mut v)| v.pop().map(|e| (i, e))) {
         Some((i, e)) => {
             ctx.out.array(2);
@@ -412,7 +441,12 @@ fn bmove_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: End, to: End) -> Resu
     let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let (src, dst) = (engine.hashed(argv.get(1)), engine.hashed(argv.get(2)));
-    let moved = move_locked(&mut engine.lock(&[src, dst]), db, &src, &dst, from, to, now)?;
+    let mut l = engine.lock(&[src, dst]);
+    let moved = move_locked(&mut l, db, &src, &dst, from, to, now)?;
+    if moved.is_some() {
+        crate::engine::effects::rewrite(&[b"LMOVE", src.key, dst.key, end_name(from), end_name(to)]);
+    }
+    drop(l);
     match moved {
         Some(e) => ctx.out.bulk(&e),
         None => block_on(ctx, &[src], deadline),

@@ -818,6 +818,9 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let keys: Vec<Hashed<'_>> = a.keys.iter().map(|k| engine.hashed(k)).collect();
     let mut l = engine.lock(&keys);
     let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
+    if let Some((i, p)) = &popped {
+        log_zpop(keys[*i].key, a.min, Some(p.len()));
+    }
     drop(l);
     match popped {
         Some((i, p)) => reply_pop(ctx, a.keys[i], &p, PopShape::KeyNested),
@@ -828,13 +831,28 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 // ---- BZPOPMIN BZPOPMAX BZMPOP -------------------------------------------------------------------
 
+/// Logs a pop from `key` as ZPOPMIN/ZPOPMAX (with `count` when the command had one).
+fn log_zpop(key: &[u8], min: bool, count: Option<usize>) {
+    let cmd: &[u8] = if min { b"ZPOPMIN" } else { b"ZPOPMAX" };
+    match count {
+        Some(n) => crate::engine::effects::rewrite(&[cmd, key, n.to_string().as_bytes()]),
+        None => crate::engine::effects::rewrite(&[cmd, key]),
+    }
+}
+
 /// BZPOPMIN / BZPOPMAX key [key ...] timeout: the timeout is checked first, then the first
 /// non-empty sorted set gives one member, replied as [key, member, score]; none: block.
 fn bzpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, min: bool) -> Result<(), CmdError> {
     let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let keys: Vec<Hashed<'_>> = (1..argv.len() - 1).map(|i| engine.hashed(argv.get(i))).collect();
-    let popped = pop_locked(&mut engine.lock(&keys), db, &keys, min, 1, now)?;
+    let mut l = engine.lock(&keys);
+    let popped = pop_locked(&mut l, db, &keys, min, 1, now)?;
+    if let Some((i, _)) = &popped {
+        // Served now or later (re-run by the blocking registry): the non-blocking pop.
+        log_zpop(keys[*i].key, min, None);
+    }
+    drop(l);
     match popped {
         Some((i, p)) => reply_pop(ctx, keys[i].key, &p, PopShape::KeyFlat),
         None => block_on(ctx, &keys, deadline),
@@ -856,7 +874,12 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let a = MpopArgs::parse(argv, 2)?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let keys: Vec<Hashed<'_>> = a.keys.iter().map(|k| engine.hashed(k)).collect();
-    let popped = pop_locked(&mut engine.lock(&keys), db, &keys, a.min, a.count, now)?;
+    let mut l = engine.lock(&keys);
+    let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
+    if let Some((i, p)) = &popped {
+        log_zpop(keys[*i].key, a.min, Some(p.len()));
+    }
+    drop(l);
     match popped {
         Some((i, p)) => reply_pop(ctx, a.keys[i], &p, PopShape::KeyNested),
         None => block_on(ctx, &keys, deadline),

@@ -145,7 +145,7 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         }
         Command::Delete { key, noreply } => {
             let k = shared.engine.hashed(key);
-            let found = shared.engine.lock_one(&k).delete(DB, &k, now);
+            let found = lock_key(shared, &k).delete(DB, &k, now);
             bump(if found { &st.delete_hits } else { &st.delete_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"DELETED\r\n" } else { b"NOT_FOUND\r\n" });
@@ -166,7 +166,7 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         Command::Touch { key, exptime, noreply } => {
             bump(&st.cmd_touch);
             let k = shared.engine.hashed(key);
-            let found = touch(&mut shared.engine.lock_one(&k), &k, exptime, now);
+            let found = touch(&mut lock_key(shared, &k), &k, exptime, now);
             bump(if found { &st.touch_hits } else { &st.touch_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"TOUCHED\r\n" } else { b"NOT_FOUND\r\n" });
@@ -208,11 +208,20 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
     Action::Continue
 }
 
+/// Locks `key`'s shard for a memcached operation; while the AOF (or a replica) consumes
+/// effects, the key's resulting state becomes the operation's effect.
+pub(crate) fn lock_key<'e>(shared: &'e Shared, k: &Hashed<'_>) -> Locked<'e> {
+    if shared.engine.feed.enabled() {
+        crate::engine::effects::begin_state(DB, k.key);
+    }
+    shared.engine.lock_one(k)
+}
+
 /// Deletes `key` from memcached's database: memcached unlinks the current item when it refuses
 /// a `set` of a new one as too large, so readers never see the value the client replaced.
 pub fn unlink(shared: &Shared, key: &[u8], now: u64) {
     let k = shared.engine.hashed(key);
-    shared.engine.lock_one(&k).delete(DB, &k, now);
+    lock_key(shared, &k).delete(DB, &k, now);
 }
 
 fn reply_number(out: &mut Vec<u8>, v: u64) {
@@ -237,6 +246,8 @@ fn flush(shared: &Shared) {
     for db in all.dbs(DB) {
         db.clear();
     }
+    // Logged under every shard, so no write lands between the flush and its effect.
+    shared.engine.feed.emit(DB, &[b"FLUSHDB"]);
 }
 
 fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut Vec<u8>, now: u64) {
@@ -249,7 +260,7 @@ fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut V
     // gat with an exptime already past still returns the item; it is gone afterwards.
     let expire_after = touch_too && expiry(exptime, now) == Expiry::Past;
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = lock_key(shared, &k);
     if touch_too && !expire_after && !touch(&mut l, &k, exptime, now) {
         bump(&st.get_misses);
         bump(&st.touch_misses);
@@ -352,7 +363,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
         StoreMode::Append | StoreMode::Prepend => None,
         _ => Some(Value::Str(req.data.to_vec())),
     };
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = lock_key(shared, &k);
     // A key holding a Redis collection exists for add/replace (which refuse or overwrite it as
     // they would an item) but has no item to append to or compare a CAS with.
     let entry = l.peek(DB, &k, now);
@@ -452,7 +463,7 @@ pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
 pub fn arith(shared: &Shared, key: &[u8], incr: bool, delta: u64, now: u64) -> Result<Option<u64>, &'static [u8]> {
     let st = &shared.memcache;
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = lock_key(shared, &k);
     let current = match l.peek(DB, &k, now) {
         Some(e) => e.value.as_str().map(|v| parse_counter(v)),
         None => None,

@@ -320,6 +320,12 @@ pub fn scan(data: &[u8], mut f: impl FnMut(u64, &resp::Args, &[u8])) -> Result<(
     }
 }
 
+/// The clock commands see while the AOF replays: before every expiry time, so no key expires
+/// half-way through the log (redis-server does not expire keys while loading either). Every
+/// time in the log is absolute, so nothing else depends on it; keys whose time has passed
+/// expire on their first access or in the active cycle after start-up, and are logged then.
+const REPLAY_CLOCK: u64 = 1;
+
 /// What [`load`] found.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -364,7 +370,7 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
                 unknown = Some((offset, String::from_utf8_lossy(argv.get(0)).into_owned()));
                 return;
             }
-            crate::commands::execute(shared, &mut session, &argv, &mut out, unix_ms());
+            crate::commands::execute(shared, &mut session, &argv, &mut out, REPLAY_CLOCK);
             out.clear();
             loaded.commands += 1;
         });

@@ -425,6 +425,8 @@ impl Conn {
             match cachette_memcache::parse(data, &limits.memcache) {
                 Parsed::Complete(cmd, n) => {
                     let act = memcache::execute(shared, &mut self.session, cmd, &mut self.wbuf, now);
+                    // Closes the effect a memcached write opened (see `memcache::lock_key`).
+                    crate::engine::effects::end();
                     self.rbuf.start += n;
                     if shared.engine.ready.has_ready() {
                         super::blocking::serve(shared);
@@ -440,6 +442,7 @@ impl Conn {
                             let mut scratch = [0u8; 512];
                             if let Some(key) = refused.decode(&mut scratch) {
                                 memcache::unlink(shared, key, now);
+                                crate::engine::effects::end();
                             }
                         }
                     }

@@ -129,6 +129,38 @@ pub fn cachette(extra: &[&str]) -> Proc {
     panic!("cachette did not start");
 }
 
+/// Like [`cachette`], with the process's working directory at `dir` (where the AOF and RDB
+/// files go until the `dir` directive exists). None when it does not start (e.g. the AOF is
+/// refused); its standard error is `dir/stderr.log`.
+pub fn cachette_in(dir: &std::path::Path, extra: &[&str]) -> Option<Proc> {
+    let (port, mc_port) = (free_port(), free_port());
+    let mut cmd = Command::new(cachette_bin());
+    cmd.current_dir(dir);
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
+    cmd.args(["--memcache-port", &mc_port.to_string(), "--metrics-port", "0"]);
+    cmd.args(extra);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log")).ok()?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+    let child = cmd.spawn().ok()?;
+    let mut p = Proc { child, port, mc_port };
+    for probe in [port, mc_port] {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                return None;
+            }
+            if TcpStream::connect(("127.0.0.1", probe)).is_ok() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Some(p)
+}
+
 /// True when running under CI, where a missing reference server is a failure, not a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
