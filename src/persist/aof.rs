@@ -1009,6 +1009,167 @@ pub fn check_main(args: &[String]) -> i32 {
 mod tests {
     use super::*;
 
+    /// A server state with the feed on, and a session to run commands in.
+    struct Harness {
+        shared: Shared,
+        session: crate::commands::Session,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let shared = Shared::new(Config::default());
+            shared.engine.feed.set_enabled(true);
+            let session = crate::commands::Session::new(Arc::new(crate::server::ClientInfo::internal()));
+            Harness { shared, session }
+        }
+
+        fn run(&mut self, now: u64, args: &[&str]) -> Vec<u8> {
+            let mut line = Vec::new();
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            encode(&mut line, &argv);
+            let mut parsed = resp::Args::new();
+            assert!(matches!(resp::parse_request(&line, &Default::default(), &mut parsed), Ok(resp::Status::Complete(_))));
+            let mut out = Vec::new();
+            crate::commands::execute(&self.shared, &mut self.session, &crate::commands::Argv::new(&line, &parsed), &mut out, now);
+            out
+        }
+
+        fn mc(&mut self, now: u64, text: &str) {
+            let mut data = text.as_bytes();
+            let mut out = Vec::new();
+            while !data.is_empty() {
+                let cachette_memcache::Parsed::Complete(cmd, n) = cachette_memcache::parse(data, &Default::default()) else {
+                    panic!("bad memcached request {text}")
+                };
+                crate::memcache::execute(&self.shared, &mut self.session, cmd, &mut out, now);
+                crate::engine::effects::end();
+                data = &data[n..];
+            }
+        }
+
+        /// The effects logged since the last call, one string per command.
+        fn effects(&mut self) -> Vec<String> {
+            let mut buf = Vec::new();
+            self.shared.engine.feed.take(&mut buf);
+            let mut out = Vec::new();
+            scan(&buf, |_, args, bytes| {
+                let words: Vec<String> = args.iter(bytes).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                if words[0] != "SELECT" {
+                    out.push(words.join(" "));
+                }
+            })
+            .expect("whole commands");
+            out
+        }
+    }
+
+    const NOW: u64 = 1_000_000;
+
+    #[test]
+    fn expiries_are_logged_absolute_or_as_deletions() {
+        let mut h = Harness::new();
+        h.run(NOW, &["SET", "k", "v"]);
+        assert_eq!(h.effects(), ["SET k v"]);
+        h.run(NOW, &["EXPIRE", "k", "100"]);
+        h.run(NOW, &["PEXPIRE", "k", "100"]);
+        h.run(NOW, &["EXPIREAT", "k", "2000"]);
+        h.run(NOW, &["EXPIRE", "k", "100", "GT"]);
+        assert_eq!(h.effects(), ["PEXPIREAT k 1100000", "PEXPIREAT k 1000100", "PEXPIREAT k 2000000"], "GT refused");
+        h.run(NOW, &["EXPIRE", "missing", "100"]);
+        assert!(h.effects().is_empty(), "no change, no effect");
+        h.run(NOW, &["PEXPIREAT", "k", "5"]);
+        assert_eq!(h.effects(), ["DEL k"]);
+    }
+
+    #[test]
+    fn set_family_expiry_becomes_pxat() {
+        let mut h = Harness::new();
+        h.run(NOW, &["SET", "k", "v", "EX", "10", "GET"]);
+        h.run(NOW, &["SET", "k", "w", "NX", "PX", "5"]);
+        h.run(NOW, &["SET", "k", "w", "XX", "EXAT", "3000"]);
+        h.run(NOW, &["SETEX", "a", "2", "x"]);
+        h.run(NOW, &["PSETEX", "b", "2", "y"]);
+        h.run(NOW, &["SET", "c", "z", "EX", "1", "KEEPTTL"]);
+        assert_eq!(
+            h.effects(),
+            ["SET k v PXAT 1010000", "SET k w PXAT 3000000", "SET a x PXAT 1002000", "SET b y PXAT 1000002"]
+        );
+        h.run(NOW, &["SET", "k", "v", "PXAT", "10"]);
+        assert_eq!(h.effects(), ["DEL k"]);
+        h.run(NOW, &["GETEX", "a", "EX", "50"]);
+        h.run(NOW, &["GETEX", "a", "PERSIST"]);
+        h.run(NOW, &["GETEX", "a", "PERSIST"]);
+        h.run(NOW, &["GETEX", "a"]);
+        h.run(NOW, &["GETEX", "a", "PXAT", "1"]);
+        assert_eq!(h.effects(), ["PEXPIREAT a 1050000", "PERSIST a", "DEL a"]);
+    }
+
+    #[test]
+    fn random_and_float_commands_log_their_results() {
+        let mut h = Harness::new();
+        h.run(NOW, &["SADD", "s", "a", "b", "c", "d"]);
+        h.effects();
+        h.run(NOW, &["SPOP", "s"]);
+        h.run(NOW, &["SPOP", "s", "2"]);
+        let e = h.effects();
+        assert_eq!(e.len(), 2);
+        assert!(e[0].starts_with("SREM s ") && e[0].split(' ').count() == 3, "{e:?}");
+        assert!(e[1].starts_with("SREM s ") && e[1].split(' ').count() == 4, "{e:?}");
+        h.run(NOW, &["SPOP", "s", "5"]);
+        assert_eq!(h.effects(), ["DEL s"]);
+        h.run(NOW, &["INCRBYFLOAT", "f", "1.5"]);
+        h.run(NOW, &["INCRBYFLOAT", "f", "1e1"]);
+        h.run(NOW, &["HINCRBYFLOAT", "h", "x", "0.5"]);
+        assert_eq!(h.effects(), ["SET f 1.5 KEEPTTL", "SET f 11.5 KEEPTTL", "HSET h x 0.5"]);
+    }
+
+    #[test]
+    fn blocking_and_numkeys_pops_log_the_pop_they_made() {
+        let mut h = Harness::new();
+        h.run(NOW, &["RPUSH", "l", "a", "b", "c", "d", "e"]);
+        h.run(NOW, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+        h.effects();
+        h.run(NOW, &["BLPOP", "nothing", "l", "0"]);
+        h.run(NOW, &["BRPOP", "l", "0"]);
+        h.run(NOW, &["BLMOVE", "l", "m", "LEFT", "RIGHT", "0"]);
+        h.run(NOW, &["BRPOPLPUSH", "l", "m", "0"]);
+        h.run(NOW, &["LMPOP", "2", "x", "m", "LEFT", "COUNT", "10"]);
+        h.run(NOW, &["BZPOPMIN", "z", "0"]);
+        h.run(NOW, &["BZMPOP", "0", "1", "z", "MAX", "COUNT", "9"]);
+        h.run(NOW, &["BLPOP", "empty", "0.01"]);
+        assert_eq!(
+            h.effects(),
+            ["LPOP l", "RPOP l", "LMOVE l m LEFT RIGHT", "LMOVE l m RIGHT LEFT", "LPOP m 2", "ZPOPMIN z", "ZPOPMAX z 2"]
+        );
+    }
+
+    #[test]
+    fn transactions_are_wrapped_only_when_they_wrote() {
+        let mut h = Harness::new();
+        h.run(NOW, &["MULTI"]);
+        h.run(NOW, &["GET", "k"]);
+        h.run(NOW, &["EXEC"]);
+        assert!(h.effects().is_empty());
+        h.run(NOW, &["MULTI"]);
+        h.run(NOW, &["SET", "k", "v", "EX", "1"]);
+        h.run(NOW, &["INCR", "n"]);
+        h.run(NOW, &["EXEC"]);
+        assert_eq!(h.effects(), ["MULTI", "SET k v PXAT 1001000", "INCR n", "EXEC"]);
+    }
+
+    #[test]
+    fn memcached_writes_log_the_resulting_item() {
+        let mut h = Harness::new();
+        h.mc(NOW, "set a 5 100 2\r\nhi\r\nset b 0 0 1\r\n1\r\n");
+        assert_eq!(h.effects(), ["SET a hi PXAT 1100000", "MCFLAGS a 5", "SET b 1"]);
+        h.mc(NOW, "incr b 41\r\nappend a 0 0 1\r\n!\r\ntouch b 10\r\nadd a 0 0 1\r\nx\r\n");
+        assert_eq!(h.effects(), ["SET b 42", "SET a hi! PXAT 1100000", "MCFLAGS a 5", "SET b 42 PXAT 1010000"]);
+        h.mc(NOW, "delete a\r\ndelete a\r\nms c 1 F3\r\nz\r\nmd c\r\n");
+        assert_eq!(h.effects(), ["DEL a", "SET c z", "MCFLAGS c 3", "DEL c"]);
+        h.mc(NOW, "flush_all\r\n");
+        assert_eq!(h.effects(), ["FLUSHDB"]);
+    }
+
     #[test]
     fn manifest_round_trips_and_reads_redis_lines() {
         let m = Manifest::parse(
