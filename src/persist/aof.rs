@@ -275,6 +275,36 @@ pub enum Damage {
     Truncated { good: u64 },
     /// Not RESP commands at `offset`.
     Corrupt { offset: u64, reason: String },
+    /// A command cachette does not know at `offset` (replay only).
+    Unknown { offset: u64, command: String },
+}
+
+/// Replays the commands of one file through the dispatcher in `session` (replies dropped).
+/// Returns the commands run and how the file ended; stops at an unknown command. The loader's
+/// per-file step, and the `aof_load` fuzz target's entry.
+pub fn replay(shared: &Shared, session: &mut crate::commands::Session, data: &[u8]) -> (u64, Result<(), Damage>) {
+    let mut unknown: Option<(u64, String)> = None;
+    let mut commands = 0;
+    let mut out = Vec::new();
+    let result = scan(data, |offset, args, bytes| {
+        if unknown.is_some() {
+            return;
+        }
+        let argv = crate::commands::Argv::new(bytes, args);
+        if crate::commands::lookup(argv.get(0)).is_none() {
+            unknown = Some((offset, String::from_utf8_lossy(argv.get(0)).into_owned()));
+            return;
+        }
+        crate::commands::execute(shared, session, &argv, &mut out, REPLAY_CLOCK);
+        out.clear();
+        // A blocking command that found nothing would wait: during a replay it just did nothing.
+        session.block = None;
+        commands += 1;
+    });
+    match unknown {
+        Some((offset, command)) => (commands, Err(Damage::Unknown { offset, command })),
+        None => (commands, result),
+    }
 }
 
 /// Bounds for commands read from a file: a bulk as large as a client may send, and as many
@@ -350,7 +380,6 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
     let mut loaded = Loaded { found: true, ..Loaded::default() };
     let info = Arc::new(crate::server::ClientInfo::internal());
     let mut session = crate::commands::Session::new(info);
-    let mut out = Vec::new();
     let files: Vec<String> = manifest.files().map(str::to_owned).collect();
     for (i, name) in files.iter().enumerate() {
         let path = dir.join(name);
@@ -360,23 +389,8 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
             Err(e) => return Err(format!("Can't open the append-only file {}: {e}", path.display())),
         };
         let last = i + 1 == files.len();
-        let mut unknown: Option<(u64, String)> = None;
-        let result = scan(&data, |offset, args, bytes| {
-            if unknown.is_some() {
-                return;
-            }
-            let argv = crate::commands::Argv::new(bytes, args);
-            if crate::commands::lookup(argv.get(0)).is_none() {
-                unknown = Some((offset, String::from_utf8_lossy(argv.get(0)).into_owned()));
-                return;
-            }
-            crate::commands::execute(shared, &mut session, &argv, &mut out, REPLAY_CLOCK);
-            out.clear();
-            loaded.commands += 1;
-        });
-        if let Some((offset, cmd)) = unknown {
-            return Err(format!("Unknown command '{cmd}' reading the append only file {name} at offset {offset}"));
-        }
+        let (commands, result) = replay(shared, &mut session, &data);
+        loaded.commands += commands;
         let mut size = data.len() as u64;
         match result {
             Ok(()) => {}
@@ -396,6 +410,9 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
                 return Err(format!(
                     "Unexpected end of file reading the append only file {name} (whole commands end at offset {good}). You can: 1) Make a backup of your AOF file, then use cachette check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
                 ));
+            }
+            Err(Damage::Unknown { offset, command }) => {
+                return Err(format!("Unknown command '{command}' reading the append only file {name} at offset {offset}"));
             }
             Err(Damage::Corrupt { offset, reason }) => {
                 return Err(format!(
@@ -978,6 +995,7 @@ pub fn check_main(args: &[String]) -> i32 {
                 let (good, what) = match &damage {
                     Damage::Truncated { good } => (*good, "truncated".to_owned()),
                     Damage::Corrupt { offset, reason } => (*offset, format!("not valid at offset {offset}: {reason}")),
+                    Damage::Unknown { offset, command } => (*offset, format!("not valid at offset {offset}: {command}")),
                 };
                 println!("AOF {} is {what}", file.display());
                 let diff = data.len() as u64 - good;
