@@ -78,6 +78,8 @@ pub struct Arg {
     pub token: Option<&'static str>,
     /// The Redis version that added it, when later than the command itself.
     pub since: Option<&'static str>,
+    /// The Redis version that deprecated it (CLIENT KILL's old `ip:port` form).
+    pub deprecated_since: Option<&'static str>,
     /// Bit set of [`OPTIONAL`], [`MULTIPLE`], [`MULTIPLE_TOKEN`].
     pub flags: u8,
     /// The alternatives of a oneof, the members of a block; empty otherwise.
@@ -85,7 +87,7 @@ pub struct Arg {
 }
 
 const fn arg(name: &'static str, kind: ArgKind) -> Arg {
-    Arg { name, kind, key_spec_index: None, token: None, since: None, flags: 0, args: &[] }
+    Arg { name, kind, key_spec_index: None, token: None, since: None, deprecated_since: None, flags: 0, args: &[] }
 }
 
 /// A key described by the command's first key spec; see [`Arg::key_spec`] for the others.
@@ -156,6 +158,11 @@ impl Arg {
     /// Added in Redis `version`.
     pub const fn since(self, version: &'static str) -> Arg {
         Arg { since: Some(version), ..self }
+    }
+
+    /// Deprecated in Redis `version`.
+    pub const fn deprecated(self, version: &'static str) -> Arg {
+        Arg { deprecated_since: Some(version), ..self }
     }
 
     /// A key described by the command's key spec `index` (RENAME's `newkey` is 1).

@@ -16,12 +16,12 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// This family's table entries.
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the server's liveliness response.", ping).args(&[string("message").optional()]),
-    spec("echo", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Returns the given string.", echo).args(&[string("message")]),
-    spec("quit", -1, FAST | STALE | LOADING | NO_AUTH | ALLOW_BUSY, (0, 0, 0), "connection", "1.0.0", "O(1)", "Closes the connection.", quit),
-    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Changes the selected database.", select).args(&[integer("index")]),
-    spec("hello", -1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.0.0", "O(1)", "Handshakes with the Redis server.", hello).args(HELLO_ARGS),
-    spec("reset", 1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.2.0", "O(1)", "Resets the connection.", reset),
+    spec("ping", -1, FAST, (0, 0, 0), "connection", "1.0.0", "O(1)", "Ping the server", ping).args(&[string("message").optional()]),
+    spec("echo", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Echo the given string", echo).args(&[string("message")]),
+    spec("quit", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, (0, 0, 0), "connection", "1.0.0", "O(1)", "Close the connection", quit),
+    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "O(1)", "Change the selected database for the current connection", select).args(&[integer("index")]),
+    spec("hello", -1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.0.0", "O(1)", "Handshake with Redis", hello).args(HELLO_ARGS),
+    spec("reset", 1, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT | ALLOW_BUSY, (0, 0, 0), "connection", "6.2.0", "O(1)", "Reset the connection", reset),
 ];
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
@@ -133,6 +133,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     ctx.session.info.db.store(0, Ordering::Relaxed);
     ctx.session.info.resp.store(2, Ordering::Relaxed);
     super::server::set_client_name(ctx, b"");
+    super::introspect::reset_client_state(ctx);
     ctx.out.simple(b"RESET");
     Ok(())
 }

@@ -812,7 +812,7 @@ fn with_object(
 /// `embstr` up to 44 bytes, `raw` beyond, and `raw` for any string edited in place (APPEND,
 /// SETRANGE, SETBIT, PFADD …: the entry's [`mc_bits::RAW_STRING`]), as redis-server unshares
 /// such a string into a raw sds.
-fn string_encoding(v: &[u8], bits: u8) -> &'static str {
+pub(super) fn string_encoding(v: &[u8], bits: u8) -> &'static str {
     if bits & mc_bits::RAW_STRING != 0 {
         "raw"
     } else if v.len() <= 20 && crate::types::string::parse_i64(v).is_some() {

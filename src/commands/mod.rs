@@ -17,8 +17,10 @@ pub mod bitmaps;
 pub mod connection;
 pub mod hashes;
 pub mod hll;
+pub mod introspect;
 pub mod keys;
 pub mod lists;
+pub mod meta;
 pub mod multi;
 pub mod server;
 pub mod sets;
@@ -326,14 +328,41 @@ pub struct Session {
     /// Set by a blocking command (BLPOP …) that found nothing to serve, instead of a reply:
     /// the connection then blocks until a key is ready or the deadline passes.
     pub block: Option<BlockRequest>,
+    /// CLIENT REPLY state.
+    pub reply: ReplyMode,
+    /// In MONITOR mode: keyspace commands are refused.
+    pub monitor: bool,
+    /// A blocked command run again when its key is ready: MONITOR saw it the first time.
+    pub rerun: bool,
     /// MULTI/EXEC state: queued commands and watched keys.
     pub tx: multi::Transaction,
+}
+
+/// CLIENT REPLY ON / OFF / SKIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// Replies are dropped until CLIENT REPLY ON.
+    Off,
+    /// The next command's reply is dropped.
+    SkipNext,
 }
 
 impl Session {
     /// A fresh session: db 0, RESP2.
     pub fn new(info: Arc<ClientInfo>) -> Session {
-        Session { db: 0, version: Version::Resp2, close_after_reply: false, info, block: None, tx: Default::default() }
+        Session {
+            db: 0,
+            version: Version::Resp2,
+            close_after_reply: false,
+            info,
+            block: None,
+            reply: ReplyMode::On,
+            monitor: false,
+            rerun: false,
+            tx: Default::default(),
+        }
     }
 }
 
@@ -400,9 +429,13 @@ impl<'a> Ctx<'a> {
 struct Table {
     by_name: HashMap<&'static str, &'static Spec>,
     all: Vec<&'static Spec>,
+    /// Every spec, subcommands included: the index of a spec here is its row in the statistics.
+    flat: Vec<&'static Spec>,
+    /// (address of a spec, its index in `flat`), sorted by address.
+    by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 12] {
+fn families() -> [&'static [Spec]; 13] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -416,6 +449,7 @@ fn families() -> [&'static [Spec]; 12] {
         sort::COMMANDS,
         multi::COMMANDS,
         server::COMMANDS,
+        introspect::COMMANDS,
     ]
 }
 
@@ -424,14 +458,37 @@ fn table_ref() -> &'static Table {
     TABLE.get_or_init(|| {
         let mut by_name = HashMap::new();
         let mut all = Vec::new();
+        let mut flat = Vec::new();
         for fam in families() {
             for s in fam {
                 by_name.insert(s.name, s);
                 all.push(s);
+                flat.push(s);
+                flat.extend(s.subcommands.iter());
             }
         }
-        Table { by_name, all }
+        let mut by_addr: Vec<(usize, usize)> =
+            flat.iter().enumerate().map(|(i, s)| (*s as *const Spec as usize, i)).collect();
+        by_addr.sort_unstable();
+        Table { by_name, all, flat, by_addr }
     })
+}
+
+/// Number of specs, subcommands included (rows of the per-command statistics).
+pub fn spec_count() -> usize {
+    table_ref().flat.len()
+}
+
+/// Every spec, subcommands included, in the order of [`spec_index`].
+pub fn all_specs() -> &'static [&'static Spec] {
+    &table_ref().flat
+}
+
+/// The statistics row of `spec` (a spec of the table; anything else maps to row 0).
+pub fn spec_index(spec: &'static Spec) -> usize {
+    let t = table_ref();
+    let addr = spec as *const Spec as usize;
+    t.by_addr.binary_search_by_key(&addr, |&(a, _)| a).map(|i| t.by_addr[i].1).unwrap_or(0)
 }
 
 /// Every top-level command, in table order.
@@ -515,17 +572,72 @@ pub fn resolve(argv: &Argv<'_>) -> Result<&'static Spec, CmdError> {
     Ok(sub)
 }
 
-/// Runs one command and appends its reply to `out`.
+/// The command `argv` would run, when it names one, even if its arity is wrong (for the
+/// `rejected_calls` count).
+fn named_spec(argv: &Argv<'_>) -> Option<&'static Spec> {
+    let top = lookup(argv.get(0))?;
+    if top.subcommands.is_empty() || argv.len() < 2 {
+        return Some(top);
+    }
+    lookup_sub(top, argv.get(1))
+}
+
+/// True when a CLIENT PAUSE in force at `now` holds `argv` back: every command under PAUSE ALL;
+/// under PAUSE WRITE, writes (and commands that may replicate; inside MULTI too, before they are
+/// queued, as redis-server holds them) and an EXEC with such commands queued.
+pub fn must_wait(shared: &Shared, session: &Session, argv: &Argv<'_>, now: u64) -> bool {
+    match shared.pause.state(now) {
+        None => false,
+        Some(true) => true,
+        Some(false) => resolve(argv).is_ok_and(|s| {
+            if s.name == "exec" {
+                session.tx.queued_writes()
+            } else {
+                s.has(flags::WRITE | flags::MAY_REPLICATE)
+            }
+        }),
+    }
+}
+
+/// Runs one command and appends its reply to `out`: refuses what must be refused (unknown
+/// command, arity, MONITOR mode, OOM) and otherwise queues it (MULTI) or [`call`]s it. CLIENT
+/// REPLY OFF / SKIP drop the output here, whatever produced it.
 pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
     shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
-    let version = session.version;
-    let spec = match resolve(argv) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = multi::refused(session, argv, e);
-            Encoder::new(out, version).error(e.message().as_bytes());
-            return;
+    let mark = out.len();
+    let skip_this = session.reply == ReplyMode::SkipNext;
+    if skip_this {
+        session.reply = ReplyMode::On;
+    }
+    dispatch(shared, session, argv, out, now);
+    // CLIENT REPLY OFF and SKIP answer nothing themselves; ON answers even when replies were off.
+    if skip_this || session.reply == ReplyMode::Off {
+        out.truncate(mark);
+    }
+}
+
+/// A refused command's error: counted as a rejected call of the command it names (INFO
+/// commandstats) and by its code (errorstats).
+fn reject(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, e: CmdError) {
+    if let Some(s) = named_spec(argv) {
+        shared.stats.rejected(spec_index(s));
+    }
+    let e = multi::refused(session, argv, e);
+    let msg = e.message();
+    shared.stats.error(&msg);
+    Encoder::new(out, session.version).error(msg.as_bytes());
+}
+
+fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
+    let resolved = resolve(argv).and_then(|spec| {
+        if session.monitor && spec.has(flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) {
+            return Err(CmdError::err("ERR Replica can't interact with the keyspace"));
         }
+        Ok(spec)
+    });
+    let spec = match resolved {
+        Ok(s) => s,
+        Err(e) => return reject(shared, session, argv, out, e),
     };
     // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
     // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
@@ -535,9 +647,7 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
         && shared.engine.make_room(now).is_err()
         && multi::refused_on_oom(session, spec)
     {
-        let e = multi::refused(session, argv, CmdError::err(OOM_ERROR));
-        Encoder::new(out, version).error(e.message().as_bytes());
-        return;
+        return reject(shared, session, argv, out, CmdError::err(OOM_ERROR));
     }
     if multi::queue(shared, session, spec, argv, out) {
         return;
@@ -546,7 +656,8 @@ pub fn execute(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mu
 }
 
 /// Runs a resolved command (directly, or queued by MULTI and run by EXEC) and appends its
-/// reply to `out`.
+/// reply to `out`; times and counts it (INFO commandstats, errorstats, latencystats) and hands
+/// it to SLOWLOG, the latency monitor and MONITOR.
 pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &Argv<'_>, out: &mut Vec<u8>, now: u64) {
     let version = session.version;
     let info = session.info.clone();
@@ -561,11 +672,62 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
         crate::engine::effects::begin(session.db, argv.rest(0));
     }
     let mut ctx = Ctx { shared, session, out: Encoder::new(out, version), now };
-    if let Err(e) = (spec.handler)(&mut ctx, argv) {
-        ctx.out.error(e.message().as_bytes());
-    }
+    let clock = &shared.stats.clock;
+    let start = clock.raw();
+    let result = (spec.handler)(&mut ctx, argv);
+    let nanos = clock.delta_as_nanos(start, clock.raw());
+    let failed = match result {
+        Ok(()) => false,
+        Err(e) => {
+            let msg = e.message();
+            ctx.out.error(msg.as_bytes());
+            shared.stats.error(&msg);
+            true
+        }
+    };
     if logged {
         crate::engine::effects::end();
+    }
+    // A command that blocked is counted when it is served, as redis-server counts it.
+    if session.block.is_none() {
+        shared.stats.record(spec_index(spec), nanos, failed);
+    }
+    after_call(shared, session, spec, argv, nanos);
+}
+
+/// The slow log, the latency monitor and MONITOR, after a command ran for `nanos`.
+fn after_call(shared: &Shared, session: &Session, spec: &'static Spec, argv: &Argv<'_>, nanos: u64) {
+    let micros = nanos / 1000;
+    let slower = shared.stats.slower_than();
+    // A command that blocked is logged when it is served, as redis-server does.
+    if slower >= 0 && micros >= slower.unsigned_abs() && !spec.has(flags::SKIP_SLOWLOG) && session.block.is_none() {
+        let info = &session.info;
+        let entry = crate::server::stats::SlowEntry {
+            id: 0,
+            time: crate::server::unix_ms() / 1000,
+            micros,
+            args: Vec::new(),
+            peer: info.addr.to_string(),
+            name: info.name.lock().map(|n| n.clone()).unwrap_or_default(),
+        };
+        let max = shared.stats.slowlog_max();
+        let mut log = shared.stats.slowlog.lock().unwrap_or_else(|p| p.into_inner());
+        log.push(&mut argv.rest(0), argv.len(), entry, max);
+    }
+    let threshold = shared.stats.latency_threshold();
+    if threshold > 0 && micros / 1000 >= threshold {
+        let event = if spec.has(flags::FAST) { "fast-command" } else { "command" };
+        let mut lat = shared.stats.latency.lock().unwrap_or_else(|p| p.into_inner());
+        lat.add(event, crate::server::unix_ms() / 1000, micros / 1000);
+    }
+    if shared.monitors.active() && !session.rerun && !spec.has(flags::SKIP_MONITOR | flags::ADMIN) {
+        let line = crate::server::monitor::line(
+            crate::server::shared::unix_us(),
+            session.db,
+            &session.info.addr,
+            argv.rest(0),
+        );
+        shared.monitors.feed(&line);
     }
 }
 

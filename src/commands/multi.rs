@@ -94,6 +94,12 @@ impl Drop for Transaction {
 }
 
 impl Transaction {
+    /// True when a queued command writes (or may replicate): CLIENT PAUSE WRITE holds such an
+    /// EXEC back, as redis-server does.
+    pub fn queued_writes(&self) -> bool {
+        self.queued.iter().flatten().any(|q| q.spec.has(super::flags::WRITE | super::flags::MAY_REPLICATE))
+    }
+
     /// True between MULTI and EXEC/DISCARD.
     pub fn in_multi(&self) -> bool {
         self.queued.is_some()

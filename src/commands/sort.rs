@@ -54,8 +54,8 @@ use crate::types::Value;
 /// This family's table entries, one line per command (kept unwrapped so the table reads as one).
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec("sort", -2, WRITE | DENYOOM, (1, 1, 1), "generic", "1.0.0", COMPLEXITY, "Sort the elements in a list, set or sorted set", sort).args(SORT_ARGS),
-    spec("sort_ro", -2, READONLY, (1, 1, 1), "generic", "7.0.0", COMPLEXITY, "Sort the elements in a list, set or sorted set. Read-only variant of SORT.", sort_ro).args(SORT_RO_ARGS),
+    spec("sort", -2, WRITE | DENYOOM | MOVABLE_KEYS, (1, 1, 1), "generic", "1.0.0", COMPLEXITY, "Sort the elements in a list, set or sorted set", sort).args(SORT_ARGS),
+    spec("sort_ro", -2, READONLY | MOVABLE_KEYS, (1, 1, 1), "generic", "7.0.0", COMPLEXITY, "Sort the elements in a list, set or sorted set. Read-only variant of SORT.", sort_ro).args(SORT_RO_ARGS),
 ];
 
 const COMPLEXITY: &str = "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).";

@@ -70,6 +70,12 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// `memcache-item-size-max`: largest memcached value, bytes (memcached `-I`).
     pub item_size_max: usize,
+    /// `memcache-cas`: items get CAS uniques (memcached `-C` turns this off).
+    pub memcache_cas: bool,
+    /// `memcache-enable-shutdown`: the memcached `shutdown` command works (memcached `-A`).
+    pub memcache_enable_shutdown: bool,
+    /// `memcache-protocol`: what the memcached port speaks (memcached `-B`).
+    pub memcache_protocol: MemcacheProtocol,
     /// `hz`: background task frequency, always within 1..=500.
     pub hz: u32,
     /// `active-expire-effort`: 1..=10.
@@ -94,6 +100,16 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// `lfu-decay-time` (minutes).
     pub lfu_decay_time: u32,
+    /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`: entries kept.
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold`: milliseconds; 0 = off.
+    pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms.
+    pub latency_tracking: bool,
+    /// `enable-debug-command`: 0 no, 1 yes, 2 local.
+    pub enable_debug_command: u8,
     /// `loglevel`.
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
@@ -148,6 +164,9 @@ impl Default for Config {
             proto_max_bulk_len: 0,
             client_query_buffer_limit: 0,
             item_size_max: 0,
+            memcache_cas: true,
+            memcache_enable_shutdown: false,
+            memcache_protocol: MemcacheProtocol::Auto,
             hz: 1,
             active_expire_effort: 1,
             busy_poll_us: 0,
@@ -160,6 +179,11 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 0,
             lfu_log_factor: 0,
             lfu_decay_time: 0,
+            slowlog_log_slower_than: 0,
+            slowlog_max_len: 0,
+            latency_monitor_threshold: 0,
+            latency_tracking: false,
+            enable_debug_command: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
             appendonly: false,
@@ -201,6 +225,33 @@ impl LogLevel {
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
+    }
+}
+
+/// `memcache-protocol` (memcached `-B`): which protocols the memcached port accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemcacheProtocol {
+    /// Text and meta only.
+    Ascii,
+    /// Binary only.
+    Binary,
+    /// Chosen per connection by its first byte (0x80: binary), as memcached does by default.
+    Auto,
+}
+
+impl MemcacheProtocol {
+    /// Every value, in the order of [`MemcacheProtocol::NAMES`].
+    pub const ALL: [MemcacheProtocol; 3] = [MemcacheProtocol::Ascii, MemcacheProtocol::Binary, MemcacheProtocol::Auto];
+    /// The directive's words (memcached -B's).
+    pub const NAMES: [&'static str; 3] = ["ascii", "binary", "auto"];
+
+    /// What memcached's `stats settings` prints as `binding_protocol`.
+    pub fn stats_name(self) -> &'static str {
+        match self {
+            MemcacheProtocol::Ascii => "ascii",
+            MemcacheProtocol::Binary => "binary",
+            MemcacheProtocol::Auto => "auto-negotiate",
+        }
     }
 }
 
@@ -369,7 +420,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Config, String> {
         let argv = std::iter::once("cachette").chain(args.iter().copied()).map(OsString::from);
         match parse_args(argv)? {
-            Invocation::Run(config) => Ok(config),
+            Invocation::Run(config) => Ok(*config),
             Invocation::Print(text) => Err(format!("printed: {text}")),
         }
     }
@@ -436,6 +487,9 @@ mod tests {
             proto_max_bulk_len: 8,
             client_query_buffer_limit: 9,
             item_size_max: 10,
+            memcache_cas: false,
+            memcache_enable_shutdown: true,
+            memcache_protocol: MemcacheProtocol::Binary,
             hz: 11,
             active_expire_effort: 2,
             busy_poll_us: 12,
@@ -448,6 +502,11 @@ mod tests {
             maxmemory_eviction_tenacity: 15,
             lfu_log_factor: 16,
             lfu_decay_time: 17,
+            slowlog_log_slower_than: 13,
+            slowlog_max_len: 14,
+            latency_monitor_threshold: 15,
+            latency_tracking: false,
+            enable_debug_command: 1,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
             appendonly: true,
@@ -812,6 +871,60 @@ mod tests {
     }
 
     #[test]
+    fn memcached_flags() {
+        let c = run(&["-p", "11311", "-U", "0", "-m", "128", "-M", "-C", "-A", "-B", "ascii", "-b", "64", "-vv"])
+            .expect("runs");
+        assert_eq!(c.memcache_port, 11311);
+        assert_eq!(c.maxmemory, 128 * 1024 * 1024);
+        assert_eq!(c.maxmemory_policy, crate::engine::evict::Policy::NoEviction);
+        assert!(!c.memcache_cas && c.memcache_enable_shutdown);
+        assert_eq!(c.memcache_protocol, MemcacheProtocol::Ascii);
+        assert_eq!((c.tcp_backlog, c.loglevel), (64, LogLevel::Debug));
+        assert_eq!(run(&["-v"]).expect("runs").loglevel, LogLevel::Verbose);
+        let c = run(&["-o", "modern,idle_timeout=5,hashpower=20,no_lru_crawler"]).expect("runs");
+        assert_eq!(c.timeout, 5);
+        let d = Config::default();
+        assert!(d.memcache_cas && !d.memcache_enable_shutdown);
+        assert_eq!(
+            (d.maxmemory, d.maxmemory_policy, d.memcache_protocol),
+            (0, crate::engine::evict::Policy::NoEviction, MemcacheProtocol::Auto)
+        );
+        // The flags override what --memcached-compat starts from, wherever it stands.
+        let c = run(&["-t", "2", "--memcached-compat"]).expect("runs");
+        assert_eq!((c.port, c.memcache_port, c.threads), (0, 11211, 2));
+        assert_eq!((c.maxclients, c.tcp_backlog, c.bind.clone()), (1024, 1024, vec!["127.0.0.1".to_owned()]));
+        assert_eq!(run(&["--memcached-compat"]).expect("runs").threads, 4);
+        assert_eq!((c.maxmemory, c.maxmemory_policy), (64 * 1024 * 1024, crate::engine::evict::Policy::AllkeysLru));
+        let c = run(&["--memcached-compat", "-m", "1024", "-M", "-p", "22122", "--port", "6390"]).expect("runs");
+        assert_eq!((c.port, c.memcache_port, c.maxmemory), (6390, 22122, 1024 * 1024 * 1024));
+        assert_eq!(c.maxmemory_policy, crate::engine::evict::Policy::NoEviction);
+        // -l with ports, as memcached takes it.
+        let c = run(&["-l", "127.0.0.1:11311,[::1]:11311"]).expect("runs");
+        assert_eq!((c.bind.clone(), c.memcache_port), (vec!["127.0.0.1".to_owned(), "::1".to_owned()], 11311));
+        let c = run(&["-l", "::1"]).expect("runs");
+        assert_eq!((c.bind.clone(), c.memcache_port), (vec!["::1".to_owned()], 11211));
+        assert!(run(&["-l", "127.0.0.1:1,127.0.0.2:2"]).expect_err("bad").contains("one memcached port"));
+        // ... and so does the config file.
+        let dir = scratch_dir("compat");
+        let file = dir.join("c.conf");
+        std::fs::write(&file, "maxmemory 1mb\n").expect("write");
+        let c = run(&[file.to_str().expect("utf-8"), "--memcached-compat"]).expect("runs");
+        assert_eq!((c.port, c.maxmemory), (0, 1024 * 1024));
+    }
+
+    #[test]
+    fn memcached_flag_errors() {
+        assert!(run(&["-U", "11211"]).expect_err("bad").contains("UDP"));
+        assert!(run(&["-m", "64mb"]).expect_err("bad").contains("megabytes"));
+        assert!(run(&["-m"]).expect_err("bad").contains("-m needs a value"));
+        assert!(run(&["-d"]).expect_err("bad").contains("-d has no counterpart"));
+        assert!(run(&["-u", "memcache"]).expect_err("bad").contains("-u has no counterpart"));
+        assert!(run(&["-o", "ext_path=/x:1G"]).expect_err("bad").contains("ext_path"));
+        assert!(run(&["-B", "udp"]).expect_err("bad").contains("ascii, binary, auto"));
+        assert!(run(&["-c", "0"]).expect_err("bad").contains("between 1 and"));
+    }
+
+    #[test]
     fn command_line_errors() {
         assert_eq!(
             run(&["--timeout", "abc"]).expect_err("bad"),
@@ -857,8 +970,8 @@ mod tests {
         }
         assert!(help.contains("--<name> <value>"), "{help}");
         assert!(help.contains("[default: 6379]"), "{help}");
-        let Ok(Invocation::Print(version)) = parse_args(argv(&["cachette.conf", "-v"])) else {
-            panic!("-v should print")
+        let Ok(Invocation::Print(version)) = parse_args(argv(&["cachette.conf", "-V"])) else {
+            panic!("-V should print")
         };
         assert_eq!(version, format!("cachette {}\n", env!("CARGO_PKG_VERSION")));
         // As the argument of a directive, --help is just a value (here, an odd log file name).

@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 
 use super::splitargs::split_args;
-use super::{Config, LogLevel};
+use super::{Config, LogLevel, MemcacheProtocol};
 use crate::engine::evict::Policy;
 
 /// One configuration directive. See the module docs for how the table is used.
@@ -280,6 +280,45 @@ pub static DIRECTIVES: &[Directive] = &[
         access: memory_field!(item_size_max),
     },
     Directive {
+        name: "memcache-cas",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: false,
+        doc: "Give memcached items CAS uniques; 'no' is memcached -C (every CAS reads 0 and \
+              every cas/ms C answers EXISTS)",
+        access: bool_field!(memcache_cas),
+    },
+    Directive {
+        name: "memcache-enable-shutdown",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Let memcached clients stop the server with 'shutdown' (memcached -A)",
+        access: bool_field!(memcache_enable_shutdown),
+    },
+    Directive {
+        name: "memcache-protocol",
+        aliases: &[],
+        // memcached -B's words.
+        kind: Kind::Enum(&MemcacheProtocol::NAMES),
+        default: DefaultValue::Literal("auto"),
+        mutable: false,
+        doc: "Protocols the memcached port speaks: ascii, binary, or auto (by the first byte of \
+              each connection; memcached -B)",
+        access: Access::Field {
+            get: |c| Value::Enum(c.memcache_protocol as usize),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    if let Some(p) = MemcacheProtocol::ALL.get(i) {
+                        c.memcache_protocol = *p;
+                    }
+                }
+            },
+        },
+    },
+    Directive {
         name: "hz",
         aliases: &[],
         kind: Kind::Int { min: 0, max: INT_MAX, clamp: Some((1, 500)), note: "" },
@@ -409,6 +448,72 @@ pub static DIRECTIVES: &[Directive] = &[
         mutable: true,
         doc: "Minutes without access per LFU counter decrement (0 = never decays)",
         access: int_field!(lfu_decay_time),
+    },
+    Directive {
+        name: "slowlog-log-slower-than",
+        aliases: &[],
+        kind: int(-1, i64::MAX),
+        default: DefaultValue::Literal("10000"),
+        mutable: true,
+        doc: "Commands slower than this many microseconds enter the SLOWLOG; 0 logs all, -1 none",
+        access: Access::Field {
+            get: |c| Value::Int(c.slowlog_log_slower_than),
+            set: |c, v| {
+                if let Value::Int(n) = v {
+                    c.slowlog_log_slower_than = n;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "slowlog-max-len",
+        aliases: &[],
+        kind: int(0, i64::MAX),
+        default: DefaultValue::Literal("128"),
+        mutable: true,
+        doc: "Entries the SLOWLOG keeps; the oldest go first",
+        access: int_field!(slowlog_max_len),
+    },
+    Directive {
+        name: "latency-monitor-threshold",
+        aliases: &[],
+        kind: int(0, i64::MAX),
+        default: DefaultValue::Literal("0"),
+        mutable: true,
+        doc: "Commands taking at least this many milliseconds are LATENCY samples; 0 turns it off",
+        access: int_field!(latency_monitor_threshold),
+    },
+    Directive {
+        name: "latency-tracking",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Keep per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM)",
+        access: Access::Field {
+            get: |c| Value::Bool(c.latency_tracking),
+            set: |c, v| {
+                if let Value::Bool(b) = v {
+                    c.latency_tracking = b;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "enable-debug-command",
+        aliases: &[],
+        kind: Kind::Enum(&["no", "yes", "local"]),
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Whether DEBUG is allowed: no, yes, or local (loopback clients only)",
+        access: Access::Field {
+            get: |c| Value::Enum(c.enable_debug_command as usize),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    c.enable_debug_command = i as u8;
+                }
+            },
+        },
     },
     Directive {
         name: "loglevel",
@@ -806,7 +911,6 @@ static REDIS_ONLY: &[&str] = &[
     "dir",
     "disable-thp",
     "dynamic-hz",
-    "enable-debug-command",
     "enable-module-command",
     "enable-protected-configs",
     "hash-max-listpack-entries",
@@ -818,8 +922,6 @@ static REDIS_ONLY: &[&str] = &[
     "io-threads",
     "io-threads-do-reads",
     "jemalloc-bg-thread",
-    "latency-monitor-threshold",
-    "latency-tracking",
     "latency-tracking-info-percentiles",
     "lazyfree-lazy-eviction",
     "lazyfree-lazy-expire",
@@ -892,8 +994,6 @@ static REDIS_ONLY: &[&str] = &[
     "slave-read-only",
     "slave-serve-stale-data",
     "slaveof",
-    "slowlog-log-slower-than",
-    "slowlog-max-len",
     "socket-mark-id",
     "stop-writes-on-bgsave-error",
     "stream-node-max-bytes",

@@ -124,6 +124,8 @@ pub struct Limits {
     pool_stale: AtomicBool,
     /// Keys evicted since start (INFO evicted_keys, memcached `evictions`).
     pub evicted_keys: AtomicU64,
+    /// Of those, memcached items no read had fetched (memcached `evicted_unfetched`).
+    pub evicted_unfetched: AtomicU64,
 }
 
 impl Default for Limits {
@@ -138,6 +140,7 @@ impl Default for Limits {
             pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             pool_stale: AtomicBool::new(false),
             evicted_keys: AtomicU64::new(0),
+            evicted_unfetched: AtomicU64::new(0),
         }
     }
 }
@@ -326,13 +329,15 @@ impl Engine {
     fn evict_key(&self, db: usize, key: &[u8], now: u64) -> bool {
         let k = self.hashed(key);
         let mut l = self.lock_one(&k);
-        if l.delete(db, &k, now) {
-            self.feed.emit(db, &[b"DEL", key]);
-            self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
-            true
-        } else {
-            false
+        let Some(e) = l.take(db, &k, now) else {
+            return false;
+        };
+        self.feed.emit(db, &[b"DEL", key]);
+        self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
+        if e.mc_bits & super::mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
+            self.limits.evicted_unfetched.fetch_add(1, Ordering::Relaxed);
         }
+        true
     }
 
     fn evict_random(&self, volatile: bool, now: u64) -> bool {

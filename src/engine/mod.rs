@@ -321,6 +321,23 @@ impl Engine {
         (keys, vol)
     }
 
+    /// Reclaims every expired key of `db` now, shard by shard (memcached's `lru_crawler crawl`):
+    /// returns (keys with a TTL looked at, keys deleted). Each deletion is propagated as the
+    /// expiry cycle propagates it. O(keys with a TTL); each shard is held for its own pass.
+    pub fn reclaim_expired(&self, db: usize, now: u64) -> (u64, u64) {
+        let (mut checked, mut reclaimed) = (0, 0);
+        for i in 0..self.shards.len() {
+            let mut g = self.lock_shard(i);
+            let d = g.db(db);
+            checked += d.volatile_len() as u64;
+            reclaimed += d.expire_sample(now, usize::MAX, |key| self.feed.emit(db, &[b"DEL", key])) as u64;
+        }
+        if reclaimed > 0 {
+            self.stats.expired_keys.fetch_add(reclaimed, Ordering::Relaxed);
+        }
+        (checked, reclaimed)
+    }
+
     /// One active-expiry pass over every shard and database: samples keys with a TTL and deletes
     /// the expired ones, repeating in a shard while over a quarter of the sample had expired.
     /// `budget` bounds the wall time spent (checked between samples); returns keys deleted.

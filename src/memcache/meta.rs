@@ -155,6 +155,9 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     let k = shared.engine.hashed(key);
     let mut l = super::lock_key(shared, &k);
     let exists = matches!(l.peek(DB, &k, now), Some(e) if e.value.as_str().is_some());
+    if !exists && l.db(DB, &k).last_lookup_expired() {
+        bump(&st.get_expired);
+    }
     let mut won = false;
     // A negative T (or N on a miss) expires the item, but this reply still shows it.
     let mut expire_after = false;
@@ -208,7 +211,7 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     let echo = Echo {
         key,
         binary: bits & mc_bits::KEY_BINARY != 0,
-        cas: Some(e.cas),
+        cas: Some(super::visible_cas(shared, e.cas)),
         client_flags: Some(e.flags),
         size: Some(data_len),
         ttl: Some(ttl),
@@ -277,7 +280,7 @@ fn delete(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &
     let st = &shared.memcache;
     let k = shared.engine.hashed(key);
     let mut l = super::lock_key(shared, &k);
-    let current = l.peek(DB, &k, now).map(|e| e.cas);
+    let current = l.peek(DB, &k, now).map(|e| super::visible_cas(shared, e.cas));
     let status: &[u8; 2] = match current {
         None => {
             bump(&st.delete_misses);
@@ -313,7 +316,9 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
     let incr = opts.incr();
     let k = shared.engine.hashed(key);
     let mut l = super::lock_key(shared, &k);
-    let current = l.peek(DB, &k, now).map(|e| (e.cas, e.value.as_str().map(|v| super::parse_counter(v))));
+    let current = l
+        .peek(DB, &k, now)
+        .map(|e| (super::visible_cas(shared, e.cas), e.value.as_str().map(|v| super::parse_counter(v))));
     let mut vivified = false;
     let mut expire_after = false;
     let status: &[u8; 2] = match current {
@@ -370,7 +375,12 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
         return;
     }
     let Some(e) = l.peek(DB, &k, now) else { return };
-    let echo = Echo { cas: Some(e.cas), ttl: Some(ttl), ttl_after_t, ..Echo::key(key, opts.base64) };
+    let echo = Echo {
+        cas: Some(super::visible_cas(shared, e.cas)),
+        ttl: Some(ttl),
+        ttl_after_t,
+        ..Echo::key(key, opts.base64)
+    };
     let value = e.value.as_str().cloned().unwrap_or_default();
     if opts.return_value {
         reply::meta_va(out, value.len());
@@ -421,7 +431,7 @@ fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, no
         opts.base64,
         ttl_secs(e, now),
         la,
-        e.cas,
+        super::visible_cas(shared, e.cas),
         e.mc_bits & mc_bits::FETCHED != 0,
         slab_class(size).0,
         size,

@@ -13,7 +13,11 @@
 //! The codec (`cachette_memcache`) has already validated keys, lengths and numbers; this module
 //! only applies semantics and writes replies. It never builds Redis command strings.
 
+mod admin;
 mod meta;
+mod stats;
+
+pub use stats::Stats;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,51 +43,6 @@ pub enum Action {
     Continue,
     /// Close after flushing (quit).
     Close,
-}
-
-/// Counters memcached's `stats` reports, counted as memcached counts them.
-#[derive(Default, Debug)]
-pub struct Stats {
-    /// Retrieval keys requested.
-    pub cmd_get: AtomicU64,
-    /// Storage commands.
-    pub cmd_set: AtomicU64,
-    /// flush_all commands.
-    pub cmd_flush: AtomicU64,
-    /// touch / gat commands.
-    pub cmd_touch: AtomicU64,
-    /// Meta commands.
-    pub cmd_meta: AtomicU64,
-    /// Retrievals that found their key.
-    pub get_hits: AtomicU64,
-    /// Retrievals that did not.
-    pub get_misses: AtomicU64,
-    /// delete that found its key.
-    pub delete_hits: AtomicU64,
-    /// delete that did not.
-    pub delete_misses: AtomicU64,
-    /// incr that found its key.
-    pub incr_hits: AtomicU64,
-    /// incr that did not.
-    pub incr_misses: AtomicU64,
-    /// decr that found its key.
-    pub decr_hits: AtomicU64,
-    /// decr that did not.
-    pub decr_misses: AtomicU64,
-    /// cas that stored.
-    pub cas_hits: AtomicU64,
-    /// cas on a missing key.
-    pub cas_misses: AtomicU64,
-    /// cas with a stale unique.
-    pub cas_badval: AtomicU64,
-    /// touch that found its key.
-    pub touch_hits: AtomicU64,
-    /// touch that did not.
-    pub touch_misses: AtomicU64,
-    /// Items ever stored.
-    pub total_items: AtomicU64,
-    /// Unix ms at which a delayed `flush_all` takes effect (0: none pending).
-    pub flush_at: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -193,15 +152,26 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             out.extend_from_slice(MEMCACHED_VERSION.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        Command::Verbosity { noreply } => {
+        Command::Verbosity { level, noreply } => {
+            st.verbosity.store(u64::from(level), Ordering::Relaxed);
             if !noreply {
                 out.extend_from_slice(b"OK\r\n");
             }
         }
         Command::Quit => return Action::Close,
-        Command::Stats { args } => stats(shared, session, args, out, now),
+        Command::Stats { args } => stats::stats(shared, session, args, out, now),
+        Command::Shutdown { invalid, .. } => return admin::shutdown(shared, invalid, out),
+        Command::CacheMemlimit { megabytes, noreply } => admin::cache_memlimit(shared, megabytes, noreply, out),
+        Command::LruCrawler(c) => admin::lru_crawler(shared, c, out, now),
+        Command::SlabsReassign { src, dst } => admin::slabs_reassign(src, dst, out),
+        Command::Tuning { noreply } => {
+            if !noreply {
+                out.extend_from_slice(reply::OK);
+            }
+        }
+        Command::Watch => out.extend_from_slice(b"CLIENT_ERROR watch commands not allowed\r\n"),
+        // memcached 1.6.18 leaves cmd_meta at 0 (it counts meta commands only in its proxy).
         Command::Meta(m) => {
-            bump(&st.cmd_meta);
             meta::execute(shared, m, out, now);
         }
     }
@@ -222,6 +192,16 @@ pub(crate) fn lock_key<'e>(shared: &'e Shared, k: &Hashed<'_>) -> Locked<'e> {
 pub fn unlink(shared: &Shared, key: &[u8], now: u64) {
     let k = shared.engine.hashed(key);
     lock_key(shared, &k).delete(DB, &k, now);
+}
+
+/// The CAS unique clients see for an item whose engine CAS is `cas`: 0 when CAS is disabled
+/// (memcached `-C`, config `memcache-cas no`), as memcached reports it in every protocol.
+pub fn visible_cas(shared: &Shared, cas: u64) -> u64 {
+    if shared.memcache.cas_disabled.load(Ordering::Relaxed) {
+        0
+    } else {
+        cas
+    }
 }
 
 fn reply_number(out: &mut Vec<u8>, v: u64) {
@@ -250,35 +230,35 @@ fn flush(shared: &Shared) {
     shared.engine.feed.emit(DB, &[b"FLUSHDB"]);
 }
 
+/// One key of get/gets/gat/gats. memcached counts get/gets in `cmd_get` and the hit/miss
+/// counters, and gat/gats only in the touch counters.
 fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut Vec<u8>, now: u64) {
     let st = &shared.memcache;
-    bump(&st.cmd_get);
     let touch_too = matches!(mode, GetMode::Gat | GetMode::Gats);
-    if touch_too {
-        bump(&st.cmd_touch);
-    }
+    let (lookups, hits, misses) = if touch_too {
+        (&st.cmd_touch, &st.touch_hits, &st.touch_misses)
+    } else {
+        (&st.cmd_get, &st.get_hits, &st.get_misses)
+    };
+    bump(lookups);
     // gat with an exptime already past still returns the item; it is gone afterwards.
     let expire_after = touch_too && expiry(exptime, now) == Expiry::Past;
     let k = shared.engine.hashed(key);
     let mut l = lock_key(shared, &k);
     if touch_too && !expire_after && !touch(&mut l, &k, exptime, now) {
-        bump(&st.get_misses);
-        bump(&st.touch_misses);
+        bump(misses);
         return;
     }
     let Some(e) = l.read(DB, &k, now).filter(|e| e.value.as_str().is_some()) else {
-        bump(&st.get_misses);
-        if touch_too {
-            bump(&st.touch_misses);
+        bump(misses);
+        if !touch_too && l.db(DB, &k).last_lookup_expired() {
+            bump(&st.get_expired);
         }
         return;
     };
-    bump(&st.get_hits);
+    bump(hits);
     e.mc_bits |= crate::engine::mc_bits::FETCHED;
-    if touch_too {
-        bump(&st.touch_hits);
-    }
-    let cas = matches!(mode, GetMode::Gets | GetMode::Gats).then_some(e.cas);
+    let cas = matches!(mode, GetMode::Gets | GetMode::Gats).then(|| visible_cas(shared, e.cas));
     reply::value(out, key, e.flags, e.value.as_str().map(Vec::as_slice).unwrap_or_default(), cas);
     if expire_after {
         l.delete(DB, &k, now);
@@ -355,6 +335,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     let st = &shared.memcache;
     // At the memory limit, evict first; with nothing to evict (memcached -M), refuse.
     if shared.engine.limits.over_limit() && shared.engine.make_room(now).is_err() {
+        bump(&st.store_no_memory);
         return (StoreResult::OutOfMemory, 0);
     }
     let k = shared.engine.hashed(req.key);
@@ -368,9 +349,14 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     // they would an item) but has no item to append to or compare a CAS with.
     let entry = l.peek(DB, &k, now);
     let exists = entry.is_some();
-    let current = entry.and_then(|e| e.value.as_str().map(|v| (e.cas, v.len(), e.flags)));
+    // A stale write (ms I with an older CAS) keeps the old item's "win token sent" state, so
+    // the reader already recomputing it is not joined by another (memcached answers Z).
+    let win_sent = entry.as_ref().map_or(0, |e| e.mc_bits & crate::engine::mc_bits::WIN_SENT);
+    let current = entry.and_then(|e| e.value.as_str().map(|v| (visible_cas(shared, e.cas), v.len(), e.flags)));
     let fits =
         |(_, len, flags): (u64, usize, u32)| item_limits(shared).item_fits(req.key.len(), flags, len + req.data.len());
+    let appending = matches!(req.mode, StoreMode::Append | StoreMode::Prepend);
+    let compare_cas = req.compare_cas.filter(|&c| c != 0 || !appending);
     let mut mark_stale = false;
     let result = match (req.mode, current) {
         (StoreMode::Add, _) if exists => StoreResult::NotStored,
@@ -378,9 +364,12 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
         // The joined item must fit the size limit, or nothing changes (memcached).
         (StoreMode::Append | StoreMode::Prepend, c) if !c.is_some_and(fits) => StoreResult::NotStored,
         (StoreMode::Cas, None) => StoreResult::NotFound,
-        (_, Some((have, _, _))) if req.compare_cas.is_some_and(|c| c != have) => {
+        // memcached reads a CAS of 0 as "no CAS": an append or prepend then does not compare,
+        // and a set or replace (a cas) never matches, so with -C, where every item's CAS is 0,
+        // every cas fails.
+        (_, Some((have, _, _))) if compare_cas.is_some_and(|c| c != have || c == 0) => {
             // With I, a write carrying an older CAS than the item's still lands, but stale.
-            if req.invalidate && req.compare_cas.is_some_and(|c| c < have) {
+            if req.invalidate && compare_cas.is_some_and(|c| c < have) {
                 mark_stale = true;
                 StoreResult::Stored
             } else {
@@ -409,7 +398,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
                 v.splice(0..0, req.data.iter().copied());
             }
         }
-        return (result, e.cas);
+        return (result, visible_cas(shared, e.cas));
     };
     // An exptime already past stores an item that is already expired: no reader sees it, and
     // the reply is still a success, as memcached answers.
@@ -420,12 +409,12 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     };
     let e = l.set(DB, &k, value, expire, req.flags, false, now);
     if mark_stale {
-        e.mc_bits |= crate::engine::mc_bits::STALE;
+        e.mc_bits |= crate::engine::mc_bits::STALE | win_sent;
     }
     if req.binary_key {
         e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
     }
-    (result, e.cas)
+    (result, visible_cas(shared, e.cas))
 }
 
 /// The item size limit as the codec applies it (memcached `-I`, config `item-size-max`).
@@ -493,219 +482,6 @@ pub fn arith(shared: &Shared, key: &[u8], incr: bool, delta: u64, now: u64) -> R
         }
     }
     Ok(Some(new))
-}
-
-fn stats(shared: &Shared, session: &Session, args: &[u8], out: &mut Vec<u8>, now: u64) {
-    let args = args.trim_ascii();
-    if !args.is_empty() {
-        match args {
-            b"settings" => stats_settings(shared, out),
-            b"items" => stats_items(shared, out, now),
-            b"slabs" => stats_slabs(shared, out, now),
-            // memcached without `-o track_sizes` answers exactly this.
-            b"sizes" => reply::stat(out, "sizes_status", "disabled"),
-            b"conns" => stats_conns(shared, session, out),
-            _ => {}
-        }
-        if matches!(args, b"settings" | b"items" | b"slabs" | b"sizes" | b"conns") {
-            out.extend_from_slice(b"END\r\n");
-        } else if args == b"reset" {
-            let st = &shared.memcache;
-            for c in [
-                &st.cmd_get,
-                &st.cmd_set,
-                &st.cmd_flush,
-                &st.cmd_touch,
-                &st.cmd_meta,
-                &st.get_hits,
-                &st.get_misses,
-                &st.delete_hits,
-                &st.delete_misses,
-                &st.incr_hits,
-                &st.incr_misses,
-                &st.decr_hits,
-                &st.decr_misses,
-                &st.cas_hits,
-                &st.cas_misses,
-                &st.cas_badval,
-                &st.touch_hits,
-                &st.touch_misses,
-                &st.total_items,
-            ] {
-                c.store(0, Ordering::Relaxed);
-            }
-            out.extend_from_slice(b"RESET\r\n");
-        } else {
-            // memcached answers unknown groups like this.
-            out.extend_from_slice(b"ERROR\r\n");
-        }
-        return;
-    }
-    let st = &shared.memcache;
-    let c = &shared.counters;
-    let (items, bytes) = {
-        let mut items = 0usize;
-        let mut bytes = 0usize;
-        shared.engine.for_each_shard(DB, |_, d| {
-            items += d.len();
-            for e in d.iter() {
-                if let Some(v) = e.value.as_str() {
-                    bytes += v.len() + e.key().len();
-                }
-            }
-        });
-        (items, bytes)
-    };
-    let threads = shared.config().threads;
-    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-    let lines: Vec<(&str, String)> = vec![
-        ("pid", std::process::id().to_string()),
-        ("uptime", shared.uptime_secs().to_string()),
-        ("time", (now / 1000).to_string()),
-        ("version", MEMCACHED_VERSION.to_string()),
-        ("pointer_size", "64".to_string()),
-        ("curr_connections", c.memcache_connections.load(Ordering::Relaxed).to_string()),
-        ("total_connections", ld(&c.connections_received)),
-        ("rejected_connections", ld(&c.rejected_connections)),
-        ("cmd_get", ld(&st.cmd_get)),
-        ("cmd_set", ld(&st.cmd_set)),
-        ("cmd_flush", ld(&st.cmd_flush)),
-        ("cmd_touch", ld(&st.cmd_touch)),
-        ("cmd_meta", ld(&st.cmd_meta)),
-        ("get_hits", ld(&st.get_hits)),
-        ("get_misses", ld(&st.get_misses)),
-        ("delete_misses", ld(&st.delete_misses)),
-        ("delete_hits", ld(&st.delete_hits)),
-        ("incr_misses", ld(&st.incr_misses)),
-        ("incr_hits", ld(&st.incr_hits)),
-        ("decr_misses", ld(&st.decr_misses)),
-        ("decr_hits", ld(&st.decr_hits)),
-        ("cas_misses", ld(&st.cas_misses)),
-        ("cas_hits", ld(&st.cas_hits)),
-        ("cas_badval", ld(&st.cas_badval)),
-        ("touch_hits", ld(&st.touch_hits)),
-        ("touch_misses", ld(&st.touch_misses)),
-        ("bytes_read", ld(&c.net_input_bytes)),
-        ("bytes_written", ld(&c.net_output_bytes)),
-        ("limit_maxbytes", shared.engine.limits.maxmemory().to_string()),
-        ("threads", threads.to_string()),
-        ("bytes", bytes.to_string()),
-        ("curr_items", items.to_string()),
-        ("total_items", ld(&st.total_items)),
-        ("evictions", ld(&shared.engine.limits.evicted_keys)),
-    ];
-    for (name, value) in lines {
-        out.extend_from_slice(b"STAT ");
-        out.extend_from_slice(name.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"END\r\n");
-}
-
-/// `stats settings`: the settings memcached 1.6.18 prints, in its order, limited to those that
-/// mean something in cachette, with the values cachette actually uses. Slab geometry
-/// (`chunk_size`, `growth_factor`) is memcached's default: it is what `me` and `stats
-/// items|slabs` use to assign slab classes. `maxbytes 0`: cachette has no memory limit, and
-/// `evictions off`: it never evicts an item to make room.
-fn stats_settings(shared: &Shared, out: &mut Vec<u8>) {
-    let cfg = shared.config();
-    reply::stat(out, "maxbytes", 0);
-    reply::stat(out, "maxconns", cfg.maxclients);
-    reply::stat(out, "tcpport", shared.memcache_port);
-    reply::stat(out, "udpport", 0);
-    let inter = if cfg.bind.is_empty() { "NULL".to_string() } else { cfg.bind.join(",") };
-    reply::stat(out, "inter", inter);
-    // `verbosity` is accepted and ignored.
-    reply::stat(out, "verbosity", 0);
-    reply::stat(out, "evictions", "off");
-    reply::stat(out, "domain_socket", "NULL");
-    reply::stat(out, "growth_factor", "1.25");
-    reply::stat(out, "chunk_size", 48);
-    reply::stat(out, "num_threads", cfg.threads.max(1));
-    reply::stat(out, "cas_enabled", "yes");
-    reply::stat(out, "tcp_backlog", cfg.tcp_backlog);
-    reply::stat(out, "binding_protocol", "ascii");
-    reply::stat(out, "auth_enabled_sasl", "no");
-    reply::stat(out, "auth_enabled_ascii", "no");
-    reply::stat(out, "item_size_max", cfg.item_size_max);
-    reply::stat(out, "flush_enabled", "yes");
-    reply::stat(out, "idle_timeout", cfg.timeout);
-    reply::stat(out, "ssl_enabled", "no");
-}
-
-/// Per slab class totals over the live memcached items of db 0 (string values; a Redis
-/// collection is invisible to memcached), by the class memcached would put each item in:
-/// `(class, chunk size) -> (items, item bytes, oldest last access in unix seconds)`.
-fn slab_usage(shared: &Shared, now: u64) -> std::collections::BTreeMap<(u32, u64), (u64, u64, u32)> {
-    let mut classes = std::collections::BTreeMap::new();
-    shared.engine.for_each_shard(DB, |_, d| {
-        for e in d.iter() {
-            let Some(v) = e.value.as_str() else { continue };
-            if e.expire_at().is_some_and(|t| now > t) {
-                continue;
-            }
-            let size = meta::item_size(e.key().len(), v.len(), e.flags);
-            let c = classes.entry(meta::slab_class(size)).or_insert((0, 0, u32::MAX));
-            c.0 += 1;
-            c.1 += size;
-            c.2 = c.2.min(e.lru);
-        }
-    });
-    classes
-}
-
-/// `stats items`: per slab class holding items, the counts cachette has (memcached prints more
-/// lines per class, about its segmented LRU, which cachette does not have). Nothing but `END`
-/// when there are no items, as memcached. `age` is the seconds since the class's least recently
-/// used item was last accessed; `evicted` and `outofmemory` are always 0.
-fn stats_items(shared: &Shared, out: &mut Vec<u8>, now: u64) {
-    for ((class, _), (number, bytes, oldest)) in slab_usage(shared, now) {
-        let age = (now / 1000).saturating_sub(u64::from(oldest));
-        reply::stat(out, &format!("items:{class}:number"), number);
-        reply::stat(out, &format!("items:{class}:age"), age);
-        reply::stat(out, &format!("items:{class}:mem_requested"), bytes);
-        reply::stat(out, &format!("items:{class}:evicted"), 0);
-        reply::stat(out, &format!("items:{class}:outofmemory"), 0);
-    }
-}
-
-/// `stats slabs`: per class the chunk size and the chunks its items would use, then memcached's
-/// totals. cachette allocates per item, not in slab pages, so the page lines are left out and
-/// `total_malloced` is the bytes of those chunks (0 with no items, as memcached prints it).
-fn stats_slabs(shared: &Shared, out: &mut Vec<u8>, now: u64) {
-    let classes = slab_usage(shared, now);
-    let mut malloced = 0;
-    for (&(class, chunk), &(number, _, _)) in &classes {
-        reply::stat(out, &format!("{class}:chunk_size"), chunk);
-        reply::stat(out, &format!("{class}:used_chunks"), number);
-        malloced += chunk * number;
-    }
-    reply::stat(out, "active_slabs", classes.len());
-    reply::stat(out, "total_malloced", malloced);
-}
-
-/// `stats conns`: memcached's lines for each memcached-protocol connection, keyed by socket fd.
-/// The connection asking is in `conn_parse_cmd`; the others are reported as `conn_waiting`
-/// (cachette does not publish a connection's parse state). memcached also lists its listening
-/// sockets; cachette's per-worker listeners are not connections and are left out.
-fn stats_conns(shared: &Shared, session: &Session, out: &mut Vec<u8>) {
-    let mut conns: Vec<_> = shared.lock_clients().values().filter(|c| c.memcache).cloned().collect();
-    conns.sort_by_key(|c| c.fd);
-    let addr = |a: std::net::SocketAddr| match a {
-        std::net::SocketAddr::V4(_) => format!("tcp:{a}"),
-        std::net::SocketAddr::V6(_) => format!("tcp6:{a}"),
-    };
-    for c in conns {
-        let fd = c.fd;
-        let state = if c.id == session.info.id { "conn_parse_cmd" } else { "conn_waiting" };
-        let idle_ms = (c.created.elapsed().as_millis() as u64).saturating_sub(c.last_active_ms.load(Ordering::Relaxed));
-        reply::stat(out, &format!("{fd}:addr"), addr(c.addr));
-        reply::stat(out, &format!("{fd}:listen_addr"), addr(c.laddr));
-        reply::stat(out, &format!("{fd}:state"), state);
-        reply::stat(out, &format!("{fd}:secs_since_last_cmd"), idle_ms / 1000);
-    }
 }
 
 #[cfg(test)]

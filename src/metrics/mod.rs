@@ -110,6 +110,10 @@ struct Snapshot {
     dirty: u64,
     /// (db, keys, keys with a TTL) for the non-empty databases.
     dbs: Vec<(usize, u64, u64)>,
+    /// (command, calls, seconds spent, failed calls) for every command called at least once.
+    per_command: Vec<(&'static str, u64, f64, u64)>,
+    /// (error prefix, replies) as INFO errorstats counts them.
+    errors: Vec<(String, u64)>,
     maxclients: u64,
 }
 
@@ -125,7 +129,17 @@ impl Snapshot {
                 (keys > 0).then_some((db, keys as u64, vol as u64))
             })
             .collect();
+        let per_command = crate::commands::all_specs()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, spec)| {
+                let t = sh.stats.totals(i, false);
+                (t.calls + t.rejected > 0).then(|| (spec.name, t.calls, t.usec as f64 / 1e6, t.failed + t.rejected))
+            })
+            .collect();
         Snapshot {
+            per_command,
+            errors: sh.stats.error_counts(),
             uptime: sh.uptime_secs(),
             clients_resp: all.saturating_sub(mc),
             clients_mc: mc,
@@ -176,6 +190,11 @@ impl Snapshot {
             gauge!("cachette_db_keys", label.iter()).set(keys as f64);
             gauge!("cachette_db_keys_expiring", label.iter()).set(vol as f64);
         }
+        for &(cmd, calls, secs, failed) in &self.per_command {
+            counter!("cachette_commands_total", "protocol" => "resp", "cmd" => cmd).absolute(calls);
+            counter!("cachette_command_errors_total", "protocol" => "resp", "cmd" => cmd).absolute(failed);
+            gauge!("cachette_commands_duration_seconds_total", "protocol" => "resp", "cmd" => cmd).set(secs);
+        }
     }
 
     fn redis(&self) {
@@ -202,6 +221,16 @@ impl Snapshot {
             let label = [Label::new("db", format!("db{db}"))];
             gauge!("redis_db_keys", label.iter()).set(keys as f64);
             gauge!("redis_db_keys_expiring", label.iter()).set(vol as f64);
+        }
+        // redis_exporter names commands as INFO commandstats does (`config|get`) and counts
+        // seconds as a counter.
+        for &(cmd, calls, secs, failed) in &self.per_command {
+            counter!("redis_commands_total", "cmd" => cmd).absolute(calls);
+            counter!("redis_commands_failed_calls_total", "cmd" => cmd).absolute(failed);
+            gauge!("redis_commands_duration_seconds_total", "cmd" => cmd).set(secs);
+        }
+        for (prefix, n) in &self.errors {
+            counter!("redis_errors_total", "err" => prefix.clone()).absolute(*n);
         }
     }
 

@@ -110,6 +110,31 @@ impl Blocking {
         }
     }
 
+    /// CLIENT UNBLOCK: ends client `id`'s wait as if it timed out, or with the UNBLOCKED error.
+    /// False when it is not blocked (or a server already claimed it).
+    pub fn unblock(&self, shared: &Shared, id: u64, error: bool) -> bool {
+        let w = {
+            let mut inner = self.lock();
+            let Some(w) = inner.waiters.remove(&id) else { return false };
+            Self::unqueue(&mut inner, shared, &w);
+            w
+        };
+        let mut reply = Vec::new();
+        let mut enc = cachette_resp::Encoder::new(&mut reply, w.version);
+        if error {
+            enc.error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else {
+            enc.null_array();
+        }
+        self.deliver(w.worker, w.id, reply);
+        true
+    }
+
+    /// True while client `id` waits in the registry (CLIENT LIST flag `b`).
+    pub fn is_blocked(&self, id: u64) -> bool {
+        self.lock().waiters.contains_key(&id)
+    }
+
     fn unqueue(inner: &mut Inner, shared: &Shared, w: &Waiter) {
         for key in &w.keys {
             let k = (w.db, key.clone());
@@ -175,6 +200,7 @@ pub fn serve(shared: &Shared) {
                 let mut session = Session::new(w.info.clone());
                 session.db = w.db;
                 session.version = w.version;
+                session.rerun = true;
                 let mut reply = Vec::new();
                 commands::execute(shared, &mut session, &argv, &mut reply, unix_ms());
                 // Not served when someone else emptied the key first, or when the key now holds

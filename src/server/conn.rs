@@ -126,6 +126,8 @@ pub struct Conn {
     /// Blocked in BLPOP and friends: no further command runs until the reply arrives or this
     /// deadline (unix ms; None = never) passes.
     blocked: Option<Blocked>,
+    /// Its next command waits for a CLIENT PAUSE to end.
+    paused: bool,
     /// The record other threads see (its `last_active_ms` drives the idle timeout).
     pub info: Arc<ClientInfo>,
 }
@@ -149,6 +151,7 @@ impl Conn {
             swallow: 0,
             worker,
             blocked: None,
+            paused: false,
             info,
         }
     }
@@ -322,6 +325,20 @@ impl Conn {
         self.blocked.is_some()
     }
 
+    /// True while its next command waits for a CLIENT PAUSE to end.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Appends output produced elsewhere (MONITOR lines). A consumer that falls `limit` bytes
+    /// behind is dropped, as redis-server drops a replica-class client past its output limit.
+    pub fn push_output(&mut self, bytes: &[u8], limit: usize) {
+        self.wbuf.extend_from_slice(bytes);
+        if self.wbuf.len() - self.wpos > limit {
+            self.dead = true;
+        }
+    }
+
     /// A ready key served the blocked command: append its reply and resume the pipeline.
     pub fn unblock_with(&mut self, reply: &[u8]) {
         self.wbuf.extend_from_slice(reply);
@@ -365,6 +382,7 @@ impl Conn {
     }
 
     fn execute_resp(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
+        self.paused = false;
         while !self.closing && self.blocked.is_none() && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
             let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
             if data.is_empty() {
@@ -375,6 +393,11 @@ impl Conn {
                     let mut parked = None;
                     if !self.args.is_empty() {
                         let argv = Argv::new(&data[..n], &self.args);
+                        // CLIENT PAUSE: the command stays buffered until the pause ends.
+                        if shared.pause.until() > now && commands::must_wait(shared, &self.session, &argv, now) {
+                            self.paused = true;
+                            break;
+                        }
                         commands::execute(shared, &mut self.session, &argv, &mut self.wbuf, now);
                         if self.session.close_after_reply {
                             self.closing = true;
@@ -438,6 +461,10 @@ impl Conn {
                 Parsed::Incomplete => break,
                 Parsed::Error { reply, consumed, swallow, close } => {
                     if swallow > 0 {
+                        // Only "too large" refusals swallow with that reply or none (noreply).
+                        if reply.is_empty() || reply == cachette_memcache::reply::SERVER_ERROR_TOO_LARGE {
+                            shared.memcache.store_too_large.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if let Some(refused) = cachette_memcache::request::refused_key(data, &limits.memcache) {
                             let mut scratch = [0u8; 512];
                             if let Some(key) = refused.decode(&mut scratch) {

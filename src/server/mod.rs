@@ -10,7 +10,10 @@ pub mod blocking;
 pub mod conn;
 pub mod listener;
 pub mod log;
+pub mod monitor;
+pub mod notify;
 pub mod shared;
+pub mod stats;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,6 +132,8 @@ pub fn run(config: Config) -> Result<(), String> {
         handles.push(h);
     }
     shared.blocking.set_wakers(wakers.clone());
+    shared.monitors.set_wakers(wakers.clone());
+    shared.set_wakers(wakers.clone());
     log::log(
         LogLevel::Notice,
         &format!(
@@ -136,8 +141,10 @@ pub fn run(config: Config) -> Result<(), String> {
             env!("CARGO_PKG_VERSION")
         ),
     );
+    notify::ready(&format!("Ready to accept connections on ports {resp_port} (RESP) and {mc_port} (memcached)"));
     cron(&shared);
     log::log(LogLevel::Notice, "Received a shutdown signal, closing listeners and flushing replies");
+    notify::stopping();
     shared.shutdown.store(true, Ordering::Release);
     for w in &wakers {
         let _ = w.wake();
@@ -153,17 +160,34 @@ pub fn run(config: Config) -> Result<(), String> {
 /// The main thread's loop: active expiry and background eviction at `hz`, until a signal or a
 /// SHUTDOWN.
 fn cron(shared: &Shared) {
+    let watchdog = notify::watchdog_interval();
+    let mut last_watchdog = Instant::now();
     loop {
+        // The watchdog says the server is alive; this loop stalling (a stuck lock) is exactly
+        // what should make systemd restart it.
+        if watchdog.is_some_and(|w| last_watchdog.elapsed() >= w) {
+            notify::watchdog();
+            last_watchdog = Instant::now();
+        }
         let (hz, effort) = {
             let c = shared.config();
             (c.hz.clamp(1, 500), c.active_expire_effort)
         };
         let period = Duration::from_millis(1000 / u64::from(hz));
         let tick = Instant::now();
-        if shared.active_expire.load(Ordering::Relaxed) {
+        // A paused server changes no data, expiry included (as redis-server during CLIENT PAUSE).
+        if shared.active_expire.load(Ordering::Relaxed) && shared.pause.state(unix_ms()).is_none() {
             // Redis gives the slow cycle 25% of each period (more with higher effort).
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
+            let started = Instant::now();
             shared.engine.expire_cycle(unix_ms(), effort, budget);
+            // The latency monitor's `expire-cycle` event, as redis-server records it.
+            let ms = started.elapsed().as_millis() as u64;
+            let threshold = shared.stats.latency_threshold();
+            if threshold > 0 && ms >= threshold {
+                let mut lat = shared.stats.latency.lock().unwrap_or_else(|p| p.into_inner());
+                lat.add("expire-cycle", unix_ms() / 1000, ms);
+            }
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
         // A time-limited eviction round may have left memory over the limit; go on here so an

@@ -54,8 +54,6 @@ pub struct ClientInfo {
     pub resp: AtomicU32,
     /// Name given by CLIENT SETNAME / HELLO SETNAME.
     pub name: Mutex<Vec<u8>>,
-    /// Library name and version from CLIENT SETINFO.
-    pub lib: Mutex<(Vec<u8>, Vec<u8>)>,
     /// Name of the last command run.
     pub last_cmd: Mutex<&'static str>,
     /// Query buffer bytes in use, output buffer bytes pending.
@@ -64,6 +62,12 @@ pub struct ClientInfo {
     pub obuf: AtomicUsize,
     /// Set by CLIENT KILL (or shutdown) from any thread; the owner closes the connection.
     pub kill: AtomicBool,
+    /// Index of the worker that owns the connection.
+    pub worker: usize,
+    /// CLIENT NO-EVICT ON.
+    pub no_evict: AtomicBool,
+    /// In MONITOR mode.
+    pub monitor: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
 }
@@ -99,8 +103,57 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// Per-command statistics, error counts, slow log, latency monitor.
+    pub stats: super::stats::Stats,
+    /// MONITOR clients and the delivery of their lines.
+    pub monitors: super::monitor::Monitors,
+    /// CLIENT PAUSE state.
+    pub pause: Pause,
+    /// Bumped by CLIENT KILL: workers that see it change look for connections to close.
+    pub kill_generation: AtomicU64,
+    /// Each worker's waker, to interrupt its poll (kill, unpause).
+    wakers: std::sync::OnceLock<Vec<Arc<mio::Waker>>>,
     /// The append-only file's writer state.
     pub aof: crate::persist::aof::Aof,
+}
+
+/// CLIENT PAUSE: until when, and whether every command or only writes wait.
+#[derive(Default, Debug)]
+pub struct Pause {
+    /// Unix ms when the pause ends (0 or past: no pause).
+    until_ms: AtomicU64,
+    /// Every command waits, not only writes.
+    all: AtomicBool,
+}
+
+impl Pause {
+    /// Pauses until `until_ms`. Like redis-server, a pause in force is only ever extended and
+    /// made stricter (ALL over WRITE) by another CLIENT PAUSE, never shortened or relaxed.
+    pub fn pause(&self, until_ms: u64, all: bool, now: u64) {
+        let active = self.until_ms.load(Ordering::Acquire) > now;
+        if active {
+            self.all.fetch_or(all, Ordering::AcqRel);
+            self.until_ms.fetch_max(until_ms, Ordering::AcqRel);
+        } else {
+            self.all.store(all, Ordering::Release);
+            self.until_ms.store(until_ms, Ordering::Release);
+        }
+    }
+
+    /// Ends the pause (CLIENT UNPAUSE).
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Ordering::Release);
+    }
+
+    /// None when no pause is in force at `now`, else Some(pausing every command?).
+    pub fn state(&self, now: u64) -> Option<bool> {
+        (self.until_ms.load(Ordering::Acquire) > now).then(|| self.all.load(Ordering::Acquire))
+    }
+
+    /// Unix ms when the current pause ends.
+    pub fn until(&self) -> u64 {
+        self.until_ms.load(Ordering::Acquire)
+    }
 }
 
 impl ClientInfo {
@@ -117,11 +170,13 @@ impl ClientInfo {
             db: AtomicUsize::new(0),
             resp: AtomicU32::new(2),
             name: Mutex::default(),
-            lib: Mutex::default(),
             last_cmd: Mutex::new("NULL"),
             qbuf: AtomicUsize::new(0),
             obuf: AtomicUsize::new(0),
             kill: AtomicBool::new(false),
+            worker: 0,
+            no_evict: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
             memcache: false,
         }
     }
@@ -133,8 +188,11 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
+        let stats = super::stats::Stats::new(crate::commands::spec_count(), config.threads.max(1), &config);
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
+        let memcache = crate::memcache::Stats::default();
+        memcache.cas_disabled.store(!config.memcache_cas, Ordering::Relaxed);
         Shared {
             engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
@@ -148,9 +206,26 @@ impl Shared {
             tcp_port,
             memcache_port,
             blocking: Default::default(),
-            memcache: Default::default(),
+            memcache,
             active_expire: AtomicBool::new(true),
             aof: crate::persist::aof::Aof::new(),
+            stats,
+            monitors: Default::default(),
+            pause: Default::default(),
+            kill_generation: AtomicU64::new(0),
+            wakers: Default::default(),
+        }
+    }
+
+    /// Installs the workers' wakers (once, at start).
+    pub fn set_wakers(&self, wakers: Vec<Arc<mio::Waker>>) {
+        let _ = self.wakers.set(wakers);
+    }
+
+    /// Interrupts every worker's poll.
+    pub fn wake_all(&self) {
+        for w in self.wakers.get().map(Vec::as_slice).unwrap_or(&[]) {
+            let _ = w.wake();
         }
     }
 

@@ -34,6 +34,10 @@ pub struct Worker {
     by_id: std::collections::HashMap<u64, usize>,
     /// Slab keys of the connections blocked in BLPOP and friends.
     blocked: Vec<usize>,
+    /// Slab keys of the connections whose next command waits for a CLIENT PAUSE to end.
+    paused: Vec<usize>,
+    /// The `kill_generation` last acted on.
+    kills_seen: u64,
     poll: Poll,
     listeners: Vec<(TcpListener, Proto)>,
     conns: Slab<Conn>,
@@ -69,6 +73,8 @@ impl Worker {
             id,
             by_id: Default::default(),
             blocked: Vec::new(),
+            paused: Vec::new(),
+            kills_seen: 0,
             poll,
             listeners: mio_listeners,
             conns: Slab::new(),
@@ -83,6 +89,7 @@ impl Worker {
 
     /// Serves until the shared shutdown flag is set, then flushes what it can and returns.
     pub fn run(mut self) {
+        super::stats::set_thread_slot(self.id);
         let mut events = Events::with_capacity(1024);
         let mut last_housekeeping = Instant::now();
         let mut spin_until: Option<Instant> = None;
@@ -91,7 +98,7 @@ impl Worker {
             // once instead of sleeping, so clients find this thread awake.
             let timeout = match spin_until {
                 Some(t) if Instant::now() < t => Duration::ZERO,
-                _ => self.next_block_deadline().unwrap_or(HOUSEKEEPING).min(HOUSEKEEPING),
+                _ => self.next_deadline().unwrap_or(HOUSEKEEPING).min(HOUSEKEEPING),
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -116,7 +123,14 @@ impl Worker {
                 self.serve(token.0, event.is_readable() || event.is_read_closed() || event.is_error());
             }
             self.deliver_mail();
+            self.deliver_monitor_lines();
+            self.resume_paused();
             self.expire_blocked();
+            let kills = self.shared.kill_generation.load(Ordering::Acquire);
+            if kills != self.kills_seen {
+                self.kills_seen = kills;
+                self.close_clients(false);
+            }
             self.flush_pending();
             if self.shared.shutdown.load(Ordering::Acquire) {
                 self.stop();
@@ -176,11 +190,13 @@ impl Worker {
                 db: Default::default(),
                 resp: (if proto == Proto::Resp { 2 } else { 0 }).into(),
                 name: Default::default(),
-                lib: Default::default(),
                 last_cmd: std::sync::Mutex::new("NULL"),
                 qbuf: Default::default(),
                 obuf: Default::default(),
                 kill: Default::default(),
+                worker: self.id,
+                no_evict: Default::default(),
+                monitor: Default::default(),
                 memcache: proto == Proto::Memcache,
             };
             let info = self.shared.register_client(info);
@@ -209,6 +225,13 @@ impl Worker {
         } else {
             self.blocked.retain(|&k| k != key);
         }
+        if conn.is_paused() {
+            if !self.paused.contains(&key) {
+                self.paused.push(key);
+            }
+        } else {
+            self.paused.retain(|&k| k != key);
+        }
         if !conn.is_dead() && conn.wants_write() {
             if !conn.flush_queued {
                 conn.flush_queued = true;
@@ -231,17 +254,47 @@ impl Worker {
         }
     }
 
-    /// How long until the nearest blocked client's deadline (None: no deadline pending).
-    fn next_block_deadline(&self) -> Option<Duration> {
-        if self.blocked.is_empty() {
-            return None;
+    /// Appends the MONITOR lines other threads fed to this worker's monitors.
+    fn deliver_monitor_lines(&mut self) {
+        /// redis-server's replica-class hard output limit, which monitors fall under.
+        const MONITOR_OUTPUT_LIMIT: usize = 256 << 20;
+        let Some((lines, ids)) = self.shared.monitors.take(self.id) else { return };
+        for id in ids {
+            let Some(&key) = self.by_id.get(&id) else { continue };
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.push_output(&lines, MONITOR_OUTPUT_LIMIT);
+                self.serve(key, false);
+            }
         }
+    }
+
+    /// Lets the connections held by a CLIENT PAUSE go on once it has ended.
+    fn resume_paused(&mut self) {
+        if self.paused.is_empty() || self.shared.pause.state(super::shared::unix_ms()).is_some() {
+            return;
+        }
+        for key in std::mem::take(&mut self.paused) {
+            self.serve(key, false);
+        }
+    }
+
+    /// How long until the nearest blocked client's deadline or the end of a pause that holds a
+    /// client (None: nothing pending).
+    fn next_deadline(&self) -> Option<Duration> {
         let now = super::shared::unix_ms();
+        let pause =
+            (!self.paused.is_empty()).then(|| Duration::from_millis(self.shared.pause.until().saturating_sub(now)));
+        if self.blocked.is_empty() {
+            return pause;
+        }
         self.blocked
             .iter()
             .filter_map(|&k| self.conns.get(k).and_then(|c| c.block_deadline()))
             .min()
             .map(|d| Duration::from_millis(d.saturating_sub(now)))
+            .into_iter()
+            .chain(pause)
+            .min()
     }
 
     /// Answers the blocked clients whose deadline passed.
@@ -301,7 +354,11 @@ impl Worker {
     fn close(&mut self, key: usize) {
         if let Some(mut conn) = self.conns.try_remove(key) {
             self.blocked.retain(|&k| k != key);
+            self.paused.retain(|&k| k != key);
             conn.forget_block(&self.shared);
+            if conn.info.monitor.load(Ordering::Relaxed) {
+                self.shared.monitors.remove(conn.info.id);
+            }
             self.by_id.remove(&conn.info.id);
             let _ = self.poll.registry().deregister(conn.stream());
             self.shared.unregister_client(&conn.info);
@@ -311,7 +368,12 @@ impl Worker {
     fn housekeeping(&mut self) {
         self.limits = limits_from(&self.shared);
         self.busy_poll = Duration::from_micros(self.shared.config().busy_poll_us);
-        let timeout = self.shared.config().timeout;
+        self.close_clients(true);
+    }
+
+    /// Closes the connections CLIENT KILL marked, and with `idle_too` those past `timeout`.
+    fn close_clients(&mut self, idle_too: bool) {
+        let timeout = if idle_too { self.shared.config().timeout } else { 0 };
         let now = super::shared::unix_ms();
         let mut to_close = Vec::new();
         for (key, conn) in self.conns.iter_mut() {

@@ -144,3 +144,102 @@ fn command_docs_arguments_match_redis() {
     assert!(compared.iter().any(|c| c == "set") && compared.iter().any(|c| c == "config|get"), "compared {compared:?}");
     assert!(problems.is_empty(), "COMMAND DOCS arguments differ:\n{}", problems.join("\n"));
 }
+
+/// Every COMMAND DOCS entry (and subcommand entry) cachette gives, field by field.
+fn doc_entries(doc: &Reply, name: &str) -> Vec<(String, Reply)> {
+    let mut fields: Vec<(String, Reply)> = Vec::new();
+    let mut own = Vec::new();
+    for (k, v) in doc.pairs() {
+        if k != "subcommands" {
+            own.push(Reply::Scalar(b'$', k));
+            own.push(v.clone());
+        }
+    }
+    fields.push((name.to_string(), Reply::Agg(b'%', own)));
+    if let Some(subs) = doc.get("subcommands") {
+        for (sub, d) in subs.pairs() {
+            fields.extend(doc_entries(d, &sub));
+        }
+    }
+    fields
+}
+
+/// COMMAND DOCS must equal redis-server 7.0's for every command cachette implements: summary,
+/// since, group, complexity, doc flags, deprecation, history and arguments, in its field order.
+#[test]
+fn command_docs_match_redis_entirely() {
+    let Some(reference) = util::redis_server() else { return };
+    let srv = util::cachette(&[]);
+    let (mut redis, mut cachette) = (Conn::open(&reference), Conn::open(&srv));
+    let Reply::Agg(_, names) = cachette.call(&["COMMAND", "LIST"]) else { panic!("COMMAND LIST is not an array") };
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for name in names {
+        let Reply::Scalar(_, name) = name else { panic!("command name {name:?}") };
+        let (want, got) = (redis.call(&["COMMAND", "DOCS", &name]), cachette.call(&["COMMAND", "DOCS", &name]));
+        let Some(want) = want.get(&name) else { continue };
+        let got = got.get(&name).unwrap_or_else(|| panic!("cachette has no COMMAND DOCS for {name}"));
+        let want = doc_entries(want, &name);
+        for (sub, entry) in doc_entries(got, &name) {
+            // Subcommands redis-server lacks have nothing to match.
+            let Some((_, want_entry)) = want.iter().find(|(w, _)| *w == sub) else { continue };
+            compared += 1;
+            if entry != *want_entry {
+                problems.push(format!("{sub}:\n  redis-server {want_entry}\n  cachette     {entry}"));
+            }
+        }
+    }
+    assert!(compared > 200, "compared only {compared}");
+    assert!(problems.is_empty(), "COMMAND DOCS differ:\n{}", problems.join("\n"));
+}
+
+/// COMMAND INFO must equal redis-server 7.0's for every command and subcommand cachette
+/// implements: arity, flags, key positions, ACL categories, tips and key specifications.
+/// Subcommands are compared by name (redis-server lists them in hash order).
+#[test]
+fn command_info_matches_redis() {
+    fn entries(info: &Reply) -> Vec<(String, Reply)> {
+        let Reply::Agg(_, f) = info else { return Vec::new() };
+        let Reply::Scalar(_, name) = &f[0] else { return Vec::new() };
+        let mut out = vec![(name.clone(), Reply::Agg(b'*', f[..9].to_vec()))];
+        if let Reply::Agg(_, subs) = &f[9] {
+            for s in subs {
+                out.extend(entries(s));
+            }
+        }
+        out
+    }
+    /// Flags and categories are sets: compare them sorted.
+    fn normalized(r: &Reply) -> Reply {
+        match r {
+            Reply::Agg(b'~', items) => {
+                let mut items: Vec<Reply> = items.iter().map(normalized).collect();
+                items.sort_by_key(|i| i.to_string());
+                Reply::Agg(b'~', items)
+            }
+            Reply::Agg(k, items) => Reply::Agg(*k, items.iter().map(normalized).collect()),
+            s => s.clone(),
+        }
+    }
+    let Some(reference) = util::redis_server() else { return };
+    let srv = util::cachette(&[]);
+    let (mut redis, mut cachette) = (Conn::open(&reference), Conn::open(&srv));
+    let Reply::Agg(_, names) = cachette.call(&["COMMAND", "LIST"]) else { panic!("COMMAND LIST is not an array") };
+    let mut problems = Vec::new();
+    for name in names {
+        let Reply::Scalar(_, name) = name else { panic!("command name {name:?}") };
+        let Reply::Agg(_, want) = redis.call(&["COMMAND", "INFO", &name]) else { panic!("COMMAND INFO") };
+        let Reply::Agg(_, got) = cachette.call(&["COMMAND", "INFO", &name]) else { panic!("COMMAND INFO") };
+        if matches!(want[0], Reply::Scalar(b'_', _)) {
+            continue; // a command redis-server 7.0 lacks
+        }
+        let want = entries(&want[0]);
+        for (sub, entry) in entries(&got[0]) {
+            let Some((_, w)) = want.iter().find(|(n, _)| *n == sub) else { continue };
+            if normalized(&entry) != normalized(w) {
+                problems.push(format!("{sub}:\n  redis-server {w}\n  cachette     {entry}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "COMMAND INFO differs:\n{}", problems.join("\n"));
+}

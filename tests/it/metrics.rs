@@ -81,11 +81,21 @@ fn metrics_show_the_servers_counters_under_all_three_families() {
     assert_eq!(sample(&body, "redis_keyspace_hits_total"), 2.0);
     assert_eq!(sample(&body, "redis_keyspace_misses_total"), 2.0);
     assert_eq!(sample(&body, "redis_connected_clients"), 1.0);
+    assert_eq!(sample(&body, "redis_commands_total{cmd=\"set\"}"), 5.0);
+    assert_eq!(sample(&body, "cachette_commands_total{protocol=\"resp\",cmd=\"get\"}"), 2.0);
+    assert!(sample(&body, "redis_commands_duration_seconds_total{cmd=\"set\"}") > 0.0);
     assert_eq!(sample(&body, "memcached_current_items"), 4.0);
     assert_eq!(sample(&body, "memcached_commands_total{command=\"get\",status=\"hit\"}"), 1.0);
     assert_eq!(sample(&body, "memcached_commands_total{command=\"get\",status=\"miss\"}"), 1.0);
     assert_eq!(sample(&body, "memcached_current_connections"), 1.0);
     assert!(body.contains("# TYPE redis_keyspace_hits_total counter"), "{body}");
+    // Every metric the shipped Grafana dashboard plots exists.
+    let dashboard = include_str!("../../conf/grafana-dashboard.json");
+    for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if (word.starts_with("cachette_") || word.starts_with("memcached_")) && word != "memcached_exporter" {
+            assert!(body.contains(&format!("\n{word}")), "dashboard uses {word}, which /metrics lacks");
+        }
+    }
     drop(server);
 }
 

@@ -62,6 +62,18 @@ impl Proc {
         None
     }
 
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The OS process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -114,11 +126,17 @@ pub fn cachette_bin() -> &'static str {
 /// Starts cachette on free RESP and memcached ports with `extra` arguments appended
 /// (redis-server style `--directive value` pairs, or a config file path first).
 pub fn cachette(extra: &[&str]) -> Proc {
+    cachette_env(extra, &[])
+}
+
+/// [`cachette`] with extra environment variables.
+pub fn cachette_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     for _ in 0..5 {
         let (port, mc_port) = (free_port(), free_port());
         let mut cmd = Command::new(cachette_bin());
+        cmd.envs(env.iter().copied());
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
-        cmd.args(["--memcache-port", &mc_port.to_string()]);
+        cmd.args(["--memcache-port", &mc_port.to_string(), "--enable-debug-command", "local"]);
         // Many servers run at once in the tests: none takes the default metrics port.
         cmd.args(["--metrics-port", "0"]);
         cmd.args(extra);
@@ -161,18 +179,55 @@ pub fn cachette_in(dir: &std::path::Path, extra: &[&str]) -> Option<Proc> {
     Some(p)
 }
 
+/// Starts cachette the way memcached is started: `-p PORT -l 127.0.0.1` (a free port) and
+/// `args` (memcached's flags, `--memcached-compat` …), with no RESP listener unless `args`
+/// ask for one. Waits for the memcached port only.
+pub fn cachette_memcached_style(args: &[&str]) -> Proc {
+    for _ in 0..5 {
+        let mc_port = free_port();
+        let mut cmd = Command::new(cachette_bin());
+        cmd.args(["-p", &mc_port.to_string(), "-l", "127.0.0.1", "--port", "0"]);
+        cmd.args(args);
+        if let Some(p) = spawn_and_wait(cmd, 0, mc_port) {
+            return p;
+        }
+    }
+    panic!("cachette did not start");
+}
+
 /// True when running under CI, where a missing reference server is a failure, not a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
-fn find_binary(name: &str) -> Option<String> {
+pub fn find_binary(name: &str) -> Option<String> {
     for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
         let p = format!("{dir}/{name}");
         if std::path::Path::new(&p).exists() {
             return Some(p);
         }
     }
+    None
+}
+
+/// The first of `names` found on `$PATH` (then in the system directories): client tools and
+/// interpreters the client tests drive. Outside CI a missing tool skips the test with a
+/// message; under CI it is a failure, as for the reference servers.
+pub fn client_tool(names: &[&str]) -> Option<String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for name in names {
+        for dir in path.split(':').filter(|d| !d.is_empty()) {
+            let p = format!("{dir}/{name}");
+            if std::path::Path::new(&p).is_file() {
+                return Some(p);
+            }
+        }
+        if let Some(p) = find_binary(name) {
+            return Some(p);
+        }
+    }
+    assert!(!in_ci(), "{} must be installed in CI (.ci/test installs it)", names.join(" or "));
+    eprintln!("{} not installed: skipping", names.join(" or "));
     None
 }
 
@@ -188,7 +243,7 @@ pub fn redis_server() -> Option<Proc> {
         let port = free_port();
         let mut cmd = Command::new(&bin);
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-        cmd.args(["--daemonize", "no", "--protected-mode", "no"]);
+        cmd.args(["--daemonize", "no", "--protected-mode", "no", "--enable-debug-command", "local"]);
         if let Some(p) = spawn_and_wait(cmd, port, 0) {
             return Some(p);
         }

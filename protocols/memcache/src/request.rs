@@ -211,8 +211,10 @@ pub enum Command<'a> {
     },
     /// `version`
     Version,
-    /// `verbosity level [noreply]` (the level is validated, then has no effect here).
+    /// `verbosity level [noreply]`.
     Verbosity {
+        /// The new level (memcached keeps it for `stats settings`).
+        level: u32,
         /// `noreply` was given.
         noreply: bool,
     },
@@ -226,6 +228,75 @@ pub enum Command<'a> {
     },
     /// A meta command (`mg ms md ma mn me`).
     Meta(crate::request::Meta<'a>),
+    /// `shutdown [graceful]`. Whether it runs is the server's call (memcached `-A`); when it
+    /// is disabled memcached says so whatever the arguments were, so they are judged here but
+    /// reported by the server.
+    Shutdown {
+        /// `shutdown graceful`.
+        graceful: bool,
+        /// The arguments are not a mode (`CLIENT_ERROR invalid shutdown mode` when enabled).
+        invalid: bool,
+    },
+    /// `cache_memlimit <megabytes> [noreply]`: the new memory limit (32-bit, as memcached
+    /// reads it; the server checks its range).
+    CacheMemlimit {
+        /// Megabytes.
+        megabytes: u32,
+        /// `noreply` was given.
+        noreply: bool,
+    },
+    /// `lru_crawler crawl|metadump|enable|disable …` (the settings `sleep` and `tocrawl` are
+    /// [`Command::Tuning`]).
+    LruCrawler(LruCrawler<'a>),
+    /// `slabs reassign <src> <dst>`: the server knows the class range.
+    SlabsReassign {
+        /// Source class (`-1`, `0`: memcached's "any" and global pool).
+        src: i32,
+        /// Destination class.
+        dst: i32,
+    },
+    /// A valid command tuning a memcached internal cachette does not have (`slabs automove`,
+    /// `lru mode|tune|temp_ttl`, `lru_crawler sleep|tocrawl`): `OK`, and nothing changes.
+    Tuning {
+        /// `noreply` was given.
+        noreply: bool,
+    },
+    /// `watch [event…]`: memcached's live log stream.
+    Watch,
+}
+
+/// An `lru_crawler` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LruCrawler<'a> {
+    /// `lru_crawler crawl <classes>`: reclaim expired items now.
+    Crawl(&'a [u8]),
+    /// `lru_crawler metadump <classes>|hash`: one line per item.
+    Metadump(&'a [u8]),
+    /// `lru_crawler enable`
+    Enable,
+    /// `lru_crawler disable`
+    Disable,
+}
+
+/// memcached's highest slab class id (`MAX_NUMBER_OF_SLAB_CLASSES - 1`).
+pub const MAX_SLAB_CLASS: u32 = 63;
+
+/// The slab classes an `lru_crawler crawl|metadump` argument names, as a bit set (bit `i` =
+/// class `i`): `all` (or `hash`, for metadump) is every class; otherwise comma-separated ids
+/// `1..=63`. `None` is memcached's `BADCLASS invalid class id`.
+pub fn slab_class_set(arg: &[u8], metadump: bool) -> Option<u64> {
+    if arg == b"all" || (metadump && arg == b"hash") {
+        return Some(!1u64);
+    }
+    let mut set = 0u64;
+    for id in arg.split(|&b| b == b',') {
+        let n = num::strtoul(id)?;
+        if n == 0 || n > MAX_SLAB_CLASS {
+            return None;
+        }
+        set |= 1 << n;
+    }
+    Some(set)
 }
 
 /// Which meta command.
@@ -460,7 +531,15 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         b"quit" => Parsed::Complete(Command::Quit, line_len),
         b"verbosity" => at.verbosity(&t),
         b"stats" => Parsed::Complete(Command::Stats { args: trim_end_spaces(t.rest(1)) }, line_len),
-        b"shutdown" => error(reply::SHUTDOWN_NOT_ENABLED, line_len),
+        b"shutdown" => {
+            let graceful = t.n == 2 && t.get(1) == b"graceful";
+            Parsed::Complete(Command::Shutdown { graceful, invalid: t.n > 2 || (t.n == 2 && !graceful) }, line_len)
+        }
+        b"cache_memlimit" => at.cache_memlimit(&t),
+        b"lru_crawler" => at.lru_crawler(&t),
+        b"slabs" => at.slabs(&t),
+        b"lru" => at.lru(&t),
+        b"watch" => Parsed::Complete(Command::Watch, line_len),
         b"mg" => at.meta(&t, MetaKind::Get),
         b"ms" => at.meta_set(&t),
         b"md" => at.meta(&t, MetaKind::Delete),
@@ -470,8 +549,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             line_len,
         ),
         b"me" => at.meta_debug(&t),
-        // memcached's admin commands (slabs, lru, lru_crawler, watch, cache_memlimit …) are not
-        // served: they answer like an unknown command.
+        // Debug-build commands (misbehave, debugtime) and extstore answer like any unknown
+        // command, as in a release build of memcached without extstore.
         _ => error(reply::ERROR, line_len),
     }
 }
@@ -669,8 +748,86 @@ impl<'a> Line<'a, '_> {
         }
         let noreply = t.noreply();
         match num::strtoul(t.get(1)) {
-            Some(_) => Parsed::Complete(Command::Verbosity { noreply }, self.line_len),
+            Some(level) => Parsed::Complete(Command::Verbosity { level, noreply }, self.line_len),
             None => quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply),
+        }
+    }
+
+    /// `cache_memlimit <megabytes> [noreply]`: one optional token after the number, which
+    /// memcached ignores unless it is `noreply`.
+    fn cache_memlimit(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        if t.n != 2 && t.n != 3 {
+            return error(reply::ERROR, self.line_len);
+        }
+        let noreply = t.noreply();
+        match num::strtoul(t.get(1)) {
+            Some(megabytes) => Parsed::Complete(Command::CacheMemlimit { megabytes, noreply }, self.line_len),
+            None => quiet_error(reply::ERROR, self.line_len, noreply),
+        }
+    }
+
+    /// `lru_crawler crawl|metadump <classes>`, `enable`, `disable`, `sleep <us>`, `tocrawl <n>`.
+    fn lru_crawler(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        let done = |c| Parsed::Complete(c, self.line_len);
+        match (t.n, t.get(1)) {
+            (3, b"crawl") => done(Command::LruCrawler(LruCrawler::Crawl(t.get(2)))),
+            (3, b"metadump") => done(Command::LruCrawler(LruCrawler::Metadump(t.get(2)))),
+            (2, b"enable") => done(Command::LruCrawler(LruCrawler::Enable)),
+            (2, b"disable") => done(Command::LruCrawler(LruCrawler::Disable)),
+            (3, b"sleep") => match num::strtoul(t.get(2)) {
+                Some(us) if us > 1_000_000 => {
+                    error(b"CLIENT_ERROR sleep must be one second or less\r\n", self.line_len)
+                }
+                Some(_) => done(Command::Tuning { noreply: false }),
+                None => error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len),
+            },
+            (3, b"tocrawl") => match num::strtoul(t.get(2)) {
+                Some(_) => done(Command::Tuning { noreply: false }),
+                None => error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len),
+            },
+            _ => error(reply::ERROR, self.line_len),
+        }
+    }
+
+    /// `slabs reassign <src> <dst>`, `slabs automove 0|1|2 [noreply]`.
+    fn slabs(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        let noreply = t.noreply();
+        match (t.n, t.get(1)) {
+            (4, b"reassign") => match (num::strtol(t.get(2)), num::strtol(t.get(3))) {
+                (Some(src), Some(dst)) => Parsed::Complete(Command::SlabsReassign { src, dst }, self.line_len),
+                _ => error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len),
+            },
+            (3.., b"automove") => match num::strtoul(t.get(2)) {
+                Some(0..=2) => Parsed::Complete(Command::Tuning { noreply }, self.line_len),
+                Some(_) => quiet_error(reply::ERROR, self.line_len, noreply),
+                None => quiet_error(reply::CLIENT_ERROR_BAD_FORMAT, self.line_len, noreply),
+            },
+            _ => error(reply::ERROR, self.line_len),
+        }
+    }
+
+    /// `lru mode flat|segmented`, `lru temp_ttl <secs>`, `lru tune <hot%> <warm%> <hot factor>
+    /// <warm factor>`: memcached answers a bad argument with a bare `ERROR`.
+    fn lru(&self, t: &Tokens<'a>) -> Parsed<'a> {
+        let noreply = t.noreply();
+        let valid = match (t.n, t.get(1)) {
+            (3.., b"mode") => matches!(t.get(2), b"flat" | b"segmented"),
+            (3.., b"temp_ttl") => num::strtol(t.get(2)).is_some(),
+            (6.., b"tune") => {
+                let factor = |s: &[u8]| std::str::from_utf8(s).ok().and_then(|s| s.parse::<f64>().ok());
+                match (num::strtoul(t.get(2)), num::strtoul(t.get(3)), factor(t.get(4)), factor(t.get(5))) {
+                    (Some(hot), Some(warm), Some(hf), Some(wf)) => {
+                        u64::from(hot) + u64::from(warm) <= 80 && hf > 0.0 && wf > 0.0
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if valid {
+            Parsed::Complete(Command::Tuning { noreply }, self.line_len)
+        } else {
+            quiet_error(reply::ERROR, self.line_len, noreply)
         }
     }
 

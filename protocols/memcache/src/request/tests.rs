@@ -61,9 +61,17 @@ fn clone_cmd<'a>(c: &Command<'a>) -> Command<'a> {
         Command::Touch { key, exptime, noreply } => Command::Touch { key, exptime: *exptime, noreply: *noreply },
         Command::FlushAll { delay, noreply } => Command::FlushAll { delay: *delay, noreply: *noreply },
         Command::Version => Command::Version,
-        Command::Verbosity { noreply } => Command::Verbosity { noreply: *noreply },
+        Command::Verbosity { level, noreply } => Command::Verbosity { level: *level, noreply: *noreply },
         Command::Quit => Command::Quit,
         Command::Stats { args } => Command::Stats { args },
+        Command::Shutdown { graceful, invalid } => Command::Shutdown { graceful: *graceful, invalid: *invalid },
+        Command::CacheMemlimit { megabytes, noreply } => {
+            Command::CacheMemlimit { megabytes: *megabytes, noreply: *noreply }
+        }
+        Command::LruCrawler(c) => Command::LruCrawler(*c),
+        Command::SlabsReassign { src, dst } => Command::SlabsReassign { src: *src, dst: *dst },
+        Command::Tuning { noreply } => Command::Tuning { noreply: *noreply },
+        Command::Watch => Command::Watch,
     }
 }
 
@@ -330,17 +338,58 @@ fn other_text_commands() {
         (b"quit\r\n", Ok(Command::Quit)),
         (b"quit x\r\n", Ok(Command::Quit)),
         // verbosity: `verbosity 1 2` -> OK; `verbosity x` -> bad format; 1 or 3+ args -> ERROR.
-        (b"verbosity 1\r\n", Ok(Command::Verbosity { noreply: false })),
-        (b"verbosity 1 noreply\r\n", Ok(Command::Verbosity { noreply: true })),
-        (b"verbosity 1 2\r\n", Ok(Command::Verbosity { noreply: false })),
+        (b"verbosity 1\r\n", Ok(Command::Verbosity { level: 1, noreply: false })),
+        (b"verbosity 1 noreply\r\n", Ok(Command::Verbosity { level: 1, noreply: true })),
+        (b"verbosity 1 2\r\n", Ok(Command::Verbosity { level: 1, noreply: false })),
         (b"verbosity\r\n", Err(ERROR)),
         (b"verbosity 1 2 3\r\n", Err(ERROR)),
         (b"verbosity x\r\n", Err(BAD_FORMAT)),
         // stats: the server reads the arguments.
         (b"stats\r\n", Ok(Command::Stats { args: b"" })),
         (b"stats   slabs  x \r\n", Ok(Command::Stats { args: b"slabs  x" })),
-        // `shutdown` -> the default refusal of a memcached started without -A.
-        (b"shutdown\r\n", Err(reply::SHUTDOWN_NOT_ENABLED)),
+        // shutdown: the server decides whether it is enabled (memcached -A).
+        (b"shutdown\r\n", Ok(Command::Shutdown { graceful: false, invalid: false })),
+        (b"shutdown graceful\r\n", Ok(Command::Shutdown { graceful: true, invalid: false })),
+        (b"shutdown noreply\r\n", Ok(Command::Shutdown { graceful: false, invalid: true })),
+        (b"shutdown graceful x\r\n", Ok(Command::Shutdown { graceful: false, invalid: true })),
+        // cache_memlimit: memcached answers `cache_memlimit -1` with a bare ERROR.
+        (b"cache_memlimit 100\r\n", Ok(Command::CacheMemlimit { megabytes: 100, noreply: false })),
+        (b"cache_memlimit 100 junk\r\n", Ok(Command::CacheMemlimit { megabytes: 100, noreply: false })),
+        (b"cache_memlimit 100 noreply\r\n", Ok(Command::CacheMemlimit { megabytes: 100, noreply: true })),
+        (b"cache_memlimit\r\n", Err(ERROR)),
+        (b"cache_memlimit -1\r\n", Err(ERROR)),
+        (b"cache_memlimit 1 noreply x\r\n", Err(ERROR)),
+        // lru_crawler, slabs, lru: probed on memcached 1.6.18.
+        (b"lru_crawler crawl all\r\n", Ok(Command::LruCrawler(LruCrawler::Crawl(b"all")))),
+        (b"lru_crawler metadump 1,2\r\n", Ok(Command::LruCrawler(LruCrawler::Metadump(b"1,2")))),
+        (b"lru_crawler enable\r\n", Ok(Command::LruCrawler(LruCrawler::Enable))),
+        (b"lru_crawler disable\r\n", Ok(Command::LruCrawler(LruCrawler::Disable))),
+        (b"lru_crawler crawl\r\n", Err(ERROR)),
+        (b"lru_crawler crawl all noreply\r\n", Err(ERROR)),
+        (b"lru_crawler sleep 10\r\n", Ok(Command::Tuning { noreply: false })),
+        (b"lru_crawler sleep 1000001\r\n", Err(b"CLIENT_ERROR sleep must be one second or less\r\n")),
+        (b"lru_crawler sleep x\r\n", Err(BAD_FORMAT)),
+        (b"lru_crawler tocrawl 5\r\n", Ok(Command::Tuning { noreply: false })),
+        (b"lru_crawler foo\r\n", Err(ERROR)),
+        (b"slabs reassign 1 2\r\n", Ok(Command::SlabsReassign { src: 1, dst: 2 })),
+        (b"slabs reassign x y\r\n", Err(BAD_FORMAT)),
+        (b"slabs reassign 1\r\n", Err(ERROR)),
+        (b"slabs reassign 1 2 noreply\r\n", Err(ERROR)),
+        (b"slabs automove 1\r\n", Ok(Command::Tuning { noreply: false })),
+        (b"slabs automove 0 noreply\r\n", Ok(Command::Tuning { noreply: true })),
+        (b"slabs automove 3\r\n", Err(ERROR)),
+        (b"slabs automove x\r\n", Err(BAD_FORMAT)),
+        (b"slabs automove\r\n", Err(ERROR)),
+        (b"lru mode flat\r\n", Ok(Command::Tuning { noreply: false })),
+        (b"lru mode x\r\n", Err(ERROR)),
+        (b"lru tune 10 25 0.1 2\r\n", Ok(Command::Tuning { noreply: false })),
+        (b"lru tune 10 25 0.1 2 noreply\r\n", Ok(Command::Tuning { noreply: true })),
+        (b"lru tune 10 25 0.1\r\n", Err(ERROR)),
+        (b"lru tune a b c d\r\n", Err(ERROR)),
+        (b"lru temp_ttl -1\r\n", Ok(Command::Tuning { noreply: false })),
+        (b"lru\r\n", Err(ERROR)),
+        (b"watch fetchers\r\n", Ok(Command::Watch)),
+        (b"misbehave\r\n", Err(ERROR)),
         // Unknown and too-short commands -> ERROR.
         (b"\r\n", Err(ERROR)),
         (b"\n", Err(ERROR)),
@@ -353,6 +402,13 @@ fn other_text_commands() {
         (b"lru_crawler\r\n", Err(ERROR)),
         (b"\0get a\r\n", Err(ERROR)),
     ]);
+    assert_eq!(slab_class_set(b"all", false), Some(!1u64));
+    assert_eq!(slab_class_set(b"hash", false), None);
+    assert_eq!(slab_class_set(b"hash", true), Some(!1u64));
+    assert_eq!(slab_class_set(b"1,63", false), Some((1 << 1) | (1 << 63)));
+    for bad in [&b"0"[..], b"64", b"x", b"1,x", b"", b"-1"] {
+        assert_eq!(slab_class_set(bad, false), None, "{bad:?}");
+    }
     for line in [
         with_key(b"delete ", K251, b"\r\n"),
         with_key(b"incr ", K251, b" 1\r\n"),
