@@ -22,11 +22,11 @@
 //! One deliberate difference: redis-server's DBSIZE also counts expired keys its expiry cycle has
 //! not reclaimed yet; here DBSIZE counts live keys only, like KEYS.
 
-use crate::engine::effects;
 use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
 use super::{container, excerpt, int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use crate::engine::effects;
 use crate::engine::{mc_bits, Db, Engine, Hashed, Locked, DATABASES};
 use crate::glob::glob_match;
 use crate::types::Kind;

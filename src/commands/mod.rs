@@ -75,6 +75,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 15;
     /// Its keys are found by reading its arguments (a `numkeys` count), not by position alone.
     pub const MOVABLE_KEYS: u32 = 1 << 16;
+    /// Refused while a replica loads its data in the background (BGREWRITEAOF, SAVE …).
+    pub const NO_ASYNC_LOADING: u32 = 1 << 17;
 
     /// (flag, name) pairs in the order redis-server prints them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -92,6 +94,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (MOVABLE_KEYS, "movablekeys"),

@@ -17,7 +17,7 @@ use crate::server::ClientInfo;
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
     spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Return the current server time", time),
-    spec("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously rewrite the append-only file", bgrewriteaof),
+    spec("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously rewrite the append-only file", bgrewriteaof),
     spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Get information and statistics about the server", info).args(&[string("section").optional().multiple()]),
     Spec {
         handler: command_all,
@@ -678,6 +678,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
         ctx.shared.stats.sync_config(&cfg);
         ctx.shared.engine.limits.configure(cfg.memory_settings());
+        ctx.shared.aof.configure(&cfg);
         cfg.loglevel
     };
     crate::server::log::set_level(level);

@@ -113,7 +113,8 @@ impl Manifest {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = crate::config::split_words(line).ok_or_else(|| format!("line {}: unbalanced quotes", no + 1))?;
+            let words =
+                crate::config::split_words(line).ok_or_else(|| format!("line {}: unbalanced quotes", no + 1))?;
             let mut name = None;
             let mut seq = None;
             let mut kind = None;
@@ -149,7 +150,8 @@ impl Manifest {
     /// The manifest's text.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        for (name, seq, t) in self.base.iter().map(|(n, s)| (n, s, 'b')).chain(self.incrs.iter().map(|(n, s)| (n, s, 'i')))
+        for (name, seq, t) in
+            self.base.iter().map(|(n, s)| (n, s, 'b')).chain(self.incrs.iter().map(|(n, s)| (n, s, 'i')))
         {
             s.push_str(&format!("file {name} seq {seq} type {t}\n"));
         }
@@ -181,7 +183,9 @@ fn write_manifest(dir: &Path, cfg: &Config, m: &Manifest) -> io::Result<()> {
 fn read_manifest(dir: &Path, cfg: &Config) -> Result<Option<Manifest>, String> {
     let path = dir.join(manifest_name(cfg));
     match fs::read_to_string(&path) {
-        Ok(text) => Manifest::parse(&text).map(Some).map_err(|e| format!("Invalid AOF manifest {}: {e}", path.display())),
+        Ok(text) => {
+            Manifest::parse(&text).map(Some).map_err(|e| format!("Invalid AOF manifest {}: {e}", path.display()))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("Can't open the AOF manifest {}: {e}", path.display())),
     }
@@ -398,9 +402,9 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
                 log(LogLevel::Warning, &format!("!!! Warning: short read while loading the AOF file {name}!!!"));
                 log(LogLevel::Warning, &format!("!!! Truncating the AOF {name} at offset {good} !!!"));
                 let f = OpenOptions::new().write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                f.set_len(good).and_then(|()| f.sync_all()).map_err(|e| {
-                    format!("Error truncating the AOF file {name}: {e}")
-                })?;
+                f.set_len(good)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| format!("Error truncating the AOF file {name}: {e}"))?;
                 // A MULTI left open by the cut is dropped with the bytes.
                 session.tx = Default::default();
                 size = good;
@@ -412,7 +416,9 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
                 ));
             }
             Err(Damage::Unknown { offset, command }) => {
-                return Err(format!("Unknown command '{command}' reading the append only file {name} at offset {offset}"));
+                return Err(format!(
+                    "Unknown command '{command}' reading the append only file {name} at offset {offset}"
+                ));
             }
             Err(Damage::Corrupt { offset, reason }) => {
                 return Err(format!(
@@ -427,7 +433,11 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
     }
     log(
         LogLevel::Notice,
-        &format!("DB loaded from append only file: {:.3} seconds ({} commands)", started.elapsed().as_secs_f64(), loaded.commands),
+        &format!(
+            "DB loaded from append only file: {:.3} seconds ({} commands)",
+            started.elapsed().as_secs_f64(),
+            loaded.commands
+        ),
     );
     Ok(loaded)
 }
@@ -480,7 +490,11 @@ impl Aof {
         let target = feed.offset();
         let mut d = self.durable.lock().unwrap_or_else(|p| p.into_inner());
         while *d < target && self.always.load(Ordering::Acquire) {
-            d = self.durable_cv.wait_timeout(d, Duration::from_millis(100)).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            d = self
+                .durable_cv
+                .wait_timeout(d, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 
@@ -491,6 +505,16 @@ impl Aof {
         }
         drop(d);
         self.durable_cv.notify_all();
+    }
+
+    /// Applies a CONFIG SET: `appendfsync always` holds replies from the next one on (the
+    /// writer thread picks up the rest on its next pass).
+    pub fn configure(&self, cfg: &Config) {
+        let always = self.on.load(Ordering::Acquire) && cfg.appendfsync == Fsync::Always;
+        self.always.store(always, Ordering::Release);
+        if !always {
+            self.durable_cv.notify_all();
+        }
     }
 
     /// Asks for a background rewrite. Err when one runs already (BGREWRITEAOF's error).
@@ -568,6 +592,8 @@ struct Child {
     started: Instant,
     /// The manifest to install when it succeeds.
     next: Manifest,
+    /// The rewrite turns the AOF on (CONFIG SET appendonly yes): no manifest exists before.
+    enabling: bool,
 }
 
 /// The writer thread's own state.
@@ -615,7 +641,11 @@ impl Writer {
         match read_manifest(&self.dir, &self.cfg)? {
             Some(m) if !m.incrs.is_empty() => {
                 let (name, _) = m.incrs.last().cloned().unwrap_or_default();
-                let f = OpenOptions::new().append(true).create(true).open(self.dir.join(&name)).map_err(|e| e.to_string())?;
+                let f = OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(self.dir.join(&name))
+                    .map_err(|e| e.to_string())?;
                 self.manifest = m;
                 self.file = Some(f);
             }
@@ -659,19 +689,23 @@ impl Writer {
     fn run(mut self) {
         loop {
             let stopping = self.aof().stop.load(Ordering::Acquire);
-            let cfg = self.shared.config().clone();
-            if cfg.appendfsync != self.cfg.appendfsync || cfg.appendonly != self.cfg.appendonly {
-                self.cfg.appendfsync = cfg.appendfsync;
-                self.cfg.appendonly = cfg.appendonly;
+            // The mutable directives, read once per pass (without copying the whole config).
+            let (appendonly, appendfsync) = {
+                let cfg = self.shared.config();
                 self.cfg.auto_aof_rewrite_percentage = cfg.auto_aof_rewrite_percentage;
                 self.cfg.auto_aof_rewrite_min_size = cfg.auto_aof_rewrite_min_size;
-                let on = self.file.is_some();
-                if on {
+                (cfg.appendonly, cfg.appendfsync)
+            };
+            if appendfsync != self.cfg.appendfsync || appendonly != self.cfg.appendonly {
+                self.cfg.appendfsync = appendfsync;
+                self.cfg.appendonly = appendonly;
+                if self.file.is_some() {
                     self.set_on(true);
                 }
             }
-            self.cfg.auto_aof_rewrite_percentage = cfg.auto_aof_rewrite_percentage;
-            self.cfg.auto_aof_rewrite_min_size = cfg.auto_aof_rewrite_min_size;
+            if stopping {
+                self.kill_child();
+            }
             let on = self.file.is_some() || self.child.as_ref().is_some();
             if self.cfg.appendonly && !on && !stopping {
                 // CONFIG SET appendonly yes: the keyspace goes to a new base first.
@@ -692,15 +726,18 @@ impl Writer {
             let wait = if stopping { Duration::ZERO } else { Duration::from_millis(100) };
             let offset = self.shared.engine.feed.take_wait(&mut self.buf, wait);
             self.append_buf();
+            // The flag, not this thread's copy of the config: CONFIG SET appendfsync always
+            // sets it at once, and workers hold replies from then on.
+            let always = self.aof().always.load(Ordering::Acquire);
             let fsync_now = match self.cfg.appendfsync {
-                Fsync::Always => self.dirty,
+                _ if always => self.dirty,
                 Fsync::EverySec => self.dirty && self.last_fsync.elapsed() >= Duration::from_secs(1),
-                Fsync::No => false,
+                Fsync::Always | Fsync::No => false,
             };
             if fsync_now || (stopping && self.dirty) {
                 self.fsync();
             }
-            if !self.dirty || self.cfg.appendfsync != Fsync::Always {
+            if !self.dirty || !always {
                 self.aof().set_durable(offset);
             }
             if stopping {
@@ -762,12 +799,8 @@ impl Writer {
         self.last_fsync = Instant::now();
     }
 
-    fn turn_off(&mut self) {
-        let engine = self.shared.engine;
-        engine.feed.set_enabled(false);
-        self.buf.clear();
-        self.fsync();
-        self.file = None;
+    /// Stops a rewrite in flight (shutdown, appendonly no); its temp file goes.
+    fn kill_child(&mut self) {
         if let Some(c) = self.child.take() {
             // SAFETY: kill and waitpid on the child this thread forked; no memory is touched.
             unsafe {
@@ -776,7 +809,19 @@ impl Writer {
             }
             let _ = fs::remove_file(&c.tmp);
             self.aof().rewrite_in_progress.store(false, Ordering::Release);
+            if c.enabling {
+                let _ = fs::remove_file(self.dir.join(incr_name(&self.cfg, c.seq)));
+            }
         }
+    }
+
+    fn turn_off(&mut self) {
+        let engine = self.shared.engine;
+        engine.feed.set_enabled(false);
+        self.buf.clear();
+        self.fsync();
+        self.file = None;
+        self.kill_child();
         self.set_on(false);
         log(LogLevel::Notice, "Background append only file rewriting stopped; AOF turned off");
     }
@@ -872,7 +917,7 @@ impl Writer {
         let a = self.aof();
         a.rewrite_in_progress.store(true, Ordering::Release);
         a.rewrite_started_ms.store(unix_ms(), Ordering::Relaxed);
-        self.child = Some(Child { pid, seq, tmp, started: Instant::now(), next });
+        self.child = Some(Child { pid, seq, tmp, started: Instant::now(), next, enabling: enable });
     }
 
     fn poll_child(&mut self) {
@@ -899,7 +944,7 @@ impl Writer {
             let _ = fs::remove_file(&c.tmp);
             log(LogLevel::Warning, "Background AOF rewrite failed");
             self.retry_after = unix_ms() + 5000;
-            if self.manifest.base.is_none() {
+            if c.enabling {
                 // Turning on failed: retry from scratch.
                 let _ = fs::remove_file(self.dir.join(incr_name(&self.cfg, c.seq)));
                 self.shared.engine.feed.set_enabled(false);
@@ -928,7 +973,8 @@ impl Writer {
             }
         }
         let base_size = fs::metadata(&base_path).map(|m| m.len()).unwrap_or(0);
-        let incr_size = c.next.incrs.first().and_then(|(n, _)| fs::metadata(self.dir.join(n)).ok()).map_or(0, |m| m.len());
+        let incr_size =
+            c.next.incrs.first().and_then(|(n, _)| fs::metadata(self.dir.join(n)).ok()).map_or(0, |m| m.len());
         let a = &self.shared.aof;
         a.base_size.store(base_size, Ordering::Relaxed);
         a.current_size.store(base_size + incr_size, Ordering::Relaxed);
@@ -995,11 +1041,17 @@ pub fn check_main(args: &[String]) -> i32 {
                 let (good, what) = match &damage {
                     Damage::Truncated { good } => (*good, "truncated".to_owned()),
                     Damage::Corrupt { offset, reason } => (*offset, format!("not valid at offset {offset}: {reason}")),
-                    Damage::Unknown { offset, command } => (*offset, format!("not valid at offset {offset}: {command}")),
+                    Damage::Unknown { offset, command } => {
+                        (*offset, format!("not valid at offset {offset}: {command}"))
+                    }
                 };
                 println!("AOF {} is {what}", file.display());
                 let diff = data.len() as u64 - good;
-                println!("AOF analyzed: filename={}, size={}, ok_up_to={good}, diff={diff}", file.display(), data.len());
+                println!(
+                    "AOF analyzed: filename={}, size={}, ok_up_to={good}, diff={diff}",
+                    file.display(),
+                    data.len()
+                );
                 if !fix {
                     println!("AOF {} is not valid. Use the --fix option to try fixing it.", file.display());
                     return 1;
@@ -1046,9 +1098,18 @@ mod tests {
             let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
             encode(&mut line, &argv);
             let mut parsed = resp::Args::new();
-            assert!(matches!(resp::parse_request(&line, &Default::default(), &mut parsed), Ok(resp::Status::Complete(_))));
+            assert!(matches!(
+                resp::parse_request(&line, &Default::default(), &mut parsed),
+                Ok(resp::Status::Complete(_))
+            ));
             let mut out = Vec::new();
-            crate::commands::execute(&self.shared, &mut self.session, &crate::commands::Argv::new(&line, &parsed), &mut out, now);
+            crate::commands::execute(
+                &self.shared,
+                &mut self.session,
+                &crate::commands::Argv::new(&line, &parsed),
+                &mut out,
+                now,
+            );
             out
         }
 
@@ -1056,7 +1117,8 @@ mod tests {
             let mut data = text.as_bytes();
             let mut out = Vec::new();
             while !data.is_empty() {
-                let cachette_memcache::Parsed::Complete(cmd, n) = cachette_memcache::parse(data, &Default::default()) else {
+                let cachette_memcache::Parsed::Complete(cmd, n) = cachette_memcache::parse(data, &Default::default())
+                else {
                     panic!("bad memcached request {text}")
                 };
                 crate::memcache::execute(&self.shared, &mut self.session, cmd, &mut out, now);
@@ -1157,7 +1219,15 @@ mod tests {
         h.run(NOW, &["BLPOP", "empty", "0.01"]);
         assert_eq!(
             h.effects(),
-            ["LPOP l", "RPOP l", "LMOVE l m LEFT RIGHT", "LMOVE l m RIGHT LEFT", "LPOP m 2", "ZPOPMIN z", "ZPOPMAX z 2"]
+            [
+                "LPOP l",
+                "RPOP l",
+                "LMOVE l m LEFT RIGHT",
+                "LMOVE l m RIGHT LEFT",
+                "LPOP m 2",
+                "ZPOPMIN z",
+                "ZPOPMAX z 2"
+            ]
         );
     }
 

@@ -17,7 +17,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let p = std::env::temp_dir().join(format!("cachette-aof-{}-{name}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).expect("temp dir");
         TempDir(p)
@@ -200,7 +201,8 @@ fn write_everything(p: &Proc) {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
         let mut w = client.get_connection().expect("conn");
         let got: Vec<String> = redis::cmd("BLPOP").arg("bl").arg(5).query(&mut w).expect("blpop");
-        let moved: String = redis::cmd("BLMOVE").arg("bl").arg("bl2").arg("RIGHT").arg("LEFT").arg(5).query(&mut w).expect("blmove");
+        let moved: String =
+            redis::cmd("BLMOVE").arg("bl").arg("bl2").arg("RIGHT").arg("LEFT").arg(5).query(&mut w).expect("blmove");
         (got, moved)
     });
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -375,13 +377,12 @@ fn dump_redis(p: &Proc) -> BTreeMap<(usize, Vec<u8>), String> {
 /// Runs writers that record every acknowledged write, SIGKILLs the server after `run`, and
 /// returns (acknowledged, present after restart) per writer.
 fn kill_round(dir: &Path, fsync: &str, run: Duration, prev: &[u64], round: usize) -> Vec<(u64, u64)> {
-    let writers = prev.len();
     let p = start(dir, &["--appendfsync", fsync]);
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
-    for w in 0..writers {
+    for (w, &start_at) in prev.iter().enumerate() {
         // What the last restart showed, in case this writer never gets to run before the kill.
-        let acked = Arc::new(AtomicU64::new(prev[w]));
+        let acked = Arc::new(AtomicU64::new(start_at));
         let (stop, port, a) = (stop.clone(), p.port, acked.clone());
         // Each writer continues its own list: it first reads how far the last round got.
         let h = std::thread::spawn(move || {
@@ -523,7 +524,10 @@ fn truncated_tail_is_repaired_or_refused_and_corruption_names_the_offset() {
     bad.extend_from_slice(&whole);
     std::fs::write(&incr, &bad).expect("write");
     let (ok, err) = run_to_exit(&dir.0, &[]);
-    assert!(!ok && err.contains("Bad file format") && err.contains("appendonly.aof.") && err.contains("at offset"), "{err}");
+    assert!(
+        !ok && err.contains("Bad file format") && err.contains("appendonly.aof.") && err.contains("at offset"),
+        "{err}"
+    );
     let out = std::process::Command::new(cachette_bin()).args(["check-aof"]).arg(&incr).output().expect("check-aof");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success() && text.contains("not valid"), "{text}");
@@ -602,8 +606,14 @@ fn appendonly_turned_on_at_runtime() {
     let dir = TempDir::new("runtime");
     let p = cachette_in(&dir.0, &[]).expect("starts");
     let mut c = p.redis_client();
-    let got: BTreeMap<String, String> = redis::cmd("CONFIG").arg("GET").arg("append*").query(&mut c).expect("config get");
-    let want = [("appenddirname", "appendonlydir"), ("appendfilename", "appendonly.aof"), ("appendfsync", "everysec"), ("appendonly", "no")];
+    let got: BTreeMap<String, String> =
+        redis::cmd("CONFIG").arg("GET").arg("append*").query(&mut c).expect("config get");
+    let want = [
+        ("appenddirname", "appendonlydir"),
+        ("appendfilename", "appendonly.aof"),
+        ("appendfsync", "everysec"),
+        ("appendonly", "no"),
+    ];
     assert_eq!(got, want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     q(&mut c, &["SET", "before", "1"]);
     q(&mut c, &["RPUSH", "l", "a"]);
