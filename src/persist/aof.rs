@@ -1258,6 +1258,47 @@ mod tests {
         assert_eq!(h.effects(), ["FLUSHDB"]);
     }
 
+    proptest::proptest! {
+        /// Damaged logs (commands cut, bytes flipped) never panic the scanner or the replay,
+        /// and damage is reported inside the input.
+        #[test]
+        fn damaged_logs_replay_without_panics(
+            picks in proptest::collection::vec(0usize..12, 0..24),
+            flip in proptest::option::of((0usize..4096, proptest::num::u8::ANY)),
+            cut in proptest::option::of(0usize..4096),
+        ) {
+            let lines: [&[&[u8]]; 12] = [
+                &[b"SET", b"k", b"v"], &[b"RPUSH", b"l", b"a", b"b"], &[b"SADD", b"s", b"1", b"x"],
+                &[b"ZADD", b"z", b"1.5", b"m"], &[b"HSET", b"h", b"f", b"v"], &[b"PEXPIREAT", b"k", b"99999999999999"],
+                &[b"SELECT", b"3"], &[b"MULTI"], &[b"EXEC"], &[b"INCR", b"k"], &[b"MCFLAGS", b"k", b"7"],
+                &[b"BLPOP", b"nothing", b"0"],
+            ];
+            let mut data = Vec::new();
+            for p in picks {
+                encode(&mut data, lines[p]);
+            }
+            if let Some((at, b)) = flip {
+                if !data.is_empty() {
+                    let at = at % data.len();
+                    data[at] = b;
+                }
+            }
+            if let Some(c) = cut {
+                data.truncate(c.min(data.len()));
+            }
+            match scan(&data, |_, _, _| {}) {
+                Ok(()) => {}
+                Err(Damage::Truncated { good }) => proptest::prop_assert!(good as usize <= data.len()),
+                Err(Damage::Corrupt { offset, .. }) | Err(Damage::Unknown { offset, .. }) => {
+                    proptest::prop_assert!((offset as usize) < data.len())
+                }
+            }
+            let shared = Shared::new(Config::default());
+            let mut session = crate::commands::Session::new(Arc::new(crate::server::ClientInfo::internal()));
+            let _ = replay(&shared, &mut session, &data);
+        }
+    }
+
     #[test]
     fn manifest_round_trips_and_reads_redis_lines() {
         let m = Manifest::parse(
