@@ -29,7 +29,7 @@
 use super::arg::*;
 use super::flags::*;
 use super::strings::{max_string_len, string_of};
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{mc_bits, Hashed};
 use crate::types::string as st;
 use crate::types::Value;
@@ -329,6 +329,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     };
     drop(l);
+    ctx.notify(notify::STRING, "setbit", k.key);
     ctx.out.int(i64::from(was));
     Ok(())
 }
@@ -487,8 +488,8 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             maxlen = maxlen.max(string_of(&e.value)?.len());
         }
     }
-    if maxlen == 0 {
-        l.delete(db, &dest, now);
+    let event = if maxlen == 0 {
+        l.delete(db, &dest, now).then_some((notify::GENERIC, "del"))
     } else {
         let mut res = vec![0u8; maxlen];
         for (i, k) in sources.iter().enumerate() {
@@ -506,8 +507,12 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             res.iter_mut().for_each(|b| *b = !*b);
         }
         l.set(db, &dest, Value::Str(res), None, 0, false, now).mc_bits |= mc_bits::RAW_STRING;
-    }
+        Some((notify::STRING, "set"))
+    };
     drop(l);
+    if let Some((class, event)) = event {
+        ctx.notify(class, event, dest.key);
+    }
     ctx.out.int(maxlen as i64);
     Ok(())
 }
@@ -760,6 +765,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, read_only: bool) -> Resu
         }
     };
     drop(l);
+    if highest.is_some() {
+        ctx.notify_after(notify::STRING, "setbit", k.key);
+    }
     ctx.out.array(replies.len());
     for r in replies {
         match r {

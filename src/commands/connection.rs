@@ -34,6 +34,14 @@ const HELLO_BLOCK: &[Arg] = &[
 ];
 
 fn ping(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    if argv.len() <= 2 && ctx.session.version == Version::Resp2 && ctx.session.subs.active() {
+        // Subscribed mode in RESP2: a reply shaped like a message, so clients reading a stream
+        // of pushes can tell it apart.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(if argv.len() == 2 { argv.get(1) } else { b"" });
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple(b"PONG"),
         2 => ctx.out.bulk(argv.get(1)),
@@ -126,6 +134,8 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    super::pubsub::leave_all(ctx.shared, ctx.session);
+    super::tracking::leave(ctx.shared, ctx.session);
     ctx.session.tx.discard();
     ctx.session.db = 0;
     ctx.session.version = Version::Resp2;

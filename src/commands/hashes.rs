@@ -23,7 +23,7 @@ use cachette_resp::{Encoder, Version};
 use super::arg::*;
 use super::flags::*;
 use super::keys::{cursor_arg, element_scan_options, empty_scan_page};
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
 use crate::types::hash::Hash;
@@ -145,6 +145,7 @@ fn hset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str) -> Result<(), Cm
         (2..argv.len()).step_by(2).filter(|&i| h.set(argv.get(i), argv.get(i + 1))).count()
     });
     drop(l);
+    ctx.notify_after(notify::HASH, "hset", k.key);
     if name == "hset" {
         ctx.out.int(added as i64);
     } else {
@@ -164,6 +165,9 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         modify_hash_locked(&mut l, db, &k, now, |h| h.set(field, value));
     }
     drop(l);
+    if !exists {
+        ctx.notify_after(notify::HASH, "hset", k.key);
+    }
     ctx.out.int(i64::from(!exists));
     Ok(())
 }
@@ -179,8 +183,9 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         None => false,
     };
     let mut removed = 0;
+    let mut emptied = false;
     if any {
-        let emptied = modify_hash_locked(&mut l, db, &k, now, |h| {
+        emptied = modify_hash_locked(&mut l, db, &k, now, |h| {
             removed = argv.rest(2).filter(|f| h.remove(f)).count();
             h.is_empty()
         });
@@ -189,6 +194,12 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     }
     drop(l);
+    if removed > 0 {
+        ctx.notify(notify::HASH, "hdel", k.key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", k.key);
+        }
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -210,6 +221,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     st::push_i64(&mut digits, new);
     modify_hash_locked(&mut l, db, &k, now, |h| h.set(field, &digits));
     drop(l);
+    ctx.notify_after(notify::HASH, "hincrby", k.key);
     ctx.out.int(new);
     Ok(())
 }
@@ -238,6 +250,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     crate::engine::effects::rewrite(&[b"HSET", k.key, field, &new]);
     modify_hash_locked(&mut l, db, &k, now, |h| h.set(field, &new));
     drop(l);
+    ctx.notify_after(notify::HASH, "hincrbyfloat", k.key);
     ctx.out.bulk(&new);
     Ok(())
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 
 use super::arg::*;
 use super::flags::*;
-use super::{excerpt, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{excerpt, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{mc_bits, Hashed, Locked};
 use crate::types::hll::{self, HllError};
 use crate::types::Value;
@@ -119,6 +119,9 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     dirty_extra(&l, extra);
     drop(l);
+    if changed > 0 || created {
+        ctx.notify(notify::STRING, "pfadd", k.key);
+    }
     ctx.out.int(i64::from(changed > 0 || created));
     Ok(())
 }
@@ -192,6 +195,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     }
     hll::invalidate_count(v);
     drop(l);
+    ctx.notify(notify::STRING, "pfadd", dest.key);
     ctx.out.ok();
     Ok(())
 }

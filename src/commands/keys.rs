@@ -25,7 +25,7 @@
 use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
-use super::{container, excerpt, int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{container, excerpt, int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::effects;
 use crate::engine::{mc_bits, Db, Engine, Hashed, Locked, DATABASES};
 use crate::glob::glob_match;
@@ -170,9 +170,12 @@ fn del(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let keys = hashed_keys(engine, argv);
     let mut l = lock_keys(engine, &keys);
-    let n = keys.iter().filter(|k| l.delete(db, k, now)).count();
+    let deleted: Vec<&Hashed<'_>> = keys.iter().filter(|k| l.delete(db, k, now)).collect();
     drop(l);
-    ctx.out.int(n as i64);
+    for k in &deleted {
+        ctx.notify(notify::GENERIC, "del", k.key);
+    }
+    ctx.out.int(deleted.len() as i64);
     Ok(())
 }
 
@@ -442,6 +445,10 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> Result<(), Cm
         true
     };
     drop(l);
+    if done {
+        ctx.notify(notify::GENERIC, "rename_from", src.key);
+        ctx.notify(notify::GENERIC, "rename_to", dst.key);
+    }
     if nx {
         ctx.out.int(i64::from(done));
     } else {
@@ -484,6 +491,9 @@ fn copy(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         _ => false,
     };
     drop(l);
+    if copied {
+        ctx.notify_in(notify::GENERIC, "copy_to", dst_db, dst.key);
+    }
     ctx.out.int(i64::from(copied));
     Ok(())
 }
@@ -505,6 +515,10 @@ fn move_(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         l.put(dst_db, &k, entry, now);
     }
     drop(l);
+    if moved {
+        ctx.notify_in(notify::GENERIC, "move_from", src_db, k.key);
+        ctx.notify_in(notify::GENERIC, "move_to", dst_db, k.key);
+    }
     ctx.out.int(i64::from(moved));
     Ok(())
 }
@@ -655,24 +669,30 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKi
     let when = kind.to_unix_ms(t, now).ok_or_else(|| invalid_expire(name))?;
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
-    let done = match l.peek(db, &k, now) {
-        None => false,
+    let (done, event) = match l.peek(db, &k, now) {
+        None => (false, ""),
         Some(e) => {
             let current = e.expire_at().map(|t| i64::try_from(t).unwrap_or(i64::MAX));
             if !flags.allows(current, when) {
-                false
+                (false, "")
             } else if when <= now as i64 {
                 // Logged as redis-server propagates it: the deletion, and an absolute time
                 // for the others, so replay at any later time gives the same key.
                 effects::rewrite(&[b"DEL", k.key]);
-                l.delete(db, &k, now)
+                (l.delete(db, &k, now), "del")
             } else {
                 effects::rewrite(&[b"PEXPIREAT", k.key, when.to_string().as_bytes()]);
-                l.set_expire(db, &k, Some(when as u64), now)
+                (l.set_expire(db, &k, Some(when as u64), now), "expire")
             }
         }
     };
     drop(l);
+    // redis-server announces a deletion before the reply and a new TTL after it.
+    if done && event == "del" {
+        ctx.notify(notify::GENERIC, event, k.key);
+    } else if done {
+        ctx.notify_after(notify::GENERIC, event, k.key);
+    }
     ctx.out.int(i64::from(done));
     Ok(())
 }
@@ -711,6 +731,9 @@ fn persist(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         l.set_expire(db, &k, None, now);
     }
     drop(l);
+    if had_ttl {
+        ctx.notify(notify::GENERIC, "persist", k.key);
+    }
     ctx.out.int(i64::from(had_ttl));
     Ok(())
 }

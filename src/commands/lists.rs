@@ -20,7 +20,7 @@
 
 use super::arg::*;
 use super::flags::*;
-use super::{block_on, int_arg, is, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
+use super::{block_on, int_arg, is, notify, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::types::list::{End, List};
 use crate::types::Value;
@@ -227,6 +227,9 @@ fn push_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End, only_existing: boo
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(argv.get(1));
     let len = push_locked(&mut engine.lock_one(&k), db, &k, end, argv.rest(2), only_existing, now)?;
+    if len > 0 {
+        ctx.notify_after(notify::LIST, push_event(end), k.key);
+    }
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -248,6 +251,36 @@ fn rpushx(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 // ---- pop ------------------------------------------------------------------------------------
+
+fn push_event(end: End) -> &'static str {
+    if end == End::Head {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    if end == End::Head {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+/// True when notifications are on and `k` is gone: the pop that just ran emptied it. Looked up
+/// only when someone may hear the `del`.
+fn emptied(ctx: &Ctx<'_>, l: &mut Locked<'_>, db: usize, k: &Hashed<'_>, now: u64) -> bool {
+    ctx.notifies(notify::GENERIC) && l.peek(db, k, now).is_none()
+}
+
+/// Announces a pop from `key` (and its deletion when it emptied).
+fn notify_pop(ctx: &mut Ctx<'_>, end: End, key: &[u8], gone: bool) {
+    ctx.notify_after(notify::LIST, pop_event(end), key);
+    if gone {
+        ctx.notify_after(notify::GENERIC, "del", key);
+    }
+}
 
 /// Elements popped by one command, in pop order.
 pub type Popped = Vec<Vec<u8>>;
@@ -285,7 +318,13 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdEr
     let count = if argv.len() == 3 { Some(positive_arg(argv.get(2), None)?) } else { None };
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(argv.get(1));
-    let popped = pop_locked(&mut engine.lock_one(&k), db, &k, end, count.unwrap_or(1), now)?;
+    let mut l = engine.lock_one(&k);
+    let popped = pop_locked(&mut l, db, &k, end, count.unwrap_or(1), now)?;
+    let gone = emptied(ctx, &mut l, db, &k, now);
+    drop(l);
+    if popped.as_ref().is_some_and(|v| !v.is_empty()) {
+        notify_pop(ctx, end, k.key, gone);
+    }
     match (popped, count) {
         (None, None) => ctx.out.null(),
         (None, Some(_)) => ctx.out.null_array(),
@@ -364,8 +403,10 @@ fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<
     if let Some((i, elements)) = &popped {
         // Logged as the pop it was, from the one key it popped, with the actual count.
         log_pop(keys[*i].key, end, Some(elements.len()));
+        let gone = emptied(ctx, &mut l, db, &keys[*i], now);
+        drop(l);
+        notify_pop(ctx, end, keys[*i].key, gone);
     }
-    drop(l);
     match (popped, block) {
         (Some((i, elements)), _) => {
             ctx.out.array(2);
@@ -409,8 +450,10 @@ fn bpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdE
     if let Some((i, _)) = &popped {
         // Served now or later (re-run by the blocking registry): the non-blocking pop.
         log_pop(keys[*i].key, end, None);
+        let gone = emptied(ctx, &mut l, db, &keys[*i], now);
+        drop(l);
+        notify_pop(ctx, end, keys[*i].key, gone);
     }
-    drop(l);
     match popped.and_then(|(i, mut v)| v.pop().map(|e| (i, e))) {
         Some((i, e)) => {
             ctx.out.array(2);
@@ -441,12 +484,7 @@ fn bmove_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: End, to: End) -> Resu
     let deadline = parse_timeout(argv.get(argv.len() - 1), ctx.now)?;
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let (src, dst) = (engine.hashed(argv.get(1)), engine.hashed(argv.get(2)));
-    let mut l = engine.lock(&[src, dst]);
-    let moved = move_locked(&mut l, db, &src, &dst, from, to, now)?;
-    if moved.is_some() {
-        crate::engine::effects::rewrite(&[b"LMOVE", src.key, dst.key, end_name(from), end_name(to)]);
-    }
-    drop(l);
+    let moved = move_notified(ctx, db, &src, &dst, from, to, now)?;
     match moved {
         Some(e) => ctx.out.bulk(&e),
         None => block_on(ctx, &[src], deadline),
@@ -493,12 +531,37 @@ pub fn move_locked(
     Ok(Some(e))
 }
 
+/// [`move_locked`] under its own locks, then the events redis-server sends: the push to `dst`,
+/// the pop from `src`, and `src`'s deletion if it emptied.
+fn move_notified(
+    ctx: &mut Ctx<'_>,
+    db: usize,
+    src: &Hashed<'_>,
+    dst: &Hashed<'_>,
+    from: End,
+    to: End,
+    now: u64,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let engine = ctx.engine();
+    let mut l = engine.lock(&[*src, *dst]);
+    let moved = move_locked(&mut l, db, src, dst, from, to, now)?;
+    if moved.is_some() {
+        // BLMOVE and BRPOPLPUSH, served now or later, are logged as the LMOVE they made.
+        crate::engine::effects::rewrite(&[b"LMOVE", src.key, dst.key, end_name(from), end_name(to)]);
+        let gone = emptied(ctx, &mut l, db, src, now);
+        drop(l);
+        ctx.notify(notify::LIST, push_event(to), dst.key);
+        notify_pop(ctx, from, src.key, gone);
+    }
+    Ok(moved)
+}
+
 /// LMOVE / RPOPLPUSH: both ends are parsed before any key is looked at; replies the moved
 /// element or a null.
 fn move_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, from: End, to: End) -> Result<(), CmdError> {
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let (src, dst) = (engine.hashed(argv.get(1)), engine.hashed(argv.get(2)));
-    let moved = move_locked(&mut engine.lock(&[src, dst]), db, &src, &dst, from, to, now)?;
+    let moved = move_notified(ctx, db, &src, &dst, from, to, now)?;
     match moved {
         Some(e) => ctx.out.bulk(&e),
         None => ctx.out.null(),
@@ -654,6 +717,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     };
     write_list(&mut l, db, &k, now).set(i, argv.get(3));
     drop(l);
+    ctx.notify_after(notify::LIST, "lset", k.key);
     ctx.out.ok();
     Ok(())
 }
@@ -685,6 +749,9 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         None => -1,
     };
     drop(l);
+    if reply > 0 {
+        ctx.notify(notify::LIST, "linsert", k.key);
+    }
     ctx.out.int(reply);
     Ok(())
 }
@@ -705,7 +772,14 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
         _ => 0,
     };
+    let gone = removed > 0 && emptied(ctx, &mut l, db, &k, now);
     drop(l);
+    if removed > 0 {
+        ctx.notify(notify::LIST, "lrem", k.key);
+        if gone {
+            ctx.notify(notify::GENERIC, "del", k.key);
+        }
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -718,7 +792,9 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
+    let mut trimmed = None;
     if let Some(list) = peek_list(&mut l, db, &k, now)? {
+        trimmed = Some(false);
         let len = list.len();
         let (head, tail) = match clamp_range(len, start, stop) {
             Some((a, b)) => (a, len - 1 - b),
@@ -727,9 +803,16 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         if head > 0 || tail > 0 {
             write_list(&mut l, db, &k, now).trim(head, tail);
             delete_if_empty(&mut l, db, &k, now);
+            trimmed = Some(emptied(ctx, &mut l, db, &k, now));
         }
     }
     drop(l);
+    if let Some(gone) = trimmed {
+        ctx.notify(notify::LIST, "ltrim", k.key);
+        if gone {
+            ctx.notify(notify::GENERIC, "del", k.key);
+        }
+    }
     ctx.out.ok();
     Ok(())
 }

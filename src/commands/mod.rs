@@ -22,10 +22,13 @@ pub mod keys;
 pub mod lists;
 pub mod meta;
 pub mod multi;
+pub mod notify;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod strings;
+pub mod tracking;
 pub mod zsets;
 
 use std::borrow::Cow;
@@ -36,6 +39,7 @@ use std::sync::{Arc, OnceLock};
 use cachette_resp::{Args, Encoder, Version};
 
 use crate::engine::Engine;
+use crate::server::pubsub as server_pubsub;
 use crate::server::{ClientInfo, Shared};
 use arg::Arg;
 
@@ -331,6 +335,17 @@ pub struct Session {
     /// Set by a blocking command (BLPOP …) that found nothing to serve, instead of a reply:
     /// the connection then blocks until a key is ready or the deadline passes.
     pub block: Option<BlockRequest>,
+    /// The worker thread that owns the connection (pub/sub delivers to it).
+    pub worker: usize,
+    /// Pub/sub subscriptions.
+    pub subs: pubsub::Subscriptions,
+    /// Client-side caching state (CLIENT TRACKING); None when off.
+    pub tracking: Option<tracking::TrackState>,
+    /// Pushes for this client produced by its own command (a PUBLISH or keyspace event it is
+    /// subscribed to), on their way into its output: [`Ctx::flush_pushes`] appends them where
+    /// the command announces them; the `expired` events of keys a read found expired are
+    /// placed before its reply by `execute`.
+    pub pushes: Vec<u8>,
     /// CLIENT REPLY state.
     pub reply: ReplyMode,
     /// In MONITOR mode: keyspace commands are refused.
@@ -365,6 +380,10 @@ impl Session {
             monitor: false,
             rerun: false,
             tx: Default::default(),
+            worker: 0,
+            subs: Default::default(),
+            tracking: None,
+            pushes: Vec::new(),
         }
     }
 }
@@ -427,6 +446,67 @@ impl<'a> Ctx<'a> {
     pub fn engine(&self) -> &'static Engine {
         self.shared.engine
     }
+
+    /// Announces keyspace event `event` of `class` (a [`notify`] class) on `key` in the
+    /// session's database. Costs one relaxed load when notifications of `class` are off.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        if self.shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+            self.notify_in(class, event, self.session.db, key);
+        }
+    }
+
+    /// [`Ctx::notify`] for the commands redis-server announces *after* their reply (LPUSH,
+    /// HSET, ZADD, EXPIRE, …): a subscriber that is the client itself gets the push after the
+    /// reply, whatever order the handler writes them in.
+    #[inline]
+    pub fn notify_after(&mut self, class: u32, event: &str, key: &[u8]) {
+        if self.shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+            self.announce(class, event, self.session.db, key);
+        }
+    }
+
+    /// True when events of `class` are announced (to skip work only they need).
+    #[inline]
+    pub fn notifies(&self, class: u32) -> bool {
+        self.shared.notify_flags.load(Ordering::Relaxed) & class != 0
+    }
+
+    /// [`Ctx::notify`] for a key of another database (MOVE, COPY … DB).
+    pub fn notify_in(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
+        if self.shared.notify_flags.load(Ordering::Relaxed) & class == 0 {
+            return;
+        }
+        self.announce(class, event, db, key);
+        self.flush_pushes();
+    }
+
+    /// Publishes one event; the client's own pushes wait in `session.pushes`.
+    fn announce(&mut self, class: u32, event: &str, db: usize, key: &[u8]) {
+        // Keys this command found expired, or created, are announced first and at once, as
+        // redis-server announces them from its lookups (before the reply, even for commands
+        // whose own event follows the reply).
+        let id = self.session.info.id;
+        if notify::pending(self.shared) {
+            notify::flush_expired(
+                self.shared,
+                Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes }),
+            );
+            self.flush_pushes();
+        }
+        let me = Some(server_pubsub::Publisher { id, worker: self.session.worker, out: &mut self.session.pushes });
+        notify::emit(self.shared, class, event, db, key, me);
+    }
+
+    /// Writes this client's own pushes into its output now: an event reaches its subscriber
+    /// where the command announces it, before or after the reply as in redis-server (SET … GET
+    /// and GETDEL reply first, most writes announce first).
+    pub fn flush_pushes(&mut self) {
+        if !self.session.pushes.is_empty() {
+            self.out.raw(&self.session.pushes);
+            self.session.pushes.clear();
+        }
+    }
 }
 
 struct Table {
@@ -438,7 +518,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 13] {
+fn families() -> [&'static [Spec]; 14] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -450,6 +530,7 @@ fn families() -> [&'static [Spec]; 13] {
         zsets::COMMANDS,
         hll::COMMANDS,
         sort::COMMANDS,
+        pubsub::COMMANDS,
         multi::COMMANDS,
         server::COMMANDS,
         introspect::COMMANDS,
@@ -652,6 +733,9 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
     {
         return reject(shared, session, argv, out, CmdError::err(OOM_ERROR));
     }
+    if session.version == Version::Resp2 && session.subs.active() && !pubsub::allowed_when_subscribed(spec.name) {
+        return reject(shared, session, argv, out, pubsub::not_allowed_when_subscribed(spec.name));
+    }
     if multi::queue(shared, session, spec, argv, out) {
         return;
     }
@@ -668,6 +752,7 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
     if let Ok(mut c) = info.last_cmd.try_lock() {
         *c = spec.name;
     };
+    let out_start = out.len();
     // A write command's effect is its command line unless the handler says otherwise; it
     // reaches the feed from the guard that saw the change (see `engine::effects`).
     let logged = spec.has(flags::WRITE) && shared.engine.feed.enabled();
@@ -688,6 +773,20 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
             true
         }
     };
+    if session.tracking.is_some() || shared.tracking.is_active() {
+        tracking::after_command(shared, session, spec, argv);
+    }
+    // Pushes announced after the reply (see `Ctx::notify_after`), invalidations included.
+    out.append(&mut session.pushes);
+    if notify::pending(shared) {
+        // Keys the command met expired, when it announced nothing itself (a read): redis-server
+        // announces them as it looks the key up, before the reply.
+        notify::flush_expired(
+            shared,
+            Some(server_pubsub::Publisher { id: info.id, worker: session.worker, out: &mut session.pushes }),
+        );
+        out.splice(out_start..out_start, session.pushes.drain(..));
+    }
     if logged {
         crate::engine::effects::end();
     }

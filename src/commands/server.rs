@@ -61,6 +61,10 @@ const CLIENT_SUBS: &[Spec] = &[
     spec("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.0.0", "O(1)", "Set client eviction mode for the current connection", client_no_evict).args(&[oneof("enabled", &[pure("ON"), pure("OFF")])]),
     spec("client|reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.2.0", "O(1)", "Instruct the server whether to reply to commands", client_reply).args(&[oneof("on_off_skip", &[pure("ON"), pure("OFF"), pure("SKIP")])]),
     spec("client|unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(log N) where N is the number of client connections", "Unblock a client blocked in a blocking command from a different connection", client_unblock).args(&[integer("client-id"), oneof("timeout_error", &[pure("TIMEOUT"), pure("ERROR")]).optional()]),
+    spec("client|tracking", -3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1). Some options may introduce additional complexity.", "Enable or disable server assisted client side caching support", super::tracking::client_tracking).args(super::tracking::TRACKING_ARGS),
+    spec("client|caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1)", "Instruct the server about tracking or not keys in the next request", super::tracking::client_caching).args(super::tracking::CACHING_ARGS),
+    spec("client|getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "O(1)", "Get tracking notifications redirection client ID if any", super::tracking::client_getredir),
+    spec("client|trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "O(1)", "Return information about server assisted client side caching for the current connection", super::tracking::client_trackinginfo),
     spec("client|help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "O(1)", "Show helpful text about the different subcommands", client_help),
 ];
 
@@ -147,6 +151,10 @@ fn derived_categories(s: &Spec) -> Vec<&'static str> {
         c.push("@dangerous");
     } else if !group.is_empty() && group != "@admin" {
         c.push(group);
+    }
+    // Pub/sub commands take the category from the flag, not the group: PUBSUB HELP has neither.
+    if s.has(PUBSUB) {
+        c.push("@pubsub");
     }
     c.push(if s.has(FAST) { "@fast" } else { "@slow" });
     if s.has(BLOCKING) {
@@ -673,15 +681,16 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = (2..argv.len()).step_by(2).map(|i| (argv.get(i), argv.get(i + 1))).collect();
-    let level = {
+    let (level, events) = {
         let mut cfg = ctx.shared.config_mut();
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
         ctx.shared.stats.sync_config(&cfg);
         ctx.shared.engine.limits.configure(cfg.memory_settings());
         ctx.shared.aof.configure(&cfg);
-        cfg.loglevel
+        (cfg.loglevel, cfg.notify_keyspace_events)
     };
     crate::server::log::set_level(level);
+    super::notify::configure(ctx.shared, events);
     let limits = &ctx.shared.engine.limits;
     if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) && limits.over_limit() {
         crate::server::log::log(
@@ -780,8 +789,18 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     if info.monitor.load(Ordering::Relaxed) {
         f.push('O');
     }
+    if info.is_pubsub() {
+        f.push('P');
+    }
     if shared.blocking.is_blocked(info.id) {
         f.push('b');
+    }
+    let tracking = info.tracking.load(Ordering::Relaxed);
+    if tracking & crate::server::shared::TRACKING_ON != 0 {
+        f.push('t');
+    }
+    if tracking & crate::server::shared::TRACKING_BCAST != 0 {
+        f.push('B');
     }
     if info.no_evict.load(Ordering::Relaxed) {
         f.push('e');
@@ -792,8 +811,8 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     f
 }
 
-/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `sub`,
-/// `psub`, `ssub` and `multi` read 0 / -1 until pub/sub and transactions keep that state.
+/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `multi`
+/// reads -1 until transactions keep that state where other threads can see it.
 fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.lock().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = info.last_cmd.lock().map(|c| *c).unwrap_or("NULL");
@@ -802,7 +821,7 @@ fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -
     let obuf = info.obuf.load(Ordering::Relaxed);
     let qbuf = info.qbuf.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir={} resp={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -812,22 +831,48 @@ fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -
         idle,
         client_flags(shared, info),
         info.db.load(Ordering::Relaxed),
+        info.subs[0].load(Ordering::Relaxed),
+        info.subs[1].load(Ordering::Relaxed),
+        info.subs[2].load(Ordering::Relaxed),
         qbuf,
         obuf,
         16384 + qbuf + obuf,
         if obuf > 0 { "rw" } else { "r" },
         cmd,
+        info.redir.load(Ordering::Relaxed),
         info.resp.load(Ordering::Relaxed),
     )
 }
 
-/// A client type name as CLIENT LIST / KILL TYPE take it: Some(true) for normal clients, Some(false)
-/// for the types cachette has no clients of yet (master, replica, pubsub).
-fn client_type(t: &[u8]) -> Result<bool, CmdError> {
+/// A client type as CLIENT LIST / KILL TYPE name it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    /// Neither subscribed nor a replication link.
+    Normal,
+    /// Subscribed to a channel, pattern or shard channel.
+    PubSub,
+    /// Master and replica links: cachette has none yet.
+    Link,
+}
+
+impl ClientType {
+    fn matches(self, c: &ClientInfo) -> bool {
+        match self {
+            ClientType::Normal => !c.is_pubsub(),
+            ClientType::PubSub => c.is_pubsub(),
+            ClientType::Link => false,
+        }
+    }
+}
+
+/// Parses a TYPE argument, with redis-server's error.
+fn client_type(t: &[u8]) -> Result<ClientType, CmdError> {
     if is(t, "normal") {
-        Ok(true)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub") {
-        Ok(false)
+        Ok(ClientType::Normal)
+    } else if is(t, "pubsub") {
+        Ok(ClientType::PubSub)
+    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
+        Ok(ClientType::Link)
     } else {
         Err(CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))))
     }
@@ -840,10 +885,10 @@ fn redis_clients(ctx: &Ctx<'_>) -> Vec<std::sync::Arc<ClientInfo>> {
 
 fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     // redis-server 7.0 takes either one TYPE filter or one ID list, never both.
-    let mut normal = true;
+    let mut of_type = None;
     let mut ids: Option<Vec<i64>> = None;
     if argv.len() == 4 && is(argv.get(2), "TYPE") {
-        normal = client_type(argv.get(3))?;
+        of_type = Some(client_type(argv.get(3))?);
     } else if argv.len() >= 4 && is(argv.get(2), "ID") {
         let parsed: Option<Vec<i64>> = argv.rest(3).map(crate::types::string::parse_i64).collect();
         ids = Some(parsed.ok_or_else(|| CmdError::err("ERR Invalid client ID"))?);
@@ -855,7 +900,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     for c in redis_clients(ctx) {
         let listed = match &ids {
             Some(ids) => ids.contains(&(c.id as i64)),
-            None => normal,
+            None => of_type.map_or(true, |t| t.matches(&c)),
         };
         if listed {
             text.push_str(&client_line(ctx.shared, &c, now));
@@ -876,7 +921,7 @@ fn client_info(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 #[derive(Default)]
 struct KillFilter<'a> {
     id: Option<u64>,
-    normal: Option<bool>,
+    of_type: Option<ClientType>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
     skipme: bool,
@@ -886,7 +931,7 @@ impl KillFilter<'_> {
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
         (!self.skipme || c.id != me)
             && self.id.map_or(true, |id| id == c.id)
-            && self.normal.unwrap_or(true)
+            && self.of_type.map_or(true, |t| t.matches(c))
             && self.addr.map_or(true, |a| a == c.addr.to_string().as_bytes())
             && self.laddr.map_or(true, |a| a == c.laddr.to_string().as_bytes())
     }
@@ -913,7 +958,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     .ok_or_else(|| CmdError::err("ERR client-id should be greater than 0"))?;
                 f.id = Some(id as u64);
             } else if is(opt, "TYPE") {
-                f.normal = Some(client_type(val)?);
+                f.of_type = Some(client_type(val)?);
             } else if is(opt, "ADDR") {
                 f.addr = Some(val);
             } else if is(opt, "LADDR") {
@@ -1238,6 +1283,12 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 st.keyspace_hits.load(Ordering::Relaxed),
                 st.keyspace_misses.load(Ordering::Relaxed),
                 sh.stats.total_errors(),
+            );
+            let (channels, patterns, shard) = sh.pubsub.sizes();
+            let (keys, items, prefixes) = sh.tracking.sizes();
+            let _ = write!(
+                t,
+                "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\ntracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
             );
         }
         "commandstats" => {

@@ -20,7 +20,7 @@
 use super::arg::*;
 use super::flags::*;
 use super::keys::{cursor_arg, element_scan_options, empty_scan_page};
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
 use crate::types::set::{Member, Rng, Set};
@@ -117,13 +117,15 @@ fn finish_write(l: &mut Locked<'_>, db: usize, k: &Hashed<'_>, now: u64, changed
 
 /// Stores a computed set under `dst` (replacing whatever it held, TTL included), or deletes
 /// `dst` when the set is empty; answers the cardinality.
-fn store_result(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, dst: &Hashed<'_>, result: Set) {
+/// `event` is the command's keyspace event (`sinterstore` …); an emptied `dst` announces `del`.
+fn store_result(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, dst: &Hashed<'_>, result: Set, event: &str) {
     let (db, now) = (ctx.session.db, ctx.now);
     let n = result.len();
     if n > 0 {
         l.set(db, dst, Value::Set(Box::new(result)), None, 0, false, now);
-    } else {
-        l.delete(db, dst, now);
+        ctx.notify_after(notify::SET, event, dst.key);
+    } else if l.delete(db, dst, now) {
+        ctx.notify_after(notify::GENERIC, "del", dst.key);
     }
     ctx.out.int(n as i64);
 }
@@ -150,6 +152,9 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     };
     drop(l);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", k.key);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -160,13 +165,20 @@ fn srem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
     let mut removed = 0;
+    let mut emptied = false;
     if let Some(e) = l.peek(db, &k, now) {
         let s = set_of_mut(&mut e.value)?;
         removed = argv.rest(2).filter(|m| s.remove(m)).count();
-        let emptied = s.is_empty();
+        emptied = s.is_empty();
         finish_write(&mut l, db, &k, now, removed > 0, emptied);
     }
     drop(l);
+    if removed > 0 {
+        ctx.notify(notify::SET, "srem", k.key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", k.key);
+        }
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -258,6 +270,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             let emptied = s.is_empty();
             finish_write(&mut l, db, &k, now, true, emptied);
             drop(l);
+            notify_spop(ctx, k.key, emptied);
             match m {
                 Some(m) => reply_member(ctx, &m),
                 None => ctx.out.null(),
@@ -273,6 +286,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             crate::engine::effects::rewrite(&[b"DEL", k.key]);
             l.delete(db, &k, now);
             drop(l);
+            notify_spop(ctx, k.key, true);
             reply_set(ctx, all.len(), all.iter());
         }
         Some(n) => {
@@ -283,10 +297,19 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             crate::engine::effects::rewrite(&line);
             finish_write(&mut l, db, &k, now, true, false);
             drop(l);
+            notify_spop(ctx, k.key, false);
             reply_set(ctx, popped.len(), popped.into_iter());
         }
     }
     Ok(())
+}
+
+fn notify_spop(ctx: &mut Ctx<'_>, key: &[u8], emptied: bool) {
+    // redis-server announces the pop before its reply and the deletion after it.
+    ctx.notify(notify::SET, "spop", key);
+    if emptied {
+        ctx.notify_after(notify::GENERIC, "del", key);
+    }
 }
 
 /// SRANDMEMBER key [count]. Without a count: one random member, or nil. With one: an array; a
@@ -361,15 +384,17 @@ fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         ctx.out.int(i64::from(in_src));
         return Ok(());
     }
+    let mut src_emptied = false;
     if let Some(e) = l.peek(db, &src, now) {
         let s = set_of_mut(&mut e.value)?;
         s.remove(member);
-        let emptied = s.is_empty();
-        finish_write(&mut l, db, &src, now, true, emptied);
+        src_emptied = s.is_empty();
+        finish_write(&mut l, db, &src, now, true, src_emptied);
     }
+    let mut added = true;
     if dst_exists {
         if let Some(e) = l.peek(db, &dst, now) {
-            let added = set_of_mut(&mut e.value)?.insert(member);
+            added = set_of_mut(&mut e.value)?.insert(member);
             finish_write(&mut l, db, &dst, now, added, false);
         }
     } else {
@@ -378,6 +403,13 @@ fn smove(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         l.set(db, &dst, Value::Set(Box::new(s)), None, 0, false, now);
     }
     drop(l);
+    ctx.notify(notify::SET, "srem", src.key);
+    if src_emptied {
+        ctx.notify(notify::GENERIC, "del", src.key);
+    }
+    if added {
+        ctx.notify(notify::SET, "sadd", dst.key);
+    }
     ctx.out.int(1);
     Ok(())
 }
@@ -459,7 +491,7 @@ fn inter_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], dst: Option<&[u8]>, card: Op
     let Some(sizes) = sizes.into_iter().collect::<Option<Vec<usize>>>() else {
         return match &dst {
             Some(d) => {
-                store_result(ctx, &mut l, d, Set::default());
+                store_result(ctx, &mut l, d, Set::default(), "sinterstore");
                 Ok(())
             }
             None => {
@@ -494,7 +526,7 @@ fn inter_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], dst: Option<&[u8]>, card: Op
         }
     }
     match (&dst, card) {
-        (Some(d), _) => store_result(ctx, &mut l, d, kept.into_iter().collect()),
+        (Some(d), _) => store_result(ctx, &mut l, d, kept.into_iter().collect(), "sinterstore"),
         (None, Some(limit)) => {
             drop(l);
             let n = if limit > 0 { kept.len().min(limit) } else { kept.len() };
@@ -574,7 +606,10 @@ fn union_diff_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], dst: Option<&[u8]>, op:
         }
     }
     match &dst {
-        Some(d) => store_result(ctx, &mut l, d, result),
+        Some(d) => {
+            let event = if matches!(op, SetOp::Union) { "sunionstore" } else { "sdiffstore" };
+            store_result(ctx, &mut l, d, result, event)
+        }
         None => {
             drop(l);
             reply_set(ctx, result.len(), result.iter());

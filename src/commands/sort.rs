@@ -46,7 +46,7 @@ use std::ops::Range;
 
 use super::arg::*;
 use super::flags::*;
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Engine, Hashed, Locked};
 use crate::types::list::{End, List};
 use crate::types::Value;
@@ -610,8 +610,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, readonly: bool) -> Result<()
             }
             if count > 0 {
                 l.set(db, d, Value::List(list.into()), None, 0, false, now);
-            } else {
-                l.delete(db, d, now);
+                ctx.notify(notify::LIST, "sortstore", d.key);
+            } else if l.delete(db, d, now) {
+                ctx.notify(notify::GENERIC, "del", d.key);
             }
             ctx.out.int(count as i64);
         }

@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use super::arg::*;
 use super::flags::*;
-use super::{int_arg, is, spec, Argv, CmdError, Ctx, Spec};
+use super::{int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{effects, mc_bits, Hashed, Locked};
 use crate::types::string::{self as st, FloatIncrError};
 use crate::types::Value;
@@ -304,7 +304,7 @@ pub struct SetOptions<'a> {
 }
 
 /// Stores `value` under `key` per `o`. Order of checks, as redis-server: the expire time, then
-/// (with GET) the old value's type, then NX/XX. An expire time already past deletes the key
+/// (with GET) the old value's type, then NX/XX. An expire time already past stores the key expired
 /// (and still answers as a successful SET).
 pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.session.db, ctx.now);
@@ -339,22 +339,23 @@ pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'
         Condition::IfExists => !found,
     };
     if !stopped {
-        match expire_at {
-            Some(t) if t <= now => {
-                effects::rewrite(&[b"DEL", key]);
-                l.delete(db, &k, now);
-            }
-            _ => {
-                // A relative or absolute expiry is logged as the absolute PXAT, as
-                // redis-server propagates it (SETEX and PSETEX too).
-                if let Some(t) = expire_at {
-                    effects::rewrite(&[b"SET", key, raw, b"PXAT", t.to_string().as_bytes()]);
-                }
-                l.set(db, &k, value, expire_at, 0, o.keep_ttl, now);
-            }
+        // A relative or absolute expiry is logged as the absolute PXAT (SETEX and PSETEX too),
+        // as redis-server 7.0 propagates it, an expiry already past included.
+        if let Some(t) = expire_at {
+            effects::rewrite(&[b"SET", key, raw, b"PXAT", t.to_string().as_bytes()]);
         }
+        // An expire time already past stores a key that is already expired, as redis-server
+        // 7.0 does: no reader sees it, and its reclaiming announces `expired`.
+        l.set(db, &k, value, expire_at, 0, o.keep_ttl, now);
     }
     drop(l);
+    if !stopped {
+        // An expire time already past still announces `set` and `expire`, as redis-server does.
+        ctx.notify(notify::STRING, "set", key);
+        if expire_at.is_some() {
+            ctx.notify(notify::GENERIC, "expire", key);
+        }
+    }
     if !o.get {
         match (o.reply, stopped) {
             (SetReply::OkOrNull, false) => ctx.out.ok(),
@@ -498,6 +499,8 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     }
     l.delete(db, &k, now);
+    drop(l);
+    ctx.notify(notify::GENERIC, "del", argv.get(1));
     Ok(())
 }
 
@@ -521,20 +524,27 @@ fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let had_ttl = e.expire_at().is_some();
     ctx.out.bulk(s);
     let key = k.key;
-    match expire_at {
+    let event = match expire_at {
         Some(t) if t <= now => {
             effects::rewrite(&[b"DEL", key]);
             l.delete(db, &k, now);
+            Some("del")
         }
         Some(t) => {
             effects::rewrite(&[b"PEXPIREAT", key, t.to_string().as_bytes()]);
             l.set_expire(db, &k, Some(t), now);
+            Some("expire")
         }
         None if x.persist && had_ttl => {
             effects::rewrite(&[b"PERSIST", key]);
             l.set_expire(db, &k, None, now);
+            Some("persist")
         }
-        None => {}
+        None => None,
+    };
+    drop(l);
+    if let Some(event) = event {
+        ctx.notify(notify::GENERIC, event, argv.get(1));
     }
     Ok(())
 }
@@ -568,6 +578,9 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, nx: bool) -> Result<(), CmdE
         l.set(db, k, Value::Str(argv.get(2 + 2 * i).to_vec()), None, 0, false, now);
     }
     drop(l);
+    for k in &keys {
+        ctx.notify(notify::STRING, "set", k.key);
+    }
     if nx {
         ctx.out.int(1);
     } else {
@@ -629,6 +642,7 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Result<(), CmdErro
     let new = old.checked_add(delta).ok_or(CmdError::Overflow)?;
     replace_string_locked(&mut l, db, &k, now, |s| st::push_i64(s, new));
     drop(l);
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -652,6 +666,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     effects::rewrite(&[b"SET", k.key, &new, b"KEEPTTL"]);
     replace_string_locked(&mut l, db, &k, now, |s| s.extend_from_slice(&new));
     drop(l);
+    ctx.notify(notify::STRING, "incrbyfloat", argv.get(1));
     ctx.out.bulk(&new);
     Ok(())
 }
@@ -691,6 +706,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             }
         };
         drop(l);
+        ctx.notify(notify::STRING, "append", key);
         ctx.out.int(len as i64);
         return Ok(());
     }
@@ -740,6 +756,9 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
     };
     drop(l);
+    if !patch.is_empty() {
+        ctx.notify(notify::STRING, "setrange", argv.get(1));
+    }
     ctx.out.int(len as i64);
     Ok(())
 }

@@ -29,7 +29,7 @@ use cachette_resp::Version;
 use super::arg::*;
 use super::flags::*;
 use super::keys::{cursor_arg, element_scan_options, empty_scan_page};
-use super::{block_on, int_arg, is, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
+use super::{block_on, int_arg, is, notify, parse_timeout, spec, Argv, CmdError, Ctx, Spec};
 use crate::engine::{Hashed, Locked};
 use crate::glob::glob_match;
 use crate::types::set::Rng;
@@ -178,15 +178,23 @@ fn read_zset<R>(
     }
 }
 
-/// Stores `z` at `dst`, or deletes `dst` when `z` is empty (a store command's result).
-fn store_locked(l: &mut Locked<'_>, db: usize, dst: &Hashed<'_>, z: ZSet, now: u64) -> usize {
+/// Stores `z` at `dst`, or deletes `dst` when `z` is empty (a store command's result). Returns
+/// the size and the keyspace event: `event` for a store, `del` when an existing `dst` went.
+fn store_locked<'v>(
+    l: &mut Locked<'_>,
+    db: usize,
+    dst: &Hashed<'_>,
+    z: ZSet,
+    now: u64,
+    event: &'v str,
+) -> (usize, Option<(u32, &'v str)>) {
     let n = z.len();
     if n == 0 {
-        l.delete(db, dst, now);
+        (0, l.delete(db, dst, now).then_some((notify::GENERIC, "del")))
     } else {
         l.set(db, dst, Value::ZSet(Box::new(z)), None, 0, false, now);
+        (n, Some((notify::ZSET, event)))
     }
-    n
 }
 
 /// Writes `n` members with or without scores: RESP3 pairs are `[member, double]` arrays, RESP2
@@ -345,6 +353,9 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, f: AddFlags, first: usize) -
         }
     }
     drop(l);
+    if added + updated > 0 {
+        ctx.notify_after(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, k.key);
+    }
     if f.incr {
         match last {
             Some(s) => ctx.out.double(s),
@@ -364,6 +375,26 @@ fn count(what: Added, added: &mut i64, updated: &mut i64) {
     }
 }
 
+/// Announces the removal of `n` members of `key` by `event` (nothing when none went), and the
+/// key's deletion when it emptied.
+/// Pops announce after their reply (`after`), removals before it, as redis-server does.
+fn notify_removed(ctx: &mut Ctx<'_>, event: &str, key: &[u8], n: usize, emptied: bool, after: bool) {
+    if n == 0 {
+        return;
+    }
+    if after {
+        ctx.notify_after(notify::ZSET, event, key);
+        if emptied {
+            ctx.notify_after(notify::GENERIC, "del", key);
+        }
+    } else {
+        ctx.notify(notify::ZSET, event, key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
+    }
+}
+
 // ---- ZREM ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT -------------------------------
 
 /// ZREM key member [member ...]: how many were removed; an emptied set is deleted.
@@ -371,6 +402,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
+    let mut emptied = false;
     let removed = match l.peek(db, &k, now) {
         None => 0,
         Some(e) => {
@@ -382,10 +414,12 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             } else if n > 0 {
                 l.write(db, &k, now);
             }
+            emptied = empty;
             n
         }
     };
     drop(l);
+    notify_removed(ctx, "zrem", k.key, removed, emptied, false);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -593,8 +627,11 @@ fn zrange_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, cmd: RangeCmd) -> Result<(
                 out
             }
         };
-        let n = store_locked(&mut l, db, &dst, result, now);
+        let (n, event) = store_locked(&mut l, db, &dst, result, now, "zrangestore");
         drop(l);
+        if let Some((class, event)) = event {
+            ctx.notify_after(class, event, dst.key);
+        }
         ctx.out.int(n as i64);
         return Ok(());
     }
@@ -632,13 +669,15 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, range: Range<'_>) -> Re
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let k = engine.hashed(argv.get(1));
     let mut l = engine.lock_one(&k);
+    let mut emptied = false;
     let removed = match l.peek(db, &k, now) {
         None => 0,
         Some(e) => {
             let z = zset_mut(&mut e.value)?;
             let (at, n, _) = select(z, &range, false, 0, -1);
             let n = z.drain_ranks(at, at + n).len();
-            if z.is_empty() {
+            emptied = z.is_empty();
+            if emptied {
                 l.delete(db, &k, now);
             } else if n > 0 {
                 l.write(db, &k, now);
@@ -647,6 +686,12 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, range: Range<'_>) -> Re
         }
     };
     drop(l);
+    let event = match range {
+        Range::Rank(..) => "zremrangebyrank",
+        Range::Score(_) => "zremrangebyscore",
+        Range::Lex(_) => "zremrangebylex",
+    };
+    notify_removed(ctx, event, k.key, removed, emptied, false);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -688,6 +733,17 @@ pub fn pop_locked(
         return Ok(Some((i, popped)));
     }
     Ok(None)
+}
+
+/// Announces a pop from `key` (`zpopmin`/`zpopmax`, and `del` when it emptied). Called by
+/// every pop command after [`pop_locked`], with the lock still held to see whether the key went.
+fn notify_pop(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, k: &Hashed<'_>, min: bool, n: usize) {
+    if n == 0 || !ctx.notifies(notify::ZSET | notify::GENERIC) {
+        return;
+    }
+    let (db, now) = (ctx.session.db, ctx.now);
+    let gone = l.peek(db, k, now).is_none();
+    notify_removed(ctx, if min { "zpopmin" } else { "zpopmax" }, k.key, n, gone, true);
 }
 
 /// The reply shapes of the pop commands.
@@ -755,6 +811,9 @@ fn zpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, min: bool) -> Result<(), Cmd
     let mut l = engine.lock_one(&k[0]);
     let n = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
     let popped = pop_locked(&mut l, db, &k, min, n, now)?;
+    if let Some((_, p)) = &popped {
+        notify_pop(ctx, &mut l, &k[0], min, p.len());
+    }
     drop(l);
     match popped {
         Some((_, p)) => reply_pop(ctx, argv.get(1), &p, PopShape::Flat { counted: count.is_some() }),
@@ -820,6 +879,7 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
     if let Some((i, p)) = &popped {
         log_zpop(keys[*i].key, a.min, Some(p.len()));
+        notify_pop(ctx, &mut l, &keys[*i], a.min, p.len());
     }
     drop(l);
     match popped {
@@ -848,9 +908,10 @@ fn bzpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, min: bool) -> Result<(), Cm
     let keys: Vec<Hashed<'_>> = (1..argv.len() - 1).map(|i| engine.hashed(argv.get(i))).collect();
     let mut l = engine.lock(&keys);
     let popped = pop_locked(&mut l, db, &keys, min, 1, now)?;
-    if let Some((i, _)) = &popped {
+    if let Some((i, p)) = &popped {
         // Served now or later (re-run by the blocking registry): the non-blocking pop.
         log_zpop(keys[*i].key, min, None);
+        notify_pop(ctx, &mut l, &keys[*i], min, p.len());
     }
     drop(l);
     match popped {
@@ -878,6 +939,7 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
     if let Some((i, p)) = &popped {
         log_zpop(keys[*i].key, a.min, Some(p.len()));
+        notify_pop(ctx, &mut l, &keys[*i], a.min, p.len());
     }
     drop(l);
     match popped {
@@ -1185,8 +1247,16 @@ fn setop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, cmd: SetOpCmd) -> Result<()
     }
     if cmd.store {
         z.compact_if_small();
-        let n = store_locked(&mut l, db, &hashed[setnum], z, now);
+        let name = match cmd.op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            SetOp::Diff => "zdiffstore",
+        };
+        let (n, event) = store_locked(&mut l, db, &hashed[setnum], z, now, name);
         drop(l);
+        if let Some((class, event)) = event {
+            ctx.notify_after(class, event, hashed[setnum].key);
+        }
         ctx.out.int(n as i64);
         return Ok(());
     }

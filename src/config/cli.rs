@@ -18,7 +18,7 @@
 //! cachette unchanged: `-p` memcache-port, `-l ADDR[,ADDR…]` bind, `-m MB` maxmemory, `-M`
 //! maxmemory-policy noeviction, `-c` maxclients, `-t` threads, `-b` tcp-backlog, `-I SIZE`
 //! memcache-item-size-max (`k`/`m` mean KiB/MiB as in memcached), `-C` memcache-cas no, `-A`
-//! memcache-enable-shutdown yes, `-B` memcache-protocol, `-v`/`-vv` loglevel verbose/debug,
+//! memcache-enable-shutdown yes, `-B` memcache-protocol, `-S` memcache-sasl yes, `-v`/`-vv` loglevel verbose/debug,
 //! `-o idle_timeout=N` timeout (other `-o` options that only tune memcached's internals are
 //! accepted and ignored). `-U 0` is accepted; UDP itself is refused with a message, as are
 //! memcached's flags that have no counterpart (`-d`, `-u`, `-s` …). `-p` is memcached's: redis-server
@@ -182,12 +182,12 @@ fn split_command_line(tokens: &[OsString]) -> Result<Split, String> {
 
 /// memcached's short flags that cachette maps (see [`memcached_flag`]).
 fn is_memcached_flag(flag: &str) -> bool {
-    matches!(flag, "-p" | "-U" | "-l" | "-m" | "-M" | "-c" | "-t" | "-I" | "-C" | "-A" | "-B" | "-b" | "-o")
+    matches!(flag, "-p" | "-U" | "-l" | "-m" | "-M" | "-c" | "-t" | "-I" | "-C" | "-A" | "-B" | "-b" | "-o" | "-S")
         || (flag.len() >= 2 && flag.starts_with('-') && flag[1..].bytes().all(|b| b == b'v'))
 }
 
 fn memcached_flag_takes_value(flag: &str) -> bool {
-    !matches!(flag, "-M" | "-C" | "-A") && !flag[1..].bytes().all(|b| b == b'v')
+    !matches!(flag, "-M" | "-C" | "-A" | "-S") && !flag[1..].bytes().all(|b| b == b'v')
 }
 
 /// memcached 1.6 flags with no counterpart in cachette: refused by name rather than taken for a
@@ -264,6 +264,7 @@ fn memcached_flag(flag: &str, value: Option<&str>) -> Result<Vec<Vec<String>>, S
         }
         "-C" => line("memcache-cas", "no"),
         "-A" => line("memcache-enable-shutdown", "yes"),
+        "-S" => line("memcache-sasl", "yes"),
         "-B" => line("memcache-protocol", v),
         "-o" => {
             let mut lines = Vec::new();

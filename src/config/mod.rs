@@ -70,6 +70,10 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// `memcache-item-size-max`: largest memcached value, bytes (memcached `-I`).
     pub item_size_max: usize,
+    /// `memcache-sasl`: SASL authentication required on the memcached port (memcached `-S`).
+    pub memcache_sasl: bool,
+    /// `memcache-sasl-pwdb`: the `user:password` file SASL checks against.
+    pub memcache_sasl_pwdb: String,
     /// `memcache-cas`: items get CAS uniques (memcached `-C` turns this off).
     pub memcache_cas: bool,
     /// `memcache-enable-shutdown`: the memcached `shutdown` command works (memcached `-A`).
@@ -130,6 +134,10 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u32,
     /// `auto-aof-rewrite-min-size` (bytes).
     pub auto_aof_rewrite_min_size: usize,
+    /// `notify-keyspace-events`: the enabled classes (`commands::notify` flags).
+    pub notify_keyspace_events: u32,
+    /// `client-output-buffer-limit`, indexed by [`ClientClass`].
+    pub client_output_buffer_limit: [ObufLimit; 3],
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -164,6 +172,8 @@ impl Default for Config {
             proto_max_bulk_len: 0,
             client_query_buffer_limit: 0,
             item_size_max: 0,
+            memcache_sasl: false,
+            memcache_sasl_pwdb: String::new(),
             memcache_cas: true,
             memcache_enable_shutdown: false,
             memcache_protocol: MemcacheProtocol::Auto,
@@ -194,6 +204,8 @@ impl Default for Config {
             aof_use_rdb_preamble: false,
             auto_aof_rewrite_percentage: 0,
             auto_aof_rewrite_min_size: 0,
+            notify_keyspace_events: 0,
+            client_output_buffer_limit: Default::default(),
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -258,6 +270,31 @@ impl MemcacheProtocol {
 /// A CONFIG SET failure, worded as redis-server words it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(String);
+
+/// One class's output buffer limit (`client-output-buffer-limit <class> <hard> <soft> <secs>`):
+/// a client is disconnected when its pending output passes `hard`, or stays above `soft` for
+/// `soft_secs` seconds. Zero disables a limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObufLimit {
+    /// Bytes; 0 = none.
+    pub hard: u64,
+    /// Bytes; 0 = none.
+    pub soft: u64,
+    /// Seconds the soft limit may be exceeded.
+    pub soft_secs: u64,
+}
+
+/// The client classes output buffer limits apply to, as indexes of
+/// `Config::client_output_buffer_limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientClass {
+    /// Ordinary clients.
+    Normal = 0,
+    /// Replicas.
+    Replica = 1,
+    /// Clients subscribed to a channel, pattern or shard channel.
+    PubSub = 2,
+}
 
 impl ConfigError {
     /// The complete error reply text without the leading `-`, e.g.
@@ -379,6 +416,15 @@ impl Config {
                 self.port
             ));
         }
+        if self.memcache_sasl && self.memcache_sasl_pwdb.is_empty() {
+            return Err("memcache-sasl yes needs memcache-sasl-pwdb, the file of user:password lines".to_owned());
+        }
+        if self.memcache_sasl && self.memcache_protocol == MemcacheProtocol::Ascii {
+            // memcached -S -B ascii refuses to start the same way.
+            return Err("memcache-sasl yes needs the binary protocol: memcache-protocol ascii cannot \
+                        authenticate"
+                .to_owned());
+        }
         Ok(())
     }
 
@@ -487,6 +533,8 @@ mod tests {
             proto_max_bulk_len: 8,
             client_query_buffer_limit: 9,
             item_size_max: 10,
+            memcache_sasl: true,
+            memcache_sasl_pwdb: "x".into(),
             memcache_cas: false,
             memcache_enable_shutdown: true,
             memcache_protocol: MemcacheProtocol::Binary,
@@ -517,6 +565,8 @@ mod tests {
             aof_use_rdb_preamble: false,
             auto_aof_rewrite_percentage: 19,
             auto_aof_rewrite_min_size: 20,
+            notify_keyspace_events: 1,
+            client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -868,6 +918,13 @@ mod tests {
         assert_eq!(c.item_size_max, 2_000_000);
         let c = run(&["--memcache-item-size-max", "2m"]).expect("runs");
         assert_eq!(c.item_size_max, 2_000_000, "Redis units outside -I");
+        // -S is memcache-sasl yes, which needs the users file.
+        assert!(run(&["-S"]).expect_err("no pwdb").contains("memcache-sasl-pwdb"));
+        let c = run(&["-S", "--memcache-sasl-pwdb", "/etc/cachette/users"]).expect("runs");
+        assert!(c.memcache_sasl);
+        assert_eq!(c.memcache_sasl_pwdb, "/etc/cachette/users");
+        let err = run(&["-S", "--memcache-sasl-pwdb", "/x", "-B", "ascii"]).expect_err("ascii + SASL");
+        assert!(err.contains("memcache-protocol ascii"), "{err}");
     }
 
     #[test]

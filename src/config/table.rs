@@ -55,6 +55,11 @@ pub enum Kind {
     Str,
     /// `bind`: one to 16 addresses (IP literals, host names, `*`, `::*`; `-` prefix = optional).
     Bind,
+    /// `notify-keyspace-events`: class characters (`KEA`, `Kx`, …), shown normalised.
+    KeyspaceEvents,
+    /// `client-output-buffer-limit`: groups of `<class> <hard> <soft> <soft seconds>`; each
+    /// group replaces that class's limits, the others stay.
+    OutputLimits,
 }
 
 /// Where a directive's default comes from.
@@ -76,6 +81,8 @@ pub(crate) enum Value {
     Enum(usize),
     Str(String),
     List(Vec<String>),
+    /// (class index, limit) groups of `client-output-buffer-limit`.
+    Limits(Vec<(usize, super::ObufLimit)>),
 }
 
 /// How a directive reaches its storage.
@@ -319,6 +326,32 @@ pub static DIRECTIVES: &[Directive] = &[
         },
     },
     Directive {
+        name: "memcache-sasl",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: false,
+        doc: "Require SASL PLAIN authentication on the memcached port, binary protocol only \
+              (memcached -S)",
+        access: bool_field!(memcache_sasl),
+    },
+    Directive {
+        name: "memcache-sasl-pwdb",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "File of user:password lines for memcache-sasl (memcached's MEMCACHED_SASL_PWDB format)",
+        access: Access::Field {
+            get: |c| Value::Str(c.memcache_sasl_pwdb.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.memcache_sasl_pwdb = s;
+                }
+            },
+        },
+    },
+    Directive {
         name: "hz",
         aliases: &[],
         kind: Kind::Int { min: 0, max: INT_MAX, clamp: Some((1, 500)), note: "" },
@@ -550,6 +583,42 @@ pub static DIRECTIVES: &[Directive] = &[
         },
     },
     Directive {
+        name: "notify-keyspace-events",
+        aliases: &[],
+        kind: Kind::KeyspaceEvents,
+        default: DefaultValue::Literal("\"\""),
+        mutable: true,
+        doc: "Keyspace event classes published on __keyspace@<db>__ / __keyevent@<db>__ channels",
+        access: Access::Field {
+            get: |c| Value::Int(i64::from(c.notify_keyspace_events)),
+            set: |c, v| {
+                if let Value::Int(n) = v {
+                    c.notify_keyspace_events = u32::try_from(n).unwrap_or(0);
+                }
+            },
+        },
+    },
+    Directive {
+        name: "client-output-buffer-limit",
+        aliases: &[],
+        kind: Kind::OutputLimits,
+        default: DefaultValue::Literal("normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"),
+        mutable: true,
+        doc: "Output buffer limits per client class: <class> <hard> <soft> <soft seconds>",
+        access: Access::Field {
+            get: |c| Value::Limits(c.client_output_buffer_limit.iter().copied().enumerate().collect()),
+            set: |c, v| {
+                if let Value::Limits(groups) = v {
+                    for (class, limit) in groups {
+                        if let Some(slot) = c.client_output_buffer_limit.get_mut(class) {
+                            *slot = limit;
+                        }
+                    }
+                }
+            },
+        },
+    },
+    Directive {
         name: "appendonly",
         aliases: &[],
         kind: Kind::Bool,
@@ -675,6 +744,13 @@ impl Directive {
     pub(crate) fn apply_args(&self, cfg: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
         let value = match self.kind {
             Kind::Bind => parse_bind(args)?,
+            // `--client-output-buffer-limit "pubsub 32mb 8mb 60"` arrives as one argument.
+            Kind::OutputLimits if args.len() == 1 => {
+                let words: Vec<Vec<u8>> =
+                    args[0].split(|&b| b == b' ').filter(|w| !w.is_empty()).map(<[u8]>::to_vec).collect();
+                parse_output_limits(&words)?
+            }
+            Kind::OutputLimits => parse_output_limits(args)?,
             _ if args.len() != 1 => return Err("wrong number of arguments".to_owned()),
             kind => kind.parse(&args[0])?,
         };
@@ -692,6 +768,11 @@ impl Directive {
                     value.split(|&b| b == b' ').map(<[u8]>::to_vec).collect()
                 };
                 parse_bind(&words)?
+            }
+            Kind::OutputLimits => {
+                let words: Vec<Vec<u8>> =
+                    value.split(|&b| b == b' ').filter(|w| !w.is_empty()).map(<[u8]>::to_vec).collect();
+                parse_output_limits(&words)?
             }
             kind => kind.parse(value)?,
         };
@@ -774,11 +855,26 @@ impl Kind {
             }
             // Callers split bind's words themselves; a lone word is still a valid list.
             Kind::Bind => parse_bind(&[arg.to_vec()]),
+            Kind::KeyspaceEvents => crate::commands::notify::parse_flags(arg)
+                .map(|f| Value::Int(i64::from(f)))
+                .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_owned()),
+            Kind::OutputLimits => parse_output_limits(&[arg.to_vec()]),
         }
     }
 
     fn format(self, value: &Value) -> String {
         match (self, value) {
+            (Kind::KeyspaceEvents, Value::Int(n)) => {
+                crate::commands::notify::flags_to_string(u32::try_from(*n).unwrap_or(0))
+            }
+            (_, Value::Limits(groups)) => {
+                let names = ["normal", "slave", "pubsub"];
+                let words: Vec<String> = groups
+                    .iter()
+                    .map(|(class, l)| format!("{} {} {} {}", names[*class], l.hard, l.soft, l.soft_secs))
+                    .collect();
+                words.join(" ")
+            }
             (_, Value::Bool(b)) => if *b { "yes" } else { "no" }.to_owned(),
             (_, Value::Int(n)) => n.to_string(),
             (_, Value::Memory(n)) => n.to_string(),
@@ -788,6 +884,30 @@ impl Kind {
             (_, Value::List(l)) => l.join(" "),
         }
     }
+}
+
+/// Parses `client-output-buffer-limit` groups with redis-server's errors. Class names are
+/// `normal`, `replica` (or `slave`) and `pubsub`; sizes take memory units.
+fn parse_output_limits(args: &[Vec<u8>]) -> Result<Value, String> {
+    if args.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".to_owned());
+    }
+    let mut groups = Vec::new();
+    for g in args.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_slice() {
+            b"normal" => 0,
+            b"replica" | b"slave" => 1,
+            b"pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".to_owned()),
+        };
+        let size = |w: &[u8]| std::str::from_utf8(w).ok().and_then(parse_memory);
+        let secs = std::str::from_utf8(&g[3]).ok().and_then(|s| s.parse::<u64>().ok());
+        let (Some(hard), Some(soft), Some(soft_secs)) = (size(&g[1]), size(&g[2]), secs) else {
+            return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_owned());
+        };
+        groups.push((class, super::ObufLimit { hard, soft, soft_secs }));
+    }
+    Ok(Value::Limits(groups))
 }
 
 /// Redis's limit on `bind` addresses (`CONFIG_BINDADDR_MAX`).
@@ -884,7 +1004,6 @@ static REDIS_ONLY: &[&str] = &[
     "bind-source-addr",
     "bio_cpulist",
     "busy-reply-threshold",
-    "client-output-buffer-limit",
     "cluster-allow-pubsubshard-when-down",
     "cluster-allow-reads-when-down",
     "cluster-allow-replica-migration",
@@ -944,7 +1063,6 @@ static REDIS_ONLY: &[&str] = &[
     "min-slaves-max-lag",
     "min-slaves-to-write",
     "no-appendfsync-on-rewrite",
-    "notify-keyspace-events",
     "oom-score-adj",
     "oom-score-adj-values",
     "pidfile",
@@ -1069,6 +1187,30 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_limits_parse_as_redis_server_does() {
+        let ok = |words: &[&str]| parse_output_limits(&words.iter().map(|w| w.as_bytes().to_vec()).collect::<Vec<_>>());
+        let limit = |hard, soft, soft_secs| crate::config::ObufLimit { hard, soft, soft_secs };
+        assert_eq!(ok(&["pubsub", "32mb", "8mb", "60"]), Ok(Value::Limits(vec![(2, limit(32 << 20, 8 << 20, 60))])));
+        assert_eq!(
+            ok(&["SLAVE", "1k", "2kb", "3", "normal", "0", "0", "0"]),
+            Ok(Value::Limits(vec![(1, limit(1000, 2048, 3)), (0, limit(0, 0, 0))]))
+        );
+        assert_eq!(ok(&[]), Ok(Value::Limits(vec![])), "an empty CONFIG SET value changes nothing");
+        let err = |words: &[&str]| ok(words).expect_err("refused");
+        assert_eq!(err(&["pubsub", "1mb"]), "Wrong number of arguments in buffer limit configuration.");
+        assert_eq!(err(&["master", "1", "1", "1"]), "Invalid client class specified in buffer limit configuration.");
+        for bad in [["pubsub", "x", "1", "1"], ["pubsub", "1", "1", "-1"], ["pubsub", "1", "-1", "1"]] {
+            assert_eq!(err(&bad), "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+        }
+        let shown = Kind::OutputLimits.format(&Value::Limits(vec![
+            (0, limit(0, 0, 0)),
+            (1, limit(1, 2, 3)),
+            (2, limit(4, 5, 6)),
+        ]));
+        assert_eq!(shown, "normal 0 0 0 slave 1 2 3 pubsub 4 5 6");
+    }
 
     #[test]
     fn strict_integers() {

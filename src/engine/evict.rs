@@ -6,8 +6,8 @@
 //! redis-server's `performEvictions` does:
 //!
 //! - **lru / lfu / ttl**: an eviction pool of the 16 best candidates seen so far, kept across
-//!   calls and shared by every thread. Each refill samples `maxmemory-samples` keys from every
-//!   database of a few shards, taking the shards in turn from a random start. The pool is global,
+//!   calls and shared by every thread. Each eviction first samples `maxmemory-samples` keys from
+//!   every database of one shard, the next in turn from a random start. The pool is global,
 //!   so a key is evicted only when no sampled key in any shard is a better candidate: the sample
 //!   quality is redis-server's, and no shard is emptied while colder keys sit in another.
 //! - **random**: a random key of a random non-empty database, shard by shard from a random start.
@@ -39,8 +39,9 @@ pub const LFU_INIT_VAL: u8 = 5;
 /// Candidates the eviction pool keeps (redis-server's EVPOOL_SIZE).
 const POOL_SIZE: usize = 16;
 
-/// Shards sampled per pool refill.
-const SHARDS_PER_FILL: usize = 4;
+/// Shards sampled before each eviction: one, like redis-server sampling once per eviction; the
+/// pool keeps the best candidates of earlier samples, so more would cost locks for little.
+const SHARDS_PER_FILL: usize = 1;
 
 /// `maxmemory-policy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,6 +334,7 @@ impl Engine {
             return false;
         };
         self.feed.emit(db, &[b"DEL", key]);
+        self.evicted.record(db, key);
         self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
         if e.mc_bits & super::mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
             self.limits.evicted_unfetched.fetch_add(1, Ordering::Relaxed);

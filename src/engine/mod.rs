@@ -30,6 +30,7 @@
 pub mod db;
 pub mod effects;
 pub mod evict;
+pub mod expired;
 pub mod memory;
 pub mod ready;
 
@@ -91,6 +92,14 @@ pub struct Engine {
     pub stats: Stats,
     /// Keys blocked clients wait for.
     pub ready: ready::Readiness,
+    /// Keys reclaimed by expiry, for the `expired` keyspace event.
+    pub expired: expired::ExpiredLog,
+    /// Keys evicted, for the `evicted` keyspace event.
+    pub evicted: expired::ExpiredLog,
+    /// Keys created, for the `new` keyspace event.
+    pub created: expired::ExpiredLog,
+    /// Keys a read did not find, for the `keymiss` keyspace event.
+    pub missed: expired::ExpiredLog,
     /// The memory limit, eviction policy and eviction pool.
     pub limits: evict::Limits,
     /// Write effects, for the AOF and replication.
@@ -179,6 +188,10 @@ impl Engine {
             cas: AtomicU64::new(0),
             stats: Stats::default(),
             ready: ready::Readiness::default(),
+            expired: Default::default(),
+            evicted: Default::default(),
+            created: Default::default(),
+            missed: Default::default(),
             limits: evict::Limits::default(),
             feed: effects::Feed::default(),
         }
@@ -352,7 +365,10 @@ impl Engine {
                 loop {
                     let expired = {
                         let mut g = self.lock_shard(i);
-                        g.db(db).expire_sample(now, sample, |key| self.feed.emit(db, &[b"DEL", key]))
+                        g.db(db).expire_sample(now, sample, |key| {
+                            self.feed.emit(db, &[b"DEL", key]);
+                            self.expired.record(db, key);
+                        })
                     };
                     total += expired;
                     if expired * 4 <= sample {
@@ -472,6 +488,7 @@ impl<'e> Locked<'e> {
         if expired {
             engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
             engine.feed.emit(db, &[b"DEL", key.key]);
+            engine.expired.record(db, key.key);
         }
         (d, found)
     }
@@ -538,7 +555,8 @@ impl<'e> Locked<'e> {
     /// Looks a key up for reading, deleting it first if its TTL has passed. Counts a hit or a miss.
     #[inline]
     pub fn read(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<&mut Entry> {
-        let (stats, limits) = (&self.engine.stats, &self.engine.limits);
+        let engine = self.engine;
+        let (stats, limits) = (&engine.stats, &engine.limits);
         let (d, found) = self.find(db, key, now);
         match found {
             Some(id) => {
@@ -552,6 +570,7 @@ impl<'e> Locked<'e> {
             }
             None => {
                 stats.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+                engine.missed.record(db, key.key);
                 None
             }
         }
@@ -600,11 +619,27 @@ impl<'e> Locked<'e> {
         now: u64,
     ) -> &mut Entry {
         let engine = self.engine;
+        self.note_created(db, key, now);
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         engine.ready.stored(db, key.key);
         self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
+    }
+
+    /// Before a store, for keyspace notifications only (free while they are off): an expired
+    /// entry the store replaces is reclaimed first, so its `expired` event is announced as
+    /// redis-server's write lookup announces it, and a key that did not exist is logged for the
+    /// `new` event.
+    #[inline]
+    fn note_created(&mut self, db: usize, key: &Hashed<'_>, now: u64) {
+        let engine = self.engine;
+        if engine.expired.is_enabled() || engine.created.is_enabled() {
+            let (_, found) = self.find(db, key, now);
+            if found.is_none() {
+                engine.created.record(db, key.key);
+            }
+        }
     }
 
     /// Deletes a key; true if it existed (and had not expired).
@@ -626,6 +661,7 @@ impl<'e> Locked<'e> {
     /// one; keeps the entry's TTL and flags, gives it a new CAS unique.
     pub fn put(&mut self, db: usize, key: &Hashed<'_>, entry: Entry, now: u64) {
         let engine = self.engine;
+        self.note_created(db, key, now);
         let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();

@@ -16,6 +16,7 @@ use cachette_memcache::reply;
 use cachette_memcache::request::{Meta, MetaKind, MetaOpts};
 
 use super::{bump, expiry, Expiry, StoreRequest, StoreResult, DB};
+use crate::commands::notify;
 use crate::engine::{mc_bits, Entry, Hashed, Locked};
 use crate::server::Shared;
 use crate::types::Value;
@@ -300,6 +301,7 @@ fn delete(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &
         }
         Some(_) => {
             l.delete(DB, &k, now);
+            super::event(shared, notify::GENERIC, "del", key);
             bump(&st.delete_hits);
             b"HD"
         }
@@ -363,6 +365,7 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
         status_reply(out, status, m, opts, key);
         return;
     }
+    super::event(shared, notify::STRING, if vivified { "set" } else { "incrby" }, key);
     // T applies to the item incremented or created, in flag order as for mg.
     let Some(ttl) = l.peek(DB, &k, now).map(|e| if expire_after { 0 } else { ttl_secs(e, now) }) else { return };
     let ttl_after_t = take_ttl(&mut l, &k, opts, &mut expire_after, now);

@@ -11,10 +11,14 @@
 //! expired: no reader sees it, and the reply is still STORED, as memcached answers.
 //!
 //! The codec (`cachette_memcache`) has already validated keys, lengths and numbers; this module
-//! only applies semantics and writes replies. It never builds Redis command strings.
+//! only applies semantics and writes replies. It never builds Redis command strings. The text
+//! and meta commands are here and in `meta`; the binary protocol's are in `binary` (with SASL in
+//! `sasl`), on the same `store`, `arith`, `fetch`, `flush_all` and `stats`.
 
 mod admin;
+pub mod binary;
 mod meta;
+pub mod sasl;
 mod stats;
 
 pub use stats::Stats;
@@ -24,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cachette_memcache::request::{GetMode, StoreMode};
 use cachette_memcache::{reply, Command};
 
-use crate::commands::Session;
+use crate::commands::{notify, Session};
 use crate::engine::{Hashed, Locked};
 use crate::server::Shared;
 use crate::types::Value;
@@ -87,8 +91,12 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
     let st = &shared.memcache;
     match cmd {
         Command::Get { mode, exptime, keys } => {
+            let touch = matches!(mode, GetMode::Gat | GetMode::Gats).then_some(exptime);
+            let with_cas = matches!(mode, GetMode::Gets | GetMode::Gats);
             for key in keys.iter() {
-                get_one(shared, mode, exptime, key, out, now);
+                fetch(shared, key, touch, now, |flags, cas, data| {
+                    reply::value(out, key, flags, data, with_cas.then_some(cas));
+                });
             }
             out.extend_from_slice(b"END\r\n");
         }
@@ -105,20 +113,24 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         Command::Delete { key, noreply } => {
             let k = shared.engine.hashed(key);
             let found = lock_key(shared, &k).delete(DB, &k, now);
+            if found {
+                event(shared, notify::GENERIC, "del", key);
+            }
             bump(if found { &st.delete_hits } else { &st.delete_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"DELETED\r\n" } else { b"NOT_FOUND\r\n" });
             }
         }
         Command::Arith { incr, key, delta, noreply } => {
-            let r = arith(shared, key, incr, delta, now);
+            let r = arith(shared, &ArithRequest { key, incr, delta, compare_cas: None, create: None }, now);
             if !noreply {
                 match r {
-                    Ok(Some(v)) => {
-                        reply_number(out, v);
+                    ArithOutcome::Value { value, .. } => reply_number(out, value),
+                    ArithOutcome::NonNumeric => out.extend_from_slice(reply::CLIENT_ERROR_NON_NUMERIC),
+                    // Without a CAS to compare or an item to create, only NOT_FOUND is left.
+                    ArithOutcome::NotFound | ArithOutcome::Exists | ArithOutcome::NotStored => {
+                        out.extend_from_slice(b"NOT_FOUND\r\n")
                     }
-                    Ok(None) => out.extend_from_slice(b"NOT_FOUND\r\n"),
-                    Err(line) => out.extend_from_slice(line),
                 }
             }
         }
@@ -126,23 +138,16 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             bump(&st.cmd_touch);
             let k = shared.engine.hashed(key);
             let found = touch(&mut lock_key(shared, &k), &k, exptime, now);
+            if found {
+                touch_event(shared, key, exptime, now);
+            }
             bump(if found { &st.touch_hits } else { &st.touch_misses });
             if !noreply {
                 out.extend_from_slice(if found { b"TOUCHED\r\n" } else { b"NOT_FOUND\r\n" });
             }
         }
         Command::FlushAll { delay, noreply } => {
-            bump(&st.cmd_flush);
-            if delay > 0 {
-                let at = match expiry(delay, now) {
-                    Expiry::At(t) => t,
-                    _ => now,
-                };
-                st.flush_at.store(at, Ordering::Relaxed);
-            } else {
-                st.flush_at.store(0, Ordering::Relaxed);
-                flush(shared);
-            }
+            flush_all(shared, delay, now);
             if !noreply {
                 out.extend_from_slice(b"OK\r\n");
             }
@@ -175,6 +180,9 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
             meta::execute(shared, m, out, now);
         }
     }
+    if notify::pending(shared) {
+        notify::flush_expired(shared, None);
+    }
     Action::Continue
 }
 
@@ -185,6 +193,28 @@ pub(crate) fn lock_key<'e>(shared: &'e Shared, k: &Hashed<'_>) -> Locked<'e> {
         crate::engine::effects::begin_state(DB, k.key);
     }
     shared.engine.lock_one(k)
+}
+
+/// Announces a keyspace event for a memcached write. memcached has no events of its own, so a
+/// write announces what the equivalent Redis command would: set/add/replace/cas `set` (and
+/// `expire` with an exptime), append/prepend `append`, incr/decr `incrby` (Redis's DECRBY
+/// announces `incrby` too), delete `del`, touch/gat `expire` (`persist` for exptime 0, `del`
+/// for one already past). flush_all announces nothing, like FLUSHALL. Only db 0 is memcached's.
+///
+/// Every such write also invalidates the key for clients that track it (client-side caching).
+pub(crate) fn event(shared: &Shared, class: u32, event: &str, key: &[u8]) {
+    shared.tracking.invalidate(shared, key, None);
+    if shared.notify_flags.load(Ordering::Relaxed) & class != 0 {
+        notify::emit(shared, class, event, DB, key, None);
+    }
+}
+
+fn touch_event(shared: &Shared, key: &[u8], exptime: i64, now: u64) {
+    match expiry(exptime, now) {
+        Expiry::Never => event(shared, notify::GENERIC, "persist", key),
+        Expiry::At(_) => event(shared, notify::GENERIC, "expire", key),
+        Expiry::Past => event(shared, notify::GENERIC, "del", key),
+    }
 }
 
 /// Deletes `key` from memcached's database: memcached unlinks the current item when it refuses
@@ -209,6 +239,23 @@ fn reply_number(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `flush_all [delay]` (text) and FLUSH (binary): now, or at a time by memcached's exptime
+/// rules when `delay > 0`.
+pub(crate) fn flush_all(shared: &Shared, delay: i64, now: u64) {
+    let st = &shared.memcache;
+    bump(&st.cmd_flush);
+    if delay > 0 {
+        let at = match expiry(delay, now) {
+            Expiry::At(t) => t,
+            _ => now,
+        };
+        st.flush_at.store(at, Ordering::Relaxed);
+    } else {
+        st.flush_at.store(0, Ordering::Relaxed);
+        flush(shared);
+    }
+}
+
 /// A flush_all with a delay takes effect the first time a command runs after its time (and
 /// from the cron), like memcached's `oldest_live` check.
 pub fn apply_pending_flush(shared: &Shared, now: u64) {
@@ -230,39 +277,53 @@ fn flush(shared: &Shared) {
     shared.engine.feed.emit(DB, &[b"FLUSHDB"]);
 }
 
-/// One key of get/gets/gat/gats. memcached counts get/gets in `cmd_get` and the hit/miss
-/// counters, and gat/gats only in the touch counters.
-fn get_one(shared: &Shared, mode: GetMode, exptime: i64, key: &[u8], out: &mut Vec<u8>, now: u64) {
+/// The one read path behind get/gets/gat/gats and the binary GET/GAT/TOUCH family: touches
+/// `key` first when `touch` gives a new exptime, counts the hit or miss as memcached does
+/// (get/gets in `cmd_get` and the hit/miss counters, anything that touches only in the touch
+/// counters), and hands a hit's flags, visible CAS unique and value to `emit` while the shard
+/// lock is held (no copy of the value). Returns whether it hit.
+pub(crate) fn fetch(
+    shared: &Shared,
+    key: &[u8],
+    touch_exptime: Option<i64>,
+    now: u64,
+    emit: impl FnOnce(u32, u64, &[u8]),
+) -> bool {
     let st = &shared.memcache;
-    let touch_too = matches!(mode, GetMode::Gat | GetMode::Gats);
-    let (lookups, hits, misses) = if touch_too {
+    let (lookups, hits, misses) = if touch_exptime.is_some() {
         (&st.cmd_touch, &st.touch_hits, &st.touch_misses)
     } else {
         (&st.cmd_get, &st.get_hits, &st.get_misses)
     };
     bump(lookups);
     // gat with an exptime already past still returns the item; it is gone afterwards.
-    let expire_after = touch_too && expiry(exptime, now) == Expiry::Past;
+    let expire_after = touch_exptime.is_some_and(|t| expiry(t, now) == Expiry::Past);
     let k = shared.engine.hashed(key);
     let mut l = lock_key(shared, &k);
-    if touch_too && !expire_after && !touch(&mut l, &k, exptime, now) {
-        bump(misses);
-        return;
+    if let Some(exptime) = touch_exptime.filter(|_| !expire_after) {
+        if !touch(&mut l, &k, exptime, now) {
+            bump(misses);
+            return false;
+        }
     }
     let Some(e) = l.read(DB, &k, now).filter(|e| e.value.as_str().is_some()) else {
         bump(misses);
-        if !touch_too && l.db(DB, &k).last_lookup_expired() {
+        if touch_exptime.is_none() && l.db(DB, &k).last_lookup_expired() {
             bump(&st.get_expired);
         }
-        return;
+        return false;
     };
     bump(hits);
     e.mc_bits |= crate::engine::mc_bits::FETCHED;
-    let cas = matches!(mode, GetMode::Gets | GetMode::Gats).then(|| visible_cas(shared, e.cas));
-    reply::value(out, key, e.flags, e.value.as_str().map(Vec::as_slice).unwrap_or_default(), cas);
+    emit(e.flags, visible_cas(shared, e.cas), e.value.as_str().map(Vec::as_slice).unwrap_or_default());
     if expire_after {
         l.delete(DB, &k, now);
     }
+    if let Some(exptime) = touch_exptime {
+        drop(l);
+        touch_event(shared, key, exptime, now);
+    }
+    true
 }
 
 /// Sets a key's expiry by memcached rules; false if the key is missing or not a string.
@@ -398,15 +459,12 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
                 v.splice(0..0, req.data.iter().copied());
             }
         }
-        return (result, visible_cas(shared, e.cas));
+        let cas = visible_cas(shared, e.cas);
+        drop(l);
+        event(shared, notify::STRING, "append", req.key);
+        return (result, cas);
     };
-    // An exptime already past stores an item that is already expired: no reader sees it, and
-    // the reply is still a success, as memcached answers.
-    let expire = match expiry(req.exptime, now) {
-        Expiry::Never => None,
-        Expiry::At(t) => Some(t),
-        Expiry::Past => Some(now.saturating_sub(1).max(1)),
-    };
+    let expire = expire_at(req.exptime, now);
     let e = l.set(DB, &k, value, expire, req.flags, false, now);
     if mark_stale {
         e.mc_bits |= crate::engine::mc_bits::STALE | win_sent;
@@ -414,7 +472,23 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     if req.binary_key {
         e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
     }
-    (result, visible_cas(shared, e.cas))
+    let cas = visible_cas(shared, e.cas);
+    drop(l);
+    event(shared, notify::STRING, "set", req.key);
+    if expire.is_some() {
+        event(shared, notify::GENERIC, "expire", req.key);
+    }
+    (result, cas)
+}
+
+/// The expiry time to store an item with. An exptime already past stores an item that is
+/// already expired: no reader sees it, and the reply is still a success, as memcached answers.
+fn expire_at(exptime: i64, now: u64) -> Option<u64> {
+    match expiry(exptime, now) {
+        Expiry::Never => None,
+        Expiry::At(t) => Some(t),
+        Expiry::Past => Some(now.saturating_sub(1).max(1)),
+    }
 }
 
 /// The item size limit as the codec applies it (memcached `-I`, config `item-size-max`).
@@ -448,40 +522,103 @@ pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// incr/decr: Ok(Some(new value)), Ok(None) when missing, Err(reply line) when not a number.
-pub fn arith(shared: &Shared, key: &[u8], incr: bool, delta: u64, now: u64) -> Result<Option<u64>, &'static [u8]> {
+/// One incr/decr: text `incr`/`decr`, or binary INCREMENT/DECREMENT with their CAS and
+/// auto-create options.
+#[derive(Debug, Clone, Copy)]
+pub struct ArithRequest<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// incr (else decr).
+    pub incr: bool,
+    /// The amount.
+    pub delta: u64,
+    /// The item must still have this CAS unique (binary: a non-zero header CAS).
+    pub compare_cas: Option<u64>,
+    /// A missing key is created with this value and exptime (binary, unless exptime is
+    /// 0xffffffff).
+    pub create: Option<(u64, i64)>,
+}
+
+/// What an incr/decr did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOutcome {
+    /// The item now holds `value`, with CAS unique `cas` (incremented, or created).
+    Value {
+        /// The new number.
+        value: u64,
+        /// The item's CAS unique.
+        cas: u64,
+    },
+    /// No item, and none created.
+    NotFound,
+    /// The item is empty or not a number.
+    NonNumeric,
+    /// The CAS unique did not match.
+    Exists,
+    /// Create was asked, but the key holds a Redis collection.
+    NotStored,
+}
+
+/// The one incr/decr: 64-bit unsigned, wrapping on incr, flooring at 0 on decr, as memcached.
+/// memcached checks in this order: empty value (non-numeric), CAS, then the number itself.
+pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome {
     let st = &shared.memcache;
-    let k = shared.engine.hashed(key);
+    let k = shared.engine.hashed(req.key);
     let mut l = lock_key(shared, &k);
-    let current = match l.peek(DB, &k, now) {
-        Some(e) => e.value.as_str().map(|v| parse_counter(v)),
-        None => None,
-    };
-    let Some(parsed) = current else {
-        bump(if incr { &st.incr_misses } else { &st.decr_misses });
-        return Ok(None);
-    };
-    let Some(old) = parsed else {
-        return Err(b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
-    };
-    bump(if incr { &st.incr_hits } else { &st.decr_hits });
-    let new = if incr { old.wrapping_add(delta) } else { old.saturating_sub(delta) };
-    if let Some(e) = l.write(DB, &k, now) {
-        if let Some(v) = e.value.as_str_mut() {
-            let digits = new.to_string();
-            // memcached rewrites a shorter number in place, padded with spaces to the old
-            // length; a longer one gets a new item of exactly its length.
-            if digits.len() <= v.len() {
-                let old_len = v.len();
-                v.clear();
-                v.extend_from_slice(digits.as_bytes());
-                v.resize(old_len, b' ');
-            } else {
-                *v = digits.into_bytes();
+    let current = l
+        .peek(DB, &k, now)
+        .map(|e| (visible_cas(shared, e.cas), e.value.as_str().map(|v| (v.is_empty(), parse_counter(v)))));
+    let miss = || bump(if req.incr { &st.incr_misses } else { &st.decr_misses });
+    let old = match current {
+        None => {
+            let Some((initial, exptime)) = req.create else {
+                miss();
+                return ArithOutcome::NotFound;
+            };
+            let value = Value::Str(initial.to_string().into_bytes());
+            let expire = expire_at(exptime, now);
+            let e = l.set(DB, &k, value, expire, 0, false, now);
+            bump(&st.total_items);
+            let cas = visible_cas(shared, e.cas);
+            drop(l);
+            // Created by the increment (binary protocol's initial value): what SET would say.
+            event(shared, notify::STRING, "set", req.key);
+            if expire.is_some() {
+                event(shared, notify::GENERIC, "expire", req.key);
             }
+            return ArithOutcome::Value { value: initial, cas };
+        }
+        // A Redis collection: no item to change, and `add` would refuse to replace it.
+        Some((_, None)) if req.create.is_some() => return ArithOutcome::NotStored,
+        Some((_, None)) => {
+            miss();
+            return ArithOutcome::NotFound;
+        }
+        Some((_, Some((true, _)))) => return ArithOutcome::NonNumeric,
+        Some((have, _)) if req.compare_cas.is_some_and(|c| c != have) => return ArithOutcome::Exists,
+        Some((_, Some((_, None)))) => return ArithOutcome::NonNumeric,
+        Some((_, Some((_, Some(old))))) => old,
+    };
+    bump(if req.incr { &st.incr_hits } else { &st.decr_hits });
+    let new = if req.incr { old.wrapping_add(req.delta) } else { old.saturating_sub(req.delta) };
+    let Some(e) = l.write(DB, &k, now) else { return ArithOutcome::NotFound };
+    if let Some(v) = e.value.as_str_mut() {
+        let digits = new.to_string();
+        // memcached rewrites a shorter number in place, padded with spaces to the old
+        // length; a longer one gets a new item of exactly its length.
+        if digits.len() <= v.len() {
+            let old_len = v.len();
+            v.clear();
+            v.extend_from_slice(digits.as_bytes());
+            v.resize(old_len, b' ');
+        } else {
+            *v = digits.into_bytes();
         }
     }
-    Ok(Some(new))
+    let cas = visible_cas(shared, e.cas);
+    drop(l);
+    event(shared, notify::STRING, "incrby", req.key);
+    ArithOutcome::Value { value: new, cas }
 }
 
 #[cfg(test)]

@@ -320,8 +320,10 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     reply::stat(out, "num_threads", cfg.threads.max(1));
     reply::stat(out, "cas_enabled", yes_no(cfg.memcache_cas));
     reply::stat(out, "tcp_backlog", cfg.tcp_backlog);
-    reply::stat(out, "binding_protocol", cfg.memcache_protocol.stats_name());
-    reply::stat(out, "auth_enabled_sasl", "no");
+    // memcached -S serves the binary protocol only, whatever -B says.
+    let sasl = shared.memcache_sasl.is_some();
+    reply::stat(out, "binding_protocol", if sasl { "binary" } else { cfg.memcache_protocol.stats_name() });
+    reply::stat(out, "auth_enabled_sasl", if sasl { "yes" } else { "no" });
     reply::stat(out, "auth_enabled_ascii", "no");
     reply::stat(out, "item_size_max", cfg.item_size_max);
     reply::stat(out, "lru_crawler", yes_no(!st.crawler_disabled.load(Ordering::Relaxed)));

@@ -75,7 +75,7 @@ impl Exporter {
         metrics::with_local_recorder(&self.recorder, || {
             let snap = Snapshot::take(shared);
             if families.cachette {
-                snap.cachette();
+                snap.cachette(shared);
             }
             if families.redis {
                 snap.redis();
@@ -114,6 +114,8 @@ struct Snapshot {
     per_command: Vec<(&'static str, u64, f64, u64)>,
     /// (error prefix, replies) as INFO errorstats counts them.
     errors: Vec<(String, u64)>,
+    /// Channels, patterns and shard channels with a subscriber.
+    pubsub: (usize, usize, usize),
     maxclients: u64,
 }
 
@@ -140,6 +142,7 @@ impl Snapshot {
         Snapshot {
             per_command,
             errors: sh.stats.error_counts(),
+            pubsub: sh.pubsub.sizes(),
             uptime: sh.uptime_secs(),
             clients_resp: all.saturating_sub(mc),
             clients_mc: mc,
@@ -163,7 +166,7 @@ impl Snapshot {
         }
     }
 
-    fn cachette(&self) {
+    fn cachette(&self, sh: &Shared) {
         gauge!("cachette_up").set(1.0);
         gauge!("cachette_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         counter!("cachette_uptime_seconds_total").absolute(self.uptime);
@@ -184,11 +187,29 @@ impl Snapshot {
         gauge!("cachette_memory_peak_bytes").set(self.peak as f64);
         gauge!("cachette_memory_max_bytes").set(self.max as f64);
         gauge!("cachette_blocked_clients").set(self.blocked as f64);
+        gauge!("cachette_pubsub_channels").set(self.pubsub.0 as f64);
+        gauge!("cachette_pubsub_patterns").set(self.pubsub.1 as f64);
+        gauge!("cachette_pubsub_shard_channels").set(self.pubsub.2 as f64);
         gauge!("cachette_changes_since_last_save").set(self.dirty as f64);
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", db.to_string())];
             gauge!("cachette_db_keys", label.iter()).set(keys as f64);
             gauge!("cachette_db_keys_expiring", label.iter()).set(vol as f64);
+        }
+        // memcached's commands, as its own `stats` counts them.
+        let st = &sh.memcache;
+        let sum = |a: &[&AtomicU64]| a.iter().map(|x| load(x)).sum::<u64>();
+        for (cmd, n) in [
+            ("get", load(&st.cmd_get)),
+            ("set", load(&st.cmd_set)),
+            ("delete", sum(&[&st.delete_hits, &st.delete_misses])),
+            ("incr", sum(&[&st.incr_hits, &st.incr_misses])),
+            ("decr", sum(&[&st.decr_hits, &st.decr_misses])),
+            ("cas", sum(&[&st.cas_hits, &st.cas_misses, &st.cas_badval])),
+            ("touch", load(&st.cmd_touch)),
+            ("flush", load(&st.cmd_flush)),
+        ] {
+            counter!("cachette_commands_total", "protocol" => "memcached", "cmd" => cmd).absolute(n);
         }
         for &(cmd, calls, secs, failed) in &self.per_command {
             counter!("cachette_commands_total", "protocol" => "resp", "cmd" => cmd).absolute(calls);
@@ -203,6 +224,9 @@ impl Snapshot {
         gauge!("redis_connected_clients").set(self.clients_resp as f64);
         gauge!("redis_max_clients").set(self.maxclients as f64);
         gauge!("redis_blocked_clients").set(self.blocked as f64);
+        gauge!("redis_pubsub_channels").set(self.pubsub.0 as f64);
+        gauge!("redis_pubsub_patterns").set(self.pubsub.1 as f64);
+        gauge!("redis_pubsubshard_channels").set(self.pubsub.2 as f64);
         counter!("redis_connections_received_total").absolute(self.connections_received);
         counter!("redis_rejected_connections_total").absolute(self.rejected);
         counter!("redis_commands_processed_total").absolute(self.commands);

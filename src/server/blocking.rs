@@ -21,6 +21,8 @@
 //! close its worker has not yet seen can still be claimed. Once the close is seen, `cancel`
 //! takes the waiter out before any claim, and nothing is popped for it. Undoing a pop instead
 //! would reorder the list under clients that already saw it.
+//! The per-worker mailboxes also carry pub/sub pushes (see `pubsub`): one mechanism for every
+//! cross-thread delivery to a connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -55,8 +57,17 @@ struct Inner {
     waiters: HashMap<u64, Waiter>,
 }
 
+/// What another thread hands to a worker for one of its clients.
+pub enum Mail {
+    /// The reply of a blocked command served elsewhere: append it and resume the client.
+    Reply(Vec<u8>),
+    /// A push (pub/sub message, keyspace notification), encoded once for all its receivers:
+    /// append it, subject to the client's output buffer limit.
+    Push(Arc<[u8]>),
+}
+
 struct Mailbox {
-    replies: Mutex<Vec<(u64, Vec<u8>)>>,
+    replies: Mutex<Vec<(u64, Mail)>>,
     /// Set with each delivery, so the worker's every-pass check is one atomic load.
     has_mail: std::sync::atomic::AtomicBool,
     waker: Arc<Waker>,
@@ -168,15 +179,32 @@ impl Blocking {
     }
 
     fn deliver(&self, worker: usize, id: u64, reply: Vec<u8>) {
+        self.post(worker, std::iter::once((id, Mail::Reply(reply))), true);
+    }
+
+    /// Hands `mail` to `worker`'s clients: one lock of its mailbox, and one wake-up unless one
+    /// is already pending (the worker clears the flag before it empties the box, so a wake-up
+    /// is never lost). `wake` false is for mail a worker posts to itself: it looks at its own
+    /// box before it sleeps ([`Blocking::has_mail`]), so the syscall is spared.
+    pub fn post(&self, worker: usize, mail: impl IntoIterator<Item = (u64, Mail)>, wake: bool) {
         if let Some(mb) = self.mailboxes.get().and_then(|m| m.get(worker)) {
-            mb.replies.lock().unwrap_or_else(|p| p.into_inner()).push((id, reply));
-            mb.has_mail.store(true, std::sync::atomic::Ordering::Release);
-            let _ = mb.waker.wake();
+            mb.replies.lock().unwrap_or_else(|p| p.into_inner()).extend(mail);
+            if !mb.has_mail.swap(true, std::sync::atomic::Ordering::AcqRel) && wake {
+                let _ = mb.waker.wake();
+            }
         }
     }
 
-    /// The replies delivered to `worker`'s clients since the last call.
-    pub fn take_mail(&self, worker: usize) -> Vec<(u64, Vec<u8>)> {
+    /// True when `worker` has mail waiting (one atomic load).
+    pub fn has_mail(&self, worker: usize) -> bool {
+        self.mailboxes
+            .get()
+            .and_then(|m| m.get(worker))
+            .is_some_and(|mb| mb.has_mail.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// The mail delivered to `worker`'s clients since the last call.
+    pub fn take_mail(&self, worker: usize) -> Vec<(u64, Mail)> {
         match self.mailboxes.get().and_then(|m| m.get(worker)) {
             Some(mb) if mb.has_mail.swap(false, std::sync::atomic::Ordering::AcqRel) => {
                 std::mem::take(&mut *mb.replies.lock().unwrap_or_else(|p| p.into_inner()))
@@ -200,6 +228,9 @@ pub fn serve(shared: &Shared) {
                 let mut session = Session::new(w.info.clone());
                 session.db = w.db;
                 session.version = w.version;
+                // Not the waiter's worker: this thread is whichever made the key ready, so
+                // anything the command publishes wakes its receivers' workers.
+                session.worker = usize::MAX;
                 session.rerun = true;
                 let mut reply = Vec::new();
                 commands::execute(shared, &mut session, &argv, &mut reply, unix_ms());

@@ -23,6 +23,7 @@ use mio::net::TcpStream;
 
 use super::shared::{unix_ms, ClientInfo, Shared};
 use crate::commands::{self, Argv, Session};
+use crate::config::ClientClass;
 use crate::memcache;
 
 /// Which protocol a connection speaks (fixed by the port it arrived on).
@@ -30,7 +31,7 @@ use crate::memcache;
 pub enum Proto {
     /// Redis serialization protocol.
     Resp,
-    /// memcached text + meta protocol.
+    /// memcached: text + meta, or binary, chosen per connection by its first byte.
     Memcache,
 }
 
@@ -50,6 +51,8 @@ pub struct ConnLimits {
     pub memcache: cachette_memcache::Limits,
     /// Largest query buffer before the client is dropped.
     pub query_buffer: usize,
+    /// `client-output-buffer-limit`, by client class.
+    pub output: [crate::config::ObufLimit; 3],
 }
 
 /// Input bytes not yet consumed are `buf[start..end]`; the tail beyond `end` is free space.
@@ -109,6 +112,9 @@ pub struct Conn {
     wpos: usize,
     /// Input may be waiting: no `WouldBlock` seen since the last readable event.
     read_ready: bool,
+    /// The peer shut down its side (the poller said so): read on to the end of the stream
+    /// rather than trusting a short read, because no further event will announce the EOF.
+    read_closed: bool,
     /// Close once the output is flushed (QUIT, protocol error).
     closing: bool,
     /// Close now (peer gone, I/O error, limit hit).
@@ -121,6 +127,12 @@ pub struct Conn {
     session: Session,
     /// memcached: bytes of a refused data block still to discard.
     swallow: usize,
+    /// memcached: the protocol this connection speaks: by `memcache-protocol` (memcached -B),
+    /// or with `auto` by its first byte (0x80: binary, anything else: text and meta), as
+    /// memcached decides. `None` until that byte arrives.
+    mc_binary: Option<bool>,
+    /// memcached binary protocol state (SASL).
+    bin: memcache::binary::BinarySession,
     /// The worker that owns this connection (blocked clients are woken through it).
     worker: usize,
     /// Blocked in BLPOP and friends: no further command runs until the reply arrives or this
@@ -130,6 +142,8 @@ pub struct Conn {
     paused: bool,
     /// The record other threads see (its `last_active_ms` drives the idle timeout).
     pub info: Arc<ClientInfo>,
+    /// Unix ms since when the pending output has been over its class's soft limit.
+    soft_limit_since: Option<u64>,
 }
 
 impl Conn {
@@ -142,6 +156,7 @@ impl Conn {
             wbuf: Vec::new(),
             wpos: 0,
             read_ready: true,
+            read_closed: false,
             closing: false,
             dead: false,
             writable_registered: false,
@@ -149,16 +164,31 @@ impl Conn {
             args: resp::Args::new(),
             session: Session::new(info.clone()),
             swallow: 0,
+            mc_binary: None,
+            bin: Default::default(),
             worker,
             blocked: None,
             paused: false,
             info,
+            soft_limit_since: None,
         }
+        .on_worker(worker)
+    }
+
+    fn on_worker(mut self, worker: usize) -> Conn {
+        self.session.worker = worker;
+        self
     }
 
     /// The socket, for (re)registration.
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream
+    }
+
+    /// The poller reported that the peer closed its side: the data and the end of the stream
+    /// may come in one event, so the next read must go on until it sees the end.
+    pub fn note_read_closed(&mut self) {
+        self.read_closed = true;
     }
 
     /// True when the connection should be dropped now.
@@ -249,7 +279,7 @@ impl Conn {
                 Ok(n) => {
                     self.rbuf.end += n;
                     total += n;
-                    if n < room {
+                    if n < room && !self.read_closed {
                         // A short read from a stream socket means its receive queue is empty
                         // right now; anything arriving later raises a new edge. Skipping the
                         // read that would only say WouldBlock saves a syscall per request
@@ -359,6 +389,50 @@ impl Conn {
         self.blocked = None;
     }
 
+    /// Appends a push (pub/sub message) another thread delivered, then applies the output
+    /// buffer limit of the client's class: over the hard limit, or over the soft limit for
+    /// longer than its seconds, the client is dropped (its pending output with it), as
+    /// redis-server drops it. This bounds what a subscriber that never reads can cost.
+    pub fn push(&mut self, bytes: &[u8], limits: &ConnLimits, now: u64) {
+        if self.dead {
+            return;
+        }
+        self.wbuf.extend_from_slice(bytes);
+        let class = if self.session.subs.active() { ClientClass::PubSub } else { ClientClass::Normal };
+        let limit = limits.output[class as usize];
+        let pending = (self.wbuf.len() - self.wpos) as u64;
+        let over_hard = limit.hard > 0 && pending > limit.hard;
+        let over_soft = limit.soft > 0 && pending > limit.soft;
+        if !over_soft {
+            self.soft_limit_since = None;
+        }
+        let soft_expired = over_soft && {
+            let since = *self.soft_limit_since.get_or_insert(now);
+            now.saturating_sub(since) / 1000 > limit.soft_secs
+        };
+        if over_hard || soft_expired {
+            super::log::log(
+                crate::config::LogLevel::Warning,
+                &format!(
+                    "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    self.info.id, self.info.addr
+                ),
+            );
+            self.dead = true;
+            self.wbuf = Vec::new();
+            self.wpos = 0;
+        }
+    }
+
+    /// Drops every pub/sub subscription and turns client tracking off (the connection is going
+    /// away).
+    pub fn leave_pubsub(&mut self, shared: &Shared) {
+        if self.session.subs.active() {
+            crate::commands::pubsub::leave_all(shared, &mut self.session);
+        }
+        crate::commands::tracking::leave(shared, &mut self.session);
+    }
+
     /// Leaves the registry when the connection goes away while blocked.
     pub fn forget_block(&mut self, shared: &Shared) {
         if self.blocked.take().is_some() {
@@ -432,6 +506,30 @@ impl Conn {
 
     fn execute_memcache(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
         use cachette_memcache::Parsed;
+        let binary = match self.mc_binary {
+            Some(b) => b,
+            None => {
+                let Some(&first) = self.rbuf.buf[self.rbuf.start..self.rbuf.end].first() else { return };
+                // `memcache-protocol` (memcached -B) may fix the protocol; with SASL memcached
+                // speaks only the binary protocol. Either way a client of the other protocol has
+                // its bytes read as that protocol's (a text line as a binary header is closed for
+                // its bad magic).
+                use crate::config::MemcacheProtocol;
+                let fixed = shared.config().memcache_protocol;
+                let b = shared.memcache_sasl.is_some()
+                    || match fixed {
+                        MemcacheProtocol::Binary => true,
+                        MemcacheProtocol::Ascii => false,
+                        MemcacheProtocol::Auto => first == cachette_memcache::binary::REQUEST_MAGIC,
+                    };
+                self.mc_binary = Some(b);
+                b
+            }
+        };
+        if binary {
+            self.execute_memcache_binary(shared, limits, now);
+            return;
+        }
         while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
             if self.swallow > 0 {
                 let k = self.swallow.min(self.rbuf.pending());
@@ -479,6 +577,54 @@ impl Conn {
                     if close {
                         self.closing = true;
                     }
+                }
+            }
+        }
+    }
+
+    /// The binary-protocol twin of the loop above: same swallow countdown, same output bound.
+    fn execute_memcache_binary(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
+        use cachette_memcache::binary::{self, Parsed};
+        while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
+            if self.swallow > 0 {
+                let k = self.swallow.min(self.rbuf.pending());
+                self.rbuf.start += k;
+                self.swallow -= k;
+                if self.swallow > 0 {
+                    break;
+                }
+            }
+            let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
+            if data.is_empty() {
+                break;
+            }
+            match binary::parse(data, &limits.memcache) {
+                Parsed::Complete(req, n) => {
+                    let act =
+                        memcache::binary::execute(shared, &mut self.session, &mut self.bin, req, &mut self.wbuf, now);
+                    crate::engine::effects::end();
+                    self.rbuf.start += n;
+                    if shared.engine.ready.has_ready() {
+                        super::blocking::serve(shared);
+                    }
+                    if act == memcache::Action::Close {
+                        self.closing = true;
+                    }
+                }
+                Parsed::Incomplete => break,
+                Parsed::Refused(r) => {
+                    let close = memcache::binary::refuse(shared, &self.bin, &r, &mut self.wbuf, now);
+                    crate::engine::effects::end();
+                    self.rbuf.start += r.consumed.min(self.rbuf.pending());
+                    self.swallow = r.swallow;
+                    if close {
+                        self.closing = true;
+                    }
+                }
+                // memcached closes on a bad magic byte without a word.
+                Parsed::BadMagic => {
+                    self.closing = true;
+                    self.rbuf.start = self.rbuf.end;
                 }
             }
         }

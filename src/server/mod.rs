@@ -12,8 +12,10 @@ pub mod listener;
 pub mod log;
 pub mod monitor;
 pub mod notify;
+pub mod pubsub;
 pub mod shared;
 pub mod stats;
+pub mod tracking;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,8 +110,14 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
+    let sasl_users = match config.memcache_sasl {
+        true => Some(crate::memcache::sasl::Users::load(&config.memcache_sasl_pwdb)?),
+        false => None,
+    };
     let metrics = bind_metrics(&config);
-    let shared = Arc::new(Shared::new(config));
+    let mut shared = Shared::new(config);
+    shared.memcache_sasl = sasl_users;
+    let shared = Arc::new(shared);
     // The AOF is replayed before any worker runs, so no client sees a half-loaded keyspace.
     let loaded = if shared.config().appendonly { crate::persist::aof::load(&shared)? } else { Default::default() };
     crate::persist::aof::Aof::start(shared.clone(), &loaded)?;
@@ -181,6 +189,7 @@ fn cron(shared: &Shared) {
             let budget = period * (25 + 2 * effort.saturating_sub(1)) / 100;
             let started = Instant::now();
             shared.engine.expire_cycle(unix_ms(), effort, budget);
+            crate::commands::notify::flush_expired(shared, None);
             // The latency monitor's `expire-cycle` event, as redis-server records it.
             let ms = started.elapsed().as_millis() as u64;
             let threshold = shared.stats.latency_threshold();

@@ -70,6 +70,55 @@ pub struct ClientInfo {
     pub monitor: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
+    /// Subscriptions: channels, patterns, shard channels (CLIENT LIST `sub psub ssub`, type
+    /// pubsub); written by the owner's session.
+    pub subs: [AtomicUsize; 3],
+    /// Client tracking: [`TRACKING_ON`] and [`TRACKING_BCAST`] bits (CLIENT LIST flags `t B`).
+    pub tracking: AtomicU32,
+    /// Tracking REDIRECT target (CLIENT LIST `redir`): -1 when none.
+    pub redir: std::sync::atomic::AtomicI64,
+}
+
+/// `ClientInfo::tracking` bit: CLIENT TRACKING is on.
+pub const TRACKING_ON: u32 = 1;
+/// `ClientInfo::tracking` bit: in BCAST mode.
+pub const TRACKING_BCAST: u32 = 2;
+
+impl ClientInfo {
+    /// True while the client has any subscription (the pubsub client type).
+    pub fn is_pubsub(&self) -> bool {
+        self.subs.iter().any(|n| n.load(Ordering::Relaxed) > 0)
+    }
+}
+
+impl ClientInfo {
+    /// A record for unit tests: client `id` speaking RESP `resp` on worker `worker`.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: u64, resp: u32, worker: usize) -> ClientInfo {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        ClientInfo {
+            id,
+            addr,
+            laddr: addr,
+            fd: -1,
+            created: Instant::now(),
+            last_active_ms: Default::default(),
+            db: Default::default(),
+            resp: resp.into(),
+            name: Default::default(),
+            last_cmd: Mutex::new("NULL"),
+            qbuf: Default::default(),
+            obuf: Default::default(),
+            kill: Default::default(),
+            worker,
+            no_evict: Default::default(),
+            monitor: Default::default(),
+            memcache: false,
+            subs: Default::default(),
+            tracking: Default::default(),
+            redir: (-1).into(),
+        }
+    }
 }
 
 /// See the module documentation.
@@ -103,6 +152,15 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// Pub/Sub subscriptions and delivery.
+    pub pubsub: super::pubsub::PubSub,
+    /// Client-side caching: who tracks which key.
+    pub tracking: super::tracking::Tracking,
+    /// Keyspace event classes commands announce (`commands::notify`); zero when off.
+    pub notify_flags: AtomicU32,
+    /// `memcache-sasl yes`: the users SASL accepts (read from `memcache-sasl-pwdb` at start).
+    /// `None`: SASL is off and the memcached port auto-detects text or binary per connection.
+    pub memcache_sasl: Option<crate::memcache::sasl::Users>,
     /// Per-command statistics, error counts, slow log, latency monitor.
     pub stats: super::stats::Stats,
     /// MONITOR clients and the delivery of their lines.
@@ -177,6 +235,9 @@ impl ClientInfo {
             worker: 0,
             no_evict: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
+            subs: Default::default(),
+            tracking: AtomicU32::new(0),
+            redir: (-1).into(),
             memcache: false,
         }
     }
@@ -188,12 +249,13 @@ impl Shared {
         let shards = (config.threads.max(1) * 16).next_power_of_two().max(16);
         let tcp_port = config.port;
         let memcache_port = config.memcache_port;
+        let notify = config.notify_keyspace_events;
         let stats = super::stats::Stats::new(crate::commands::spec_count(), config.threads.max(1), &config);
         let engine = Engine::new(shards);
         engine.limits.configure(config.memory_settings());
         let memcache = crate::memcache::Stats::default();
         memcache.cas_disabled.store(!config.memcache_cas, Ordering::Relaxed);
-        Shared {
+        let shared = Shared {
             engine: Box::leak(Box::new(engine)),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
@@ -209,12 +271,18 @@ impl Shared {
             memcache,
             active_expire: AtomicBool::new(true),
             aof: crate::persist::aof::Aof::new(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
+            notify_flags: AtomicU32::new(0),
+            memcache_sasl: None,
             stats,
             monitors: Default::default(),
             pause: Default::default(),
             kill_generation: AtomicU64::new(0),
             wakers: Default::default(),
-        }
+        };
+        crate::commands::notify::configure(&shared, notify);
+        shared
     }
 
     /// Installs the workers' wakers (once, at start).

@@ -15,6 +15,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::blocking::Mail;
 use super::conn::{Conn, ConnLimits, Proto};
 use super::shared::{ClientInfo, Shared};
 use crate::config::LogLevel;
@@ -98,6 +99,9 @@ impl Worker {
             // once instead of sleeping, so clients find this thread awake.
             let timeout = match spin_until {
                 Some(t) if Instant::now() < t => Duration::ZERO,
+                // Mail this worker posted to itself (a PUBLISH to its own clients) after it last
+                // looked: deliver it before sleeping.
+                _ if self.shared.blocking.has_mail(self.id) => Duration::ZERO,
                 _ => self.next_deadline().unwrap_or(HOUSEKEEPING).min(HOUSEKEEPING),
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -119,6 +123,11 @@ impl Worker {
                 if token.0 > LISTENER_BASE - self.listeners.len() && token.0 <= LISTENER_BASE {
                     self.accept(LISTENER_BASE - token.0);
                     continue;
+                }
+                if event.is_read_closed() {
+                    if let Some(conn) = self.conns.get_mut(token.0) {
+                        conn.note_read_closed();
+                    }
                 }
                 self.serve(token.0, event.is_readable() || event.is_read_closed() || event.is_error());
             }
@@ -198,6 +207,9 @@ impl Worker {
                 no_evict: Default::default(),
                 monitor: Default::default(),
                 memcache: proto == Proto::Memcache,
+                subs: Default::default(),
+                tracking: Default::default(),
+                redir: (-1).into(),
             };
             let info = self.shared.register_client(info);
             let entry = self.conns.vacant_entry();
@@ -245,11 +257,28 @@ impl Worker {
     /// Hands the replies other threads produced for this worker's blocked clients to them, and
     /// lets their pipelines go on.
     fn deliver_mail(&mut self) {
-        for (id, reply) in self.shared.blocking.take_mail(self.id) {
+        let mail = self.shared.blocking.take_mail(self.id);
+        if mail.is_empty() {
+            return;
+        }
+        let now = super::shared::unix_ms();
+        for (id, item) in mail {
             let Some(&key) = self.by_id.get(&id) else { continue };
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.unblock_with(&reply);
-                self.serve(key, false);
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            match item {
+                Mail::Reply(reply) => {
+                    conn.unblock_with(&reply);
+                    self.serve(key, false);
+                }
+                Mail::Push(bytes) => {
+                    conn.push(&bytes, &self.limits, now);
+                    if conn.is_dead() {
+                        self.settle(key);
+                    } else if !conn.flush_queued {
+                        conn.flush_queued = true;
+                        self.to_flush.push(key);
+                    }
+                }
             }
         }
     }
@@ -356,6 +385,7 @@ impl Worker {
             self.blocked.retain(|&k| k != key);
             self.paused.retain(|&k| k != key);
             conn.forget_block(&self.shared);
+            conn.leave_pubsub(&self.shared);
             if conn.info.monitor.load(Ordering::Relaxed) {
                 self.shared.monitors.remove(conn.info.id);
             }
@@ -412,5 +442,6 @@ fn limits_from(shared: &Shared) -> ConnLimits {
         resp: cachette_resp::Limits { max_bulk_len: cfg.proto_max_bulk_len, ..Default::default() },
         memcache: cachette_memcache::Limits { max_item_size: cfg.item_size_max, ..Default::default() },
         query_buffer: cfg.client_query_buffer_limit,
+        output: cfg.client_output_buffer_limit,
     }
 }

@@ -340,7 +340,7 @@ fn is_var_byte(b: u8) -> bool {
 /// take only `\'`; a closing quote must be followed by whitespace or the end. One extension: a
 /// quoted argument directly followed by `*N` is repeated N times (`"x"*2000000`), so large
 /// values need not be spelled out.
-fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

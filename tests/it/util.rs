@@ -200,6 +200,7 @@ pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
+/// The absolute path of an installed program, looked for where Debian puts them.
 pub fn find_binary(name: &str) -> Option<String> {
     for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
         let p = format!("{dir}/{name}");
@@ -253,6 +254,11 @@ pub fn redis_server() -> Option<Proc> {
 
 /// Starts the reference memcached (Debian's), or None when not installed outside CI.
 pub fn memcached() -> Option<Proc> {
+    memcached_with(&[], &[])
+}
+
+/// [`memcached`] with extra arguments and environment variables (`-S` with `SASL_CONF_PATH`).
+pub fn memcached_with(extra: &[&str], env: &[(&str, &str)]) -> Option<Proc> {
     let Some(bin) = find_binary("memcached") else {
         assert!(!in_ci(), "memcached must be installed in CI");
         eprintln!("memcached not installed: skipping");
@@ -262,6 +268,8 @@ pub fn memcached() -> Option<Proc> {
         let port = free_port();
         let mut cmd = Command::new(&bin);
         cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1", "-u", "root"]);
+        cmd.args(extra);
+        cmd.envs(env.iter().copied());
         if let Some(p) = spawn_and_wait(cmd, 0, port) {
             return Some(p);
         }
