@@ -15,6 +15,7 @@
 //! A request never leaves the worker thread that read it: it locks the shards of its keys,
 //! does its work, appends its reply to the connection's output buffer and unlocks.
 
+pub mod acl;
 pub mod commands;
 pub mod config;
 pub mod engine;

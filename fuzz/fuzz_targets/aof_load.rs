@@ -5,12 +5,11 @@
 //! flushed after each input so memory stays bounded across runs.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use cachette::commands::Session;
 use cachette::config::Config;
-use cachette::persist::aof::{replay, scan, Damage, Manifest};
-use cachette::server::{ClientInfo, Shared};
+use cachette::persist::aof::{loader_session, replay, scan, Damage, Manifest};
+use cachette::server::Shared;
 use libfuzzer_sys::fuzz_target;
 
 fn shared() -> &'static Shared {
@@ -30,8 +29,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let shared = shared();
-    let mut session = Session::new(Arc::new(ClientInfo::internal()));
-    let _ = replay(shared, &mut session, data);
-    let mut session = Session::new(Arc::new(ClientInfo::internal()));
-    let _ = replay(shared, &mut session, b"*1\r\n$8\r\nFLUSHALL\r\n");
+    let _ = replay(shared, &mut loader_session(), data);
+    let _ = replay(shared, &mut loader_session(), b"*1\r\n$8\r\nFLUSHALL\r\n");
 });

@@ -79,6 +79,7 @@ fn select(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let mut version = ctx.session.version;
     let mut setname = None;
+    let mut auth = None;
     if argv.len() >= 2 {
         let v = crate::types::string::parse_i64(argv.get(1))
             .ok_or_else(|| CmdError::err("ERR Protocol version is not an integer or out of range"))?;
@@ -92,11 +93,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             let opt = argv.get(i);
             let more = argv.len() - i - 1;
             if is(opt, "AUTH") && more >= 2 {
-                // No ACL users exist yet: the default user accepts any password, as redis-server's
-                // default user does without requirepass. Any other user name is refused.
-                if !is(argv.get(i + 1), "default") {
-                    return Err(CmdError::err("WRONGPASS invalid username-password pair or user is disabled."));
-                }
+                auth = Some((argv.get(i + 1), argv.get(i + 2)));
                 i += 3;
             } else if is(opt, "SETNAME") && more >= 1 {
                 let name = argv.get(i + 1);
@@ -107,6 +104,14 @@ fn hello(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                 return Err(CmdError::err(format!("ERR Syntax error in HELLO option '{}'", super::excerpt(opt, 128))));
             }
         }
+    }
+    if let Some((user, pass)) = auth {
+        super::acl::authenticate(ctx, user, pass, argv.get(0))?;
+    }
+    if !ctx.session.authenticated {
+        return Err(CmdError::err(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
     }
     if let Some(name) = setname {
         super::server::set_client_name(ctx, name);
@@ -144,6 +149,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     ctx.session.info.resp.store(2, Ordering::Relaxed);
     super::server::set_client_name(ctx, b"");
     super::introspect::reset_client_state(ctx);
+    super::acl::log_out(ctx.shared, ctx.session);
     ctx.out.simple(b"RESET");
     Ok(())
 }

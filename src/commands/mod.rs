@@ -12,8 +12,10 @@
 //! once a handler writes, it writes exactly one complete reply. `execute` turns an `Err` into
 //! the error reply, worded as redis-server words it.
 
+pub mod acl;
 pub mod arg;
 pub mod bitmaps;
+pub mod category;
 pub mod connection;
 pub mod hashes;
 pub mod hll;
@@ -354,6 +356,10 @@ pub struct Session {
     pub rerun: bool,
     /// MULTI/EXEC state: queued commands and watched keys.
     pub tx: multi::Transaction,
+    /// The ACL user it runs as; None is the default user.
+    pub user: Option<Arc<crate::acl::User>>,
+    /// Authenticated (by AUTH, or at connection time because the default user had `nopass`).
+    pub authenticated: bool,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -380,6 +386,8 @@ impl Session {
             monitor: false,
             rerun: false,
             tx: Default::default(),
+            user: None,
+            authenticated: false,
             worker: 0,
             subs: Default::default(),
             tracking: None,
@@ -518,7 +526,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 14] {
+fn families() -> [&'static [Spec]; 15] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -534,6 +542,7 @@ fn families() -> [&'static [Spec]; 14] {
         multi::COMMANDS,
         server::COMMANDS,
         introspect::COMMANDS,
+        acl::COMMANDS,
     ]
 }
 
@@ -723,6 +732,10 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
         Ok(s) => s,
         Err(e) => return reject(shared, session, argv, out, e),
     };
+    // Authentication and ACL permissions; refused inside MULTI at queue time, as redis-server.
+    if let Err(e) = acl::admit(shared, session, spec, argv) {
+        return reject(shared, session, argv, out, e);
+    }
     // Over maxmemory, evict first (any command, as redis-server does); when nothing could be
     // evicted, refuse the commands that may grow memory and let the rest (reads, deletes) run.
     // Inside MULTI almost everything is refused (a queue grows memory too), and it aborts the

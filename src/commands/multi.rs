@@ -264,6 +264,10 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     for q in &queued {
         let argv = Argv::new(&[], &q.args);
         ctx.shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = super::acl::recheck_in_exec(ctx.shared, ctx.session, q.spec, &argv) {
+            Encoder::new(&mut *ctx.out.out, ctx.session.version).error(e.message().as_bytes());
+            continue;
+        }
         super::call(ctx.shared, ctx.session, q.spec, &argv, &mut *ctx.out.out, ctx.now);
         if ctx.session.block.take().is_some() {
             // Inside a transaction a blocking command that finds nothing answers at once, as

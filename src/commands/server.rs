@@ -115,58 +115,6 @@ pub(super) fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
 
 // ---- COMMAND ----------------------------------------------------------------------------
 
-/// The command's ACL categories: redis-server's own (`meta`), or for a command redis-server
-/// lacks, derived from its flags and group.
-fn categories(s: &Spec) -> Vec<&'static str> {
-    if let Some(m) = super::meta::meta(s.name) {
-        return m.acl.to_vec();
-    }
-    derived_categories(s)
-}
-
-/// ACL categories derived from a command's flags and group.
-fn derived_categories(s: &Spec) -> Vec<&'static str> {
-    let mut c = Vec::new();
-    if s.has(WRITE) {
-        c.push("@write");
-    }
-    if s.has(READONLY) {
-        c.push("@read");
-    }
-    let group = match s.group {
-        "generic" => "@keyspace",
-        "string" => "@string",
-        "list" => "@list",
-        "hash" => "@hash",
-        "set" => "@set",
-        "sorted-set" => "@sortedset",
-        "bitmap" => "@bitmap",
-        "hyperloglog" => "@hyperloglog",
-        "connection" => "@connection",
-        "server" => "@admin",
-        _ => "",
-    };
-    if s.has(ADMIN) {
-        c.push("@admin");
-        c.push("@dangerous");
-    } else if !group.is_empty() && group != "@admin" {
-        c.push(group);
-    }
-    // Pub/sub commands take the category from the flag, not the group: PUBSUB HELP has neither.
-    if s.has(PUBSUB) {
-        c.push("@pubsub");
-    }
-    c.push(if s.has(FAST) { "@fast" } else { "@slow" });
-    if s.has(BLOCKING) {
-        c.push("@blocking");
-    }
-    // Redis lists categories in bit order, and @transaction comes after @fast/@slow.
-    if s.group == "transactions" {
-        c.push("@transaction");
-    }
-    c
-}
-
 fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.array(10);
     ctx.out.bulk(s.name.as_bytes());
@@ -179,10 +127,10 @@ fn write_command_info(ctx: &mut Ctx<'_>, s: &Spec) {
     ctx.out.int(i64::from(s.first_key));
     ctx.out.int(i64::from(s.last_key));
     ctx.out.int(i64::from(s.step));
-    let cats = categories(s);
-    ctx.out.set(cats.len());
-    for c in cats {
-        ctx.out.simple(c.as_bytes());
+    let cats = super::category::of(s);
+    ctx.out.set(cats.count_ones() as usize);
+    for c in super::category::names(cats) {
+        ctx.out.simple(format!("@{c}").as_bytes());
     }
     let meta = super::meta::meta(s.name);
     let tips = meta.map_or(&[][..], |m| m.tips);
@@ -461,8 +409,8 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
                     .map(|s| s.name)
                     .collect()
             } else if is(kind, "ACLCAT") {
-                let want = format!("@{}", String::from_utf8_lossy(value).to_ascii_lowercase());
-                table().iter().filter(|s| categories(s).contains(&want.as_str())).map(|s| s.name).collect()
+                let want = super::category::by_name(value).unwrap_or(0);
+                table().iter().filter(|s| super::category::of(s) & want != 0).map(|s| s.name).collect()
             } else if is(kind, "MODULE") {
                 Vec::new()
             } else {
@@ -479,13 +427,13 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 /// A key's position in a command line, with the flags of the key spec that found it.
-type KeyAndFlags = (usize, &'static [&'static str]);
+pub(crate) type KeyAndFlags = (usize, &'static [&'static str]);
 
 /// The keys of the command line `args` (name first) by the command's key specifications, as
 /// (position, flags of the spec that found it). None when a spec cannot be followed (its begin
 /// or find is `unknown`, or the line is too short for it): the caller then falls back to the
 /// table's key positions. Err when a key count points past the end of the line.
-fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<KeyAndFlags>>, CmdError> {
+pub(crate) fn keys_by_specs(s: &Spec, args: &[&[u8]]) -> Result<Option<Vec<KeyAndFlags>>, CmdError> {
     use super::meta::{Begin, Find};
     let Some(m) = super::meta::meta(s.name) else { return Ok(None) };
     let argc = args.len() as i64;
@@ -590,7 +538,7 @@ fn command_keys(argv: &Argv<'_>) -> Result<Vec<KeyAndFlags>, CmdError> {
 
 /// The flags of a key spec marked `variable_flags`, which depend on the arguments (redis-server
 /// works them out per command, as here for its two such commands).
-fn variable_flags(s: &Spec, args: &[&[u8]], flags: &'static [&'static str]) -> &'static [&'static str] {
+pub(crate) fn variable_flags(s: &Spec, args: &[&[u8]], flags: &'static [&'static str]) -> &'static [&'static str] {
     if !flags.contains(&"variable_flags") {
         return flags;
     }
@@ -690,6 +638,14 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         (cfg.loglevel, cfg.notify_keyspace_events)
     };
     crate::server::log::set_level(level);
+    for (name, value) in &pairs {
+        // requirepass is the default user's password, as in redis-server 7.
+        if name.eq_ignore_ascii_case(b"requirepass") {
+            ctx.shared.acl.set_requirepass(value);
+        } else if name.eq_ignore_ascii_case(b"acllog-max-len") {
+            ctx.shared.acl.log_trim(ctx.shared.config().acllog_max_len);
+        }
+    }
     super::notify::configure(ctx.shared, events);
     let limits = &ctx.shared.engine.limits;
     if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) && limits.over_limit() {
@@ -811,17 +767,19 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     f
 }
 
-/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order. `multi`
-/// reads -1 until transactions keep that state where other threads can see it.
-fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
+/// One CLIENT LIST / CLIENT INFO line, with redis-server 7.0's fields in its order (ACL LOG
+/// quotes it too). `multi` reads -1 until transactions keep that state where other threads
+/// can see it.
+pub(crate) fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -> String {
     let name = info.name.lock().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = info.last_cmd.lock().map(|c| *c).unwrap_or("NULL");
     let last = info.last_active_ms.load(Ordering::Relaxed);
     let idle = now_ms.saturating_sub(last) / 1000;
     let obuf = info.obuf.load(Ordering::Relaxed);
     let qbuf = info.qbuf.load(Ordering::Relaxed);
+    let user = info.user.lock().map(|u| u.to_string()).unwrap_or_default();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user=default redir={} resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events={} cmd={} user={} redir={} resp={}\n",
         info.id,
         info.addr,
         info.laddr,
@@ -839,6 +797,7 @@ fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now_ms: u64) -
         16384 + qbuf + obuf,
         if obuf > 0 { "rw" } else { "r" },
         cmd,
+        user,
         info.redir.load(Ordering::Relaxed),
         info.resp.load(Ordering::Relaxed),
     )
@@ -924,6 +883,7 @@ struct KillFilter<'a> {
     of_type: Option<ClientType>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
+    user: Option<&'a [u8]>,
     skipme: bool,
 }
 
@@ -934,6 +894,7 @@ impl KillFilter<'_> {
             && self.of_type.map_or(true, |t| t.matches(c))
             && self.addr.map_or(true, |a| a == c.addr.to_string().as_bytes())
             && self.laddr.map_or(true, |a| a == c.laddr.to_string().as_bytes())
+            && self.user.map_or(true, |u| c.user.lock().is_ok_and(|n| n.as_bytes() == u))
     }
 }
 
@@ -964,10 +925,10 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             } else if is(opt, "LADDR") {
                 f.laddr = Some(val);
             } else if is(opt, "USER") {
-                // The default user is the only one; every connection is authenticated as it.
-                if val != b"default" {
+                if ctx.shared.acl.user(val).is_none() {
                     return Err(CmdError::err(format!("ERR No such user '{}'", excerpt(val, 128))));
                 }
+                f.user = Some(val);
             } else if is(opt, "SKIPME") {
                 f.skipme = if is(val, "yes") {
                     true

@@ -71,6 +71,9 @@ pub(crate) fn apply_line(args: &[Vec<u8>], cfg: &mut Config, depth: usize) -> Re
         let path = std::str::from_utf8(path).map_err(|_| "include path is not valid UTF-8")?;
         return load_file(Path::new(path), cfg, depth + 1);
     }
+    if name.eq_ignore_ascii_case(b"user") {
+        return add_user(rest, cfg);
+    }
     match lookup(name) {
         Some((directive, _)) => directive.apply_args(cfg, rest),
         None if is_unsupported_redis_directive(name) => Err(format!(
@@ -79,4 +82,22 @@ pub(crate) fn apply_line(args: &[Vec<u8>], cfg: &mut Config, depth: usize) -> Re
         )),
         None => Err("Bad directive or wrong number of arguments".to_owned()),
     }
+}
+
+/// `user <name> <rule> …` (repeatable, as in redis.conf): checked now so a bad rule stops
+/// start-up with its line, applied to the users at start-up.
+fn add_user(rest: &[Vec<u8>], cfg: &mut Config) -> Result<(), String> {
+    let words: Vec<String> = rest.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    let Some(name) = words.first() else {
+        return Err("Bad directive or wrong number of arguments".to_owned());
+    };
+    if name.contains(' ') {
+        return Err("Usernames can't contain spaces or null characters".to_owned());
+    }
+    let mut rules = crate::acl::Rules::new();
+    for w in &words[1..] {
+        rules.apply(w.as_bytes()).map_err(|e| format!("Error in user declaration '{w}': {}", e.message()))?;
+    }
+    cfg.users.push(words);
+    Ok(())
 }

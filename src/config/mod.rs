@@ -134,6 +134,16 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u32,
     /// `auto-aof-rewrite-min-size` (bytes).
     pub auto_aof_rewrite_min_size: usize,
+    /// `protected-mode`.
+    pub protected_mode: bool,
+    /// `requirepass`: the default user's password; empty for none.
+    pub requirepass: String,
+    /// `aclfile`: where ACL LOAD / ACL SAVE read and write users; empty for none.
+    pub aclfile: String,
+    /// `acllog-max-len`.
+    pub acllog_max_len: usize,
+    /// `user` directives, each the words after `user` (several lines accumulate).
+    pub users: Vec<Vec<String>>,
     /// `notify-keyspace-events`: the enabled classes (`commands::notify` flags).
     pub notify_keyspace_events: u32,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
@@ -204,6 +214,11 @@ impl Default for Config {
             aof_use_rdb_preamble: false,
             auto_aof_rewrite_percentage: 0,
             auto_aof_rewrite_min_size: 0,
+            protected_mode: true,
+            requirepass: String::new(),
+            aclfile: String::new(),
+            acllog_max_len: 0,
+            users: Vec::new(),
             notify_keyspace_events: 0,
             client_output_buffer_limit: Default::default(),
             config_file: None,
@@ -416,9 +431,6 @@ impl Config {
                 self.port
             ));
         }
-        if self.memcache_sasl && self.memcache_sasl_pwdb.is_empty() {
-            return Err("memcache-sasl yes needs memcache-sasl-pwdb, the file of user:password lines".to_owned());
-        }
         if self.memcache_sasl && self.memcache_protocol == MemcacheProtocol::Ascii {
             // memcached -S -B ascii refuses to start the same way.
             return Err("memcache-sasl yes needs the binary protocol: memcache-protocol ascii cannot \
@@ -565,6 +577,11 @@ mod tests {
             aof_use_rdb_preamble: false,
             auto_aof_rewrite_percentage: 19,
             auto_aof_rewrite_min_size: 20,
+            protected_mode: false,
+            requirepass: "x".into(),
+            aclfile: "x".into(),
+            acllog_max_len: 19,
+            users: Vec::new(),
             notify_keyspace_events: 1,
             client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
             config_file: None,
@@ -656,8 +673,7 @@ mod tests {
             "save 900 1",
             "dir /var/lib/redis",
             "dbfilename dump.rdb",
-            "protected-mode yes",
-            "requirepass secret",
+            "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
         ] {
             let name = line.split(' ').next().unwrap_or_default();
@@ -918,8 +934,8 @@ mod tests {
         assert_eq!(c.item_size_max, 2_000_000);
         let c = run(&["--memcache-item-size-max", "2m"]).expect("runs");
         assert_eq!(c.item_size_max, 2_000_000, "Redis units outside -I");
-        // -S is memcache-sasl yes, which needs the users file.
-        assert!(run(&["-S"]).expect_err("no pwdb").contains("memcache-sasl-pwdb"));
+        // -S is memcache-sasl yes; without a users file SASL checks the ACL users.
+        assert!(run(&["-S"]).expect("no pwdb: the ACL users").memcache_sasl);
         let c = run(&["-S", "--memcache-sasl-pwdb", "/etc/cachette/users"]).expect("runs");
         assert!(c.memcache_sasl);
         assert_eq!(c.memcache_sasl_pwdb, "/etc/cachette/users");

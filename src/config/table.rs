@@ -619,6 +619,63 @@ pub static DIRECTIVES: &[Directive] = &[
         },
     },
     Directive {
+        name: "protected-mode",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Refuse clients from beyond loopback while the default user has no password",
+        access: Access::Field {
+            get: |c| Value::Bool(c.protected_mode),
+            set: |c, v| {
+                if let Value::Bool(b) = v {
+                    c.protected_mode = b;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "requirepass",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: true,
+        doc: "The default user's password (empty: none, the default user has nopass)",
+        access: Access::Field {
+            get: |c| Value::Str(c.requirepass.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.requirepass = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "aclfile",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "File of ACL users (ACL LOAD / ACL SAVE); empty: none",
+        access: Access::Field {
+            get: |c| Value::Str(c.aclfile.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.aclfile = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "acllog-max-len",
+        aliases: &[],
+        kind: Kind::Int { min: 0, max: i64::MAX, clamp: None, note: "" },
+        default: DefaultValue::Literal("128"),
+        mutable: true,
+        doc: "Most entries ACL LOG keeps",
+        access: int_field!(acllog_max_len),
+    },
+    Directive {
         name: "appendonly",
         aliases: &[],
         kind: Kind::Bool,
@@ -985,8 +1042,6 @@ pub fn is_unsupported_redis_directive(name: &[u8]) -> bool {
 /// swallows) minus those in [`DIRECTIVES`].
 static REDIS_ONLY: &[&str] = &[
     "acl-pubsub-default",
-    "aclfile",
-    "acllog-max-len",
     "active-defrag-cycle-max",
     "active-defrag-cycle-min",
     "active-defrag-ignore-bytes",
@@ -1068,7 +1123,6 @@ static REDIS_ONLY: &[&str] = &[
     "pidfile",
     "proc-title-template",
     "propagation-error-behavior",
-    "protected-mode",
     "rdb-del-sync-files",
     "rdb-save-incremental-fsync",
     "rdbchecksum",
@@ -1094,7 +1148,6 @@ static REDIS_ONLY: &[&str] = &[
     "replica-read-only",
     "replica-serve-stale-data",
     "replicaof",
-    "requirepass",
     "sanitize-dump-payload",
     "save",
     "sentinel",
@@ -1142,7 +1195,6 @@ static REDIS_ONLY: &[&str] = &[
     "tracking-table-max-keys",
     "unixsocket",
     "unixsocketperm",
-    "user",
     "zset-max-listpack-entries",
     "zset-max-listpack-value",
     "zset-max-ziplist-entries",

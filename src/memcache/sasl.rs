@@ -14,14 +14,35 @@
 //!   `SASL STEP` carries the data. A STEP at any other time is an AUTH_ERROR.
 //! - Every AUTH or STEP first forgets an earlier success, so a failed re-authentication leaves
 //!   the connection unauthenticated.
+//!
+//! With `memcache-sasl yes` and no `memcache-sasl-pwdb`, the Redis side's ACL users are the
+//! SASL users ([`Users::from_acl`]): a PLAIN login succeeds for a user that is `on` and whose
+//! password (or `nopass`) fits, so one `user` line serves both protocols.
 
 use std::collections::HashMap;
 
-/// The users of `memcache-sasl-pwdb`: user name → password.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Users(HashMap<Vec<u8>, Vec<u8>>);
+/// The users SASL accepts: those of `memcache-sasl-pwdb` (user name → password), or the ACL
+/// users.
+#[derive(Default, Clone)]
+pub struct Users {
+    file: HashMap<Vec<u8>, Vec<u8>>,
+    acl: Option<std::sync::Arc<crate::acl::Acl>>,
+}
+
+impl std::fmt::Debug for Users {
+    /// Names only: passwords stay out of logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.file.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+        f.debug_struct("Users").field("file", &names).field("acl", &self.acl.is_some()).finish()
+    }
+}
 
 impl Users {
+    /// The ACL users (no `memcache-sasl-pwdb` configured).
+    pub fn from_acl(acl: std::sync::Arc<crate::acl::Acl>) -> Users {
+        Users { file: HashMap::new(), acl: Some(acl) }
+    }
+
     /// Reads a `user:password` file (see [`Users::parse`]); the error names the file.
     pub fn load(path: &str) -> Result<Users, String> {
         let text = std::fs::read(path).map_err(|e| format!("memcache-sasl-pwdb {path}: {e}"))?;
@@ -43,7 +64,7 @@ impl Users {
                 .ok_or_else(|| format!("line {}: expected user:password", i + 1))?;
             users.insert(line[..colon].to_vec(), line[colon + 1..].to_vec());
         }
-        Ok(Users(users))
+        Ok(Users { file: users, acl: None })
     }
 
     /// Checks a PLAIN message (`authzid NUL authcid NUL password`).
@@ -55,7 +76,10 @@ impl Users {
         if !authzid.is_empty() && authzid != user {
             return false;
         }
-        self.0.get(user).is_some_and(|want| constant_time_eq(want, password))
+        match &self.acl {
+            Some(acl) => acl.authenticate(user, password).is_some(),
+            None => self.file.get(user).is_some_and(|want| constant_time_eq(want, password)),
+        }
     }
 }
 
@@ -142,6 +166,19 @@ mod tests {
         assert!(!u.check_plain(b"\0testuser"), "no password part");
         assert!(!u.check_plain(b"\0testuser\0testpass\0"), "trailing NUL");
         assert!(!u.check_plain(b"\0nobody\0testpass"));
+    }
+
+    #[test]
+    fn acl_users_when_there_is_no_password_file() {
+        let acl = std::sync::Arc::new(crate::acl::Acl::new());
+        acl.set_user("app", [&b"on"[..], b">pw", b"~*", b"+@all"]).expect("setuser");
+        acl.set_user("off", [&b"off"[..], b">pw"]).expect("setuser");
+        let u = Users::from_acl(acl);
+        assert!(u.check_plain(b"\0app\0pw"));
+        assert!(u.check_plain(b"app\0app\0pw"));
+        assert!(!u.check_plain(b"\0app\0wrong"));
+        assert!(!u.check_plain(b"\0off\0pw"), "a user that is off");
+        assert!(!u.check_plain(b"other\0app\0pw"), "authzid of someone else");
     }
 
     #[test]

@@ -283,6 +283,15 @@ pub enum Damage {
     Unknown { offset: u64, command: String },
 }
 
+/// The session an AOF replays in: no socket, replies dropped, and no ACL restriction (the log
+/// holds what the server itself did).
+pub fn loader_session() -> crate::commands::Session {
+    let mut session = crate::commands::Session::new(Arc::new(crate::server::ClientInfo::internal()));
+    session.user = Some(Arc::new(crate::acl::User::unrestricted("aof-loader")));
+    session.authenticated = true;
+    session
+}
+
 /// Replays the commands of one file through the dispatcher in `session` (replies dropped).
 /// Returns the commands run and how the file ended; stops at an unknown command. The loader's
 /// per-file step, and the `aof_load` fuzz target's entry.
@@ -382,8 +391,7 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
     };
     let started = Instant::now();
     let mut loaded = Loaded { found: true, ..Loaded::default() };
-    let info = Arc::new(crate::server::ClientInfo::internal());
-    let mut session = crate::commands::Session::new(info);
+    let mut session = loader_session();
     let files: Vec<String> = manifest.files().map(str::to_owned).collect();
     for (i, name) in files.iter().enumerate() {
         let path = dir.join(name);
@@ -1089,8 +1097,7 @@ mod tests {
         fn new() -> Harness {
             let shared = Shared::new(Config::default());
             shared.engine.feed.set_enabled(true);
-            let session = crate::commands::Session::new(Arc::new(crate::server::ClientInfo::internal()));
-            Harness { shared, session }
+            Harness { shared, session: loader_session() }
         }
 
         fn run(&mut self, now: u64, args: &[&str]) -> Vec<u8> {
@@ -1295,8 +1302,7 @@ mod tests {
                 }
             }
             let shared = Shared::new(Config::default());
-            let mut session = crate::commands::Session::new(Arc::new(crate::server::ClientInfo::internal()));
-            let _ = replay(&shared, &mut session, &data);
+            let _ = replay(&shared, &mut loader_session(), &data);
         }
     }
 

@@ -180,6 +180,11 @@ impl Conn {
         self
     }
 
+    /// Sets the session's authentication state at accept time.
+    pub fn set_authenticated(&mut self, yes: bool) {
+        self.session.authenticated = yes;
+    }
+
     /// The socket, for (re)registration.
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream

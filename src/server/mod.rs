@@ -110,14 +110,20 @@ pub fn run(config: Config) -> Result<(), String> {
     if per_worker.first().map(|l| l.is_empty()).unwrap_or(true) {
         return Err("no listener: both port and memcache-port are 0".into());
     }
-    let sasl_users = match config.memcache_sasl {
+    // Without a password file, SASL checks the ACL users (see `memcache::sasl`).
+    let sasl_from_acl = config.memcache_sasl && config.memcache_sasl_pwdb.is_empty();
+    let sasl_users = match config.memcache_sasl && !sasl_from_acl {
         true => Some(crate::memcache::sasl::Users::load(&config.memcache_sasl_pwdb)?),
         false => None,
     };
     let metrics = bind_metrics(&config);
     let mut shared = Shared::new(config);
     shared.memcache_sasl = sasl_users;
+    if sasl_from_acl {
+        shared.memcache_sasl = Some(crate::memcache::sasl::Users::from_acl(shared.acl.clone()));
+    }
     let shared = Arc::new(shared);
+    crate::acl::configure(&shared)?;
     // The AOF is replayed before any worker runs, so no client sees a half-loaded keyspace.
     let loaded = if shared.config().appendonly { crate::persist::aof::load(&shared)? } else { Default::default() };
     crate::persist::aof::Aof::start(shared.clone(), &loaded)?;

@@ -70,6 +70,9 @@ pub struct ClientInfo {
     pub monitor: AtomicBool,
     /// True for a memcached-protocol connection.
     pub memcache: bool,
+    /// The ACL user it is authenticated as (CLIENT LIST `user=`; ACL DELUSER closes its
+    /// connections).
+    pub user: Mutex<Arc<str>>,
     /// Subscriptions: channels, patterns, shard channels (CLIENT LIST `sub psub ssub`, type
     /// pubsub); written by the owner's session.
     pub subs: [AtomicUsize; 3],
@@ -114,6 +117,7 @@ impl ClientInfo {
             no_evict: Default::default(),
             monitor: Default::default(),
             memcache: false,
+            user: Mutex::new(Arc::from("default")),
             subs: Default::default(),
             tracking: Default::default(),
             redir: (-1).into(),
@@ -152,6 +156,8 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// ACL users and the ACL log.
+    pub acl: Arc<crate::acl::Acl>,
     /// Pub/Sub subscriptions and delivery.
     pub pubsub: super::pubsub::PubSub,
     /// Client-side caching: who tracks which key.
@@ -238,6 +244,7 @@ impl ClientInfo {
             subs: Default::default(),
             tracking: AtomicU32::new(0),
             redir: (-1).into(),
+            user: Mutex::new(Arc::from("aof-loader")),
             memcache: false,
         }
     }
@@ -271,6 +278,7 @@ impl Shared {
             memcache,
             active_expire: AtomicBool::new(true),
             aof: crate::persist::aof::Aof::new(),
+            acl: Arc::new(crate::acl::Acl::new()),
             pubsub: Default::default(),
             tracking: Default::default(),
             notify_flags: AtomicU32::new(0),

@@ -186,6 +186,11 @@ impl Worker {
                 let _ = io::Write::write(&mut stream, msg);
                 continue;
             }
+            if proto == Proto::Resp && crate::acl::protected_mode_denies(&self.shared, addr.ip()) {
+                counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                let _ = io::Write::write(&mut stream, crate::acl::DENIED.as_bytes());
+                continue;
+            }
             counters.connections_received.fetch_add(1, Ordering::Relaxed);
             let _ = stream.set_nodelay(true);
             let laddr = stream.local_addr().unwrap_or(addr);
@@ -207,6 +212,7 @@ impl Worker {
                 no_evict: Default::default(),
                 monitor: Default::default(),
                 memcache: proto == Proto::Memcache,
+                user: std::sync::Mutex::new(std::sync::Arc::from("default")),
                 subs: Default::default(),
                 tracking: Default::default(),
                 redir: (-1).into(),
@@ -215,6 +221,9 @@ impl Worker {
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             let mut conn = Conn::new(stream, proto, info, self.id);
+            // As redis-server: a connection made while the default user needs no password
+            // stays authenticated when a password is set later.
+            conn.set_authenticated(self.shared.acl.default_is_open_door());
             if let Err(e) = self.poll.registry().register(conn.stream(), token, Interest::READABLE) {
                 super::log::log(LogLevel::Warning, &format!("could not register a client socket: {e}"));
                 self.shared.unregister_client(&conn.info);

@@ -635,3 +635,20 @@ fn appendonly_turned_on_at_runtime() {
     let e = redis::cmd("CONFIG").arg("SET").arg("appendfsync").arg("sometimes").query::<()>(&mut c).expect_err("bad");
     assert!(e.to_string().contains("argument(s) must be one of the following: everysec, always, no"), "{e}");
 }
+
+/// The log replays with every permission, whatever the default user may do (redis-server's
+/// AOF client runs without ACL checks).
+#[test]
+fn the_log_replays_under_requirepass() {
+    let dir = TempDir::new("acl");
+    let p = start(&dir.0, &["--requirepass", "pw", "--appendfsync", "always"]);
+    let url = format!("redis://:pw@127.0.0.1:{}/", p.port);
+    let mut c = redis::Client::open(url.as_str()).expect("client").get_connection().expect("conn");
+    q(&mut c, &["RPUSH", "l", "a", "b"]);
+    drop(p);
+    let p = start(&dir.0, &["--requirepass", "pw"]);
+    let url = format!("redis://:pw@127.0.0.1:{}/", p.port);
+    let mut c = redis::Client::open(url.as_str()).expect("client").get_connection().expect("conn");
+    let l: Vec<String> = redis::cmd("LRANGE").arg("l").arg(0).arg(-1).query(&mut c).expect("lrange");
+    assert_eq!(l, ["a", "b"]);
+}

@@ -203,6 +203,8 @@ struct Check {
     scan: bool,
     /// `!capture:NAME`: the reply's value (Redis) or CAS unique (memcache) becomes `$NAME`.
     capture: Option<String>,
+    /// `!mask:KEY` (repeatable): in maps, the value after KEY is compared by type only.
+    masks: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -255,6 +257,10 @@ fn parse_script(proto: Proto, source: &str) -> Result<Script, (usize, String)> {
                 "sorted" => check.sorted = Some(number(param, 1)?.max(1) as usize),
                 "approx" => check.approx = Some(number(param, DEFAULT_APPROX)?),
                 "scan" => check.scan = true,
+                "mask" => match param {
+                    Some(k) if !k.is_empty() => check.masks.push(k.as_bytes().to_vec()),
+                    _ => return Err(err("!mask needs a field name: !mask:KEY".into())),
+                },
                 "capture" => match param {
                     Some(v) if !v.is_empty() && v.bytes().all(is_var_byte) => check.capture = Some(v.to_string()),
                     _ => return Err(err("!capture needs a name: !capture:NAME".into())),
@@ -1302,6 +1308,7 @@ fn redis_view(bytes: &[u8], check: &Check, rules: &[&Intended]) -> Vec<u8> {
             Rule::MaskField(k) => Some(k.as_slice()),
             _ => None,
         })
+        .chain(check.masks.iter().map(Vec::as_slice))
         .collect();
     if masks.is_empty() && check.sorted.is_none() && check.view == View::Bytes {
         return bytes.to_vec();

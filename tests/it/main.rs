@@ -2,6 +2,7 @@
 //! and for differential tests redis-server and memcached) on free loopback ports and talks to them
 //! over TCP. Shared helpers live in `util`.
 
+mod acl;
 mod aof;
 mod bad_input;
 mod blocking;
