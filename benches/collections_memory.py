@@ -48,7 +48,7 @@ def start(kind, binary):
         p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
-        p = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--memcache-port", "0", "--threads", "1"],
+        p = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--memcache-port", "0", "--metrics-port", "0", "--save", "", "--threads", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:

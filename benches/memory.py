@@ -226,7 +226,7 @@ class Server:
         elif kind == "cachette":
             self.mport = free_port() if mc_port else 0
             argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--memcache-port",
-                    str(self.mport), "--threads", "1"]
+                    str(self.mport), "--threads", "1", "--save", "", "--metrics-port", "0"]
             if maxmemory:
                 argv += ["--maxmemory", str(maxmemory)]
             if policy:

@@ -59,7 +59,7 @@ start_server() { # name -> sets PORT, appends the pid to PIDS
             --client-output-buffer-limit "pubsub 0 0 0" >/dev/null 2>&1 &
     else
         taskset -c "$SERVER_CPU" "$CACHETTE_BIN" --bind 127.0.0.1 --port "$port" --memcache-port 0 --threads 1 \
-            --client-output-buffer-limit "pubsub 0 0 0" >/dev/null 2>&1 &
+            --client-output-buffer-limit "pubsub 0 0 0" --save '' >/dev/null 2>&1 &
     fi
     PIDS+=($!)
     wait_port "$port" || { echo "pubsub.sh: $name did not start" >&2; exit 1; }

@@ -152,7 +152,7 @@ CA_RESP=0
 CA_MC=0
 if [[ -z $CACHETTE_SKIP ]]; then
     start cachette "$CACHETTE_BIN" --bind 127.0.0.1 --port "$CA_RESP_PORT" \
-        --memcache-port "$CA_MC_PORT" --threads 1
+        --memcache-port "$CA_MC_PORT" --threads 1 --save ''
     CA_PID=$STARTED_PID
     if ready resp "$CA_RESP_PORT" "$CA_PID" >/dev/null; then CA_RESP=1; fi
     if ready mc-text "$CA_MC_PORT" "$CA_PID" >/dev/null; then CA_MC=1; fi

@@ -1,19 +1,22 @@
-//! The `cachette` binary: command line -> `Config` -> `server::run` (or the `check-aof`
-//! operator tool), and nothing else.
+//! The `cachette` binary: command line -> `Config` -> `server::run`, and nothing else.
 //!
 //! Everything about arguments and config files lives in `cachette::config`; everything about
-//! serving lives in `cachette::server`. Errors from either end the process with status 1 and one
+//! serving lives in `cachette::server`. Two operator subcommands check files without starting a
+//! server: `cachette check-rdb FILE` and `cachette check-aof [--fix] FILE`. Errors from either end the process with status 1 and one
 //! line on standard error.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Operator tools share the binary: `cachette check-aof [--fix] FILE`.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "check-aof") {
-        let args: Vec<String> = std::env::args_os().skip(2).map(|a| a.to_string_lossy().into_owned()).collect();
-        return ExitCode::from(cachette::persist::aof::check_main(&args) as u8);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "check-rdb") {
+        return check_rdb(&args[2..]);
     }
-    let config = match cachette::config::from_args(std::env::args_os()) {
+    if args.get(1).is_some_and(|a| a == "check-aof") {
+        let rest: Vec<String> = args[2..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        return ExitCode::from(cachette::persist::aof::check_main(&rest) as u8);
+    }
+    let config = match cachette::config::from_args(args) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("cachette: {e}");
@@ -24,6 +27,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cachette: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cachette check-rdb FILE`: what an RDB file holds, or the first problem and its byte offset
+/// (the operator's redis-check-rdb). Exit status 0 when the file loads.
+fn check_rdb(rest: &[std::ffi::OsString]) -> ExitCode {
+    let [file] = rest else {
+        eprintln!("usage: cachette check-rdb FILE");
+        return ExitCode::from(2);
+    };
+    match cachette::persist::check_file(std::path::Path::new(file)) {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cachette check-rdb: {e}");
             ExitCode::FAILURE
         }
     }

@@ -25,6 +25,7 @@ pub mod lists;
 pub mod meta;
 pub mod multi;
 pub mod notify;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -81,7 +82,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 15;
     /// Its keys are found by reading its arguments (a `numkeys` count), not by position alone.
     pub const MOVABLE_KEYS: u32 = 1 << 16;
-    /// Refused while a replica loads its data in the background (BGREWRITEAOF, SAVE …).
+    /// Refused while a replica loads its data asynchronously (SAVE, BGSAVE, BGREWRITEAOF); shown
+    /// only.
     pub const NO_ASYNC_LOADING: u32 = 1 << 17;
 
     /// (flag, name) pairs in the order redis-server prints them.
@@ -526,7 +528,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 15] {
+fn families() -> [&'static [Spec]; 16] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -543,6 +545,7 @@ fn families() -> [&'static [Spec]; 15] {
         server::COMMANDS,
         introspect::COMMANDS,
         acl::COMMANDS,
+        persistence::COMMANDS,
     ]
 }
 
@@ -745,6 +748,11 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
         && multi::refused_on_oom(session, spec)
     {
         return reject(shared, session, argv, out, CmdError::err(OOM_ERROR));
+    }
+    // A failed background save stops writes (and PING, as redis-server does) until a save
+    // succeeds, when save points and stop-writes-on-bgsave-error are on.
+    if (spec.has(flags::WRITE) || spec.name == "ping") && shared.persist.writes_refused(&shared.config) {
+        return reject(shared, session, argv, out, CmdError::err(crate::persist::MISCONF_ERROR));
     }
     if session.version == Version::Resp2 && session.subs.active() && !pubsub::allowed_when_subscribed(spec.name) {
         return reject(shared, session, argv, out, pubsub::not_allowed_when_subscribed(spec.name));

@@ -1226,10 +1226,6 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
         }
-        "persistence" => {
-            t.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
-            sh.aof.info(&cfg, t);
-        }
         "stats" => {
             let _ = write!(
                 t,
@@ -1251,6 +1247,10 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 t,
                 "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\ntracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
             );
+        }
+        "persistence" => {
+            sh.persist.info(st.dirty.load(Ordering::Relaxed), t);
+            sh.aof.info(&cfg, t);
         }
         "commandstats" => {
             t.push_str("# Commandstats\r\n");

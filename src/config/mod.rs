@@ -104,6 +104,20 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// `lfu-decay-time` (minutes).
     pub lfu_decay_time: u32,
+    /// `save`: snapshot save points, (seconds, changes).
+    pub save: Vec<(u64, u64)>,
+    /// `dir`: absolute directory of the snapshot.
+    pub dir: String,
+    /// `dbfilename`: the snapshot's file name.
+    pub dbfilename: String,
+    /// `rdbcompression`.
+    pub rdbcompression: bool,
+    /// `rdbchecksum`.
+    pub rdbchecksum: bool,
+    /// `stop-writes-on-bgsave-error`.
+    pub stop_writes_on_bgsave_error: bool,
+    /// `rdb-save-incremental-fsync`.
+    pub rdb_save_incremental_fsync: bool,
     /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`: entries kept.
@@ -199,6 +213,13 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 0,
             lfu_log_factor: 0,
             lfu_decay_time: 0,
+            save: Vec::new(),
+            dir: String::new(),
+            dbfilename: String::new(),
+            rdbcompression: false,
+            rdbchecksum: false,
+            stop_writes_on_bgsave_error: false,
+            rdb_save_incremental_fsync: false,
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
             latency_monitor_threshold: 0,
@@ -400,6 +421,10 @@ impl Config {
                     "ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
                 )));
             };
+            // redis-server 7 refuses these while `enable-protected-configs` is off (its default).
+            if matches!(directive.name, "dir" | "dbfilename") {
+                return Err(ConfigError::failed(&shown, "can't set protected config"));
+            }
             if !directive.mutable {
                 return Err(ConfigError::failed(&shown, "can't set immutable config"));
             }
@@ -530,6 +555,25 @@ mod tests {
     }
 
     #[test]
+    fn save_lines_add_up_as_in_redis_conf() {
+        let parse = |text: &str| {
+            let mut c = Config::default();
+            parse_file_text(text, &mut c).map(|()| c.save)
+        };
+        assert_eq!(parse(""), Ok(vec![(3600, 1), (300, 100), (60, 10000)]));
+        assert_eq!(parse("save 900 1\nsave 300 10\nsave 60 10000\n"), Ok(vec![(900, 1), (300, 10), (60, 10000)]));
+        assert_eq!(parse("save 900 1 300 10\n"), Ok(vec![(900, 1), (300, 10)]));
+        assert_eq!(parse("save 900 1\nsave \"\"\n"), Ok(vec![]));
+        assert_eq!(parse("save \"\"\nsave 60 5\n"), Ok(vec![(60, 5)]));
+        assert!(parse("save 900\n").is_err());
+        let mut c = Config::default();
+        c.set(b"save", b"10 1").expect("CONFIG SET");
+        c.set(b"save", b"20 2").expect("CONFIG SET");
+        assert_eq!(c.save, vec![(20, 2)], "CONFIG SET replaces");
+        assert_eq!(DIRECTIVES.iter().find(|d| d.name == "save").map(|d| d.value(&c)), Some("20 2".to_owned()));
+    }
+
+    #[test]
     fn conf_file_matches_the_table_defaults() {
         // Start far from the defaults so that every directive must be set by the file.
         let mut c = Config {
@@ -562,6 +606,14 @@ mod tests {
             maxmemory_eviction_tenacity: 15,
             lfu_log_factor: 16,
             lfu_decay_time: 17,
+            // Empty, not some other points: later `save` lines add to earlier ones.
+            save: Vec::new(),
+            dir: "/".into(),
+            dbfilename: "x.rdb".into(),
+            rdbcompression: false,
+            rdbchecksum: false,
+            stop_writes_on_bgsave_error: false,
+            rdb_save_incremental_fsync: false,
             slowlog_log_slower_than: 13,
             slowlog_max_len: 14,
             latency_monitor_threshold: 15,
@@ -670,9 +722,9 @@ mod tests {
     #[test]
     fn unsupported_directives_stop_start_up() {
         for line in [
-            "save 900 1",
-            "dir /var/lib/redis",
-            "dbfilename dump.rdb",
+            "cluster-enabled no",
+            "repl-backlog-size 1mb",
+            "lua-time-limit 5000",
             "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
         ] {
@@ -1006,8 +1058,8 @@ mod tests {
         assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
         assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
-            run(&["--save", "900", "1"]).expect_err("bad"),
-            "--save 900 1: 'save' is a redis-server directive that cachette does not support yet"
+            run(&["--appendfsync", "always"]).expect_err("bad"),
+            "--appendfsync always: 'appendfsync' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
@@ -1020,12 +1072,12 @@ mod tests {
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
-        std::fs::write(&file, "port 7000\nsave 900 1\n").expect("write");
+        std::fs::write(&file, "port 7000\nappendfsync always\n").expect("write");
         let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
         assert_eq!(
             e,
             format!(
-                "{}: line 2: 'save 900 1': 'save' is a redis-server directive that cachette \
+                "{}: line 2: 'appendfsync always': 'appendfsync' is a redis-server directive that cachette \
                  does not support yet",
                 file.display()
             )

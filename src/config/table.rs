@@ -55,6 +55,12 @@ pub enum Kind {
     Str,
     /// `bind`: one to 16 addresses (IP literals, host names, `*`, `::*`; `-` prefix = optional).
     Bind,
+    /// `save`: pairs of `<seconds> <changes>`, or the empty string for none.
+    Save,
+    /// `dir`: an existing directory, stored absolute.
+    Dir,
+    /// `dbfilename`: a bare file name (no directory part).
+    FileName,
     /// `notify-keyspace-events`: class characters (`KEA`, `Kx`, …), shown normalised.
     KeyspaceEvents,
     /// `client-output-buffer-limit`: groups of `<class> <hard> <soft> <soft seconds>`; each
@@ -81,6 +87,7 @@ pub(crate) enum Value {
     Enum(usize),
     Str(String),
     List(Vec<String>),
+    SavePoints(Vec<(u64, u64)>),
     /// (class index, limit) groups of `client-output-buffer-limit`.
     Limits(Vec<(usize, super::ObufLimit)>),
 }
@@ -549,6 +556,101 @@ pub static DIRECTIVES: &[Directive] = &[
         },
     },
     Directive {
+        name: "save",
+        aliases: &[],
+        kind: Kind::Save,
+        // Keep in step with DEFAULT_SAVE_POINTS.
+        default: DefaultValue::Literal("3600 1 300 100 60 10000"),
+        mutable: true,
+        doc: "Snapshot save points: pairs of <seconds> <changes> (a background save runs when at \
+              least <changes> writes happened in <seconds>); \"\" turns them off",
+        access: Access::Field {
+            get: |c| Value::Str(c.save.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" ")),
+            set: |c, v| {
+                if let Value::SavePoints(p) = v {
+                    c.save = p;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "dir",
+        aliases: &[],
+        kind: Kind::Dir,
+        default: DefaultValue::Literal("."),
+        mutable: false,
+        doc: "Directory of the RDB snapshot (made absolute at start-up)",
+        access: Access::Field {
+            get: |c| Value::Str(c.dir.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.dir = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "dbfilename",
+        aliases: &[],
+        kind: Kind::FileName,
+        default: DefaultValue::Literal("dump.rdb"),
+        mutable: false,
+        doc: "File name of the RDB snapshot, inside dir",
+        access: Access::Field {
+            get: |c| Value::Str(c.dbfilename.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.dbfilename = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "rdbcompression",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Compress long strings in snapshots with LZF",
+        access: bool_field!(rdbcompression),
+    },
+    Directive {
+        name: "rdbchecksum",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: false,
+        doc: "End snapshots with a CRC-64 checksum (and check it when loading)",
+        access: bool_field!(rdbchecksum),
+    },
+    Directive {
+        name: "rdb-save-incremental-fsync",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "fsync the snapshot every 4 MB while writing it, so the final fsync does not stall the disk",
+        access: bool_field!(rdb_save_incremental_fsync),
+    },
+    Directive {
+        name: "rdb-del-sync-files",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: true,
+        doc: "Accepted only as 'no' (a replication setting; cachette has no replication yet)",
+        access: Access::Pinned("no"),
+    },
+    Directive {
+        name: "stop-writes-on-bgsave-error",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Refuse writes (-MISCONF) while the last background save failed and save points are set",
+        access: bool_field!(stop_writes_on_bgsave_error),
+    },
+    Directive {
         name: "loglevel",
         aliases: &[],
         kind: Kind::Enum(&LogLevel::NAMES),
@@ -801,6 +903,14 @@ impl Directive {
     pub(crate) fn apply_args(&self, cfg: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
         let value = match self.kind {
             Kind::Bind => parse_bind(args)?,
+            Kind::Save => match parse_save(args)? {
+                // As in redis-server's config file (and command line): the first `save` line
+                // replaces the default, later ones add their points; `save ""` clears them.
+                Value::SavePoints(points) if !points.is_empty() && cfg.save != DEFAULT_SAVE_POINTS => {
+                    Value::SavePoints(cfg.save.iter().copied().chain(points).collect())
+                }
+                v => v,
+            },
             // `--client-output-buffer-limit "pubsub 32mb 8mb 60"` arrives as one argument.
             Kind::OutputLimits if args.len() == 1 => {
                 let words: Vec<Vec<u8>> =
@@ -912,6 +1022,23 @@ impl Kind {
             }
             // Callers split bind's words themselves; a lone word is still a valid list.
             Kind::Bind => parse_bind(&[arg.to_vec()]),
+            Kind::Save => parse_save(&[arg.to_vec()]),
+            Kind::Dir => {
+                let text = String::from_utf8(arg.to_vec()).map_err(|_| "argument must be valid UTF-8".to_owned())?;
+                let abs =
+                    std::fs::canonicalize(&text).map_err(|e| format!("Can't chdir to '{text}': {}", os_error(&e)))?;
+                if !abs.is_dir() {
+                    return Err(format!("Can't chdir to '{text}': Not a directory"));
+                }
+                Ok(Value::Str(abs.display().to_string()))
+            }
+            Kind::FileName => {
+                let text = String::from_utf8(arg.to_vec()).map_err(|_| "argument must be valid UTF-8".to_owned())?;
+                if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+                    return Err("dbfilename can't be a path, just a filename".to_owned());
+                }
+                Ok(Value::Str(text))
+            }
             Kind::KeyspaceEvents => crate::commands::notify::parse_flags(arg)
                 .map(|f| Value::Int(i64::from(f)))
                 .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_owned()),
@@ -939,8 +1066,42 @@ impl Kind {
             (_, Value::Enum(i)) => i.to_string(),
             (_, Value::Str(s)) => s.clone(),
             (_, Value::List(l)) => l.join(" "),
+            (_, Value::SavePoints(p)) => p.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" "),
         }
     }
+}
+
+/// The `save` default, redis-server 7's.
+const DEFAULT_SAVE_POINTS: [(u64, u64); 3] = [(3600, 1), (300, 100), (60, 10000)];
+
+/// An OS error as `strerror` words it, without Rust's " (os error N)" suffix.
+fn os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// Parses `save`'s arguments: `<seconds> <changes>` pairs, as separate words (config file) or
+/// one space-separated string (CONFIG SET, `--save "3600 1"`); `""` means no save points.
+fn parse_save(args: &[Vec<u8>]) -> Result<Value, String> {
+    let mut words = Vec::new();
+    for a in args {
+        words.extend(a.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).map(<[u8]>::to_vec));
+    }
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".to_owned());
+    }
+    let mut points = Vec::with_capacity(words.len() / 2);
+    for pair in words.chunks_exact(2) {
+        let n = |w: &[u8]| parse_i64_strict(w).and_then(|v| u64::try_from(v).ok());
+        match (n(&pair[0]), n(&pair[1])) {
+            (Some(secs), Some(changes)) => points.push((secs, changes)),
+            _ => return Err("Invalid save parameters".to_owned()),
+        }
+    }
+    Ok(Value::SavePoints(points))
 }
 
 /// Parses `client-output-buffer-limit` groups with redis-server's errors. Class names are
@@ -1081,8 +1242,6 @@ static REDIS_ONLY: &[&str] = &[
     "cluster-slave-validity-factor",
     "crash-log-enabled",
     "crash-memcheck-enabled",
-    "dbfilename",
-    "dir",
     "disable-thp",
     "dynamic-hz",
     "enable-module-command",
@@ -1123,10 +1282,6 @@ static REDIS_ONLY: &[&str] = &[
     "pidfile",
     "proc-title-template",
     "propagation-error-behavior",
-    "rdb-del-sync-files",
-    "rdb-save-incremental-fsync",
-    "rdbchecksum",
-    "rdbcompression",
     "rename-command",
     "repl-backlog-size",
     "repl-backlog-ttl",
@@ -1149,7 +1304,6 @@ static REDIS_ONLY: &[&str] = &[
     "replica-serve-stale-data",
     "replicaof",
     "sanitize-dump-payload",
-    "save",
     "sentinel",
     "server_cpulist",
     "set-max-intset-entries",
@@ -1166,7 +1320,6 @@ static REDIS_ONLY: &[&str] = &[
     "slave-serve-stale-data",
     "slaveof",
     "socket-mark-id",
-    "stop-writes-on-bgsave-error",
     "stream-node-max-bytes",
     "stream-node-max-entries",
     "syslog-enabled",

@@ -4,7 +4,7 @@
 //! seconds, so this is not a hot path and needs no event loop or HTTP library. Requests are
 //! bounded (8 KB of head, a 2-second read timeout), so a client that sends nothing or too much
 //! cannot hold the listener. `/health` answers 200 `OK` while the server accepts commands and
-//! 503 with the reason otherwise (shutting down).
+//! 503 with the reason otherwise (loading the dataset at start-up, shutting down).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -78,6 +78,9 @@ fn answer(mut stream: TcpStream, shared: &Shared, exporter: &Exporter) -> io::Re
         }
         b"/health" if shared.shutdown.load(Ordering::Acquire) => {
             respond(&mut stream, "503 Service Unavailable", "text/plain", b"shutting down\n")
+        }
+        b"/health" if shared.loading.load(Ordering::Acquire) => {
+            respond(&mut stream, "503 Service Unavailable", "text/plain", b"loading the dataset\n")
         }
         b"/health" => respond(&mut stream, "200 OK", "text/plain", b"OK\n"),
         _ => respond(&mut stream, "404 Not Found", "text/plain", b"try /metrics or /health\n"),

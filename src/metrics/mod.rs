@@ -116,6 +116,12 @@ struct Snapshot {
     errors: Vec<(String, u64)>,
     /// Channels, patterns and shard channels with a subscriber.
     pubsub: (usize, usize, usize),
+    /// Unix seconds of the last successful save, whether the last BGSAVE succeeded, whether one
+    /// runs now, whether the dataset is loading.
+    last_save: u64,
+    last_bgsave_ok: bool,
+    bgsave_running: bool,
+    loading: bool,
     maxclients: u64,
 }
 
@@ -143,6 +149,10 @@ impl Snapshot {
             per_command,
             errors: sh.stats.error_counts(),
             pubsub: sh.pubsub.sizes(),
+            last_save: sh.persist.lastsave(),
+            last_bgsave_ok: sh.persist.last_bgsave_ok(),
+            bgsave_running: sh.persist.bgsave_in_progress(),
+            loading: sh.loading.load(Ordering::Relaxed),
             uptime: sh.uptime_secs(),
             clients_resp: all.saturating_sub(mc),
             clients_mc: mc,
@@ -191,6 +201,10 @@ impl Snapshot {
         gauge!("cachette_pubsub_patterns").set(self.pubsub.1 as f64);
         gauge!("cachette_pubsub_shard_channels").set(self.pubsub.2 as f64);
         gauge!("cachette_changes_since_last_save").set(self.dirty as f64);
+        gauge!("cachette_last_save_timestamp_seconds").set(self.last_save as f64);
+        gauge!("cachette_last_bgsave_ok").set(f64::from(u8::from(self.last_bgsave_ok)));
+        gauge!("cachette_bgsave_in_progress").set(f64::from(u8::from(self.bgsave_running)));
+        gauge!("cachette_loading").set(f64::from(u8::from(self.loading)));
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", db.to_string())];
             gauge!("cachette_db_keys", label.iter()).set(keys as f64);
@@ -241,6 +255,10 @@ impl Snapshot {
         gauge!("redis_memory_used_peak_bytes").set(self.peak as f64);
         gauge!("redis_memory_max_bytes").set(self.max as f64);
         gauge!("redis_rdb_changes_since_last_save").set(self.dirty as f64);
+        gauge!("redis_rdb_last_save_timestamp_seconds").set(self.last_save as f64);
+        gauge!("redis_rdb_last_bgsave_status").set(f64::from(u8::from(self.last_bgsave_ok)));
+        gauge!("redis_rdb_bgsave_in_progress").set(f64::from(u8::from(self.bgsave_running)));
+        gauge!("redis_loading_dump_file").set(f64::from(u8::from(self.loading)));
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", format!("db{db}"))];
             gauge!("redis_db_keys", label.iter()).set(keys as f64);

@@ -69,10 +69,9 @@ impl Fsync {
 /// AOF_REWRITE_ITEMS_PER_CMD), so no line needs an unbounded buffer to replay.
 const ITEMS_PER_CMD: usize = 64;
 
-/// The directory the AOF directory lives in. The current directory until `dir` exists; then
-/// this is the one place to point at it.
-pub fn data_dir(_cfg: &Config) -> PathBuf {
-    PathBuf::from(".")
+/// The directory the AOF directory lives in: `dir`, as for dump.rdb.
+pub fn data_dir(cfg: &Config) -> PathBuf {
+    PathBuf::from(&cfg.dir)
 }
 
 /// `appenddirname` inside [`data_dir`].

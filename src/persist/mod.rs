@@ -1,3 +1,599 @@
-//! Persistence: the append-only file (and, alongside it, the RDB snapshot).
+//! Persistence: RDB snapshots in Redis's own format (SAVE, BGSAVE, save points, load at
+//! start-up, save at shutdown). The file format lives in [`rdb`]; this module owns *when* and
+//! *how* a snapshot is taken and the state INFO persistence reports.
+//!
+//! ```text
+//!   SAVE       lock every shard ─ write temp-<pid>.rdb ─ fsync ─ rename ─ unlock
+//!   BGSAVE     lock every shard ─ fork ─ unlock (parent returns at once)
+//!                                  └─ child: write temp-<pid>.rdb from its copy-on-write
+//!                                     image ─ fsync ─ rename ─ _exit(0|1)
+//!   cron       reaps the child (waitpid WNOHANG), records the result, starts scheduled and
+//!              save-point snapshots
+//! ```
+//!
+//! A snapshot is always written to a temporary file in `dir`, fsynced, and renamed over
+//! `dbfilename` (then the directory is fsynced), so a crash or a failed save at any moment leaves
+//! the previous file whole.
+//!
+//! # Why forking a multi-threaded process is sound here
+//!
+//! After `fork` only the calling thread exists in the child; any lock another thread held at
+//! that instant stays held forever there. The child therefore touches only what it can prove
+//! free:
+//! - the shard mutexes: the forking thread holds *all* of them (through `lock_all`) across the
+//!   fork, so the child owns valid guards and no engine structure is half-modified;
+//! - the allocator: glibc's `fork` takes every malloc arena lock before forking and re-initialises
+//!   them in the child (its documented async-fork handling), so the child may allocate; the
+//!   counting wrapper in `engine::memory` is lock-free atomics;
+//! - files: plain `open`/`write`/`fsync`/`rename` syscalls through `std::fs`, no shared buffer.
+//!
+//! It reads the configuration it needs *before* forking (the config `RwLock` may be held by a
+//! CONFIG SET elsewhere), never logs (the log has a mutex), and leaves with `_exit`, so no
+//! destructor or atexit handler runs against state owned by threads that no longer exist. The
+//! parent holds every shard lock only for the duration of `fork` itself (page-table copy: a few
+//! milliseconds per GB), so clients are not blocked for the save.
 
 pub mod aof;
+pub mod crc64;
+pub mod lzf;
+pub mod rdb;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::config::{Config, LogLevel};
+use crate::engine::{Engine, Locked, DATABASES};
+use crate::server::log::log;
+use crate::server::{unix_ms, Shared};
+
+/// redis-server's `CONFIG_BGSAVE_RETRY_DELAY`: seconds before a failed save-point snapshot is
+/// retried.
+const BGSAVE_RETRY_DELAY: u64 = 5;
+
+/// The reply to writes while the last background save failed (`stop-writes-on-bgsave-error`).
+pub const MISCONF_ERROR: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Persistence state shared by the commands, the cron and shutdown.
+#[derive(Default)]
+pub struct Persist {
+    state: Mutex<State>,
+    /// `State::last_bgsave_failed`, readable without the mutex: every write command checks it.
+    failed: AtomicBool,
+    /// A BGSAVE is between its checks and recording its child (see [`bgsave`]).
+    starting: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    /// Unix seconds of the last successful save (or of start-up).
+    lastsave: u64,
+    /// Unix seconds of the last background save attempt.
+    last_try: u64,
+    last_bgsave_failed: bool,
+    last_bgsave_secs: Option<u64>,
+    child: Option<Child>,
+    scheduled: bool,
+    saves: u64,
+    loaded_keys: u64,
+    expired_on_load: u64,
+    /// SHUTDOWN already took the final snapshot (or was told not to).
+    shutdown_handled: bool,
+}
+
+struct Child {
+    pid: libc::pid_t,
+    started: Instant,
+    dirty_at_start: u64,
+    tmp: PathBuf,
+}
+
+/// What a snapshot needs from the configuration, read before any fork.
+#[derive(Clone)]
+struct Target {
+    dir: PathBuf,
+    file: PathBuf,
+    checksum: bool,
+    compress: bool,
+    incremental_fsync: bool,
+}
+
+impl Target {
+    fn of(cfg: &Config) -> Target {
+        let dir = PathBuf::from(&cfg.dir);
+        Target {
+            file: dir.join(&cfg.dbfilename),
+            dir,
+            checksum: cfg.rdbchecksum,
+            compress: cfg.rdbcompression,
+            incremental_fsync: cfg.rdb_save_incremental_fsync,
+        }
+    }
+}
+
+/// redis-server's `REDIS_AUTOSYNC_BYTES`: with `rdb-save-incremental-fsync`, the file is
+/// fsynced each time this much more was written.
+const AUTOSYNC_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A file that fsyncs itself every [`AUTOSYNC_BYTES`] when asked to.
+struct AutoSync {
+    file: File,
+    every: Option<u64>,
+    unsynced: u64,
+}
+
+impl std::io::Write for AutoSync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if let Some(every) = self.every {
+            self.unsynced += n as u64;
+            if self.unsynced >= every {
+                self.file.sync_data()?;
+                self.unsynced = 0;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Persist {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the clock LASTSAVE reports.
+    pub fn init(&self, now_secs: u64) {
+        self.lock().lastsave = now_secs;
+    }
+
+    /// LASTSAVE: unix seconds of the last successful save.
+    pub fn lastsave(&self) -> u64 {
+        self.lock().lastsave
+    }
+
+    /// True unless the last background save failed.
+    pub fn last_bgsave_ok(&self) -> bool {
+        !self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Whether a background save is running.
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.starting.load(Ordering::Acquire) || self.lock().child.is_some()
+    }
+
+    /// Whether writes must be refused with [`MISCONF_ERROR`]. On every write command, so the
+    /// common case is one relaxed load; the configuration is read only after a failed save.
+    pub fn writes_refused(&self, shared_config: &std::sync::RwLock<Config>) -> bool {
+        if !self.failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let cfg = shared_config.read().unwrap_or_else(|p| p.into_inner());
+        cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty()
+    }
+
+    fn set_failed(s: &mut State, failed: &AtomicBool, value: bool) {
+        s.last_bgsave_failed = value;
+        failed.store(value, Ordering::Relaxed);
+    }
+
+    /// Marks the final snapshot as taken care of (SHUTDOWN did it).
+    pub fn set_shutdown_handled(&self) {
+        self.lock().shutdown_handled = true;
+    }
+
+    /// Appends INFO persistence, with redis-server 7.0's field names.
+    /// (The aof_* lines that follow are [`aof::Aof::info`]'s.)
+    pub fn info(&self, dirty: u64, out: &mut String) {
+        use std::fmt::Write as _;
+        let s = self.lock();
+        let current = s.child.as_ref().map_or(-1, |c| c.started.elapsed().as_secs() as i64);
+        let _ = write!(
+            out,
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{current}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            u8::from(s.child.is_some()),
+            s.lastsave,
+            if s.last_bgsave_failed { "err" } else { "ok" },
+            s.last_bgsave_secs.map_or(-1, |v| v as i64),
+            s.saves,
+            s.expired_on_load,
+            s.loaded_keys,
+        );
+    }
+}
+
+/// Why SAVE or BGSAVE did not start or failed, worded for the client.
+#[derive(Debug, PartialEq)]
+pub enum SaveError {
+    /// A background save is running.
+    InProgress,
+    /// Writing failed (details were logged).
+    Failed,
+}
+
+/// Writes every live key of every database held by `locked` to `target`, through a temporary
+/// file renamed into place. Returns the number of keys written.
+fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64) -> std::io::Result<u64> {
+    let result = (|| {
+        let file = File::create(tmp)?;
+        let every = target.incremental_fsync.then_some(AUTOSYNC_BYTES);
+        let out = BufWriter::with_capacity(1 << 16, AutoSync { file, every, unsynced: 0 });
+        let mut w = rdb::Writer::new(out, target.checksum, target.compress);
+        w.header(now / 1000, crate::engine::memory::used() as u64, false)?;
+        let mut written = 0u64;
+        for db in 0..DATABASES {
+            let (mut keys, mut expires) = (0u64, 0u64);
+            for d in locked.dbs(db) {
+                keys += d.len() as u64;
+                expires += d.volatile_len() as u64;
+            }
+            if keys == 0 {
+                continue;
+            }
+            w.select_db(db, keys, expires)?;
+            for d in locked.dbs(db) {
+                for e in d.iter() {
+                    if e.expire_at().is_some_and(|at| at < now) {
+                        continue;
+                    }
+                    w.key(e.key(), &e.value, e.expire_at(), e.flags)?;
+                    written += 1;
+                }
+            }
+        }
+        let buf = w.finish()?;
+        let f = buf.into_inner().map_err(|e| e.into_error())?.file;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(tmp, &target.file)?;
+        // The rename is durable only once the directory entry is.
+        File::open(&target.dir)?.sync_all()?;
+        Ok(written)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
+fn temp_name(dir: &Path, pid: u32) -> PathBuf {
+    dir.join(format!("temp-{pid}.rdb"))
+}
+
+/// SAVE: a synchronous snapshot with every shard locked (clients wait, as with redis-server's
+/// SAVE).
+pub fn save(shared: &Shared) -> Result<(), SaveError> {
+    if shared.persist.bgsave_in_progress() {
+        return Err(SaveError::InProgress);
+    }
+    let target = Target::of(&shared.config());
+    let mut locked = shared.engine.lock_all();
+    let start = Instant::now();
+    match write_snapshot(&mut locked, &target, &temp_name(&target.dir, std::process::id()), unix_ms()) {
+        Ok(n) => {
+            shared.engine.stats.dirty.store(0, Ordering::Relaxed);
+            drop(locked);
+            let mut s = shared.persist.lock();
+            s.lastsave = unix_ms() / 1000;
+            Persist::set_failed(&mut s, &shared.persist.failed, false);
+            s.saves += 1;
+            log(
+                LogLevel::Notice,
+                &format!("DB saved on disk ({n} keys, {:.3} seconds)", start.elapsed().as_secs_f64()),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            drop(locked);
+            log(LogLevel::Warning, &format!("Failed saving the DB to {}: {e}", target.file.display()));
+            Err(SaveError::Failed)
+        }
+    }
+}
+
+/// BGSAVE: forks a child that writes the snapshot; returns once the child runs.
+///
+/// Lock order: the shards are taken *without* the state mutex held (a transaction calling
+/// BGSAVE already holds every shard, and the cron takes the mutex first), so `starting` alone
+/// keeps two saves from forking at once.
+pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
+    let p = &shared.persist;
+    if p.starting.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return Err(SaveError::InProgress);
+    }
+    if p.lock().child.is_some() {
+        p.starting.store(false, Ordering::Release);
+        return Err(SaveError::InProgress);
+    }
+    let target = Target::of(&shared.config());
+    let mut locked = shared.engine.lock_all();
+    let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
+    let parent = std::process::id();
+    // SAFETY: see the module documentation: every shard lock is held by this thread, the child
+    // takes no other lock, allocates only through glibc malloc (fork-safe in glibc), and leaves
+    // with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child_main(&mut locked, &target, parent);
+    }
+    drop(locked);
+    let mut s = p.lock();
+    s.last_try = unix_ms() / 1000;
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        Persist::set_failed(&mut s, &p.failed, true);
+        drop(s);
+        p.starting.store(false, Ordering::Release);
+        log(LogLevel::Warning, &format!("Can't save in background: fork: {e}"));
+        return Err(SaveError::Failed);
+    }
+    s.child =
+        Some(Child { pid, started: Instant::now(), dirty_at_start: dirty, tmp: temp_name(&target.dir, pid as u32) });
+    s.scheduled = false;
+    drop(s);
+    p.starting.store(false, Ordering::Release);
+    log(LogLevel::Notice, &format!("Background saving started by pid {pid}"));
+    Ok(())
+}
+
+/// The forked child's whole life: write, then `_exit`. Never returns.
+fn child_main(locked: &mut Locked<'_>, target: &Target, parent: u32) -> ! {
+    // SAFETY: prctl and getppid are plain syscalls. A child whose server died is pointless (no
+    // one records its result), so it dies with it; the previous dump stays intact either way.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() as u32 != parent {
+            libc::_exit(1);
+        }
+    }
+    let tmp = temp_name(&target.dir, std::process::id());
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        write_snapshot(locked, target, &tmp, unix_ms()).is_ok()
+    }))
+    .unwrap_or(false);
+    // SAFETY: _exit ends the process without running destructors or atexit handlers, which
+    // could touch locks owned by threads that do not exist in the child.
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// BGSAVE SCHEDULE while a save runs: start one as soon as it ends.
+pub fn schedule(shared: &Shared) {
+    shared.persist.lock().scheduled = true;
+}
+
+/// The cron's persistence work: reap a finished child, start a scheduled or save-point
+/// snapshot.
+pub fn cron(shared: &Shared) {
+    reap(shared, false);
+    let now = unix_ms() / 1000;
+    let (scheduled, lastsave, last_try, failed, busy) = {
+        let s = shared.persist.lock();
+        (s.scheduled, s.lastsave, s.last_try, s.last_bgsave_failed, s.child.is_some())
+    };
+    if busy {
+        return;
+    }
+    let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
+    let due = scheduled || {
+        let cfg = shared.config();
+        cfg.save.iter().any(|&(secs, changes)| {
+            dirty >= changes
+                && now.saturating_sub(lastsave) > secs
+                && (!failed || now.saturating_sub(last_try) > BGSAVE_RETRY_DELAY)
+        })
+    };
+    if due {
+        if !scheduled {
+            log(LogLevel::Notice, &format!("{dirty} changes since the last save, saving..."));
+        }
+        let _ = bgsave(shared);
+    }
+}
+
+/// Collects the background child if it ended (or waits for it with `block`).
+fn reap(shared: &Shared, block: bool) {
+    let mut s = shared.persist.lock();
+    let Some(child) = s.child.as_ref() else { return };
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    let r = unsafe { libc::waitpid(child.pid, &mut status, if block { 0 } else { libc::WNOHANG }) };
+    if r == 0 {
+        return;
+    }
+    let Some(child) = s.child.take() else { return };
+    let ok = r == child.pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    s.last_bgsave_secs = Some(child.started.elapsed().as_secs());
+    if ok {
+        s.lastsave = unix_ms() / 1000;
+        Persist::set_failed(&mut s, &shared.persist.failed, false);
+        s.saves += 1;
+        let _ = shared
+            .engine
+            .stats
+            .dirty
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(child.dirty_at_start)));
+        drop(s);
+        log(LogLevel::Notice, "Background saving terminated with success");
+    } else {
+        Persist::set_failed(&mut s, &shared.persist.failed, true);
+        drop(s);
+        let _ = std::fs::remove_file(&child.tmp);
+        log(LogLevel::Warning, "Background saving error");
+    }
+}
+
+/// Stops a running background save (its temporary file removed), as shutdown does.
+fn kill_child(shared: &Shared) {
+    let pid = shared.persist.lock().child.as_ref().map(|c| c.pid);
+    if let Some(pid) = pid {
+        log(LogLevel::Warning, "There is a child saving an .rdb. Killing it!");
+        // SAFETY: kill on our own child process id.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        reap(shared, true);
+    }
+}
+
+/// The snapshot taken when the server stops: with `save` (SHUTDOWN SAVE) or, unless `nosave`,
+/// when save points are configured. Err when the save failed.
+pub fn shutdown_save(shared: &Shared, save: bool, nosave: bool) -> Result<(), SaveError> {
+    kill_child(shared);
+    let wanted = save || (!nosave && !shared.config().save.is_empty());
+    if !wanted {
+        return Ok(());
+    }
+    log(LogLevel::Notice, "Saving the final RDB snapshot before exiting.");
+    self::save(shared)
+}
+
+/// On SIGTERM/SIGINT: the final snapshot unless SHUTDOWN already took care of it.
+pub fn on_signal_exit(shared: &Shared) {
+    if shared.persist.lock().shutdown_handled {
+        return;
+    }
+    if shutdown_save(shared, false, false).is_err() {
+        log(LogLevel::Warning, "Error trying to save the DB, the last snapshot may be older than the shutdown");
+    }
+}
+
+/// Loads `dir/dbfilename` into the (empty) engine at start-up, if the file exists.
+pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
+    let target = Target::of(&shared.config());
+    let now = unix_ms();
+    shared.persist.init(now / 1000);
+    let data = match std::fs::read(&target.file) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot read {}: {e}", target.file.display())),
+    };
+    let start = Instant::now();
+    let (loaded, expired) =
+        load_into(shared.engine, &data, now).map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
+    shared.engine.stats.dirty.store(0, Ordering::Relaxed);
+    {
+        let mut s = shared.persist.lock();
+        s.loaded_keys = loaded;
+        s.expired_on_load = expired;
+    }
+    log(LogLevel::Notice, &format!("Done loading RDB, keys loaded: {loaded}, keys expired: {expired}."));
+    log(LogLevel::Notice, &format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// Loads an RDB image into `engine`; keys already expired at `now` are skipped (as a primary
+/// redis-server does). Returns (keys loaded, keys skipped as expired).
+pub fn load_into(engine: &Engine, data: &[u8], now: u64) -> Result<(u64, u64), rdb::Error> {
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    let sum = rdb::read_file(data, |r| {
+        if r.expire_at.is_some_and(|at| at < now) {
+            expired += 1;
+            return Ok(());
+        }
+        let k = engine.hashed(&r.key);
+        let mut l = engine.lock_one(&k);
+        let e = l.set(r.db, &k, r.value, r.expire_at, r.flags, false, now);
+        if let Some(idle) = r.idle {
+            e.lru = ((now / 1000).saturating_sub(idle)) as u32;
+        }
+        if let Some(freq) = r.freq {
+            e.lfu = freq;
+        }
+        loaded += 1;
+        Ok(())
+    })?;
+    let ver = sum.aux.iter().find(|(k, _)| k == b"redis-ver").map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    if let Some(v) = ver {
+        log(LogLevel::Notice, &format!("Loading RDB produced by version {v}"));
+    }
+    for w in &sum.warnings {
+        log(LogLevel::Warning, w);
+    }
+    Ok((loaded, expired))
+}
+
+/// `cachette check-rdb FILE`: reads the whole file and reports what it holds, or the first
+/// problem with its byte offset. Returns the report's lines; Err holds the failure line.
+pub fn check_file(path: &Path) -> Result<Vec<String>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut per_db = [0u64; DATABASES];
+    let mut expires = 0u64;
+    let mut types = std::collections::BTreeMap::new();
+    let sum = rdb::read_file(&data, |r| {
+        per_db[r.db] += 1;
+        expires += u64::from(r.expire_at.is_some());
+        *types.entry(r.value.kind().name()).or_insert(0u64) += 1;
+        Ok(())
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = vec![format!("RDB version {}, {} bytes", sum.version, data.len())];
+    for (k, v) in &sum.aux {
+        out.push(format!("aux {} = {}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+    }
+    for (db, n) in per_db.iter().enumerate().filter(|(_, n)| **n > 0) {
+        out.push(format!("db {db}: {n} keys"));
+    }
+    for (t, n) in &types {
+        out.push(format!("{t}: {n}"));
+    }
+    out.push(format!("keys with an expiry: {expires}"));
+    out.extend(sum.warnings.iter().cloned());
+    out.push(if sum.checksummed { "checksum OK".into() } else { "no checksum stored".into() });
+    out.push("RDB looks OK!".into());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Value;
+
+    #[test]
+    fn snapshot_round_trips_through_a_file() {
+        let dir = std::env::temp_dir().join(format!("cachette-persist-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let target = Target {
+            dir: dir.clone(),
+            file: dir.join("dump.rdb"),
+            checksum: true,
+            compress: true,
+            incremental_fsync: true,
+        };
+        let engine = Engine::new(4);
+        let now = 1_000_000;
+        for i in 0..200u32 {
+            let key = format!("key{i}");
+            let k = engine.hashed(key.as_bytes());
+            let exp = match i % 3 {
+                0 => None,
+                1 => Some(now + 50_000),
+                _ => Some(now - 1),
+            };
+            engine.lock_one(&k).set((i % 4) as usize, &k, Value::Str(i.to_string().into_bytes()), exp, i, false, 0);
+        }
+        let n = write_snapshot(&mut engine.lock_all(), &target, &dir.join("temp-test.rdb"), now).expect("write");
+        assert_eq!(n, 134, "expired keys are left out");
+        assert!(!dir.join("temp-test.rdb").exists());
+        let back = Engine::new(2);
+        let data = std::fs::read(&target.file).expect("read");
+        assert_eq!(load_into(&back, &data, now).expect("load"), (134, 0));
+        for i in (0..200u32).filter(|i| i % 3 != 2) {
+            let key = format!("key{i}");
+            let k = back.hashed(key.as_bytes());
+            let mut l = back.lock_one(&k);
+            let e = l.peek((i % 4) as usize, &k, now).expect("present");
+            assert_eq!(e.value, Value::Str(i.to_string().into_bytes()));
+            assert_eq!(e.flags, i);
+            assert_eq!(e.expire_at(), (i % 3 == 1).then_some(now + 50_000));
+        }
+        let report = check_file(&target.file).expect("check");
+        assert!(report.iter().any(|l| l == "checksum OK"), "{report:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -124,9 +124,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let shared = Arc::new(shared);
     crate::acl::configure(&shared)?;
-    // The AOF is replayed before any worker runs, so no client sees a half-loaded keyspace.
-    let loaded = if shared.config().appendonly { crate::persist::aof::load(&shared)? } else { Default::default() };
-    crate::persist::aof::Aof::start(shared.clone(), &loaded)?;
+    // The metrics endpoint comes up first, so that /health can say the server is loading.
     if let Some(l) = metrics {
         let sh = shared.clone();
         std::thread::Builder::new()
@@ -134,6 +132,26 @@ pub fn run(config: Config) -> Result<(), String> {
             .spawn(move || crate::metrics::http::serve(l, sh))
             .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
     }
+    shared.loading.store(true, Ordering::Release);
+    notify::status("Loading the dataset");
+    // With appendonly yes an existing AOF is the dataset and dump.rdb is not read, as
+    // redis-server does; without one the snapshot loads and becomes the AOF's first base.
+    let loaded = if shared.config().appendonly {
+        crate::persist::aof::load(&shared)
+    } else {
+        Ok(crate::persist::aof::Loaded::default())
+    };
+    let loaded = match loaded {
+        Ok(l) if l.found => {
+            shared.persist.init(unix_ms() / 1000);
+            Ok(l)
+        }
+        Ok(l) => crate::persist::load_at_startup(&shared).map(|()| l),
+        Err(e) => Err(e),
+    };
+    shared.loading.store(false, Ordering::Release);
+    let loaded = loaded?;
+    crate::persist::aof::Aof::start(shared.clone(), &loaded)?;
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
@@ -167,6 +185,8 @@ pub fn run(config: Config) -> Result<(), String> {
         let _ = h.join();
     }
     shared.aof.stop();
+    // Every client is gone, so the final snapshot holds every acknowledged write.
+    crate::persist::on_signal_exit(&shared);
     log::log(LogLevel::Notice, "cachette is now ready to exit, bye bye...");
     Ok(())
 }
@@ -205,6 +225,7 @@ fn cron(shared: &Shared) {
             }
         }
         crate::memcache::apply_pending_flush(shared, unix_ms());
+        crate::persist::cron(shared);
         // A time-limited eviction round may have left memory over the limit; go on here so an
         // idle server gets back under it too (redis-server's eviction time proc).
         if shared.engine.limits.over_limit() {

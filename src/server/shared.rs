@@ -156,6 +156,10 @@ pub struct Shared {
     pub memcache: crate::memcache::Stats,
     /// The active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE turns it off for tests).
     pub active_expire: AtomicBool,
+    /// The dataset is being loaded at start-up (the metrics endpoint's /health says so).
+    pub loading: AtomicBool,
+    /// Snapshot state: last save, the background save child, INFO persistence.
+    pub persist: crate::persist::Persist,
     /// ACL users and the ACL log.
     pub acl: Arc<crate::acl::Acl>,
     /// Pub/Sub subscriptions and delivery.
@@ -278,6 +282,8 @@ impl Shared {
             memcache,
             active_expire: AtomicBool::new(true),
             aof: crate::persist::aof::Aof::new(),
+            loading: AtomicBool::new(false),
+            persist: Default::default(),
             acl: Arc::new(crate::acl::Acl::new()),
             pubsub: Default::default(),
             tracking: Default::default(),

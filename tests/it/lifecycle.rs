@@ -12,6 +12,7 @@ fn port_zero_disables_that_listener() {
     let (port, mc_port) = (util::free_port(), util::free_port());
     let mut child = Command::new(util::cachette_bin())
         .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--memcache-port", "0", "--metrics-port", "0"])
+        .args(["--save", "", "--dbfilename", &format!("cachette-it-{port}.rdb")])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -19,6 +19,7 @@ mod memory;
 mod metrics;
 mod multi;
 mod operations;
+mod persist;
 mod prometheus;
 mod pubsub;
 mod redis_cli;

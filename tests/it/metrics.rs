@@ -85,6 +85,9 @@ fn metrics_show_the_servers_counters_under_all_three_families() {
     assert_eq!(sample(&body, "cachette_commands_total{protocol=\"resp\",cmd=\"get\"}"), 2.0);
     assert!(sample(&body, "redis_commands_duration_seconds_total{cmd=\"set\"}") > 0.0);
     assert_eq!(sample(&body, "cachette_commands_total{protocol=\"memcached\",cmd=\"get\"}"), 2.0);
+    assert_eq!(sample(&body, "cachette_last_bgsave_ok"), 1.0);
+    assert_eq!(sample(&body, "cachette_loading"), 0.0);
+    assert_eq!(sample(&body, "redis_rdb_bgsave_in_progress"), 0.0);
     assert_eq!(sample(&body, "memcached_current_items"), 4.0);
     assert_eq!(sample(&body, "memcached_commands_total{command=\"get\",status=\"hit\"}"), 1.0);
     assert_eq!(sample(&body, "memcached_commands_total{command=\"get\",status=\"miss\"}"), 1.0);

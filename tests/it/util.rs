@@ -42,6 +42,15 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The snapshot a test's SAVE may have written under the names the starters give it.
+        let tmp = std::env::temp_dir();
+        for name in [
+            format!("cachette-it-{}.rdb", self.port),
+            format!("redis-it-{}.rdb", self.port),
+            format!("cachette-it-mc-{}.rdb", self.mc_port),
+        ] {
+            let _ = std::fs::remove_file(tmp.join(name));
+        }
     }
 }
 
@@ -139,6 +148,11 @@ pub fn cachette_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
         cmd.args(["--memcache-port", &mc_port.to_string(), "--enable-debug-command", "local"]);
         // Many servers run at once in the tests: none takes the default metrics port.
         cmd.args(["--metrics-port", "0"]);
+        // No snapshots unless a test asks (its later --save/--dir/--dbfilename win): a test
+        // must neither litter the working directory nor load a stray dump.rdb from it.
+        let dir = std::env::temp_dir();
+        cmd.args(["--save", "", "--dir", dir.to_str().expect("utf-8 temp dir")]);
+        cmd.args(["--dbfilename", &format!("cachette-it-{port}.rdb")]);
         cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, mc_port) {
             return p;
@@ -147,15 +161,16 @@ pub fn cachette_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     panic!("cachette did not start");
 }
 
-/// Like [`cachette`], with the process's working directory at `dir` (where the AOF and RDB
-/// files go until the `dir` directive exists). None when it does not start (e.g. the AOF is
-/// refused); its standard error is `dir/stderr.log`.
+/// Like [`cachette`], with `dir` as the working directory and `--dir` (where the AOF and RDB
+/// files go), and no save points. None when it does not start (e.g. the AOF is refused); its
+/// standard error is `dir/stderr.log`.
 pub fn cachette_in(dir: &std::path::Path, extra: &[&str]) -> Option<Proc> {
     let (port, mc_port) = (free_port(), free_port());
     let mut cmd = Command::new(cachette_bin());
     cmd.current_dir(dir);
     cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
-    cmd.args(["--memcache-port", &mc_port.to_string(), "--metrics-port", "0"]);
+    cmd.args(["--memcache-port", &mc_port.to_string(), "--metrics-port", "0", "--save", ""]);
+    cmd.args(["--dir", dir.to_str().expect("utf-8 dir")]);
     cmd.args(extra);
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log")).ok()?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
@@ -187,6 +202,10 @@ pub fn cachette_memcached_style(args: &[&str]) -> Proc {
         let mc_port = free_port();
         let mut cmd = Command::new(cachette_bin());
         cmd.args(["-p", &mc_port.to_string(), "-l", "127.0.0.1", "--port", "0"]);
+        // As in `cachette_env`: no snapshot into (or from) the working directory.
+        let dir = std::env::temp_dir();
+        cmd.args(["--save", "", "--dir", dir.to_str().expect("utf-8 temp dir")]);
+        cmd.args(["--dbfilename", &format!("cachette-it-mc-{mc_port}.rdb")]);
         cmd.args(args);
         if let Some(p) = spawn_and_wait(cmd, 0, mc_port) {
             return p;
@@ -235,6 +254,12 @@ pub fn client_tool(names: &[&str]) -> Option<String> {
 /// Starts the reference redis-server (Debian's) with persistence off, or None when it is not
 /// installed outside CI. Under CI a missing reference panics.
 pub fn redis_server() -> Option<Proc> {
+    redis_server_with(&[])
+}
+
+/// [`redis_server`] with extra `--directive value` arguments appended (they win over the
+/// defaults above, as later redis-server arguments do).
+pub fn redis_server_with(extra: &[&str]) -> Option<Proc> {
     let Some(bin) = find_binary("redis-server") else {
         assert!(!in_ci(), "redis-server must be installed in CI");
         eprintln!("redis-server not installed: skipping");
@@ -245,6 +270,11 @@ pub fn redis_server() -> Option<Proc> {
         let mut cmd = Command::new(&bin);
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
         cmd.args(["--daemonize", "no", "--protected-mode", "no", "--enable-debug-command", "local"]);
+        // SAVE in a test writes to the temp directory, never into the tree.
+        let dir = std::env::temp_dir();
+        cmd.args(["--dir", dir.to_str().expect("utf-8 temp dir")]);
+        cmd.args(["--dbfilename", &format!("redis-it-{port}.rdb")]);
+        cmd.args(extra);
         if let Some(p) = spawn_and_wait(cmd, port, 0) {
             return Some(p);
         }

@@ -12,6 +12,10 @@
 //! The loop is closed: a slow reply delays the next batch instead of queueing behind it, so
 //! the percentiles do not include the queueing an open-loop client at a fixed rate would see
 //! (no coordinated-omission correction).
+//!
+//! A multi-get (`OpMix::MGet`) is one request of the batch that names many keys: it counts
+//! once in the throughput and the latency (its reply is complete when the end marker arrives)
+//! and once per key in gets, hits and misses, and every hit is checked against its key.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
@@ -21,7 +25,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::hist::Histogram;
-use crate::proto::{self, Op, Parse, Proto, Reply};
+use crate::proto::{self, Item, Op, Parse, ParseItem, Proto, Reply};
 
 /// Which operations a phase issues.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +35,10 @@ pub enum OpMix {
     /// GET with probability `get_per_million / 1e6`, SET otherwise.
     Mixed {
         get_per_million: u32,
+    },
+    /// Multi-gets of `keys` keys each, drawn independently (so a key may repeat).
+    MGet {
+        keys: usize,
     },
 }
 
@@ -112,12 +120,30 @@ struct Conn {
     inb: Vec<u8>,
     in_start: usize,
     in_end: usize,
-    /// Operation and key number of each request of the batch, in order.
-    batch: Vec<(Op, u32)>,
+    /// Each request of the batch, in order.
+    batch: Vec<Req>,
     /// How many replies of the batch have been parsed.
     next_reply: usize,
+    /// The keys of the batch's multi-gets, one after the other.
+    mkeys: Vec<u32>,
+    /// How many keys of the multi-get being read have been answered (hit or miss).
+    msub: usize,
     sent_at: Instant,
     state: State,
+}
+
+/// One request of a batch.
+#[derive(Clone, Copy, Debug)]
+struct Req {
+    kind: Kind,
+    /// The key's number; for a multi-get, where its keys start in `Conn::mkeys`.
+    key: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Single(Op),
+    MGet,
 }
 
 /// Chooses operations and keys and formats them.
@@ -142,7 +168,7 @@ impl Generator {
 
     fn pick(&mut self, phase: &Phase) -> (Op, u32) {
         let op = match phase.mix {
-            OpMix::Get => Op::Get,
+            OpMix::Get | OpMix::MGet { .. } => Op::Get,
             OpMix::Set => Op::Set,
             OpMix::Mixed { get_per_million } => {
                 if (self.next() % 1_000_000) < u64::from(get_per_million) {
@@ -152,15 +178,18 @@ impl Generator {
                 }
             }
         };
-        let key = match phase.order {
+        (op, self.pick_key(phase))
+    }
+
+    fn pick_key(&mut self, phase: &Phase) -> u32 {
+        match phase.order {
             KeyOrder::Random => (self.next() % u64::from(self.keys)) as u32,
             KeyOrder::Sequential => {
                 let k = self.seq % self.keys;
                 self.seq = self.seq.wrapping_add(1);
                 k
             }
-        };
-        (op, key)
+        }
     }
 
     fn encode(&mut self, op: Op, key: u32, out: &mut Vec<u8>) {
@@ -168,7 +197,19 @@ impl Generator {
         if op == Op::Set {
             fill_value(&self.key, self.value_size, &mut self.value);
         }
-        proto::encode(self.proto, op, &self.key, &self.value, out);
+        proto::encode(self.proto, op, &self.key, &self.value, key, out);
+    }
+
+    /// Appends a multi-get of `n` fresh keys to `out` and their numbers to `keys`.
+    fn encode_mget(&mut self, phase: &Phase, n: usize, keys: &mut Vec<u32>, out: &mut Vec<u8>) {
+        proto::mget_begin(self.proto, out);
+        for _ in 0..n {
+            let key = self.pick_key(phase);
+            format_key(key, &mut self.key);
+            proto::mget_key(self.proto, &self.key, key, out);
+            keys.push(key);
+        }
+        proto::mget_end(self.proto, out);
     }
 }
 
@@ -231,6 +272,8 @@ impl Driver {
                 in_end: 0,
                 batch: Vec::new(),
                 next_reply: 0,
+                mkeys: Vec::new(),
+                msub: 0,
                 sent_at: Instant::now(),
                 state: State::Idle,
             });
@@ -320,10 +363,19 @@ impl Driver {
         c.out_pos = 0;
         c.batch.clear();
         c.next_reply = 0;
+        c.mkeys.clear();
+        c.msub = 0;
         for _ in 0..n {
-            let (op, key) = self.gen.pick(phase);
-            self.gen.encode(op, key, &mut c.out);
-            c.batch.push((op, key));
+            if let OpMix::MGet { keys } = phase.mix {
+                // `mkeys` holds at most pipeline x keys entries, both bounded on the command line.
+                let first = c.mkeys.len() as u32;
+                self.gen.encode_mget(phase, keys, &mut c.mkeys, &mut c.out);
+                c.batch.push(Req { kind: Kind::MGet, key: first });
+            } else {
+                let (op, key) = self.gen.pick(phase);
+                self.gen.encode(op, key, &mut c.out);
+                c.batch.push(Req { kind: Kind::Single(op), key });
+            }
         }
         c.state = State::Busy;
         c.sent_at = Instant::now();
@@ -377,17 +429,39 @@ impl Driver {
             // One clock read per read(2): replies that arrived together share a timestamp.
             let latency = c.sent_at.elapsed().as_nanos() as u64;
             while c.next_reply < c.batch.len() {
-                let (reply, used) = match proto::parse(proto, &c.inb[c.in_start..c.in_end]) {
-                    Parse::Complete(r, used) => (r, used),
-                    Parse::Incomplete => break,
-                    Parse::Invalid(why) => return Err(format!("protocol error: {why}")),
+                let req = c.batch[c.next_reply];
+                let buf = &c.inb[c.in_start..c.in_end];
+                let (used, done) = match req.kind {
+                    Kind::Single(op) => match proto::parse(proto, buf, req.key) {
+                        Parse::Complete(reply, used) => {
+                            account(op, req.key, reply, phase, value_size, key_buf, out);
+                            (used, true)
+                        }
+                        Parse::Incomplete => break,
+                        Parse::Invalid(why) => return Err(format!("protocol error: {why}")),
+                    },
+                    Kind::MGet => match proto::parse_mget_item(proto, buf) {
+                        ParseItem::Complete(item, used) => {
+                            let OpMix::MGet { keys: n } = phase.mix else {
+                                return Err("multi-get reply outside a multi-get phase".into());
+                            };
+                            let first = req.key as usize;
+                            let keys = &c.mkeys[first..first + n];
+                            let done = account_item(proto, item, keys, &mut c.msub, phase, value_size, key_buf, out)
+                                .map_err(|why| format!("protocol error in a multi-get: {why}"))?;
+                            (used, done)
+                        }
+                        ParseItem::Incomplete => break,
+                        ParseItem::Invalid(why) => return Err(format!("protocol error: {why}")),
+                    },
                 };
-                let (op, key) = c.batch[c.next_reply];
-                account(op, key, reply, phase, value_size, key_buf, out);
-                out.hist.record(latency);
-                out.completed += 1;
                 c.in_start += used;
-                c.next_reply += 1;
+                if done {
+                    out.hist.record(latency);
+                    out.completed += 1;
+                    c.next_reply += 1;
+                    c.msub = 0;
+                }
             }
             if c.in_start == c.in_end {
                 c.in_start = 0;
@@ -456,6 +530,98 @@ fn account(
             let k = name(key_buf);
             out.error(format!("{op:?} {k}: unexpected reply {other:?}"));
         }
+    }
+}
+
+/// Accounts for one item of a multi-get's reply against the multi-get's `keys`, of which
+/// `*answered` have had their answer. True when the multi-get is complete. An `Err` means the
+/// stream is out of step: a hit for a key not asked for (or not in order), more answers than
+/// keys, or an end marker before every key was answered where misses are explicit.
+#[allow(clippy::too_many_arguments)]
+fn account_item(
+    proto: Proto,
+    item: Item<'_>,
+    keys: &[u32],
+    answered: &mut usize,
+    phase: &Phase,
+    value_size: usize,
+    key_buf: &mut Vec<u8>,
+    out: &mut Outcome,
+) -> Result<bool, String> {
+    let miss = |key: u32, key_buf: &mut Vec<u8>, out: &mut Outcome| {
+        out.gets += 1;
+        out.misses += 1;
+        if phase.misses_are_errors {
+            format_key(key, key_buf);
+            out.error(format!("multi-get {}: miss after the preload", String::from_utf8_lossy(key_buf)));
+        }
+    };
+    match item {
+        Item::Hit { key: Some(name), tag, data } => {
+            // Text and binary leave misses out: find the key this hit answers, in order.
+            let mut found = None;
+            for (j, &k) in keys.iter().enumerate().skip(*answered) {
+                format_key(k, key_buf);
+                if key_buf.as_slice() == name {
+                    found = Some((j, k));
+                    break;
+                }
+            }
+            let Some((j, k)) = found else {
+                return Err(format!("a hit for {}, which is not among the keys still unanswered", proto::show(name)));
+            };
+            if tag.is_some_and(|t| t != k) {
+                return Err(format!("hit for {} carries opaque {tag:?}, its request {k}", proto::show(name)));
+            }
+            for &skipped in &keys[*answered..j] {
+                miss(skipped, key_buf, out);
+            }
+            *answered = j + 1;
+            hit(k, data, value_size, key_buf, out);
+            Ok(false)
+        }
+        Item::Hit { key: None, data, .. } => {
+            let &k = keys.get(*answered).ok_or("a value after every key was answered")?;
+            *answered += 1;
+            hit(k, data, value_size, key_buf, out);
+            Ok(false)
+        }
+        Item::Miss => {
+            let &k = keys.get(*answered).ok_or("a miss after every key was answered")?;
+            *answered += 1;
+            miss(k, key_buf, out);
+            Ok(false)
+        }
+        Item::End => {
+            if proto == Proto::McMeta && *answered != keys.len() {
+                return Err(format!("end marker after {} answers to {} keys", *answered, keys.len()));
+            }
+            for &k in &keys[*answered..] {
+                miss(k, key_buf, out);
+            }
+            *answered = keys.len();
+            Ok(true)
+        }
+        Item::Error(what) | Item::Other(what) => {
+            out.error(format!("multi-get: unexpected reply {}", proto::show(what)));
+            // A text error line replaces the whole reply; elsewhere it stands for one key.
+            if proto == Proto::McText {
+                return Ok(true);
+            }
+            *answered += 1;
+            Ok(false)
+        }
+    }
+}
+
+/// Accounts for one multi-get hit on key number `key`.
+fn hit(key: u32, data: &[u8], value_size: usize, key_buf: &mut Vec<u8>, out: &mut Outcome) {
+    out.gets += 1;
+    out.hits += 1;
+    format_key(key, key_buf);
+    if !value_matches(key_buf, value_size, data) {
+        let k = String::from_utf8_lossy(key_buf).into_owned();
+        out.error(format!("multi-get {k}: wrong value {} ({} bytes)", proto::show(data), data.len()));
     }
 }
 
