@@ -1058,8 +1058,8 @@ mod tests {
         assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
         assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
-            run(&["--appendfsync", "always"]).expect_err("bad"),
-            "--appendfsync always: 'appendfsync' is a redis-server directive that cachette does not support yet"
+            run(&["--repl-backlog-size", "1mb"]).expect_err("bad"),
+            "--repl-backlog-size 1mb: 'repl-backlog-size' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
@@ -1072,13 +1072,13 @@ mod tests {
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
-        std::fs::write(&file, "port 7000\nappendfsync always\n").expect("write");
+        std::fs::write(&file, "port 7000\nrepl-backlog-size 1mb\n").expect("write");
         let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
         assert_eq!(
             e,
             format!(
-                "{}: line 2: 'appendfsync always': 'appendfsync' is a redis-server directive that cachette \
-                 does not support yet",
+                "{}: line 2: 'repl-backlog-size 1mb': 'repl-backlog-size' is a redis-server directive that \
+                 cachette does not support yet",
                 file.display()
             )
         );
