@@ -1,8 +1,8 @@
 //! The `cachette` binary: command line -> `Config` -> `server::run`, and nothing else.
 //!
 //! Everything about arguments and config files lives in `cachette::config`; everything about
-//! serving lives in `cachette::server`. One operator subcommand, `cachette check-rdb FILE`,
-//! checks a snapshot file without starting a server. Errors from either end the process with status 1 and one
+//! serving lives in `cachette::server`. Two operator subcommands check files without starting a
+//! server: `cachette check-rdb FILE` and `cachette check-aof [--fix] FILE`. Errors from either end the process with status 1 and one
 //! line on standard error.
 
 use std::process::ExitCode;
@@ -11,6 +11,10 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "check-rdb") {
         return check_rdb(&args[2..]);
+    }
+    if args.get(1).is_some_and(|a| a == "check-aof") {
+        let rest: Vec<String> = args[2..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        return ExitCode::from(cachette::persist::aof::check_main(&rest) as u8);
     }
     let config = match cachette::config::from_args(args) {
         Ok(config) => config,

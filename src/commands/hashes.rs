@@ -246,6 +246,8 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         FloatIncrError::NotFloat => CmdError::err("ERR hash value is not a float"),
         FloatIncrError::NanOrInfinity => CmdError::err("ERR increment would produce NaN or Infinity"),
     })?;
+    // The result, not the increment: float formatting must not be redone on replay.
+    crate::engine::effects::rewrite(&[b"HSET", k.key, field, &new]);
     modify_hash_locked(&mut l, db, &k, now, |h| h.set(field, &new));
     drop(l);
     ctx.notify_after(notify::HASH, "hincrbyfloat", k.key);

@@ -26,6 +26,7 @@ use super::arg::*;
 use super::flags::*;
 use super::strings::{invalid_expire, ExpireKind};
 use super::{container, excerpt, int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
+use crate::engine::effects;
 use crate::engine::{mc_bits, Db, Engine, Hashed, Locked, DATABASES};
 use crate::glob::glob_match;
 use crate::types::Kind;
@@ -57,6 +58,7 @@ pub const COMMANDS: &[Spec] = &[
     spec("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", "2.6.0", "O(1)", "Get the time to live for a key in milliseconds", pttl).args(ONE_KEY),
     spec("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key", expiretime).args(ONE_KEY),
     spec("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "Get the expiration Unix timestamp for a key in milliseconds", pexpiretime).args(ONE_KEY),
+    spec("mcflags", 3, WRITE | FAST, (1, 1, 1), "generic", "7.0.0", "O(1)", "cachette extension: sets the memcached client flags of a string key (the AOF replays memcached items with it)", mcflags).args(&[key("key"), integer("flags")]),
     spec("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "2.2.0", "O(1)", "Remove the expiration from a key", persist).args(ONE_KEY),
     container("object", -2, "generic", "2.2.3", "A container for object introspection commands", OBJECT_SUBS),
 ];
@@ -674,8 +676,12 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKi
             if !flags.allows(current, when) {
                 (false, "")
             } else if when <= now as i64 {
+                // Logged as redis-server propagates it: the deletion, and an absolute time
+                // for the others, so replay at any later time gives the same key.
+                effects::rewrite(&[b"DEL", k.key]);
                 (l.delete(db, &k, now), "del")
             } else {
+                effects::rewrite(&[b"PEXPIREAT", k.key, when.to_string().as_bytes()]);
                 (l.set_expire(db, &k, Some(when as u64), now), "expire")
             }
         }
@@ -688,6 +694,30 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, name: &str, kind: ExpireKi
         ctx.notify_after(notify::GENERIC, event, k.key);
     }
     ctx.out.int(i64::from(done));
+    Ok(())
+}
+
+/// MCFLAGS key flags: cachette's own command, so that an AOF (or a replica) rebuilds a
+/// memcached item's client flags; 1 when the key is a string, else 0.
+fn mcflags(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
+    let flags = crate::types::string::parse_u64(argv.get(2))
+        .and_then(|f| u32::try_from(f).ok())
+        .ok_or_else(|| CmdError::err("ERR flags must be an integer between 0 and 4294967295"))?;
+    let k = engine.hashed(argv.get(1));
+    let mut l = engine.lock_one(&k);
+    let set = match l.peek(db, &k, now) {
+        Some(e) if matches!(e.value, crate::types::Value::Str(_)) => {
+            if e.flags != flags {
+                e.flags = flags;
+                crate::engine::effects::wrote();
+            }
+            true
+        }
+        _ => false,
+    };
+    drop(l);
+    ctx.out.int(i64::from(set));
     Ok(())
 }
 

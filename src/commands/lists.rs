@@ -400,10 +400,12 @@ fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<
     let keys: Vec<Hashed<'_>> = (first + 1..where_at).map(|i| engine.hashed(argv.get(i))).collect();
     let mut l = engine.lock(&keys);
     let popped = mpop_locked(&mut l, db, &keys, end, count.unwrap_or(1), now)?;
-    if let Some((i, _)) = popped {
-        let gone = emptied(ctx, &mut l, db, &keys[i], now);
+    if let Some((i, elements)) = &popped {
+        // Logged as the pop it was, from the one key it popped, with the actual count.
+        log_pop(keys[*i].key, end, Some(elements.len()));
+        let gone = emptied(ctx, &mut l, db, &keys[*i], now);
         drop(l);
-        notify_pop(ctx, end, keys[i].key, gone);
+        notify_pop(ctx, end, keys[*i].key, gone);
     }
     match (popped, block) {
         (Some((i, elements)), _) => {
@@ -420,6 +422,23 @@ fn mpop_command(ctx: &mut Ctx<'_>, argv: &Argv<'_>, first: usize, block: Option<
 
 // ---- blocking ---------------------------------------------------------------------------------
 
+fn end_name(end: End) -> &'static [u8] {
+    if end == End::Head {
+        b"LEFT"
+    } else {
+        b"RIGHT"
+    }
+}
+
+/// Logs a pop from `key` as LPOP/RPOP (with `count` when the command had one).
+fn log_pop(key: &[u8], end: End, count: Option<usize>) {
+    let cmd: &[u8] = if end == End::Head { b"LPOP" } else { b"RPOP" };
+    match count {
+        Some(n) => crate::engine::effects::rewrite(&[cmd, key, n.to_string().as_bytes()]),
+        None => crate::engine::effects::rewrite(&[cmd, key]),
+    }
+}
+
 /// BLPOP / BRPOP key [key ...] timeout: the timeout is checked first; then the first non-empty
 /// list among the keys gives one element, replied as [key, element]; none: block.
 fn bpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdError> {
@@ -428,10 +447,12 @@ fn bpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, end: End) -> Result<(), CmdE
     let keys: Vec<Hashed<'_>> = (1..argv.len() - 1).map(|i| engine.hashed(argv.get(i))).collect();
     let mut l = engine.lock(&keys);
     let popped = mpop_locked(&mut l, db, &keys, end, 1, now)?;
-    if let Some((i, _)) = popped {
-        let gone = emptied(ctx, &mut l, db, &keys[i], now);
+    if let Some((i, _)) = &popped {
+        // Served now or later (re-run by the blocking registry): the non-blocking pop.
+        log_pop(keys[*i].key, end, None);
+        let gone = emptied(ctx, &mut l, db, &keys[*i], now);
         drop(l);
-        notify_pop(ctx, end, keys[i].key, gone);
+        notify_pop(ctx, end, keys[*i].key, gone);
     }
     match popped.and_then(|(i, mut v)| v.pop().map(|e| (i, e))) {
         Some((i, e)) => {
@@ -525,6 +546,8 @@ fn move_notified(
     let mut l = engine.lock(&[*src, *dst]);
     let moved = move_locked(&mut l, db, src, dst, from, to, now)?;
     if moved.is_some() {
+        // BLMOVE and BRPOPLPUSH, served now or later, are logged as the LMOVE they made.
+        crate::engine::effects::rewrite(&[b"LMOVE", src.key, dst.key, end_name(from), end_name(to)]);
         let gone = emptied(ctx, &mut l, db, src, now);
         drop(l);
         ctx.notify(notify::LIST, push_event(to), dst.key);

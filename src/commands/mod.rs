@@ -82,7 +82,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 15;
     /// Its keys are found by reading its arguments (a `numkeys` count), not by position alone.
     pub const MOVABLE_KEYS: u32 = 1 << 16;
-    /// Refused while a replica loads its data asynchronously (SAVE, BGSAVE); shown only.
+    /// Refused while a replica loads its data asynchronously (SAVE, BGSAVE, BGREWRITEAOF); shown
+    /// only.
     pub const NO_ASYNC_LOADING: u32 = 1 << 17;
 
     /// (flag, name) pairs in the order redis-server prints them.

@@ -260,6 +260,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
         return Ok(());
     }
     ctx.out.array(queued.len());
+    crate::engine::effects::tx_begin();
     for q in &queued {
         let argv = Argv::new(&[], &q.args);
         ctx.shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +280,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
             }
         }
     }
+    crate::engine::effects::tx_end(&ctx.engine().feed);
     drop(exclusive);
     Ok(())
 }

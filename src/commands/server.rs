@@ -17,6 +17,7 @@ use crate::server::ClientInfo;
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
     spec("time", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "2.6.0", "O(1)", "Return the current server time", time),
+    spec("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, (0, 0, 0), "server", "1.0.0", "O(1)", "Asynchronously rewrite the append-only file", bgrewriteaof),
     spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "O(1)", "Get information and statistics about the server", info).args(&[string("section").optional().multiple()]),
     Spec {
         handler: command_all,
@@ -633,6 +634,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         cfg.set_many(&pairs).map_err(|e| CmdError::err(e.message().to_string()))?;
         ctx.shared.stats.sync_config(&cfg);
         ctx.shared.engine.limits.configure(cfg.memory_settings());
+        ctx.shared.aof.configure(&cfg);
         (cfg.loglevel, cfg.notify_keyspace_events)
     };
     crate::server::log::set_level(level);
@@ -1100,6 +1102,18 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+// ---- BGREWRITEAOF -----------------------------------------------------------------------
+
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    if !ctx.shared.config().appendonly {
+        // redis-server would write a base file anyway; cachette rewrites only a live AOF.
+        return Err(CmdError::err("ERR cachette rewrites the append only file only while appendonly is yes"));
+    }
+    ctx.shared.aof.request_rewrite().map_err(CmdError::err)?;
+    ctx.out.simple(b"Background append only file rewriting started");
+    Ok(())
+}
+
 // ---- INFO -------------------------------------------------------------------------------
 
 /// Every section in redis-server's order; `commandstats` and `latencystats` only on request or
@@ -1234,7 +1248,10 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\ntracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
             );
         }
-        "persistence" => sh.persist.info(st.dirty.load(Ordering::Relaxed), t),
+        "persistence" => {
+            sh.persist.info(st.dirty.load(Ordering::Relaxed), t);
+            sh.aof.info(&cfg, t);
+        }
         "commandstats" => {
             t.push_str("# Commandstats\r\n");
             drop(cfg);

@@ -263,6 +263,10 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     match count {
         None => {
             let m = s.pop(&mut rng);
+            // Random: logged as the SREM of what it popped.
+            if let Some(m) = &m {
+                m.with_bytes(|b| crate::engine::effects::rewrite(&[b"SREM", k.key, b]));
+            }
             let emptied = s.is_empty();
             finish_write(&mut l, db, &k, now, true, emptied);
             drop(l);
@@ -279,6 +283,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         Some(n) if n >= s.len() => {
             // Redis answers with a SUNION of the one set, so the order is a fresh copy's.
             let all: Set = s.iter().collect();
+            crate::engine::effects::rewrite(&[b"DEL", k.key]);
             l.delete(db, &k, now);
             drop(l);
             notify_spop(ctx, k.key, true);
@@ -286,6 +291,10 @@ fn spop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         }
         Some(n) => {
             let popped = s.pop_many(n, &mut rng);
+            let members: Vec<Vec<u8>> = popped.iter().map(|m| m.with_bytes(<[u8]>::to_vec)).collect();
+            let mut line: Vec<&[u8]> = vec![b"SREM", k.key];
+            line.extend(members.iter().map(Vec::as_slice));
+            crate::engine::effects::rewrite(&line);
             finish_write(&mut l, db, &k, now, true, false);
             drop(l);
             notify_spop(ctx, k.key, false);

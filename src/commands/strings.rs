@@ -28,7 +28,7 @@ use std::ops::Range;
 use super::arg::*;
 use super::flags::*;
 use super::{int_arg, is, notify, spec, Argv, CmdError, Ctx, Spec};
-use crate::engine::{mc_bits, Hashed, Locked};
+use crate::engine::{effects, mc_bits, Hashed, Locked};
 use crate::types::string::{self as st, FloatIncrError};
 use crate::types::Value;
 
@@ -314,6 +314,7 @@ pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'
     };
     let engine = ctx.engine();
     let k = engine.hashed(key);
+    let raw = value;
     // Allocated before the shard lock is taken, so other threads wait only for the index update.
     let value = Value::Str(value.to_vec());
     let mut l = engine.lock_one(&k);
@@ -338,6 +339,11 @@ pub fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], o: &SetOptions<'
         Condition::IfExists => !found,
     };
     if !stopped {
+        // A relative or absolute expiry is logged as the absolute PXAT (SETEX and PSETEX too),
+        // as redis-server 7.0 propagates it, an expiry already past included.
+        if let Some(t) = expire_at {
+            effects::rewrite(&[b"SET", key, raw, b"PXAT", t.to_string().as_bytes()]);
+        }
         // An expire time already past stores a key that is already expired, as redis-server
         // 7.0 does: no reader sees it, and its reclaiming announces `expired`.
         l.set(db, &k, value, expire_at, 0, o.keep_ttl, now);
@@ -517,16 +523,20 @@ fn getex(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     };
     let had_ttl = e.expire_at().is_some();
     ctx.out.bulk(s);
+    let key = k.key;
     let event = match expire_at {
         Some(t) if t <= now => {
+            effects::rewrite(&[b"DEL", key]);
             l.delete(db, &k, now);
             Some("del")
         }
         Some(t) => {
+            effects::rewrite(&[b"PEXPIREAT", key, t.to_string().as_bytes()]);
             l.set_expire(db, &k, Some(t), now);
             Some("expire")
         }
         None if x.persist && had_ttl => {
+            effects::rewrite(&[b"PERSIST", key]);
             l.set_expire(db, &k, None, now);
             Some("persist")
         }
@@ -652,6 +662,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         FloatIncrError::NotFloat => CmdError::NotFloat,
         FloatIncrError::NanOrInfinity => CmdError::err("ERR increment would produce NaN or Infinity"),
     })?;
+    // The result, not the increment: float formatting must not be redone on replay.
+    effects::rewrite(&[b"SET", k.key, &new, b"KEEPTTL"]);
     replace_string_locked(&mut l, db, &k, now, |s| s.extend_from_slice(&new));
     drop(l);
     ctx.notify(notify::STRING, "incrbyfloat", argv.get(1));

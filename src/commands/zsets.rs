@@ -878,6 +878,7 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let mut l = engine.lock(&keys);
     let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
     if let Some((i, p)) = &popped {
+        log_zpop(keys[*i].key, a.min, Some(p.len()));
         notify_pop(ctx, &mut l, &keys[*i], a.min, p.len());
     }
     drop(l);
@@ -890,6 +891,15 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 // ---- BZPOPMIN BZPOPMAX BZMPOP -------------------------------------------------------------------
 
+/// Logs a pop from `key` as ZPOPMIN/ZPOPMAX (with `count` when the command had one).
+fn log_zpop(key: &[u8], min: bool, count: Option<usize>) {
+    let cmd: &[u8] = if min { b"ZPOPMIN" } else { b"ZPOPMAX" };
+    match count {
+        Some(n) => crate::engine::effects::rewrite(&[cmd, key, n.to_string().as_bytes()]),
+        None => crate::engine::effects::rewrite(&[cmd, key]),
+    }
+}
+
 /// BZPOPMIN / BZPOPMAX key [key ...] timeout: the timeout is checked first, then the first
 /// non-empty sorted set gives one member, replied as [key, member, score]; none: block.
 fn bzpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, min: bool) -> Result<(), CmdError> {
@@ -899,6 +909,8 @@ fn bzpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, min: bool) -> Result<(), Cm
     let mut l = engine.lock(&keys);
     let popped = pop_locked(&mut l, db, &keys, min, 1, now)?;
     if let Some((i, p)) = &popped {
+        // Served now or later (re-run by the blocking registry): the non-blocking pop.
+        log_zpop(keys[*i].key, min, None);
         notify_pop(ctx, &mut l, &keys[*i], min, p.len());
     }
     drop(l);
@@ -926,6 +938,7 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let mut l = engine.lock(&keys);
     let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
     if let Some((i, p)) = &popped {
+        log_zpop(keys[*i].key, a.min, Some(p.len()));
         notify_pop(ctx, &mut l, &keys[*i], a.min, p.len());
     }
     drop(l);

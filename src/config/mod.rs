@@ -31,6 +31,12 @@ use std::path::PathBuf;
 
 use crate::glob::glob_match;
 
+/// Splits a line into words with the config file's quoting rules (the AOF manifest uses them).
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let words = splitargs::split_args(line.as_bytes())?;
+    Some(words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect())
+}
+
 pub use cli::{from_args, parse_args, Invocation};
 pub use file::parse_file_text;
 pub use table::{lookup, parse_memory, DefaultValue, Directive, Kind, DIRECTIVES};
@@ -126,6 +132,22 @@ pub struct Config {
     pub loglevel: LogLevel,
     /// `logfile`: empty means standard error.
     pub logfile: String,
+    /// `appendonly`.
+    pub appendonly: bool,
+    /// `appendfilename`.
+    pub appendfilename: String,
+    /// `appenddirname`.
+    pub appenddirname: String,
+    /// `appendfsync`.
+    pub appendfsync: crate::persist::aof::Fsync,
+    /// `aof-load-truncated`.
+    pub aof_load_truncated: bool,
+    /// `aof-use-rdb-preamble` (accepted; base files are RESP for now).
+    pub aof_use_rdb_preamble: bool,
+    /// `auto-aof-rewrite-percentage` (0 = no automatic rewrite).
+    pub auto_aof_rewrite_percentage: u32,
+    /// `auto-aof-rewrite-min-size` (bytes).
+    pub auto_aof_rewrite_min_size: usize,
     /// `protected-mode`.
     pub protected_mode: bool,
     /// `requirepass`: the default user's password; empty for none.
@@ -205,6 +227,14 @@ impl Default for Config {
             enable_debug_command: 0,
             loglevel: LogLevel::Notice,
             logfile: String::new(),
+            appendonly: false,
+            appendfilename: String::new(),
+            appenddirname: String::new(),
+            appendfsync: crate::persist::aof::Fsync::EverySec,
+            aof_load_truncated: false,
+            aof_use_rdb_preamble: false,
+            auto_aof_rewrite_percentage: 0,
+            auto_aof_rewrite_min_size: 0,
             protected_mode: true,
             requirepass: String::new(),
             aclfile: String::new(),
@@ -591,6 +621,14 @@ mod tests {
             enable_debug_command: 1,
             loglevel: LogLevel::Debug,
             logfile: "x".into(),
+            appendonly: true,
+            appendfilename: "a".into(),
+            appenddirname: "b".into(),
+            appendfsync: crate::persist::aof::Fsync::Always,
+            aof_load_truncated: false,
+            aof_use_rdb_preamble: false,
+            auto_aof_rewrite_percentage: 19,
+            auto_aof_rewrite_min_size: 20,
             protected_mode: false,
             requirepass: "x".into(),
             aclfile: "x".into(),
@@ -684,9 +722,9 @@ mod tests {
     #[test]
     fn unsupported_directives_stop_start_up() {
         for line in [
-            "appendfsync always",
-            "appendonly no",
-            "appendfilename appendonly.aof",
+            "cluster-enabled no",
+            "repl-backlog-size 1mb",
+            "lua-time-limit 5000",
             "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
         ] {
@@ -1020,8 +1058,8 @@ mod tests {
         assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
         assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
-            run(&["--appendfsync", "always"]).expect_err("bad"),
-            "--appendfsync always: 'appendfsync' is a redis-server directive that cachette does not support yet"
+            run(&["--repl-backlog-size", "1mb"]).expect_err("bad"),
+            "--repl-backlog-size 1mb: 'repl-backlog-size' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
@@ -1034,13 +1072,13 @@ mod tests {
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
-        std::fs::write(&file, "port 7000\nappendfsync always\n").expect("write");
+        std::fs::write(&file, "port 7000\nrepl-backlog-size 1mb\n").expect("write");
         let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
         assert_eq!(
             e,
             format!(
-                "{}: line 2: 'appendfsync always': 'appendfsync' is a redis-server directive that cachette \
-                 does not support yet",
+                "{}: line 2: 'repl-backlog-size 1mb': 'repl-backlog-size' is a redis-server directive that \
+                 cachette does not support yet",
                 file.display()
             )
         );

@@ -136,6 +136,19 @@ macro_rules! bool_field {
     };
 }
 
+macro_rules! str_field {
+    ($field:ident) => {
+        Access::Field {
+            get: |c| Value::Str(c.$field.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.$field = s;
+                }
+            },
+        }
+    };
+}
+
 macro_rules! memory_field {
     ($field:ident) => {
         Access::Field {
@@ -765,6 +778,88 @@ pub static DIRECTIVES: &[Directive] = &[
         access: int_field!(acllog_max_len),
     },
     Directive {
+        name: "appendonly",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("no"),
+        mutable: true,
+        doc: "Log every write to the append-only file (AOF) and replay it at start-up",
+        access: bool_field!(appendonly),
+    },
+    Directive {
+        name: "appendfilename",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("appendonly.aof"),
+        mutable: false,
+        doc: "Base name of the AOF files (inside appenddirname)",
+        access: str_field!(appendfilename),
+    },
+    Directive {
+        name: "appenddirname",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("appendonlydir"),
+        mutable: false,
+        doc: "Directory (inside dir) holding the AOF manifest, base and incremental files",
+        access: str_field!(appenddirname),
+    },
+    Directive {
+        name: "appendfsync",
+        aliases: &[],
+        // Redis's word list, in Redis's order, so the error for a bad word matches.
+        kind: Kind::Enum(&crate::persist::aof::Fsync::NAMES),
+        default: DefaultValue::Literal("everysec"),
+        mutable: true,
+        doc: "When the AOF is fsynced: always (before the reply), everysec, or no (left to the OS)",
+        access: Access::Field {
+            get: |c| Value::Enum(c.appendfsync as usize),
+            set: |c, v| {
+                if let Value::Enum(i) = v {
+                    if let Some(p) = crate::persist::aof::Fsync::ALL.get(i) {
+                        c.appendfsync = *p;
+                    }
+                }
+            },
+        },
+    },
+    Directive {
+        name: "aof-load-truncated",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Load an AOF whose last command is cut short (dropping it) instead of refusing to start",
+        access: bool_field!(aof_load_truncated),
+    },
+    Directive {
+        name: "aof-use-rdb-preamble",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Accepted; AOF base files are written as RESP commands for now either way",
+        access: bool_field!(aof_use_rdb_preamble),
+    },
+    Directive {
+        name: "auto-aof-rewrite-percentage",
+        aliases: &[],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("100"),
+        mutable: true,
+        doc: "Rewrite the AOF when it grew by this percentage over its size after the last rewrite (0 = never)",
+        access: int_field!(auto_aof_rewrite_percentage),
+    },
+    Directive {
+        name: "auto-aof-rewrite-min-size",
+        aliases: &[],
+        kind: Kind::Memory { min: 0, max: LONG_MAX },
+        default: DefaultValue::Literal("64mb"),
+        mutable: true,
+        doc: "No automatic AOF rewrite below this size",
+        access: memory_field!(auto_aof_rewrite_min_size),
+    },
+    Directive {
         name: "daemonize",
         aliases: &[],
         kind: Kind::Bool,
@@ -1118,17 +1213,9 @@ static REDIS_ONLY: &[&str] = &[
     "activerehashing",
     "always-show-logo",
     "aof-disable-auto-gc",
-    "aof-load-truncated",
     "aof-rewrite-incremental-fsync",
     "aof-timestamp-enabled",
-    "aof-use-rdb-preamble",
     "aof_rewrite_cpulist",
-    "appenddirname",
-    "appendfilename",
-    "appendfsync",
-    "appendonly",
-    "auto-aof-rewrite-min-size",
-    "auto-aof-rewrite-percentage",
     "bgsave_cpulist",
     "bind-source-addr",
     "bio_cpulist",

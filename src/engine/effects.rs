@@ -82,6 +82,15 @@ impl Feed {
         self.arrived.notify_one();
     }
 
+    /// Appends an effect that does not depend on the database (EXEC).
+    fn append_raw(&self, effect: &[u8]) {
+        let mut inner = self.lock();
+        inner.pending.extend_from_slice(effect);
+        self.offset.fetch_add(effect.len() as u64, Ordering::Relaxed);
+        drop(inner);
+        self.arrived.notify_one();
+    }
+
     /// Records an effect that is not the running command's: a key the server deleted by itself
     /// (expired, evicted). The caller holds the key's shard.
     pub fn emit(&self, db: usize, args: &[&[u8]]) {
@@ -97,6 +106,16 @@ impl Feed {
     pub fn take(&self, out: &mut Vec<u8>) -> u64 {
         let mut inner = self.lock();
         out.append(&mut inner.pending);
+        self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Like [`Feed::take`], and the next effect recorded starts with a SELECT: the consumer is
+    /// about to write the effects after these to a new file (an AOF rewrite). Called while the
+    /// caller holds every shard, so the returned offset is a point-in-time of the keyspace.
+    pub fn take_restart(&self, out: &mut Vec<u8>) -> u64 {
+        let mut inner = self.lock();
+        out.append(&mut inner.pending);
+        inner.db = None;
         self.offset.load(Ordering::Relaxed)
     }
 
@@ -144,9 +163,22 @@ struct Pending {
     rewritten: Vec<u8>,
     /// The command said what to log (possibly nothing).
     is_rewritten: bool,
+    /// memcached: the effect is the state of this key after each guard ([`begin_state`]).
+    state_key: Option<Vec<u8>>,
+}
+
+/// Where a transaction stands in the feed (per thread: EXEC runs on one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tx {
+    None,
+    /// EXEC is running and has logged nothing yet: MULTI goes before its first effect.
+    Pending,
+    /// MULTI is in the feed: EXEC follows the last command.
+    Open,
 }
 
 thread_local! {
+    static TX: Cell<Tx> = const { Cell::new(Tx::None) };
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
     /// A keyspace change happened under the current guard (see [`wrote`]).
     static WROTE: Cell<bool> = const { Cell::new(false) };
@@ -162,10 +194,43 @@ pub fn begin<'a>(db: usize, args: impl Iterator<Item = &'a [u8]>) {
         p.argv.clear();
         p.rewritten.clear();
         p.is_rewritten = false;
+        p.state_key = None;
         let args: Vec<&[u8]> = args.collect();
         encode(&mut p.argv, &args);
     });
     WROTE.with(|w| w.set(false));
+}
+
+/// Opens the effect of a memcached operation on `key` (db `db`): whatever it changes, its
+/// effect is the key's resulting state — `SET key value [PXAT t]` plus `MCFLAGS key flags`, or
+/// `DEL key` — computed as each guard releases (see `Locked`'s drop). One rule for every
+/// memcached write (set/add/cas/append/incr/touch/gat/delete/meta …) keeps them replayable
+/// without an effect per command and flag combination. Closed by [`end`].
+pub fn begin_state(db: usize, key: &[u8]) {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.open = true;
+        p.db = db;
+        p.argv.clear();
+        p.rewritten.clear();
+        p.is_rewritten = true;
+        p.state_key = Some(key.to_vec());
+    });
+    WROTE.with(|w| w.set(false));
+}
+
+/// The key whose state is the pending effect, when the current guard changed something.
+pub(super) fn pending_state() -> Option<(usize, Vec<u8>)> {
+    if !WROTE.with(|w| w.get()) {
+        return None;
+    }
+    PENDING.with(|p| {
+        let p = p.borrow();
+        if !p.open {
+            return None;
+        }
+        p.state_key.clone().map(|k| (p.db, k))
+    })
 }
 
 /// Closes the running command's effect (whatever was not logged by now was no change).
@@ -173,6 +238,7 @@ pub fn end() {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         p.open = false;
+        p.state_key = None;
         if p.argv.capacity() > 64 * 1024 {
             p.argv = Vec::new();
         }
@@ -208,6 +274,21 @@ pub fn suppress() {
     });
 }
 
+/// EXEC starts running its queued commands (holding every shard): their effects, if any, go
+/// to the feed between MULTI and EXEC, so a reader of the log applies all or none of them.
+pub fn tx_begin() {
+    TX.with(|t| t.set(Tx::Pending));
+}
+
+/// EXEC is done: closes the MULTI it logged, if any (still holding every shard).
+pub fn tx_end(feed: &Feed) {
+    if TX.with(|t| t.replace(Tx::None)) == Tx::Open {
+        let mut exec = Vec::new();
+        encode(&mut exec, &[b"EXEC"]);
+        feed.append_raw(&exec);
+    }
+}
+
 /// Records that the keyspace changed under the current guard.
 #[inline]
 pub fn wrote() {
@@ -226,6 +307,13 @@ pub(super) fn on_unlock(feed: &Feed) {
             return;
         }
         let db = p.db;
+        let logs = if p.is_rewritten { !p.rewritten.is_empty() } else { true };
+        if logs && TX.with(|t| t.get()) == Tx::Pending {
+            let mut multi = Vec::new();
+            encode(&mut multi, &[b"MULTI"]);
+            feed.append(db, &multi);
+            TX.with(|t| t.set(Tx::Open));
+        }
         if p.is_rewritten {
             let effects = std::mem::take(&mut p.rewritten);
             feed.append(db, &effects);

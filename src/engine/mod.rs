@@ -392,6 +392,9 @@ impl Drop for Locked<'_> {
         // Before the guards go: the effect of what was written under them enters the feed
         // while no other command can touch these keys (see `effects`).
         if self.engine.feed.enabled() {
+            if let Some((db, key)) = effects::pending_state() {
+                self.log_state(db, &key);
+            }
             effects::on_unlock(&self.engine.feed);
         }
         #[cfg(debug_assertions)]
@@ -404,6 +407,35 @@ impl Drop for Locked<'_> {
 }
 
 impl<'e> Locked<'e> {
+    /// Records the state of `key` as the running memcached operation's effect (see
+    /// [`effects::begin_state`]). Read without the expiry check: the state is what is stored.
+    fn log_state(&mut self, db: usize, key: &[u8]) {
+        let h = self.engine.hashed(key);
+        let shard = self.engine.shard_of(h.hash);
+        let held = match &self.guards {
+            Guards::Own(g) => g.iter().any(|(i, _)| *i == shard),
+            Guards::Exec { ids, .. } => ids.contains(&shard),
+        };
+        if !held {
+            return;
+        }
+        let d = self.shard_at(shard).db(db);
+        let (found, _) = d.lookup(&h, 0);
+        let Some(id) = found else {
+            effects::rewrite(&[b"DEL", key]);
+            return;
+        };
+        let e = d.entry_mut(id);
+        let Some(v) = e.value.as_str() else { return };
+        match e.expire_at() {
+            Some(t) => effects::rewrite(&[b"SET", key, v, b"PXAT", t.to_string().as_bytes()]),
+            None => effects::rewrite(&[b"SET", key, v]),
+        }
+        if e.flags != 0 {
+            effects::rewrite(&[b"MCFLAGS", key, e.flags.to_string().as_bytes()]);
+        }
+    }
+
     #[inline]
     fn shard(&mut self, hash: u64) -> &mut Shard {
         let want = self.engine.shard_of(hash);

@@ -134,7 +134,7 @@ pub fn execute(
         Command::Delete { key } => {
             let st = &shared.memcache;
             let k = shared.engine.hashed(key);
-            let mut l = shared.engine.lock_one(&k);
+            let mut l = super::lock_key(shared, &k);
             let have = l.peek(DB, &k, now).map(|e| super::visible_cas(shared, e.cas));
             match have {
                 None => {

@@ -154,7 +154,7 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     let st = &shared.memcache;
     bump(&st.cmd_get);
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = super::lock_key(shared, &k);
     let exists = matches!(l.peek(DB, &k, now), Some(e) if e.value.as_str().is_some());
     if !exists && l.db(DB, &k).last_lookup_expired() {
         bump(&st.get_expired);
@@ -280,7 +280,7 @@ fn set(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
 fn delete(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
     let st = &shared.memcache;
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = super::lock_key(shared, &k);
     let current = l.peek(DB, &k, now).map(|e| super::visible_cas(shared, e.cas));
     let status: &[u8; 2] = match current {
         None => {
@@ -317,7 +317,7 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
     let st = &shared.memcache;
     let incr = opts.incr();
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = super::lock_key(shared, &k);
     let current = l
         .peek(DB, &k, now)
         .map(|e| (super::visible_cas(shared, e.cas), e.value.as_str().map(|v| super::parse_counter(v))));
@@ -420,7 +420,7 @@ pub(super) fn slab_class(size: u64) -> (u32, u64) {
 
 fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, now: u64) {
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = super::lock_key(shared, &k);
     let Some(e) = l.peek(DB, &k, now).filter(|e| e.value.as_str().is_some()) else {
         out.extend_from_slice(b"EN\r\n");
         return;

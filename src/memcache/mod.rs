@@ -112,7 +112,7 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         }
         Command::Delete { key, noreply } => {
             let k = shared.engine.hashed(key);
-            let found = shared.engine.lock_one(&k).delete(DB, &k, now);
+            let found = lock_key(shared, &k).delete(DB, &k, now);
             if found {
                 event(shared, notify::GENERIC, "del", key);
             }
@@ -137,7 +137,7 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         Command::Touch { key, exptime, noreply } => {
             bump(&st.cmd_touch);
             let k = shared.engine.hashed(key);
-            let found = touch(&mut shared.engine.lock_one(&k), &k, exptime, now);
+            let found = touch(&mut lock_key(shared, &k), &k, exptime, now);
             if found {
                 touch_event(shared, key, exptime, now);
             }
@@ -186,6 +186,15 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
     Action::Continue
 }
 
+/// Locks `key`'s shard for a memcached operation; while the AOF (or a replica) consumes
+/// effects, the key's resulting state becomes the operation's effect.
+pub(crate) fn lock_key<'e>(shared: &'e Shared, k: &Hashed<'_>) -> Locked<'e> {
+    if shared.engine.feed.enabled() {
+        crate::engine::effects::begin_state(DB, k.key);
+    }
+    shared.engine.lock_one(k)
+}
+
 /// Announces a keyspace event for a memcached write. memcached has no events of its own, so a
 /// write announces what the equivalent Redis command would: set/add/replace/cas `set` (and
 /// `expire` with an exptime), append/prepend `append`, incr/decr `incrby` (Redis's DECRBY
@@ -212,7 +221,7 @@ fn touch_event(shared: &Shared, key: &[u8], exptime: i64, now: u64) {
 /// a `set` of a new one as too large, so readers never see the value the client replaced.
 pub fn unlink(shared: &Shared, key: &[u8], now: u64) {
     let k = shared.engine.hashed(key);
-    shared.engine.lock_one(&k).delete(DB, &k, now);
+    lock_key(shared, &k).delete(DB, &k, now);
 }
 
 /// The CAS unique clients see for an item whose engine CAS is `cas`: 0 when CAS is disabled
@@ -264,6 +273,8 @@ fn flush(shared: &Shared) {
     for db in all.dbs(DB) {
         db.clear();
     }
+    // Logged under every shard, so no write lands between the flush and its effect.
+    shared.engine.feed.emit(DB, &[b"FLUSHDB"]);
 }
 
 /// The one read path behind get/gets/gat/gats and the binary GET/GAT/TOUCH family: touches
@@ -288,7 +299,7 @@ pub(crate) fn fetch(
     // gat with an exptime already past still returns the item; it is gone afterwards.
     let expire_after = touch_exptime.is_some_and(|t| expiry(t, now) == Expiry::Past);
     let k = shared.engine.hashed(key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = lock_key(shared, &k);
     if let Some(exptime) = touch_exptime.filter(|_| !expire_after) {
         if !touch(&mut l, &k, exptime, now) {
             bump(misses);
@@ -394,7 +405,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
         StoreMode::Append | StoreMode::Prepend => None,
         _ => Some(Value::Str(req.data.to_vec())),
     };
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = lock_key(shared, &k);
     // A key holding a Redis collection exists for add/replace (which refuse or overwrite it as
     // they would an item) but has no item to append to or compare a CAS with.
     let entry = l.peek(DB, &k, now);
@@ -553,7 +564,7 @@ pub enum ArithOutcome {
 pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome {
     let st = &shared.memcache;
     let k = shared.engine.hashed(req.key);
-    let mut l = shared.engine.lock_one(&k);
+    let mut l = lock_key(shared, &k);
     let current = l
         .peek(DB, &k, now)
         .map(|e| (visible_cas(shared, e.cas), e.value.as_str().map(|v| (v.is_empty(), parse_counter(v)))));

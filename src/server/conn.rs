@@ -308,6 +308,11 @@ impl Conn {
 
     /// Writes pending output until done or `WouldBlock`.
     fn flush(&mut self, shared: &Shared) -> io::Result<()> {
+        if self.wpos < self.wbuf.len() {
+            // Under appendfsync always, no reply leaves before the effects logged so far are
+            // on disk (see `persist::aof`).
+            shared.aof.wait_durable(&shared.engine.feed);
+        }
         let start = self.wpos;
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
@@ -546,6 +551,8 @@ impl Conn {
             match cachette_memcache::parse(data, &limits.memcache) {
                 Parsed::Complete(cmd, n) => {
                     let act = memcache::execute(shared, &mut self.session, cmd, &mut self.wbuf, now);
+                    // Closes the effect a memcached write opened (see `memcache::lock_key`).
+                    crate::engine::effects::end();
                     self.rbuf.start += n;
                     if shared.engine.ready.has_ready() {
                         super::blocking::serve(shared);
@@ -565,6 +572,7 @@ impl Conn {
                             let mut scratch = [0u8; 512];
                             if let Some(key) = refused.decode(&mut scratch) {
                                 memcache::unlink(shared, key, now);
+                                crate::engine::effects::end();
                             }
                         }
                     }
@@ -599,6 +607,7 @@ impl Conn {
                 Parsed::Complete(req, n) => {
                     let act =
                         memcache::binary::execute(shared, &mut self.session, &mut self.bin, req, &mut self.wbuf, now);
+                    crate::engine::effects::end();
                     self.rbuf.start += n;
                     if shared.engine.ready.has_ready() {
                         super::blocking::serve(shared);
@@ -610,6 +619,7 @@ impl Conn {
                 Parsed::Incomplete => break,
                 Parsed::Refused(r) => {
                     let close = memcache::binary::refuse(shared, &self.bin, &r, &mut self.wbuf, now);
+                    crate::engine::effects::end();
                     self.rbuf.start += r.consumed.min(self.rbuf.pending());
                     self.swallow = r.swallow;
                     if close {

@@ -134,9 +134,24 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     shared.loading.store(true, Ordering::Release);
     notify::status("Loading the dataset");
-    let loaded = crate::persist::load_at_startup(&shared);
+    // With appendonly yes an existing AOF is the dataset and dump.rdb is not read, as
+    // redis-server does; without one the snapshot loads and becomes the AOF's first base.
+    let loaded = if shared.config().appendonly {
+        crate::persist::aof::load(&shared)
+    } else {
+        Ok(crate::persist::aof::Loaded::default())
+    };
+    let loaded = match loaded {
+        Ok(l) if l.found => {
+            shared.persist.init(unix_ms() / 1000);
+            Ok(l)
+        }
+        Ok(l) => crate::persist::load_at_startup(&shared).map(|()| l),
+        Err(e) => Err(e),
+    };
     shared.loading.store(false, Ordering::Release);
-    loaded?;
+    let loaded = loaded?;
+    crate::persist::aof::Aof::start(shared.clone(), &loaded)?;
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, listeners) in per_worker.into_iter().enumerate() {
@@ -169,6 +184,7 @@ pub fn run(config: Config) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
+    shared.aof.stop();
     // Every client is gone, so the final snapshot holds every acknowledged write.
     crate::persist::on_signal_exit(&shared);
     log::log(LogLevel::Notice, "cachette is now ready to exit, bye bye...");

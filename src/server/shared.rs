@@ -181,6 +181,8 @@ pub struct Shared {
     pub kill_generation: AtomicU64,
     /// Each worker's waker, to interrupt its poll (kill, unpause).
     wakers: std::sync::OnceLock<Vec<Arc<mio::Waker>>>,
+    /// The append-only file's writer state.
+    pub aof: crate::persist::aof::Aof,
 }
 
 /// CLIENT PAUSE: until when, and whether every command or only writes wait.
@@ -222,6 +224,36 @@ impl Pause {
     }
 }
 
+impl ClientInfo {
+    /// The record of a client that has no socket: the AOF loader's session.
+    pub fn internal() -> ClientInfo {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo {
+            id: 0,
+            addr: none,
+            laddr: none,
+            fd: -1,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            db: AtomicUsize::new(0),
+            resp: AtomicU32::new(2),
+            name: Mutex::default(),
+            last_cmd: Mutex::new("NULL"),
+            qbuf: AtomicUsize::new(0),
+            obuf: AtomicUsize::new(0),
+            kill: AtomicBool::new(false),
+            worker: 0,
+            no_evict: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
+            subs: Default::default(),
+            tracking: AtomicU32::new(0),
+            redir: (-1).into(),
+            user: Mutex::new(Arc::from("aof-loader")),
+            memcache: false,
+        }
+    }
+}
+
 impl Shared {
     /// Builds the shared state for `config`.
     pub fn new(config: Config) -> Shared {
@@ -249,6 +281,7 @@ impl Shared {
             blocking: Default::default(),
             memcache,
             active_expire: AtomicBool::new(true),
+            aof: crate::persist::aof::Aof::new(),
             loading: AtomicBool::new(false),
             persist: Default::default(),
             acl: Arc::new(crate::acl::Acl::new()),

@@ -3,6 +3,7 @@
 //! over TCP. Shared helpers live in `util`.
 
 mod acl;
+mod aof;
 mod bad_input;
 mod blocking;
 mod clients;

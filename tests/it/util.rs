@@ -161,6 +161,39 @@ pub fn cachette_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
     panic!("cachette did not start");
 }
 
+/// Like [`cachette`], with `dir` as the working directory and `--dir` (where the AOF and RDB
+/// files go), and no save points. None when it does not start (e.g. the AOF is refused); its
+/// standard error is `dir/stderr.log`.
+pub fn cachette_in(dir: &std::path::Path, extra: &[&str]) -> Option<Proc> {
+    let (port, mc_port) = (free_port(), free_port());
+    let mut cmd = Command::new(cachette_bin());
+    cmd.current_dir(dir);
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
+    cmd.args(["--memcache-port", &mc_port.to_string(), "--metrics-port", "0", "--save", ""]);
+    cmd.args(["--dir", dir.to_str().expect("utf-8 dir")]);
+    cmd.args(extra);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log")).ok()?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+    let child = cmd.spawn().ok()?;
+    let mut p = Proc { child, port, mc_port };
+    for probe in [port, mc_port] {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                return None;
+            }
+            if TcpStream::connect(("127.0.0.1", probe)).is_ok() {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Some(p)
+}
+
 /// Starts cachette the way memcached is started: `-p PORT -l 127.0.0.1` (a free port) and
 /// `args` (memcached's flags, `--memcached-compat` …), with no RESP listener unless `args`
 /// ask for one. Waits for the memcached port only.
