@@ -123,8 +123,25 @@ fn a_client_killed_while_blocked_leaves_nothing_behind() {
         send(&mut w, &["BLPOP", "q", "0"]);
         assert!(silent(&mut w, Duration::from_millis(50)));
     } // dropped: the connection closes while blocked
-    std::thread::sleep(Duration::from_millis(100));
+      // Wait until the server has seen the close (a push racing an unseen close is served, as in
+      // redis-server): INFO's blocked_clients drops to 0.
     let mut p = srv.resp();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        send(&mut p, &["INFO", "clients"]);
+        // A bulk reply: `$<len>\r\n` then len bytes and CRLF, read exactly.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n") {
+            head.extend_from_slice(&read_n(&mut p, 1));
+        }
+        let len: usize = String::from_utf8_lossy(&head[1..head.len() - 2]).parse().unwrap();
+        let body = read_n(&mut p, len + 2);
+        if String::from_utf8_lossy(&body).contains("blocked_clients:0\r\n") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never noticed the close");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     send(&mut p, &["RPUSH", "q", "kept"]);
     assert_eq!(read_n(&mut p, 4), b":1\r\n");
     send(&mut p, &["LLEN", "q"]);
