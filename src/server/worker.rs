@@ -118,6 +118,12 @@ impl Worker {
             let served = events.iter().count();
             if served >= 2 && self.busy_poll > Duration::ZERO {
                 spin_until = Some(Instant::now() + self.busy_poll);
+            } else if served == 0 && timeout.is_zero() {
+                // An empty spin: give the core to anything else runnable on it (a client or
+                // another worker sharing this CPU) before looking again. Alone on its core the
+                // yield returns at once and the spin goes on; sharing, the spin costs the
+                // others nothing they wanted.
+                std::thread::yield_now();
             }
             for event in events.iter() {
                 let token = event.token();
