@@ -84,7 +84,45 @@ impl Exporter {
                 snap.memcached(shared);
             }
         });
-        self.handle.render()
+        let mut text = self.handle.render();
+        if families.cachette {
+            command_histograms(shared, &mut text);
+        }
+        text
+    }
+}
+
+/// Upper bounds (seconds) of the command latency histogram's buckets.
+const LATENCY_BOUNDS: [f64; 12] = [1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0];
+
+/// `cachette_command_duration_seconds`, a Prometheus histogram per command, written directly
+/// from the per-worker histograms INFO latencystats reads: the facade's histograms would need
+/// every command to record a sample, which is the per-command cost this module avoids.
+fn command_histograms(sh: &Shared, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP cachette_command_duration_seconds Time spent running each command");
+    let _ = writeln!(out, "# TYPE cachette_command_duration_seconds histogram");
+    for (i, spec) in crate::commands::all_specs().iter().enumerate() {
+        let t = sh.stats.totals(i, true);
+        if t.calls == 0 || t.hist.is_empty() {
+            continue;
+        }
+        let labels = format!("protocol=\"resp\",cmd=\"{}\"", spec.name);
+        for bound in LATENCY_BOUNDS {
+            let ns = (bound * 1e9) as u64;
+            let under: u64 = t
+                .hist
+                .iter()
+                .enumerate()
+                .filter(|(idx, _)| crate::server::stats::bucket_high(*idx) <= ns)
+                .map(|(_, n)| n)
+                .sum();
+            let _ = writeln!(out, "cachette_command_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {under}");
+        }
+        let total: u64 = t.hist.iter().sum();
+        let _ = writeln!(out, "cachette_command_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "cachette_command_duration_seconds_sum{{{labels}}} {}", t.usec as f64 / 1e6);
+        let _ = writeln!(out, "cachette_command_duration_seconds_count{{{labels}}} {total}");
     }
 }
 
@@ -122,6 +160,8 @@ struct Snapshot {
     last_bgsave_ok: bool,
     bgsave_running: bool,
     loading: bool,
+    /// AOF bytes while the AOF is on.
+    aof_size: Option<u64>,
     maxclients: u64,
 }
 
@@ -153,6 +193,7 @@ impl Snapshot {
             last_bgsave_ok: sh.persist.last_bgsave_ok(),
             bgsave_running: sh.persist.bgsave_in_progress(),
             loading: sh.loading.load(Ordering::Relaxed),
+            aof_size: sh.aof.size(),
             uptime: sh.uptime_secs(),
             clients_resp: all.saturating_sub(mc),
             clients_mc: mc,
@@ -205,6 +246,7 @@ impl Snapshot {
         gauge!("cachette_last_bgsave_ok").set(f64::from(u8::from(self.last_bgsave_ok)));
         gauge!("cachette_bgsave_in_progress").set(f64::from(u8::from(self.bgsave_running)));
         gauge!("cachette_loading").set(f64::from(u8::from(self.loading)));
+        gauge!("cachette_aof_size_bytes").set(self.aof_size.unwrap_or(0) as f64);
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", db.to_string())];
             gauge!("cachette_db_keys", label.iter()).set(keys as f64);
@@ -259,6 +301,9 @@ impl Snapshot {
         gauge!("redis_rdb_last_bgsave_status").set(f64::from(u8::from(self.last_bgsave_ok)));
         gauge!("redis_rdb_bgsave_in_progress").set(f64::from(u8::from(self.bgsave_running)));
         gauge!("redis_loading_dump_file").set(f64::from(u8::from(self.loading)));
+        if let Some(size) = self.aof_size {
+            gauge!("redis_aof_current_size_bytes").set(size as f64);
+        }
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", format!("db{db}"))];
             gauge!("redis_db_keys", label.iter()).set(keys as f64);

@@ -562,6 +562,11 @@ impl Aof {
     }
 
     /// The aof_* lines of INFO persistence.
+    /// Bytes of the AOF (base plus incremental files) while it is on; None while off.
+    pub fn size(&self) -> Option<u64> {
+        self.on.load(Ordering::Relaxed).then(|| self.current_size.load(Ordering::Relaxed))
+    }
+
     pub fn info(&self, cfg: &Config, t: &mut String) {
         use std::fmt::Write as _;
         let running = self.rewrite_in_progress.load(Ordering::Relaxed);

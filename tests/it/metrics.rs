@@ -86,6 +86,12 @@ fn metrics_show_the_servers_counters_under_all_three_families() {
     assert!(sample(&body, "redis_commands_duration_seconds_total{cmd=\"set\"}") > 0.0);
     assert_eq!(sample(&body, "cachette_commands_total{protocol=\"memcached\",cmd=\"get\"}"), 2.0);
     assert_eq!(sample(&body, "cachette_last_bgsave_ok"), 1.0);
+    assert!(body.contains("# TYPE cachette_command_duration_seconds histogram"), "{body}");
+    let set = "protocol=\"resp\",cmd=\"set\"";
+    assert_eq!(sample(&body, &format!("cachette_command_duration_seconds_count{{{set}}}")), 5.0);
+    assert_eq!(sample(&body, &format!("cachette_command_duration_seconds_bucket{{{set},le=\"+Inf\"}}")), 5.0);
+    assert!(sample(&body, &format!("cachette_command_duration_seconds_bucket{{{set},le=\"1\"}}")) == 5.0);
+    assert_eq!(sample(&body, "cachette_aof_size_bytes"), 0.0);
     assert_eq!(sample(&body, "cachette_loading"), 0.0);
     assert_eq!(sample(&body, "redis_rdb_bgsave_in_progress"), 0.0);
     assert_eq!(sample(&body, "memcached_current_items"), 4.0);
