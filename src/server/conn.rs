@@ -536,13 +536,8 @@ impl Conn {
             return;
         }
         while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
-            if self.swallow > 0 {
-                let k = self.swallow.min(self.rbuf.pending());
-                self.rbuf.start += k;
-                self.swallow -= k;
-                if self.swallow > 0 {
-                    break;
-                }
+            if self.swallow > 0 && !self.discard_swallowed() {
+                break;
             }
             let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
             if data.is_empty() {
@@ -587,17 +582,21 @@ impl Conn {
         }
     }
 
+    /// Discards what has arrived of a refused data block (memcached's swallow); true once it has
+    /// all gone and parsing may resume.
+    fn discard_swallowed(&mut self) -> bool {
+        let k = self.swallow.min(self.rbuf.pending());
+        self.rbuf.start += k;
+        self.swallow -= k;
+        self.swallow == 0
+    }
+
     /// The binary-protocol twin of the loop above: same swallow countdown, same output bound.
     fn execute_memcache_binary(&mut self, shared: &Shared, limits: &ConnLimits, now: u64) {
         use cachette_memcache::binary::{self, Parsed};
         while !self.closing && self.wbuf.len() - self.wpos <= OUTPUT_SOFT_LIMIT {
-            if self.swallow > 0 {
-                let k = self.swallow.min(self.rbuf.pending());
-                self.rbuf.start += k;
-                self.swallow -= k;
-                if self.swallow > 0 {
-                    break;
-                }
+            if self.swallow > 0 && !self.discard_swallowed() {
+                break;
             }
             let data = &self.rbuf.buf[self.rbuf.start..self.rbuf.end];
             if data.is_empty() {
