@@ -872,21 +872,7 @@ impl<'a> MpopArgs<'a> {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: a null array when no key holds a set.
 fn zmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let a = MpopArgs::parse(argv, 1)?;
-    let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
-    let keys: Vec<Hashed<'_>> = a.keys.iter().map(|k| engine.hashed(k)).collect();
-    let mut l = engine.lock(&keys);
-    let popped = pop_locked(&mut l, db, &keys, a.min, a.count, now)?;
-    if let Some((i, p)) = &popped {
-        log_zpop(keys[*i].key, a.min, Some(p.len()));
-        notify_pop(ctx, &mut l, &keys[*i], a.min, p.len());
-    }
-    drop(l);
-    match popped {
-        Some((i, p)) => reply_pop(ctx, a.keys[i], &p, PopShape::KeyNested),
-        None => ctx.out.null_array(),
-    }
-    Ok(())
+    zmpop_generic(ctx, argv, false)
 }
 
 // ---- BZPOPMIN BZPOPMAX BZMPOP -------------------------------------------------------------------
@@ -931,8 +917,14 @@ fn bzpopmax(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
 fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
-    let deadline = parse_timeout(argv.get(1), ctx.now)?;
-    let a = MpopArgs::parse(argv, 2)?;
+    zmpop_generic(ctx, argv, true)
+}
+
+/// ZMPOP and BZMPOP: the same pop; with nothing to pop, ZMPOP answers a null array and BZMPOP
+/// blocks (its timeout, the first argument, is checked before anything else).
+fn zmpop_generic(ctx: &mut Ctx<'_>, argv: &Argv<'_>, blocking: bool) -> Result<(), CmdError> {
+    let deadline = if blocking { parse_timeout(argv.get(1), ctx.now)? } else { None };
+    let a = MpopArgs::parse(argv, if blocking { 2 } else { 1 })?;
     let (engine, db, now) = (ctx.engine(), ctx.session.db, ctx.now);
     let keys: Vec<Hashed<'_>> = a.keys.iter().map(|k| engine.hashed(k)).collect();
     let mut l = engine.lock(&keys);
@@ -944,7 +936,8 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     drop(l);
     match popped {
         Some((i, p)) => reply_pop(ctx, a.keys[i], &p, PopShape::KeyNested),
-        None => block_on(ctx, &keys, deadline),
+        None if blocking => block_on(ctx, &keys, deadline),
+        None => ctx.out.null_array(),
     }
     Ok(())
 }
