@@ -51,8 +51,14 @@ fn q(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
 /// Every key of every database: type, value, absolute expiry, and for strings of db 0 the
 /// memcached flags.
 fn dump(p: &Proc) -> BTreeMap<(usize, Vec<u8>), String> {
+    dump_keys(p, true)
+}
+
+/// [`dump`] without the memcached part (for redis-server); its lines end in a space where
+/// `dump`'s flags would be.
+fn dump_keys(p: &Proc, with_flags: bool) -> BTreeMap<(usize, Vec<u8>), String> {
     let mut con = p.redis_client();
-    let mut mc = p.mc();
+    let mut mc = with_flags.then(|| p.mc());
     let mut out = BTreeMap::new();
     for db in 0..16usize {
         let _: () = redis::cmd("SELECT").arg(db).query(&mut con).expect("select");
@@ -82,7 +88,9 @@ fn dump(p: &Proc) -> BTreeMap<(usize, Vec<u8>), String> {
             };
             let exp: i64 = redis::cmd("PEXPIRETIME").arg(&key).query(&mut con).expect("pexpiretime");
             let mut flags = String::new();
-            if db == 0 && t == "string" && !key.contains(&b' ') && key.len() < 200 {
+            if let Some(mc) =
+                mc.as_mut().filter(|_| db == 0 && t == "string" && !key.contains(&b' ') && key.len() < 200)
+            {
                 mc.write_all(b"mg ").expect("mg");
                 mc.write_all(&key).expect("mg");
                 mc.write_all(b" f\r\n").expect("mg");
@@ -339,39 +347,7 @@ fn the_log_replays_into_redis_server() {
 
 /// [`dump`] without the memcached part (for redis-server).
 fn dump_redis(p: &Proc) -> BTreeMap<(usize, Vec<u8>), String> {
-    let mut con = p.redis_client();
-    let mut out = BTreeMap::new();
-    for db in 0..16usize {
-        let _: () = redis::cmd("SELECT").arg(db).query(&mut con).expect("select");
-        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut con).expect("keys");
-        for key in keys {
-            let t: String = redis::cmd("TYPE").arg(&key).query(&mut con).expect("type");
-            let v: redis::Value = match t.as_str() {
-                "string" => redis::cmd("GET").arg(&key).query(&mut con),
-                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut con),
-                "hash" => redis::cmd("HGETALL").arg(&key).query(&mut con),
-                "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut con),
-                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query(&mut con),
-                other => panic!("type {other}"),
-            }
-            .expect("value");
-            let v = match (t.as_str(), v) {
-                ("set", redis::Value::Array(mut items)) => {
-                    items.sort_by_key(|i| format!("{i:?}"));
-                    redis::Value::Array(items)
-                }
-                ("hash", redis::Value::Array(items)) => {
-                    let mut pairs: Vec<String> = items.chunks(2).map(|c| format!("{c:?}")).collect();
-                    pairs.sort();
-                    redis::Value::SimpleString(pairs.join(","))
-                }
-                (_, v) => v,
-            };
-            let exp: i64 = redis::cmd("PEXPIRETIME").arg(&key).query(&mut con).expect("pexpiretime");
-            out.insert((db, key), format!("{t} {v:?} exp={exp}"));
-        }
-    }
-    out
+    dump_keys(p, false)
 }
 
 /// Runs writers that record every acknowledged write, SIGKILLs the server after `run`, and
