@@ -27,6 +27,7 @@ pub mod multi;
 pub mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod replicaof;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -362,6 +363,9 @@ pub struct Session {
     pub user: Option<Arc<crate::acl::User>>,
     /// Authenticated (by AUTH, or at connection time because the default user had `nopass`).
     pub authenticated: bool,
+    /// The replication link's session on a replica: its commands are the master's, applied
+    /// despite `replica-read-only` and a link that is not up yet (see `replication::replica`).
+    pub master: bool,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -390,6 +394,7 @@ impl Session {
             tx: Default::default(),
             user: None,
             authenticated: false,
+            master: false,
             worker: 0,
             subs: Default::default(),
             tracking: None,
@@ -528,7 +533,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 16] {
+fn families() -> [&'static [Spec]; 17] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -546,6 +551,7 @@ fn families() -> [&'static [Spec]; 16] {
         introspect::COMMANDS,
         acl::COMMANDS,
         persistence::COMMANDS,
+        replicaof::COMMANDS,
     ]
 }
 
@@ -751,8 +757,20 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
     }
     // A failed background save stops writes (and PING, as redis-server does) until a save
     // succeeds, when save points and stop-writes-on-bgsave-error are on.
-    if (spec.has(flags::WRITE) || spec.name == "ping") && shared.persist.writes_refused(&shared.config) {
+    // The master's stream is applied whatever this server's own state (as redis-server obeys
+    // its master client).
+    if (spec.has(flags::WRITE) || spec.name == "ping")
+        && !session.master
+        && shared.persist.writes_refused(&shared.config)
+    {
         return reject(shared, session, argv, out, CmdError::err(crate::persist::MISCONF_ERROR));
+    }
+    // A replica's own clients: -READONLY for writes, -MASTERDOWN while the link is not up
+    // and stale data is not to be served.
+    if !session.master && shared.replica.is_replica() {
+        if let Err(e) = crate::replication::replica::admit(shared, spec) {
+            return reject(shared, session, argv, out, e);
+        }
     }
     if session.version == Version::Resp2 && session.subs.active() && !pubsub::allowed_when_subscribed(spec.name) {
         return reject(shared, session, argv, out, pubsub::not_allowed_when_subscribed(spec.name));

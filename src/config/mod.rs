@@ -162,11 +162,35 @@ pub struct Config {
     pub notify_keyspace_events: u32,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
     pub client_output_buffer_limit: [ObufLimit; 3],
+    /// `replicaof`: `host port` of the master, or empty on a master (see [`Config::master`]).
+    pub replicaof: String,
+    /// `masterauth`: the password sent with AUTH to the master; empty for none.
+    pub masterauth: String,
+    /// `masteruser`: the ACL user AUTH names with `masterauth`; empty for the default user.
+    pub masteruser: String,
+    /// `replica-read-only`.
+    pub replica_read_only: bool,
+    /// `replica-serve-stale-data`.
+    pub replica_serve_stale_data: bool,
+    /// `replica-ignore-maxmemory`.
+    pub replica_ignore_maxmemory: bool,
+    /// `repl-timeout` (seconds).
+    pub repl_timeout: u64,
+    /// `replica-announce-ip`: sent to the master as REPLCONF ip-address; empty for none.
+    pub replica_announce_ip: String,
+    /// `replica-announce-port`: sent as REPLCONF listening-port; 0 for `port`.
+    pub replica_announce_port: u16,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
 
 impl Config {
+    /// The master `replicaof` names: (host, port), or None on a master.
+    pub fn master(&self) -> Option<(String, u16)> {
+        let (host, port) = self.replicaof.rsplit_once(' ')?;
+        Some((host.to_owned(), port.parse().ok()?))
+    }
+
     /// The memory directives, as the engine takes them.
     pub fn memory_settings(&self) -> crate::engine::evict::Settings {
         crate::engine::evict::Settings {
@@ -242,6 +266,15 @@ impl Default for Config {
             users: Vec::new(),
             notify_keyspace_events: 0,
             client_output_buffer_limit: Default::default(),
+            replicaof: String::new(),
+            masterauth: String::new(),
+            masteruser: String::new(),
+            replica_read_only: false,
+            replica_serve_stale_data: false,
+            replica_ignore_maxmemory: false,
+            repl_timeout: 0,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -636,6 +669,15 @@ mod tests {
             users: Vec::new(),
             notify_keyspace_events: 1,
             client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
+            replicaof: "h 1".into(),
+            masterauth: "x".into(),
+            masteruser: "x".into(),
+            replica_read_only: false,
+            replica_serve_stale_data: false,
+            replica_ignore_maxmemory: false,
+            repl_timeout: 21,
+            replica_announce_ip: "x".into(),
+            replica_announce_port: 22,
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");

@@ -66,6 +66,8 @@ pub enum Kind {
     /// `client-output-buffer-limit`: groups of `<class> <hard> <soft> <soft seconds>`; each
     /// group replaces that class's limits, the others stay.
     OutputLimits,
+    /// `replicaof`: `<host> <port>` (two words, or one holding both), or `""` for none.
+    HostPort,
 }
 
 /// Where a directive's default comes from.
@@ -860,6 +862,96 @@ pub static DIRECTIVES: &[Directive] = &[
         access: memory_field!(auto_aof_rewrite_min_size),
     },
     Directive {
+        name: "replicaof",
+        aliases: &["slaveof"],
+        kind: Kind::HostPort,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "Start as a replica of the master at <host> <port> (REPLICAOF changes it at runtime)",
+        access: str_field!(replicaof),
+    },
+    Directive {
+        name: "masterauth",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: true,
+        doc: "Password a replica sends with AUTH to its master",
+        access: str_field!(masterauth),
+    },
+    Directive {
+        name: "masteruser",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: true,
+        doc: "ACL user a replica authenticates as with masterauth (empty: the default user)",
+        access: str_field!(masteruser),
+    },
+    Directive {
+        name: "replica-read-only",
+        aliases: &["slave-read-only"],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "A replica refuses writes from its clients (-READONLY, memcached SERVER_ERROR)",
+        access: bool_field!(replica_read_only),
+    },
+    Directive {
+        name: "replica-serve-stale-data",
+        aliases: &["slave-serve-stale-data"],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "A replica whose link is down or syncing still answers with the data it has",
+        access: bool_field!(replica_serve_stale_data),
+    },
+    Directive {
+        name: "replica-ignore-maxmemory",
+        aliases: &["slave-ignore-maxmemory"],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "A replica neither evicts nor refuses writes for maxmemory; its master decides",
+        access: bool_field!(replica_ignore_maxmemory),
+    },
+    Directive {
+        name: "repl-timeout",
+        aliases: &[],
+        kind: int(1, INT_MAX),
+        default: DefaultValue::Literal("60"),
+        mutable: true,
+        doc: "Seconds of silence after which a replication link counts as dead",
+        access: int_field!(repl_timeout),
+    },
+    Directive {
+        name: "repl-diskless-load",
+        aliases: &[],
+        kind: Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        default: DefaultValue::Literal("disabled"),
+        mutable: true,
+        doc: "Accepted only as 'disabled': a replica stores the master's RDB in a file, then loads it",
+        access: Access::Pinned("disabled"),
+    },
+    Directive {
+        name: "replica-announce-ip",
+        aliases: &["slave-announce-ip"],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: true,
+        doc: "Address a replica gives its master (REPLCONF ip-address); empty: the one it sees",
+        access: str_field!(replica_announce_ip),
+    },
+    Directive {
+        name: "replica-announce-port",
+        aliases: &["slave-announce-port"],
+        kind: int(0, 65535),
+        default: DefaultValue::Literal("0"),
+        mutable: true,
+        doc: "Port a replica gives its master (REPLCONF listening-port); 0: port",
+        access: int_field!(replica_announce_port),
+    },
+    Directive {
         name: "daemonize",
         aliases: &[],
         kind: Kind::Bool,
@@ -918,6 +1010,7 @@ impl Directive {
                 parse_output_limits(&words)?
             }
             Kind::OutputLimits => parse_output_limits(args)?,
+            Kind::HostPort => parse_host_port(args)?,
             _ if args.len() != 1 => return Err("wrong number of arguments".to_owned()),
             kind => kind.parse(&args[0])?,
         };
@@ -1043,6 +1136,7 @@ impl Kind {
                 .map(|f| Value::Int(i64::from(f)))
                 .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_owned()),
             Kind::OutputLimits => parse_output_limits(&[arg.to_vec()]),
+            Kind::HostPort => parse_host_port(&[arg.to_vec()]),
         }
     }
 
@@ -1080,6 +1174,23 @@ fn os_error(e: &std::io::Error) -> String {
     match text.find(" (os error") {
         Some(i) => text[..i].to_owned(),
         None => text,
+    }
+}
+
+/// Parses `replicaof`'s arguments: host and port as two words or one, or `""` for none. The
+/// port is checked as REPLICAOF checks it.
+fn parse_host_port(args: &[Vec<u8>]) -> Result<Value, String> {
+    let mut words = Vec::new();
+    for a in args {
+        words.extend(a.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).map(<[u8]>::to_vec));
+    }
+    match words.as_slice() {
+        [] => Ok(Value::Str(String::new())),
+        [host, port] => {
+            let port = parse_i64_strict(port).filter(|p| (0..=65535).contains(p)).ok_or("Invalid master port")?;
+            Ok(Value::Str(format!("{} {port}", String::from_utf8_lossy(host))))
+        }
+        _ => Err("wrong number of arguments".to_owned()),
     }
 }
 
@@ -1269,8 +1380,6 @@ static REDIS_ONLY: &[&str] = &[
     "loadmodule",
     "lua-replicate-commands",
     "lua-time-limit",
-    "masterauth",
-    "masteruser",
     "maxmemory-clients",
     "min-replicas-max-lag",
     "min-replicas-to-write",
@@ -1286,23 +1395,15 @@ static REDIS_ONLY: &[&str] = &[
     "repl-backlog-size",
     "repl-backlog-ttl",
     "repl-disable-tcp-nodelay",
-    "repl-diskless-load",
     "repl-diskless-sync",
     "repl-diskless-sync-delay",
     "repl-diskless-sync-max-replicas",
     "repl-ping-replica-period",
     "repl-ping-slave-period",
-    "repl-timeout",
-    "replica-announce-ip",
-    "replica-announce-port",
     "replica-announced",
     "replica-ignore-disk-write-errors",
-    "replica-ignore-maxmemory",
     "replica-lazy-flush",
     "replica-priority",
-    "replica-read-only",
-    "replica-serve-stale-data",
-    "replicaof",
     "sanitize-dump-payload",
     "sentinel",
     "server_cpulist",
@@ -1311,14 +1412,8 @@ static REDIS_ONLY: &[&str] = &[
     "shutdown-on-sigint",
     "shutdown-on-sigterm",
     "shutdown-timeout",
-    "slave-announce-ip",
-    "slave-announce-port",
-    "slave-ignore-maxmemory",
     "slave-lazy-flush",
     "slave-priority",
-    "slave-read-only",
-    "slave-serve-stale-data",
-    "slaveof",
     "socket-mark-id",
     "stream-node-max-bytes",
     "stream-node-max-entries",

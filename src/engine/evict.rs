@@ -298,7 +298,7 @@ impl Engine {
     /// locked.
     pub fn make_room(&self, now: u64) -> Result<(), OutOfMemory> {
         let limits = &self.limits;
-        if !limits.over_limit() {
+        if !limits.over_limit() || self.ignores_maxmemory() {
             return Ok(());
         }
         let policy = limits.policy();

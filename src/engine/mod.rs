@@ -26,6 +26,12 @@
 //! Expiry is lazy (a read of an expired key deletes it first) plus active: [`Engine::expire_cycle`]
 //! samples keys with a TTL in each shard and deletes the expired ones, repeating while more than a
 //! quarter of a sample was expired and the time budget lasts — redis-server's adaptive algorithm.
+//!
+//! On a replica ([`Engine::set_replica`]) the master drives expiry, as in Redis: nothing is
+//! reclaimed here (no active cycle, no lazy deletion), reads hide keys whose time has passed,
+//! and the master's `DEL`s remove them. The replication thread applying the master's stream
+//! marks itself ([`applying_from_master`]) and sees such keys as live, so its commands act on
+//! the same keyspace the master's did.
 
 pub mod db;
 pub mod effects;
@@ -104,6 +110,10 @@ pub struct Engine {
     pub limits: evict::Limits,
     /// Write effects, for the AOF and replication.
     pub feed: effects::Feed,
+    /// A replica: the master drives expiry (see the module documentation).
+    replica: AtomicBool,
+    /// A replica that ignores `maxmemory` (`replica-ignore-maxmemory yes`): no eviction.
+    replica_ignores_maxmemory: AtomicBool,
 }
 
 /// Guards of the shards one command touches, held in ascending shard order.
@@ -134,6 +144,15 @@ thread_local! {
     /// plain `Cell` so the check on every lock is one thread-local load.
     static EXCLUSIVE: Cell<usize> = const { Cell::new(0) };
     static PARKED: RefCell<Parked> = const { RefCell::new(None) };
+    /// This thread applies the master's stream (see [`applying_from_master`]).
+    static FROM_MASTER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks (or unmarks) this thread as the one applying the replication stream from the master:
+/// on a replica its lookups see logically expired keys as live, as redis-server's master
+/// client does, since only the master's `DEL` may remove them.
+pub fn applying_from_master(on: bool) {
+    FROM_MASTER.with(|f| f.set(on));
 }
 
 #[cfg(debug_assertions)]
@@ -194,7 +213,28 @@ impl Engine {
             missed: Default::default(),
             limits: evict::Limits::default(),
             feed: effects::Feed::default(),
+            replica: AtomicBool::new(false),
+            replica_ignores_maxmemory: AtomicBool::new(false),
         }
+    }
+
+    /// Enters or leaves replica mode: the master drives expiry; with `ignore_maxmemory` the
+    /// replica evicts nothing and refuses nothing for memory (`replica-ignore-maxmemory`).
+    pub fn set_replica(&self, on: bool, ignore_maxmemory: bool) {
+        self.replica.store(on, Ordering::Release);
+        self.replica_ignores_maxmemory.store(on && ignore_maxmemory, Ordering::Release);
+    }
+
+    /// True in replica mode.
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    /// True while memory limits do not apply (a replica ignoring `maxmemory`).
+    #[inline]
+    pub fn ignores_maxmemory(&self) -> bool {
+        self.replica_ignores_maxmemory.load(Ordering::Relaxed)
     }
 
     /// Hashes a key. The hasher is seeded randomly per process so clients cannot aim for
@@ -339,6 +379,9 @@ impl Engine {
     /// expiry cycle propagates it. O(keys with a TTL); each shard is held for its own pass.
     pub fn reclaim_expired(&self, db: usize, now: u64) -> (u64, u64) {
         let (mut checked, mut reclaimed) = (0, 0);
+        if self.is_replica() {
+            return (0, 0);
+        }
         for i in 0..self.shards.len() {
             let mut g = self.lock_shard(i);
             let d = g.db(db);
@@ -357,6 +400,9 @@ impl Engine {
     ///
     /// Each shard is locked only for one sample at a time, so clients wait at most one sample.
     pub fn expire_cycle(&self, now: u64, effort: u32, budget: std::time::Duration) -> usize {
+        if self.is_replica() {
+            return 0;
+        }
         let start = std::time::Instant::now();
         let sample = 20 + 5 * effort.saturating_sub(1) as usize;
         let mut total = 0;
@@ -484,6 +530,14 @@ impl<'e> Locked<'e> {
     fn find(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> (&mut Db, Option<u32>) {
         let engine = self.engine;
         let d = self.db(db, key);
+        if engine.is_replica() {
+            // No time is before 0, so the lookup reclaims nothing; the key is then hidden
+            // from everyone but the master's stream once its time has passed.
+            let (found, _) = d.lookup(key, 0);
+            let hidden = found
+                .is_some_and(|id| !FROM_MASTER.with(Cell::get) && d.entry_mut(id).expire_at().is_some_and(|t| now > t));
+            return (d, if hidden { None } else { found });
+        }
         let (found, expired) = d.lookup(key, now);
         if expired {
             engine.stats.expired_keys.fetch_add(1, Ordering::Relaxed);

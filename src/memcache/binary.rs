@@ -64,6 +64,10 @@ pub fn execute(
     }
     shared.counters.commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     super::apply_pending_flush(shared, now);
+    if super::read_only_replica(shared) && writes(&req.command) {
+        binary::error(out, &h, Status::NotSupported);
+        return Action::Continue;
+    }
     let quiet = req.quiet();
     // Success without a body, which quiet commands leave unsaid.
     let ok = |out: &mut Vec<u8>, cas: u64| {
@@ -275,4 +279,15 @@ fn stat(shared: &Shared, session: &Session, h: &Header, group: &[u8], out: &mut 
         binary::response(out, h.opcode, Status::NoError, h.opaque, 0, b"", name, value);
     }
     binary::response(out, h.opcode, Status::NoError, h.opaque, 0, b"", b"", b"");
+}
+
+/// True for the requests that change an item (a touch included): refused on a read-only
+/// replica.
+fn writes(cmd: &Command<'_>) -> bool {
+    match cmd {
+        Command::Get { touch, .. } => touch.is_some(),
+        Command::Touch { .. } | Command::Store { .. } | Command::Delete { .. } | Command::Arith { .. } => true,
+        Command::Flush { .. } => true,
+        _ => false,
+    }
 }

@@ -25,7 +25,7 @@ pub use stats::Stats;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cachette_memcache::request::{GetMode, StoreMode};
+use cachette_memcache::request::{GetMode, MetaKind, StoreMode};
 use cachette_memcache::{reply, Command};
 
 use crate::commands::{notify, Session};
@@ -88,6 +88,12 @@ pub fn expiry(exptime: i64, now: u64) -> Expiry {
 pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &mut Vec<u8>, now: u64) -> Action {
     shared.counters.commands_processed.fetch_add(1, Ordering::Relaxed);
     apply_pending_flush(shared, now);
+    if read_only_replica(shared) && writes(&cmd) {
+        // Unlike a refused store's reply, this one is sent even with noreply: the client
+        // must learn that nothing it sends here is kept.
+        out.extend_from_slice(READ_ONLY_REPLICA);
+        return Action::Continue;
+    }
     let st = &shared.memcache;
     match cmd {
         Command::Get { mode, exptime, keys } => {
@@ -184,6 +190,34 @@ pub fn execute(shared: &Shared, session: &mut Session, cmd: Command<'_>, out: &m
         notify::flush_expired(shared, None);
     }
     Action::Continue
+}
+
+/// The answer to a write sent to a read-only replica (`replica-read-only yes`): memcached has
+/// no such state, so the text is cachette's own; the binary protocol answers status 0x83
+/// (`Not supported`).
+pub const READ_ONLY_REPLICA: &[u8] = b"SERVER_ERROR read only replica\r\n";
+
+/// True when this server is a replica refusing its clients' writes.
+pub fn read_only_replica(shared: &Shared) -> bool {
+    shared.replica.is_replica() && shared.config().replica_read_only
+}
+
+/// True for the text and meta commands that change an item (a touch included).
+fn writes(cmd: &Command<'_>) -> bool {
+    match cmd {
+        Command::Get { mode, .. } => matches!(mode, GetMode::Gat | GetMode::Gats),
+        Command::Store { .. }
+        | Command::Delete { .. }
+        | Command::Arith { .. }
+        | Command::Touch { .. }
+        | Command::FlushAll { .. } => true,
+        Command::Meta(m) => match m.kind {
+            MetaKind::Set | MetaKind::Delete | MetaKind::Arith => true,
+            MetaKind::Get => m.flags.iter().any(|(f, _)| f == b'T'),
+            MetaKind::Noop | MetaKind::Debug => false,
+        },
+        _ => false,
+    }
 }
 
 /// Locks `key`'s shard for a memcached operation; while the AOF (or a replica) consumes

@@ -285,8 +285,15 @@ pub enum Damage {
 /// The session an AOF replays in: no socket, replies dropped, and no ACL restriction (the log
 /// holds what the server itself did).
 pub fn loader_session() -> crate::commands::Session {
-    let mut session = crate::commands::Session::new(Arc::new(crate::server::ClientInfo::internal()));
-    session.user = Some(Arc::new(crate::acl::User::unrestricted("aof-loader")));
+    internal_session(Arc::new(crate::server::ClientInfo::internal()), "aof-loader")
+}
+
+/// A session whose commands are the server's own record of what happened — the AOF replayed,
+/// or a replica's stream from its master (`replication::replica`): authenticated as an
+/// unrestricted `user`, its replies dropped by the caller.
+pub fn internal_session(info: Arc<crate::server::ClientInfo>, user: &str) -> crate::commands::Session {
+    let mut session = crate::commands::Session::new(info);
+    session.user = Some(Arc::new(crate::acl::User::unrestricted(user)));
     session.authenticated = true;
     session
 }

@@ -490,9 +490,16 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
 /// Loads an RDB image into `engine`; keys already expired at `now` are skipped (as a primary
 /// redis-server does). Returns (keys loaded, keys skipped as expired).
 pub fn load_into(engine: &Engine, data: &[u8], now: u64) -> Result<(u64, u64), rdb::Error> {
+    load_image(engine, data, now, false).map(|(loaded, expired, _)| (loaded, expired))
+}
+
+/// [`load_into`], keeping keys already expired at `now` when `keep_expired` (a replica loading
+/// its master's copy: the master's DELs remove them, as redis-server's replicas do). Also
+/// returns the file's AUX fields (`repl-id`, `repl-offset`, …).
+pub fn load_image(engine: &Engine, data: &[u8], now: u64, keep_expired: bool) -> Result<LoadedImage, rdb::Error> {
     let (mut loaded, mut expired) = (0u64, 0u64);
     let sum = rdb::read_file(data, |r| {
-        if r.expire_at.is_some_and(|at| at < now) {
+        if !keep_expired && r.expire_at.is_some_and(|at| at < now) {
             expired += 1;
             return Ok(());
         }
@@ -515,8 +522,11 @@ pub fn load_into(engine: &Engine, data: &[u8], now: u64) -> Result<(u64, u64), r
     for w in &sum.warnings {
         log(LogLevel::Warning, w);
     }
-    Ok((loaded, expired))
+    Ok((loaded, expired, sum.aux))
 }
+
+/// What [`load_image`] found: keys loaded, keys skipped as expired, the AUX fields.
+pub type LoadedImage = (u64, u64, Vec<(Vec<u8>, Vec<u8>)>);
 
 /// `cachette check-rdb FILE`: reads the whole file and reports what it holds, or the first
 /// problem with its byte offset. Returns the report's lines; Err holds the failure line.

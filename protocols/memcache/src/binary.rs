@@ -117,6 +117,8 @@ pub enum Status {
     UnknownCommand = 0x81,
     /// `Out of memory`
     Enomem = 0x82,
+    /// `Not supported`: cachette answers it to writes on a read-only replica.
+    NotSupported = 0x83,
 }
 
 impl Status {
@@ -133,6 +135,7 @@ impl Status {
             Status::AuthError => b"Auth failure.",
             Status::UnknownCommand => b"Unknown command",
             Status::Enomem => b"Out of memory",
+            Status::NotSupported => b"Not supported",
         }
     }
 }

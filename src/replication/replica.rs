@@ -1,0 +1,303 @@
+//! The replica side of replication: which master this server follows, the state of the link to
+//! it, and what that state means for this server's own clients.
+//!
+//! `REPLICAOF host port` (or the `replicaof` directive) records the master and bumps a
+//! generation number; the replication thread ([`link`]) notices, drops any link it had and
+//! connects to the new master: handshake, full or partial resync, then the stream of the
+//! master's writes, applied through the one command table with a session marked `master`.
+//! `REPLICAOF NO ONE` clears the master; the thread drops the link and waits.
+//!
+//! While a master is set, the server is a replica: the engine is in replica mode (the master
+//! drives expiry: see `engine`), clients' writes get `-READONLY` (`replica-read-only yes`) and,
+//! with `replica-serve-stale-data no`, every command not flagged `stale` gets `-MASTERDOWN`
+//! while the link is not up. The memcached side refuses writes the same way
+//! (`memcache::read_only_replica`).
+//!
+//! Offsets follow redis-server's: `processed` is the master's stream offset up to the last
+//! command applied (a MULTI … EXEC counts when its EXEC is applied), `read` the offset up to the
+//! last byte received. After a cut the thread asks `PSYNC <master replid> <processed + 1>`, so
+//! a master with the bytes in its backlog answers `+CONTINUE` and sends only the rest.
+
+mod link;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use cachette_resp::Encoder;
+
+use crate::commands::{flags, CmdError, Spec};
+use crate::config::LogLevel;
+use crate::server::log::log;
+use crate::server::{unix_ms, ClientInfo, Shared};
+
+/// The reply to a client write on a read-only replica, as redis-server words it.
+pub const READONLY_ERROR: &str = "READONLY You can't write against a read only replica.";
+/// The reply while the link is down and `replica-serve-stale-data` is `no`.
+pub const MASTERDOWN_ERROR: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// Where the link to the master is, as ROLE names the states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not connected; the thread is about to connect (or waits before retrying).
+    #[default]
+    Connect,
+    /// Connected, in the handshake.
+    Connecting,
+    /// Receiving the master's RDB (or loading it).
+    Sync,
+    /// Following the master's stream.
+    Connected,
+}
+
+impl LinkState {
+    /// ROLE's word for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Sync => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+/// A running full resynchronisation's transfer (INFO's `master_sync_*`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Transfer {
+    /// Bytes announced (`$<len>`); 0 for an EOF-marked (diskless) transfer, as redis-server.
+    total: u64,
+    /// Bytes received so far.
+    read: u64,
+    /// Unix ms of the last bytes received.
+    last_io_ms: u64,
+}
+
+/// The replica's state; see the module documentation.
+#[derive(Default)]
+pub struct Replica {
+    /// A master is set (the server is a replica): one relaxed load on every command.
+    replica: AtomicBool,
+    /// The link is up (state `Connected`): read by every command when stale data is refused.
+    link_up: AtomicBool,
+    inner: Mutex<Inner>,
+    /// Signalled when the master changes, so the thread need not poll for it.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The master followed: (host, port).
+    master: Option<(String, u16)>,
+    /// Bumped at every change of master: a link of an older generation ends.
+    generation: u64,
+    state: LinkState,
+    /// Unix ms of the last bytes from the master.
+    last_io_ms: u64,
+    /// Unix ms the link went down; 0 while it never was up.
+    down_since_ms: u64,
+    transfer: Option<Transfer>,
+    /// The replication id of the stream followed (the master's); empty before the first sync.
+    master_replid: String,
+    /// Offset of the last command applied.
+    processed: i64,
+    /// Offset of the last byte received.
+    read: i64,
+    /// The master link's client record (CLIENT LIST, CLIENT KILL), while connected.
+    client: Option<Arc<ClientInfo>>,
+}
+
+impl Replica {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True while a master is set.
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    /// True while the link is up and following the stream.
+    pub fn link_up(&self) -> bool {
+        self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// The master followed, if any.
+    pub fn master(&self) -> Option<(String, u16)> {
+        self.lock().master.clone()
+    }
+
+    /// Offset of the last command applied from the master.
+    pub fn processed_offset(&self) -> i64 {
+        self.lock().processed
+    }
+
+    /// The replication id of the stream followed (empty before the first sync).
+    pub fn master_replid(&self) -> String {
+        self.lock().master_replid.clone()
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    fn set_state(&self, state: LinkState) {
+        let mut g = self.lock();
+        let was_up = g.state == LinkState::Connected;
+        g.state = state;
+        if state != LinkState::Sync {
+            g.transfer = None;
+        }
+        if was_up && state != LinkState::Connected {
+            g.down_since_ms = unix_ms();
+        }
+        self.link_up.store(state == LinkState::Connected, Ordering::Relaxed);
+    }
+}
+
+/// What REPLICAOF did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The master changed (or was cleared).
+    Changed,
+    /// Already following that master.
+    Already,
+}
+
+/// Follows `master` from now on (None: becomes a master, keeping its data). Safe to call from
+/// any thread; the replication thread does the work.
+pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
+    let r = &shared.replica;
+    let mut g = r.lock();
+    if master.is_some() && g.master == master {
+        return Outcome::Already;
+    }
+    let was = g.master.take();
+    g.master = master.clone();
+    g.generation += 1;
+    g.state = LinkState::Connect;
+    g.transfer = None;
+    // redis-server starts counting the link as down when the master is set.
+    g.down_since_ms = 0;
+    let replica = master.is_some();
+    r.replica.store(replica, Ordering::Release);
+    r.link_up.store(false, Ordering::Relaxed);
+    drop(g);
+    {
+        let cfg = shared.config();
+        shared.engine.set_replica(replica, cfg.replica_ignore_maxmemory);
+    }
+    shared.config_mut().replicaof = master.as_ref().map(|(h, p)| format!("{h} {p}")).unwrap_or_default();
+    match (&was, &master) {
+        (_, Some((h, p))) => log(LogLevel::Notice, &format!("Connecting to MASTER {h}:{p}")),
+        (Some(_), None) => log(LogLevel::Notice, "MASTER MODE enabled (user request from 'id=?')"),
+        (None, None) => {}
+    }
+    r.changed.notify_all();
+    Outcome::Changed
+}
+
+/// Starts the replication thread (once, at start-up), following the `replicaof` directive if
+/// set.
+pub fn start(shared: Arc<Shared>) -> Result<(), String> {
+    let master = shared.config().master();
+    if master.is_some() {
+        set_master(&shared, master);
+    }
+    std::thread::Builder::new()
+        .name("cachette-repl".into())
+        .spawn(move || link::run(shared))
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the replication thread: {e}"))
+}
+
+/// Waits until a master is set (or `timeout`): (generation, master).
+fn wait_for_master(r: &Replica, timeout: Duration) -> Option<(u64, (String, u16))> {
+    let g = r.lock();
+    let (g, _) = r.changed.wait_timeout_while(g, timeout, |g| g.master.is_none()).unwrap_or_else(|p| p.into_inner());
+    g.master.clone().map(|m| (g.generation, m))
+}
+
+/// A client's command on a replica: `-READONLY` for writes (`replica-read-only yes`),
+/// `-MASTERDOWN` for commands not flagged `stale` while the link is down and
+/// `replica-serve-stale-data no`. In redis-server's order: the write check first.
+pub fn admit(shared: &Shared, spec: &Spec) -> Result<(), CmdError> {
+    let (read_only, serve_stale) = {
+        let cfg = shared.config();
+        (cfg.replica_read_only, cfg.replica_serve_stale_data)
+    };
+    if read_only && spec.has(flags::WRITE) {
+        return Err(CmdError::err(READONLY_ERROR));
+    }
+    if !serve_stale && !shared.replica.link_up() && !spec.has(flags::STALE) {
+        return Err(CmdError::err(MASTERDOWN_ERROR));
+    }
+    Ok(())
+}
+
+/// A directive's current value as CONFIG GET shows it, when cachette has the directive
+/// (`replica-priority` and `replica-announced` belong to sentinel support).
+fn directive(shared: &Shared, name: &str, absent: &str) -> String {
+    match crate::config::lookup(name.as_bytes()) {
+        Some((d, _)) => d.value(&shared.config()),
+        None => absent.to_owned(),
+    }
+}
+
+/// INFO replication's replica fields, `role:slave` to `replica_announced`, in redis-server
+/// 7.0.15's order (the caller goes on with `connected_slaves`). Writes nothing on a master.
+pub fn info_fields(shared: &Shared, t: &mut String) {
+    use std::fmt::Write;
+    let g = shared.replica.lock();
+    let Some((host, port)) = g.master.clone() else { return };
+    let now = unix_ms();
+    let secs = |ms: u64| (now.saturating_sub(ms) / 1000) as i64;
+    let up = g.state == LinkState::Connected;
+    let _ = write!(
+        t,
+        "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+        if up { "up" } else { "down" },
+        if up { secs(g.last_io_ms) } else { -1 },
+        u8::from(g.state == LinkState::Sync),
+        g.read,
+        g.processed,
+    );
+    if let (LinkState::Sync, Some(x)) = (g.state, g.transfer) {
+        let perc = if x.total > 0 { x.read as f64 / x.total as f64 * 100.0 } else { 0.0 };
+        let _ = write!(
+            t,
+            "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+            x.total,
+            x.read,
+            x.total as i64 - x.read as i64,
+            secs(x.last_io_ms),
+        );
+    }
+    if !up {
+        let down = if g.down_since_ms == 0 { -1 } else { secs(g.down_since_ms) };
+        let _ = write!(t, "master_link_down_since_seconds:{down}\r\n");
+    }
+    drop(g);
+    let read_only = shared.config().replica_read_only;
+    let priority = directive(shared, "replica-priority", "100");
+    let announced = directive(shared, "replica-announced", "yes") == "yes";
+    let _ = write!(
+        t,
+        "slave_priority:{priority}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+        u8::from(read_only),
+        u8::from(announced)
+    );
+}
+
+/// ROLE on a replica: `slave`, host, port, link state, offset (-1 until connected).
+pub fn role_reply(shared: &Shared, out: &mut Encoder<'_>) {
+    let g = shared.replica.lock();
+    let (host, port) = g.master.clone().unwrap_or_default();
+    out.array(5);
+    out.bulk(b"slave");
+    out.bulk(host.as_bytes());
+    out.int(i64::from(port));
+    out.bulk(g.state.name().as_bytes());
+    out.int(if g.state == LinkState::Connected { g.processed } else { -1 });
+}
