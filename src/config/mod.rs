@@ -829,9 +829,16 @@ mod tests {
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
         assert_eq!(
             one("*port"),
-            vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
+            vec![
+                ("port", "6379".into()),
+                ("memcache-port", "11211".into()),
+                ("metrics-port", "9279".into()),
+                ("replica-announce-port", "0".into()),
+                ("slave-announce-port", "0".into())
+            ]
         );
-        assert_eq!(one("*").len(), DIRECTIVES.len());
+        // Aliases are listed under their own names too, as redis-server lists `slaveof`.
+        assert_eq!(one("*").len(), DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>());
 
         let mut c = Config::default();
         parse_file_text("bind 127.0.0.1 -::1", &mut c).expect("parses");
@@ -845,7 +852,10 @@ mod tests {
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["port", "memcache-port", "metrics-port", "hz"]);
+        assert_eq!(
+            names,
+            ["port", "memcache-port", "metrics-port", "replica-announce-port", "slave-announce-port", "hz"]
+        );
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {
