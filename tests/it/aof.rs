@@ -56,7 +56,7 @@ fn dump(p: &Proc) -> BTreeMap<(usize, Vec<u8>), String> {
 
 /// [`dump`] without the memcached part (for redis-server); its lines end in a space where
 /// `dump`'s flags would be.
-fn dump_keys(p: &Proc, with_flags: bool) -> BTreeMap<(usize, Vec<u8>), String> {
+pub(crate) fn dump_keys(p: &Proc, with_flags: bool) -> BTreeMap<(usize, Vec<u8>), String> {
     let mut con = p.redis_client();
     let mut mc = with_flags.then(|| p.mc());
     let mut out = BTreeMap::new();
@@ -126,6 +126,21 @@ fn mc_cmd(p: &Proc, text: &str) -> String {
 /// Writes one of everything the AOF must rebuild: every type, every kind of TTL, the
 /// commands logged as something else, a transaction, other databases, memcached items.
 fn write_everything(p: &Proc) {
+    write_redis_everything(p);
+    // memcached items, with flags and expiry.
+    let r = mc_cmd(
+        p,
+        "set mc1 42 0 3\r\nabc\r\nset mc2 7 100000 2\r\nxy\r\nset mc3 0 0 1\r\n5\r\nincr mc3 10\r\n\
+         append mc1 0 0 2\r\nde\r\nprepend mc2 0 0 1\r\nw\r\nset mcdel 1 0 1\r\nq\r\ndelete mcdel\r\n\
+         touch mc3 50000\r\nadd mc4 9 0 1\r\nz\r\nms mc5 2 F17 T900\r\nhi\r\nma mc3 D5\r\n\
+         set mcgone 1 0 1\r\nq\r\ntouch mcgone -1\r\nmn\r\n",
+    );
+    assert!(r.ends_with("MN\r\n"), "memcached writes: {r}");
+}
+
+/// The Redis half of [`write_everything`]: what a redis-server primary can be given too
+/// (replication tests use it).
+pub(crate) fn write_redis_everything(p: &Proc) {
     let mut c = p.redis_client();
     let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis()
         + 3_600_000)
@@ -224,15 +239,6 @@ fn write_everything(p: &Proc) {
     q(&mut c, &["RPUSH", "bl", "one", "two", "three"]);
     let (got, moved) = waiter.join().expect("waiter");
     assert_eq!((got[1].as_str(), moved.as_str()), ("one", "three"));
-    // memcached items, with flags and expiry.
-    let r = mc_cmd(
-        p,
-        "set mc1 42 0 3\r\nabc\r\nset mc2 7 100000 2\r\nxy\r\nset mc3 0 0 1\r\n5\r\nincr mc3 10\r\n\
-         append mc1 0 0 2\r\nde\r\nprepend mc2 0 0 1\r\nw\r\nset mcdel 1 0 1\r\nq\r\ndelete mcdel\r\n\
-         touch mc3 50000\r\nadd mc4 9 0 1\r\nz\r\nms mc5 2 F17 T900\r\nhi\r\nma mc3 D5\r\n\
-         set mcgone 1 0 1\r\nq\r\ntouch mcgone -1\r\nmn\r\n",
-    );
-    assert!(r.ends_with("MN\r\n"), "memcached writes: {r}");
 }
 
 #[test]
