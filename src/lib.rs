@@ -23,6 +23,7 @@ pub mod glob;
 pub mod memcache;
 pub mod metrics;
 pub mod persist;
+pub mod replication;
 pub mod server;
 pub mod types;
 

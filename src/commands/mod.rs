@@ -27,6 +27,7 @@ pub mod multi;
 pub mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -362,6 +363,10 @@ pub struct Session {
     pub user: Option<Arc<crate::acl::User>>,
     /// Authenticated (by AUTH, or at connection time because the default user had `nopass`).
     pub authenticated: bool,
+    /// What the peer said with REPLCONF (it is probably a replica about to PSYNC).
+    pub repl_hello: Option<Box<crate::replication::Hello>>,
+    /// Set by PSYNC / SYNC: the worker hands the connection to the replication thread.
+    pub handoff: Option<crate::replication::SyncRequest>,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -394,6 +399,8 @@ impl Session {
             subs: Default::default(),
             tracking: None,
             pushes: Vec::new(),
+            repl_hello: None,
+            handoff: None,
         }
     }
 }
@@ -416,6 +423,8 @@ pub struct BlockRequest {
 pub enum TimeoutReply {
     /// Null array.
     NullArray,
+    /// WAIT: the number of replicas that acknowledged this stream offset.
+    Replicas(u64),
 }
 
 /// Blocks the client on `keys` instead of replying: the server re-runs the command when one of
@@ -528,7 +537,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 16] {
+fn families() -> [&'static [Spec]; 17] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -546,6 +555,7 @@ fn families() -> [&'static [Spec]; 16] {
         introspect::COMMANDS,
         acl::COMMANDS,
         persistence::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 
@@ -753,6 +763,10 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
     // succeeds, when save points and stop-writes-on-bgsave-error are on.
     if (spec.has(flags::WRITE) || spec.name == "ping") && shared.persist.writes_refused(&shared.config) {
         return reject(shared, session, argv, out, CmdError::err(crate::persist::MISCONF_ERROR));
+    }
+    // min-replicas-to-write: too few replicas acknowledged recently (one relaxed load).
+    if spec.has(flags::WRITE) && shared.repl.writes_refused() {
+        return reject(shared, session, argv, out, CmdError::err(crate::replication::NOREPLICAS_ERROR));
     }
     if session.version == Version::Resp2 && session.subs.active() && !pubsub::allowed_when_subscribed(spec.name) {
         return reject(shared, session, argv, out, pubsub::not_allowed_when_subscribed(spec.name));

@@ -162,6 +162,24 @@ pub struct Config {
     pub notify_keyspace_events: u32,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
     pub client_output_buffer_limit: [ObufLimit; 3],
+    /// `repl-backlog-size` (bytes).
+    pub repl_backlog_size: usize,
+    /// `repl-backlog-ttl` (seconds; 0 = never freed).
+    pub repl_backlog_ttl: u64,
+    /// `repl-diskless-sync`.
+    pub repl_diskless_sync: bool,
+    /// `repl-diskless-sync-delay` (seconds).
+    pub repl_diskless_sync_delay: u64,
+    /// `repl-diskless-sync-max-replicas` (0 = no limit).
+    pub repl_diskless_sync_max_replicas: u64,
+    /// `repl-ping-replica-period` (seconds).
+    pub repl_ping_replica_period: u64,
+    /// `repl-timeout` (seconds).
+    pub repl_timeout: u64,
+    /// `min-replicas-to-write` (0 = off).
+    pub min_replicas_to_write: u64,
+    /// `min-replicas-max-lag` (seconds).
+    pub min_replicas_max_lag: u64,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -242,6 +260,15 @@ impl Default for Config {
             users: Vec::new(),
             notify_keyspace_events: 0,
             client_output_buffer_limit: Default::default(),
+            repl_backlog_size: 0,
+            repl_backlog_ttl: 0,
+            repl_diskless_sync: false,
+            repl_diskless_sync_delay: 0,
+            repl_diskless_sync_max_replicas: 0,
+            repl_ping_replica_period: 0,
+            repl_timeout: 0,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 0,
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -636,6 +663,15 @@ mod tests {
             users: Vec::new(),
             notify_keyspace_events: 1,
             client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
+            repl_backlog_size: 21,
+            repl_backlog_ttl: 22,
+            repl_diskless_sync: false,
+            repl_diskless_sync_delay: 23,
+            repl_diskless_sync_max_replicas: 24,
+            repl_ping_replica_period: 25,
+            repl_timeout: 26,
+            min_replicas_to_write: 27,
+            min_replicas_max_lag: 28,
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -723,7 +759,7 @@ mod tests {
     fn unsupported_directives_stop_start_up() {
         for line in [
             "cluster-enabled no",
-            "repl-backlog-size 1mb",
+            "activerehashing no",
             "lua-time-limit 5000",
             "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
@@ -789,7 +825,7 @@ mod tests {
             one("*port"),
             vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
         );
-        assert_eq!(one("*").len(), DIRECTIVES.len());
+        assert_eq!(one("*").len(), DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>());
 
         let mut c = Config::default();
         parse_file_text("bind 127.0.0.1 -::1", &mut c).expect("parses");
@@ -1058,8 +1094,8 @@ mod tests {
         assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
         assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
-            run(&["--repl-backlog-size", "1mb"]).expect_err("bad"),
-            "--repl-backlog-size 1mb: 'repl-backlog-size' is a redis-server directive that cachette does not support yet"
+            run(&["--activerehashing", "no"]).expect_err("bad"),
+            "--activerehashing no: 'activerehashing' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
@@ -1072,12 +1108,12 @@ mod tests {
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
-        std::fs::write(&file, "port 7000\nrepl-backlog-size 1mb\n").expect("write");
+        std::fs::write(&file, "port 7000\nactiverehashing no\n").expect("write");
         let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
         assert_eq!(
             e,
             format!(
-                "{}: line 2: 'repl-backlog-size 1mb': 'repl-backlog-size' is a redis-server directive that \
+                "{}: line 2: 'activerehashing no': 'activerehashing' is a redis-server directive that \
                  cachette does not support yet",
                 file.display()
             )

@@ -183,6 +183,8 @@ pub struct Shared {
     wakers: std::sync::OnceLock<Vec<Arc<mio::Waker>>>,
     /// The append-only file's writer state.
     pub aof: crate::persist::aof::Aof,
+    /// Replication: role, ids, attached replicas.
+    pub repl: crate::replication::Repl,
 }
 
 /// CLIENT PAUSE: until when, and whether every command or only writes wait.
@@ -294,6 +296,7 @@ impl Shared {
             pause: Default::default(),
             kill_generation: AtomicU64::new(0),
             wakers: Default::default(),
+            repl: Default::default(),
         };
         crate::commands::notify::configure(&shared, notify);
         shared
