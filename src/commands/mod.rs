@@ -28,6 +28,7 @@ pub mod notify;
 pub mod persistence;
 pub mod pubsub;
 pub mod replicaof;
+pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -366,6 +367,10 @@ pub struct Session {
     /// The replication link's session on a replica: its commands are the master's, applied
     /// despite `replica-read-only` and a link that is not up yet (see `replication::replica`).
     pub master: bool,
+    /// What the peer said with REPLCONF (it is probably a replica about to PSYNC).
+    pub repl_hello: Option<Box<crate::replication::Hello>>,
+    /// Set by PSYNC / SYNC: the worker hands the connection to the replication thread.
+    pub handoff: Option<crate::replication::SyncRequest>,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -399,6 +404,8 @@ impl Session {
             subs: Default::default(),
             tracking: None,
             pushes: Vec::new(),
+            repl_hello: None,
+            handoff: None,
         }
     }
 }
@@ -421,6 +428,8 @@ pub struct BlockRequest {
 pub enum TimeoutReply {
     /// Null array.
     NullArray,
+    /// WAIT: the number of replicas that acknowledged this stream offset.
+    Replicas(u64),
 }
 
 /// Blocks the client on `keys` instead of replying: the server re-runs the command when one of
@@ -533,7 +542,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 17] {
+fn families() -> [&'static [Spec]; 18] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -552,6 +561,7 @@ fn families() -> [&'static [Spec]; 17] {
         acl::COMMANDS,
         persistence::COMMANDS,
         replicaof::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 
@@ -764,6 +774,10 @@ fn dispatch(shared: &Shared, session: &mut Session, argv: &Argv<'_>, out: &mut V
         && shared.persist.writes_refused(&shared.config)
     {
         return reject(shared, session, argv, out, CmdError::err(crate::persist::MISCONF_ERROR));
+    }
+    // min-replicas-to-write: too few replicas acknowledged recently (one relaxed load).
+    if spec.has(flags::WRITE) && shared.repl.writes_refused() {
+        return reject(shared, session, argv, out, CmdError::err(crate::replication::NOREPLICAS_ERROR));
     }
     // A replica's own clients: -READONLY for writes, -MASTERDOWN while the link is not up
     // and stale data is not to be served.

@@ -635,6 +635,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         ctx.shared.stats.sync_config(&cfg);
         ctx.shared.engine.limits.configure(cfg.memory_settings());
         ctx.shared.aof.configure(&cfg);
+        ctx.shared.repl.configure(&cfg);
         (cfg.loglevel, cfg.notify_keyspace_events)
     };
     crate::server::log::set_level(level);
@@ -1118,8 +1119,18 @@ fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
 
 /// Every section in redis-server's order; `commandstats` and `latencystats` only on request or
 /// with `all` / `everything`, as redis-server leaves them out of the default set.
-const SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "commandstats", "errorstats", "latencystats", "keyspace"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "keyspace",
+];
 const NOT_DEFAULT: &[&str] = &["commandstats", "latencystats"];
 
 fn info(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
@@ -1229,12 +1240,15 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         "stats" => {
             let _ = write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
                 c.connections_received.load(Ordering::Relaxed),
                 c.commands_processed.load(Ordering::Relaxed),
                 c.net_input_bytes.load(Ordering::Relaxed),
                 c.net_output_bytes.load(Ordering::Relaxed),
                 c.rejected_connections.load(Ordering::Relaxed),
+                sh.repl.sync_full.load(Ordering::Relaxed),
+                sh.repl.sync_partial_ok.load(Ordering::Relaxed),
+                sh.repl.sync_partial_err.load(Ordering::Relaxed),
                 st.expired_keys.load(Ordering::Relaxed),
                 sh.engine.limits.evicted_keys.load(Ordering::Relaxed),
                 st.keyspace_hits.load(Ordering::Relaxed),
@@ -1247,6 +1261,10 @@ fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 t,
                 "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\ntracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
             );
+        }
+        "replication" => {
+            drop(cfg);
+            sh.repl.info_section(sh, t);
         }
         "persistence" => {
             sh.persist.info(st.dirty.load(Ordering::Relaxed), t);

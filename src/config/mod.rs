@@ -174,12 +174,28 @@ pub struct Config {
     pub replica_serve_stale_data: bool,
     /// `replica-ignore-maxmemory`.
     pub replica_ignore_maxmemory: bool,
-    /// `repl-timeout` (seconds).
-    pub repl_timeout: u64,
     /// `replica-announce-ip`: sent to the master as REPLCONF ip-address; empty for none.
     pub replica_announce_ip: String,
     /// `replica-announce-port`: sent as REPLCONF listening-port; 0 for `port`.
     pub replica_announce_port: u16,
+    /// `repl-backlog-size` (bytes).
+    pub repl_backlog_size: usize,
+    /// `repl-backlog-ttl` (seconds; 0 = never freed).
+    pub repl_backlog_ttl: u64,
+    /// `repl-diskless-sync`.
+    pub repl_diskless_sync: bool,
+    /// `repl-diskless-sync-delay` (seconds).
+    pub repl_diskless_sync_delay: u64,
+    /// `repl-diskless-sync-max-replicas` (0 = no limit).
+    pub repl_diskless_sync_max_replicas: u64,
+    /// `repl-ping-replica-period` (seconds).
+    pub repl_ping_replica_period: u64,
+    /// `repl-timeout` (seconds).
+    pub repl_timeout: u64,
+    /// `min-replicas-to-write` (0 = off).
+    pub min_replicas_to_write: u64,
+    /// `min-replicas-max-lag` (seconds).
+    pub min_replicas_max_lag: u64,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -272,9 +288,17 @@ impl Default for Config {
             replica_read_only: false,
             replica_serve_stale_data: false,
             replica_ignore_maxmemory: false,
-            repl_timeout: 0,
             replica_announce_ip: String::new(),
             replica_announce_port: 0,
+            repl_backlog_size: 0,
+            repl_backlog_ttl: 0,
+            repl_diskless_sync: false,
+            repl_diskless_sync_delay: 0,
+            repl_diskless_sync_max_replicas: 0,
+            repl_ping_replica_period: 0,
+            repl_timeout: 0,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 0,
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -675,9 +699,17 @@ mod tests {
             replica_read_only: false,
             replica_serve_stale_data: false,
             replica_ignore_maxmemory: false,
-            repl_timeout: 21,
             replica_announce_ip: "x".into(),
             replica_announce_port: 22,
+            repl_backlog_size: 21,
+            repl_backlog_ttl: 22,
+            repl_diskless_sync: false,
+            repl_diskless_sync_delay: 23,
+            repl_diskless_sync_max_replicas: 24,
+            repl_ping_replica_period: 25,
+            repl_timeout: 26,
+            min_replicas_to_write: 27,
+            min_replicas_max_lag: 28,
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -765,7 +797,7 @@ mod tests {
     fn unsupported_directives_stop_start_up() {
         for line in [
             "cluster-enabled no",
-            "repl-backlog-size 1mb",
+            "activerehashing no",
             "lua-time-limit 5000",
             "acl-pubsub-default resetchannels",
             "rename-command FLUSHALL \"\"",
@@ -1110,8 +1142,8 @@ mod tests {
         assert_eq!(run(&["--port"]).expect_err("bad"), "--port: wrong number of arguments");
         assert_eq!(run(&["--nope", "1"]).expect_err("bad"), "--nope 1: Bad directive or wrong number of arguments");
         assert_eq!(
-            run(&["--repl-backlog-size", "1mb"]).expect_err("bad"),
-            "--repl-backlog-size 1mb: 'repl-backlog-size' is a redis-server directive that cachette does not support yet"
+            run(&["--activerehashing", "no"]).expect_err("bad"),
+            "--activerehashing no: 'activerehashing' is a redis-server directive that cachette does not support yet"
         );
         assert!(run(&["-t"]).expect_err("bad").contains("-t needs a value"));
         assert!(run(&["-"]).expect_err("bad").contains("standard input"));
@@ -1124,12 +1156,12 @@ mod tests {
 
         let dir = scratch_dir("cli-err");
         let file = dir.join("bad.conf");
-        std::fs::write(&file, "port 7000\nrepl-backlog-size 1mb\n").expect("write");
+        std::fs::write(&file, "port 7000\nactiverehashing no\n").expect("write");
         let e = run(&[file.to_str().expect("utf-8")]).expect_err("bad");
         assert_eq!(
             e,
             format!(
-                "{}: line 2: 'repl-backlog-size 1mb': 'repl-backlog-size' is a redis-server directive that \
+                "{}: line 2: 'activerehashing no': 'activerehashing' is a redis-server directive that \
                  cachette does not support yet",
                 file.display()
             )

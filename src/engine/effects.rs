@@ -15,29 +15,91 @@
 //!
 //! Cost: while nothing consumes the feed (no AOF, no replica) the whole mechanism is one relaxed
 //! load per write command. While something does, a write command copies its arguments once into
-//! a thread-local buffer, and appends them to the feed under one mutex.
+//! a thread-local buffer, and appends them to the feed under one mutex (once per consumer: the
+//! AOF's pending bytes, the replication stream's).
+//!
+//! Two consumers: the AOF takes `pending` ([`Feed::take`]); replication, once a replica has
+//! attached, drains its own copy into the backlog ([`Feed::drain_replication`]). The
+//! replication stream's offset is `master_repl_offset`; a replica following a primary proxies
+//! the primary's bytes into it ([`Feed::proxy`]) and keeps its own effects out of it.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
-/// The shared stream of effects.
+use crate::replication::backlog::Backlog;
+
+/// The shared stream of effects, with its two consumers: the AOF (`pending`, taken by the AOF
+/// writer) and replication (`repl`, drained into the backlog by the replication thread; see
+/// `crate::replication`). Each consumer has its own database cursor, because each stream must
+/// be replayable from its own start; the bytes of an effect are the same in both.
 #[derive(Default)]
 pub struct Feed {
+    /// True while either consumer is on: the one check a write command pays.
     enabled: AtomicBool,
     inner: Mutex<FeedInner>,
     /// Signalled when effects arrive (the AOF writer waits on it).
     arrived: Condvar,
-    /// Bytes ever appended: the replication offset.
+    /// Bytes ever appended to the AOF's stream (the AOF's durability offset).
     offset: AtomicU64,
+    /// Bytes ever appended to the replication stream: `master_repl_offset`.
+    repl_offset: AtomicU64,
+    /// Set by the first replication append after a drain, so the consumer is woken once per
+    /// batch rather than once per effect.
+    repl_signalled: AtomicBool,
+    /// Wakes the replication consumer (installed once by the replication thread).
+    repl_waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 #[derive(Default)]
 struct FeedInner {
-    /// Effects not yet taken by the consumer.
+    /// The AOF consumes the feed.
+    aof: bool,
+    /// Effects not yet taken by the AOF.
     pending: Vec<u8>,
-    /// Database of the last effect in the stream; None forces a SELECT before the next one.
+    /// Database of the last effect in the AOF stream; None forces a SELECT before the next one.
     db: Option<usize>,
+    /// The replication stream, once a replica attached (None: replication costs nothing).
+    repl: Option<ReplStream>,
+}
+
+/// The replication side of the feed: bytes not yet drained, and the backlog they go into.
+struct ReplStream {
+    pending: Vec<u8>,
+    /// Database of the last effect in the replication stream (None: SELECT before the next).
+    db: Option<usize>,
+    /// This server follows a primary: its own effects stay out of the replication stream,
+    /// which carries the primary's bytes verbatim ([`Feed::proxy`]).
+    upstream: bool,
+    backlog: Backlog,
+}
+
+thread_local! {
+    /// The replica's apply loop is running a command from its primary (see
+    /// [`applying_from_master`]).
+    static FROM_MASTER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The replica side's switch: while on (on the thread applying the primary's stream), effects
+/// go to the AOF only, never to the replication stream, which receives the primary's bytes
+/// through [`Feed::proxy`] instead.
+pub fn applying_from_master(on: bool) {
+    FROM_MASTER.with(|f| f.set(on));
+}
+
+/// Appends `effects` to `out`, preceded by a SELECT when `db` is not the stream's current one.
+/// Returns the bytes added.
+fn push_effect(out: &mut Vec<u8>, cursor: &mut Option<usize>, db: Option<usize>, effects: &[u8]) -> usize {
+    let before = out.len();
+    if let Some(db) = db {
+        if *cursor != Some(db) {
+            let db_text = db.to_string();
+            encode(out, &[b"SELECT", db_text.as_bytes()]);
+            *cursor = Some(db);
+        }
+    }
+    out.extend_from_slice(effects);
+    out.len() - before
 }
 
 impl Feed {
@@ -47,8 +109,12 @@ impl Feed {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// Starts or stops recording effects. Starting forgets the database of the last effect, so
-    /// the first one recorded is preceded by a SELECT.
+    fn refresh_enabled(&self, inner: &FeedInner) {
+        self.enabled.store(inner.aof || inner.repl.is_some(), Ordering::Relaxed);
+    }
+
+    /// Starts or stops recording effects for the AOF. Starting forgets the database of the last
+    /// effect, so the first one recorded is preceded by a SELECT.
     pub fn set_enabled(&self, on: bool) {
         let mut inner = self.lock();
         if on {
@@ -56,39 +122,46 @@ impl Feed {
         } else {
             inner.pending.clear();
         }
-        self.enabled.store(on, Ordering::Relaxed);
+        inner.aof = on;
+        self.refresh_enabled(&inner);
     }
 
     fn lock(&self) -> MutexGuard<'_, FeedInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one or more encoded effects that apply to `db`.
-    fn append(&self, db: usize, effects: &[u8]) {
+    /// Appends one or more encoded effects that apply to `db` (None: to no database, EXEC).
+    fn append(&self, db: Option<usize>, effects: &[u8]) {
         if effects.is_empty() {
             return;
         }
         let mut inner = self.lock();
-        let before = inner.pending.len();
-        if inner.db != Some(db) {
-            let db_text = db.to_string();
-            encode(&mut inner.pending, &[b"SELECT", db_text.as_bytes()]);
-            inner.db = Some(db);
+        let inner = &mut *inner;
+        let aof = inner.aof;
+        if aof {
+            let added = push_effect(&mut inner.pending, &mut inner.db, db, effects);
+            self.offset.fetch_add(added as u64, Ordering::Relaxed);
         }
-        inner.pending.extend_from_slice(effects);
-        let added = inner.pending.len() - before;
-        self.offset.fetch_add(added as u64, Ordering::Relaxed);
-        drop(inner);
-        self.arrived.notify_one();
+        let mut wake = false;
+        if let Some(r) = inner.repl.as_mut() {
+            if !r.upstream && !FROM_MASTER.with(|f| f.get()) {
+                let added = push_effect(&mut r.pending, &mut r.db, db, effects);
+                self.repl_offset.fetch_add(added as u64, Ordering::Relaxed);
+                wake = !self.repl_signalled.swap(true, Ordering::AcqRel);
+            }
+        }
+        if aof {
+            self.arrived.notify_one();
+        }
+        if wake {
+            self.wake_replication();
+        }
     }
 
-    /// Appends an effect that does not depend on the database (EXEC).
-    fn append_raw(&self, effect: &[u8]) {
-        let mut inner = self.lock();
-        inner.pending.extend_from_slice(effect);
-        self.offset.fetch_add(effect.len() as u64, Ordering::Relaxed);
-        drop(inner);
-        self.arrived.notify_one();
+    fn wake_replication(&self) {
+        if let Some(w) = self.repl_waker.get() {
+            w();
+        }
     }
 
     /// Records an effect that is not the running command's: a key the server deleted by itself
@@ -99,7 +172,7 @@ impl Feed {
         }
         let mut buf = Vec::new();
         encode(&mut buf, args);
-        self.append(db, &buf);
+        self.append(Some(db), &buf);
     }
 
     /// Moves every pending effect into `out` (appending). Returns the feed offset after them.
@@ -131,9 +204,139 @@ impl Feed {
         self.offset.load(Ordering::Relaxed)
     }
 
-    /// Bytes ever appended.
+    /// Bytes ever appended to the AOF's stream.
     pub fn offset(&self) -> u64 {
         self.offset.load(Ordering::Relaxed)
+    }
+
+    // ----- the replication stream -------------------------------------------------------
+
+    /// Installs the function that wakes the replication consumer (once).
+    pub fn set_replication_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.repl_waker.set(wake);
+    }
+
+    /// `master_repl_offset`: bytes ever appended to the replication stream.
+    pub fn repl_offset(&self) -> u64 {
+        self.repl_offset.load(Ordering::Relaxed)
+    }
+
+    /// True once the replication stream exists (a replica attached, or this server follows a
+    /// primary).
+    pub fn replicating(&self) -> bool {
+        self.lock().repl.is_some()
+    }
+
+    /// Creates the replication stream with a backlog of `size` bytes, if there is none (Redis
+    /// creates its backlog when the first replica attaches). The offset goes on from where it
+    /// was; the first effect recorded starts with a SELECT.
+    pub fn start_replication(&self, size: usize) {
+        let mut inner = self.lock();
+        if inner.repl.is_none() {
+            let offset = self.repl_offset.load(Ordering::Relaxed);
+            inner.repl = Some(ReplStream {
+                pending: Vec::new(),
+                db: None,
+                upstream: false,
+                backlog: Backlog::new(size, offset),
+            });
+            self.refresh_enabled(&inner);
+        }
+    }
+
+    /// Frees the replication stream and its backlog (`repl-backlog-ttl` passed without
+    /// replicas). The offset is kept, as Redis keeps `master_repl_offset`.
+    pub fn stop_replication(&self) {
+        let mut inner = self.lock();
+        if let Some(r) = inner.repl.take() {
+            // Undrained bytes were counted but will never be served: nobody can ask for them
+            // (a PSYNC needs the backlog, which goes with them).
+            drop(r);
+        }
+        self.refresh_enabled(&inner);
+    }
+
+    /// Restarts the replication stream at `offset` with an empty backlog (a replica that just
+    /// loaded its primary's snapshot taken at `offset`), following the primary (`upstream`).
+    pub fn reset_replication(&self, offset: u64, size: usize, upstream: bool) {
+        let mut inner = self.lock();
+        self.repl_offset.store(offset, Ordering::Relaxed);
+        inner.repl = Some(ReplStream { pending: Vec::new(), db: None, upstream, backlog: Backlog::new(size, offset) });
+        self.refresh_enabled(&inner);
+    }
+
+    /// Whether this server's own effects enter the replication stream (false while it follows
+    /// a primary, whose bytes it proxies). Switching forces a SELECT before the next own effect.
+    pub fn set_upstream(&self, upstream: bool) {
+        let mut inner = self.lock();
+        if let Some(r) = inner.repl.as_mut() {
+            r.upstream = upstream;
+            r.db = None;
+        }
+    }
+
+    /// The replica side: appends bytes received from the primary, verbatim, to the replication
+    /// stream (backlog and sub-replicas), not to the AOF. Their SELECTs are the primary's, so
+    /// the next own effect (after a promotion) starts with a SELECT of its own.
+    pub fn proxy(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        let Some(r) = inner.repl.as_mut() else { return };
+        r.pending.extend_from_slice(bytes);
+        r.db = None;
+        self.repl_offset.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let wake = !self.repl_signalled.swap(true, Ordering::AcqRel);
+        drop(inner);
+        if wake {
+            self.wake_replication();
+        }
+    }
+
+    /// Appends a command that belongs to the replication stream only (the primary's PING
+    /// heartbeat, REPLCONF GETACK), in whatever database the stream is in.
+    pub fn append_replication_only(&self, args: &[&[u8]]) {
+        let mut buf = Vec::new();
+        encode(&mut buf, args);
+        let mut inner = self.lock();
+        let Some(r) = inner.repl.as_mut() else { return };
+        if r.upstream {
+            return;
+        }
+        r.pending.extend_from_slice(&buf);
+        self.repl_offset.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let wake = !self.repl_signalled.swap(true, Ordering::AcqRel);
+        drop(inner);
+        if wake {
+            self.wake_replication();
+        }
+    }
+
+    /// Forces a SELECT before the next effect of the replication stream (a new replica starts
+    /// from a snapshot and must be told its database, as Redis resets `slaveseldb`).
+    pub fn replication_reselect(&self) {
+        if let Some(r) = self.lock().repl.as_mut() {
+            r.db = None;
+        }
+    }
+
+    /// The replication consumer's drain: moves the undrained bytes into the backlog and into
+    /// `out` (appended). Returns the stream offset at the start of those bytes, or None when
+    /// there is no replication stream.
+    pub fn drain_replication(&self, out: &mut Vec<u8>) -> Option<u64> {
+        self.repl_signalled.store(false, Ordering::Release);
+        let mut inner = self.lock();
+        let r = inner.repl.as_mut()?;
+        let start = self.repl_offset.load(Ordering::Relaxed) - r.pending.len() as u64;
+        r.backlog.append(&r.pending);
+        out.append(&mut r.pending);
+        Some(start)
+    }
+
+    /// Runs `f` on the backlog (under the feed's lock: keep it short).
+    pub fn with_backlog<T>(&self, f: impl FnOnce(&mut Backlog) -> T) -> Option<T> {
+        self.lock().repl.as_mut().map(|r| f(&mut r.backlog))
     }
 }
 
@@ -285,7 +488,7 @@ pub fn tx_end(feed: &Feed) {
     if TX.with(|t| t.replace(Tx::None)) == Tx::Open {
         let mut exec = Vec::new();
         encode(&mut exec, &[b"EXEC"]);
-        feed.append_raw(&exec);
+        feed.append(None, &exec);
     }
 }
 
@@ -311,16 +514,16 @@ pub(super) fn on_unlock(feed: &Feed) {
         if logs && TX.with(|t| t.get()) == Tx::Pending {
             let mut multi = Vec::new();
             encode(&mut multi, &[b"MULTI"]);
-            feed.append(db, &multi);
+            feed.append(Some(db), &multi);
             TX.with(|t| t.set(Tx::Open));
         }
         if p.is_rewritten {
             let effects = std::mem::take(&mut p.rewritten);
-            feed.append(db, &effects);
+            feed.append(Some(db), &effects);
             p.rewritten = effects;
             p.rewritten.clear();
         } else {
-            feed.append(db, &p.argv);
+            feed.append(Some(db), &p.argv);
             // The command line stands for the whole command: a later guard of the same command
             // adds nothing more (its rewrites would, if it made any).
             p.is_rewritten = true;

@@ -226,27 +226,7 @@ fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64
         let out = BufWriter::with_capacity(1 << 16, AutoSync { file, every, unsynced: 0 });
         let mut w = rdb::Writer::new(out, target.checksum, target.compress);
         w.header(now / 1000, crate::engine::memory::used() as u64, false)?;
-        let mut written = 0u64;
-        for db in 0..DATABASES {
-            let (mut keys, mut expires) = (0u64, 0u64);
-            for d in locked.dbs(db) {
-                keys += d.len() as u64;
-                expires += d.volatile_len() as u64;
-            }
-            if keys == 0 {
-                continue;
-            }
-            w.select_db(db, keys, expires)?;
-            for d in locked.dbs(db) {
-                for e in d.iter() {
-                    if e.expire_at().is_some_and(|at| at < now) {
-                        continue;
-                    }
-                    w.key(e.key(), &e.value, e.expire_at(), e.flags)?;
-                    written += 1;
-                }
-            }
-        }
+        let written = write_keys(locked, &mut w, now)?;
         let buf = w.finish()?;
         let f = buf.into_inner().map_err(|e| e.into_error())?.file;
         f.sync_all()?;
@@ -260,6 +240,38 @@ fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// Writes every live key of every database held by `locked` to `w` (after its header, before
+/// `finish`). Returns the number of keys written. Also the body of the snapshot a primary sends
+/// a replica (`replication::primary`).
+pub fn write_keys<W: std::io::Write>(
+    locked: &mut Locked<'_>,
+    w: &mut rdb::Writer<W>,
+    now: u64,
+) -> std::io::Result<u64> {
+    let mut written = 0u64;
+    for db in 0..DATABASES {
+        let (mut keys, mut expires) = (0u64, 0u64);
+        for d in locked.dbs(db) {
+            keys += d.len() as u64;
+            expires += d.volatile_len() as u64;
+        }
+        if keys == 0 {
+            continue;
+        }
+        w.select_db(db, keys, expires)?;
+        for d in locked.dbs(db) {
+            for e in d.iter() {
+                if e.expire_at().is_some_and(|at| at < now) {
+                    continue;
+                }
+                w.key(e.key(), &e.value, e.expire_at(), e.flags)?;
+                written += 1;
+            }
+        }
+    }
+    Ok(written)
 }
 
 fn temp_name(dir: &Path, pid: u32) -> PathBuf {

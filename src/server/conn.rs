@@ -206,6 +206,26 @@ impl Conn {
         self.wpos < self.wbuf.len()
     }
 
+    /// True once PSYNC / SYNC asked for the connection to become a replica stream.
+    pub fn wants_handoff(&self) -> bool {
+        self.session.handoff.is_some() && !self.dead
+    }
+
+    /// Gives the socket, unread input and unwritten output to the replication thread (the
+    /// caller has deregistered the socket from its poll).
+    pub fn into_handoff(mut self) -> crate::replication::primary::Handoff {
+        let request = self.session.handoff.take().unwrap_or(crate::replication::SyncRequest::Sync);
+        let hello = crate::commands::replication::take_hello(&mut self.session);
+        crate::replication::primary::Handoff {
+            output: self.wbuf[self.wpos..].to_vec(),
+            input: self.rbuf.buf[self.rbuf.start..self.rbuf.end].to_vec(),
+            stream: self.stream,
+            info: self.info,
+            hello,
+            request,
+        }
+    }
+
     /// Marks the connection to be closed after its pending output (shutdown, CLIENT KILL).
     pub fn close_soon(&mut self) {
         self.closing = true;
@@ -228,6 +248,9 @@ impl Conn {
             let output_was_full = self.wbuf.len() - self.wpos > OUTPUT_SOFT_LIMIT;
             if before > 0 {
                 self.execute_buffered(shared, limits);
+            }
+            if self.wants_handoff() {
+                return;
             }
             let progressed = self.rbuf.pending() < before || output_was_full;
             let over_limit = self.wbuf.len() - self.wpos > OUTPUT_SOFT_LIMIT;
@@ -390,6 +413,10 @@ impl Conn {
         let mut enc = cachette_resp::Encoder::new(&mut self.wbuf, self.session.version);
         match b.on_timeout {
             crate::commands::TimeoutReply::NullArray => enc.null_array(),
+            crate::commands::TimeoutReply::Replicas(offset) => {
+                shared.repl.cancel_wait(self.info.id);
+                enc.int(shared.repl.acked(offset) as i64);
+            }
         }
         self.blocked = None;
     }
@@ -480,6 +507,12 @@ impl Conn {
                         commands::execute(shared, &mut self.session, &argv, &mut self.wbuf, now);
                         if self.session.close_after_reply {
                             self.closing = true;
+                        }
+                        if self.session.handoff.is_some() {
+                            // PSYNC / SYNC: the rest of the input belongs to the replication
+                            // thread, which takes the connection over (see `into_handoff`).
+                            self.rbuf.start += n;
+                            break;
                         }
                         if let Some(req) = self.session.block.take() {
                             parked = Some((req, argv.rest(0).map(<[u8]>::to_vec).collect()));

@@ -152,6 +152,8 @@ pub fn run(config: Config) -> Result<(), String> {
     shared.loading.store(false, Ordering::Release);
     let loaded = loaded?;
     crate::persist::aof::Aof::start(shared.clone(), &loaded)?;
+    crate::replication::primary::start(shared.clone())
+        .map_err(|e| format!("cannot start the replication thread: {e}"))?;
     crate::replication::replica::start(shared.clone())?;
     let mut wakers = Vec::new();
     let mut handles = Vec::new();

@@ -185,6 +185,8 @@ pub struct Shared {
     pub aof: crate::persist::aof::Aof,
     /// The replica side of replication: the master followed, the link's state.
     pub replica: crate::replication::replica::Replica,
+    /// Replication: role, ids, attached replicas.
+    pub repl: crate::replication::Repl,
 }
 
 /// CLIENT PAUSE: until when, and whether every command or only writes wait.
@@ -297,6 +299,7 @@ impl Shared {
             kill_generation: AtomicU64::new(0),
             wakers: Default::default(),
             replica: Default::default(),
+            repl: Default::default(),
         };
         crate::commands::notify::configure(&shared, notify);
         shared

@@ -250,6 +250,10 @@ impl Worker {
     fn serve(&mut self, key: usize, readable: bool) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         conn.drive(&self.shared, &self.limits, readable, true);
+        if conn.wants_handoff() {
+            self.hand_off(key);
+            return;
+        }
         // Keep the short list of blocked connections exact, so the deadline checks that run on
         // every loop pass cost nothing when no client is blocked.
         if conn.is_blocked() {
@@ -400,6 +404,20 @@ impl Worker {
             }
             conn.writable_registered = want;
         }
+    }
+
+    /// PSYNC / SYNC: the connection leaves this worker for the replication thread (its client
+    /// record stays registered: it is still a client, of type replica).
+    fn hand_off(&mut self, key: usize) {
+        let Some(mut conn) = self.conns.try_remove(key) else { return };
+        self.blocked.retain(|&k| k != key);
+        self.paused.retain(|&k| k != key);
+        self.to_flush.retain(|&k| k != key);
+        conn.forget_block(&self.shared);
+        conn.leave_pubsub(&self.shared);
+        self.by_id.remove(&conn.info.id);
+        let _ = self.poll.registry().deregister(conn.stream());
+        self.shared.repl.adopt(conn.into_handoff());
     }
 
     fn close(&mut self, key: usize) {
