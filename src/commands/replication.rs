@@ -22,7 +22,7 @@ pub const COMMANDS: &[Spec] = &[
 
 /// Refusals common to PSYNC and SYNC, worded as redis-server's `syncCommand`.
 fn sync_checks(ctx: &Ctx<'_>) -> Result<(), CmdError> {
-    if !ctx.shared.repl.is_master() && !ctx.shared.engine.feed.replicating() {
+    if !ctx.shared.repl.is_master() && !ctx.shared.replica.link_up() {
         return Err(CmdError::err("NOMASTERLINK Can't SYNC while not connected with my master"));
     }
     Ok(())
@@ -133,15 +133,7 @@ fn role(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
                 ctx.out.bulk(r.ack_offset.to_string().as_bytes());
             }
         }
-        Role::Replica { host, port } => {
-            // The replica side reports its link state; until it does, the address alone.
-            ctx.out.array(5);
-            ctx.out.bulk(b"slave");
-            ctx.out.bulk(host.as_bytes());
-            ctx.out.int(i64::from(port));
-            ctx.out.bulk(b"connect");
-            ctx.out.int(-1);
-        }
+        Role::Replica { .. } => crate::replication::replica::role_reply(ctx.shared, &mut ctx.out),
     }
     Ok(())
 }

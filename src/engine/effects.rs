@@ -87,6 +87,13 @@ pub fn applying_from_master(on: bool) {
     FROM_MASTER.with(|f| f.set(on));
 }
 
+/// True on the thread applying the primary's stream (a replica's lookups then see keys whose
+/// time has passed as live: see `engine`).
+#[inline]
+pub fn is_applying_from_master() -> bool {
+    FROM_MASTER.with(Cell::get)
+}
+
 /// Appends `effects` to `out`, preceded by a SELECT when `db` is not the stream's current one.
 /// Returns the bytes added.
 fn push_effect(out: &mut Vec<u8>, cursor: &mut Option<usize>, db: Option<usize>, effects: &[u8]) -> usize {

@@ -30,8 +30,8 @@
 //! On a replica ([`Engine::set_replica`]) the master drives expiry, as in Redis: nothing is
 //! reclaimed here (no active cycle, no lazy deletion), reads hide keys whose time has passed,
 //! and the master's `DEL`s remove them. The replication thread applying the master's stream
-//! marks itself ([`applying_from_master`]) and sees such keys as live, so its commands act on
-//! the same keyspace the master's did.
+//! marks itself ([`effects::applying_from_master`]) and sees such keys as live, so its
+//! commands act on the same keyspace the master's did.
 
 pub mod db;
 pub mod effects;
@@ -144,15 +144,6 @@ thread_local! {
     /// plain `Cell` so the check on every lock is one thread-local load.
     static EXCLUSIVE: Cell<usize> = const { Cell::new(0) };
     static PARKED: RefCell<Parked> = const { RefCell::new(None) };
-    /// This thread applies the master's stream (see [`applying_from_master`]).
-    static FROM_MASTER: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks (or unmarks) this thread as the one applying the replication stream from the master:
-/// on a replica its lookups see logically expired keys as live, as redis-server's master
-/// client does, since only the master's `DEL` may remove them.
-pub fn applying_from_master(on: bool) {
-    FROM_MASTER.with(|f| f.set(on));
 }
 
 #[cfg(debug_assertions)]
@@ -534,8 +525,9 @@ impl<'e> Locked<'e> {
             // No time is before 0, so the lookup reclaims nothing; the key is then hidden
             // from everyone but the master's stream once its time has passed.
             let (found, _) = d.lookup(key, 0);
-            let hidden = found
-                .is_some_and(|id| !FROM_MASTER.with(Cell::get) && d.entry_mut(id).expire_at().is_some_and(|t| now > t));
+            let hidden = found.is_some_and(|id| {
+                !effects::is_applying_from_master() && d.entry_mut(id).expire_at().is_some_and(|t| now > t)
+            });
             return (d, if hidden { None } else { found });
         }
         let (found, expired) = d.lookup(key, now);

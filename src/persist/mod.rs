@@ -99,6 +99,9 @@ struct Target {
     checksum: bool,
     compress: bool,
     incremental_fsync: bool,
+    /// The replication position the snapshot holds (`repl-id`, `repl-offset`,
+    /// `repl-stream-db` AUX fields), read while every shard is held.
+    repl: Option<crate::replication::replica::SavedPosition>,
 }
 
 impl Target {
@@ -110,6 +113,7 @@ impl Target {
             checksum: cfg.rdbchecksum,
             compress: cfg.rdbcompression,
             incremental_fsync: cfg.rdb_save_incremental_fsync,
+            repl: None,
         }
     }
 }
@@ -226,6 +230,11 @@ fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64
         let out = BufWriter::with_capacity(1 << 16, AutoSync { file, every, unsynced: 0 });
         let mut w = rdb::Writer::new(out, target.checksum, target.compress);
         w.header(now / 1000, crate::engine::memory::used() as u64, false)?;
+        if let Some(p) = &target.repl {
+            w.aux(b"repl-stream-db", p.db.to_string().as_bytes())?;
+            w.aux(b"repl-id", p.replid.as_bytes())?;
+            w.aux(b"repl-offset", p.offset.to_string().as_bytes())?;
+        }
         let written = write_keys(locked, &mut w, now)?;
         let buf = w.finish()?;
         let f = buf.into_inner().map_err(|e| e.into_error())?.file;
@@ -284,8 +293,9 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
     if shared.persist.bgsave_in_progress() {
         return Err(SaveError::InProgress);
     }
-    let target = Target::of(&shared.config());
+    let mut target = Target::of(&shared.config());
     let mut locked = shared.engine.lock_all();
+    target.repl = crate::replication::replica::saved_position(shared);
     let start = Instant::now();
     match write_snapshot(&mut locked, &target, &temp_name(&target.dir, std::process::id()), unix_ms()) {
         Ok(n) => {
@@ -323,8 +333,9 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
         p.starting.store(false, Ordering::Release);
         return Err(SaveError::InProgress);
     }
-    let target = Target::of(&shared.config());
+    let mut target = Target::of(&shared.config());
     let mut locked = shared.engine.lock_all();
+    target.repl = crate::replication::replica::saved_position(shared);
     let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
     let parent = std::process::id();
     // SAFETY: see the module documentation: every shard lock is held by this thread, the child
@@ -486,8 +497,9 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         Err(e) => return Err(format!("cannot read {}: {e}", target.file.display())),
     };
     let start = Instant::now();
-    let (loaded, expired) =
-        load_into(shared.engine, &data, now).map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
+    let (loaded, expired, aux) = load_image(shared.engine, &data, now, false)
+        .map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
+    crate::replication::replica::restore_position(shared, &aux);
     shared.engine.stats.dirty.store(0, Ordering::Relaxed);
     {
         let mut s = shared.persist.lock();
@@ -586,6 +598,7 @@ mod tests {
             checksum: true,
             compress: true,
             incremental_fsync: true,
+            repl: None,
         };
         let engine = Engine::new(4);
         let now = 1_000_000;

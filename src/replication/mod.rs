@@ -342,10 +342,7 @@ impl Repl {
         out.push_str("# Replication\r\n");
         match self.role() {
             Role::Master => out.push_str("role:master\r\n"),
-            Role::Replica { .. } => {
-                out.push_str("role:slave\r\n");
-                // The replica side's fields (master_host … replica_announced) go here.
-            }
+            Role::Replica { .. } => replica::info_fields(shared, out),
         }
         let replicas = self.replicas();
         let _ = write!(out, "connected_slaves:{}\r\n", replicas.len());

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use cachette_resp::Encoder;
 
+use super::Role;
 use crate::commands::{flags, CmdError, Spec};
 use crate::config::LogLevel;
 use crate::server::log::log;
@@ -83,6 +84,8 @@ pub struct Replica {
     inner: Mutex<Inner>,
     /// Signalled when the master changes, so the thread need not poll for it.
     changed: Condvar,
+    /// The position the snapshot loaded at start-up recorded (see [`restore_position`]).
+    restored: Mutex<Option<SavedPosition>>,
 }
 
 #[derive(Default)]
@@ -97,8 +100,13 @@ struct Inner {
     /// Unix ms the link went down; 0 while it never was up.
     down_since_ms: u64,
     transfer: Option<Transfer>,
-    /// The replication id of the stream followed (the master's); empty before the first sync.
-    master_replid: String,
+    /// PSYNC may name this server's replication id and offset (`Repl` ids, the feed's offset):
+    /// they are a master's stream it holds up to that offset — its master's after a sync, its
+    /// own when it was a master, or those its snapshot recorded. Otherwise `PSYNC ? -1`.
+    cached: bool,
+    /// The database the master's stream is in (its last SELECT): kept across a cut, since a
+    /// partial resync goes on without a new SELECT.
+    stream_db: usize,
     /// Offset of the last command applied.
     processed: i64,
     /// Offset of the last byte received.
@@ -131,11 +139,6 @@ impl Replica {
     /// Offset of the last command applied from the master.
     pub fn processed_offset(&self) -> i64 {
         self.lock().processed
-    }
-
-    /// The replication id of the stream followed (empty before the first sync).
-    pub fn master_replid(&self) -> String {
-        self.lock().master_replid.clone()
     }
 
     fn generation(&self) -> u64 {
@@ -174,6 +177,11 @@ pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
         return Outcome::Already;
     }
     let was = g.master.take();
+    // A master turning replica offers its own history to the new master (PSYNC2: a promoted
+    // sibling may continue it), as redis-server's replicationCacheMasterUsingMyself.
+    if was.is_none() {
+        g.cached = true;
+    }
     g.master = master.clone();
     g.generation += 1;
     g.state = LinkState::Connect;
@@ -188,6 +196,26 @@ pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
         let cfg = shared.config();
         shared.engine.set_replica(replica, cfg.replica_ignore_maxmemory);
     }
+    let feed = &shared.engine.feed;
+    match &master {
+        Some((host, port)) => {
+            shared.repl.set_role(Role::Replica { host: host.clone(), port: *port });
+            // From now on the stream this server serves is its master's, proxied verbatim.
+            feed.start_replication(shared.config().repl_backlog_size);
+            feed.set_upstream(true);
+        }
+        // PSYNC2 promotion: the old id stays valid (replid2) up to the offset reached.
+        None if was.is_some() => {
+            shared.repl.promote(shared);
+            shared.repl.set_role(Role::Master);
+        }
+        None => {}
+    }
+    // Sub-replicas must hear of the change; they come back with a PSYNC, partial when
+    // the histories allow (redis-server disconnects them the same way).
+    if was != master {
+        disconnect_sub_replicas(shared);
+    }
     shared.config_mut().replicaof = master.as_ref().map(|(h, p)| format!("{h} {p}")).unwrap_or_default();
     match (&was, &master) {
         (_, Some((h, p))) => log(LogLevel::Notice, &format!("Connecting to MASTER {h}:{p}")),
@@ -198,15 +226,87 @@ pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
     Outcome::Changed
 }
 
+/// Closes the links of this server's own replicas (their thread sees the kill flag).
+pub(crate) fn disconnect_sub_replicas(shared: &Shared) {
+    let ids: Vec<u64> = shared.repl.replicas().iter().map(|r| r.id).collect();
+    if ids.is_empty() {
+        return;
+    }
+    let clients = shared.lock_clients();
+    for id in ids {
+        if let Some(c) = clients.get(&id) {
+            c.kill.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// A replica's position in its master's stream, as a snapshot records it (AUX fields
+/// `repl-id`, `repl-offset`, `repl-stream-db`, as redis-server writes them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedPosition {
+    /// The master's replication id.
+    pub replid: String,
+    /// The stream offset the snapshot's data reflects.
+    pub offset: u64,
+    /// The database the stream was in.
+    pub db: usize,
+}
+
+/// The position to record in a snapshot taken now (the caller holds every shard): a replica's
+/// in its master's stream, so that after a restart it can continue with a partial resync.
+/// None on a master, and on a replica that holds no master's history yet.
+///
+/// The replication thread proxies a command's bytes just after its shard locks drop, so a
+/// snapshot taken in that instant records the offset before the command although its data
+/// holds it: the command is then applied twice after a restart (harmless for all but
+/// non-idempotent commands such as INCR).
+pub fn saved_position(shared: &Shared) -> Option<SavedPosition> {
+    let g = shared.replica.lock();
+    if g.master.is_none() || !g.cached {
+        return None;
+    }
+    let db = g.stream_db;
+    drop(g);
+    Some(SavedPosition { replid: shared.repl.ids().replid, offset: shared.engine.feed.repl_offset(), db })
+}
+
+/// Keeps the position a snapshot loaded at start-up recorded, for [`start`].
+pub fn restore_position(shared: &Shared, aux: &[(Vec<u8>, Vec<u8>)]) {
+    let field = |name: &[u8]| aux.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let (Some(replid), Some(offset)) = (field(b"repl-id"), field(b"repl-offset")) else { return };
+    let Ok(offset) = offset.parse::<u64>() else { return };
+    if replid.len() != 40 {
+        return;
+    }
+    let db = field(b"repl-stream-db").and_then(|d| d.parse().ok()).unwrap_or(0);
+    *shared.replica.restored.lock().unwrap_or_else(|p| p.into_inner()) = Some(SavedPosition { replid, offset, db });
+}
+
 /// Starts the replication thread (once, at start-up), following the `replicaof` directive if
-/// set.
+/// set. A replica whose snapshot recorded its master's position offers it with PSYNC, as
+/// redis-server does after a restart; otherwise it asks for a full sync.
 pub fn start(shared: Arc<Shared>) -> Result<(), String> {
     let master = shared.config().master();
     if master.is_some() {
         set_master(&shared, master);
+        let restored = shared.replica.restored.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut g = shared.replica.lock();
+        g.cached = false;
+        if let Some(p) = restored {
+            log(
+                LogLevel::Notice,
+                &format!("Using the replication ID {} and offset {} from the RDB", p.replid, p.offset),
+            );
+            shared.repl.set_ids(super::Ids { replid: p.replid, replid2: "0".repeat(40), second_repl_offset: -1 });
+            shared.engine.feed.reset_replication(p.offset, shared.config().repl_backlog_size, true);
+            g.cached = true;
+            g.stream_db = p.db;
+            g.processed = p.offset as i64;
+            g.read = p.offset as i64;
+        }
     }
     std::thread::Builder::new()
-        .name("cachette-repl".into())
+        .name("cachette-replica".into())
         .spawn(move || link::run(shared))
         .map(|_| ())
         .map_err(|e| format!("cannot start the replication thread: {e}"))

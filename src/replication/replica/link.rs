@@ -60,8 +60,9 @@ type R<T> = Result<T, End>;
 
 /// The thread's loop: wait for a master, follow it until the link ends, pause a second, again.
 pub(super) fn run(shared: Arc<Shared>) {
-    // Everything this thread runs is the master's: keys it sees expired are still live to it.
-    crate::engine::applying_from_master(true);
+    // Everything this thread runs is the master's: keys it sees expired are still live to it,
+    // and the effects go to the AOF only (the stream gets the master's bytes, proxied).
+    crate::engine::effects::applying_from_master(true);
     loop {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
@@ -244,12 +245,12 @@ fn follow(shared: &Shared, generation: u64, host: &str, port: u16) -> R<()> {
     log(LogLevel::Notice, &format!("MASTER <-> REPLICA sync started with {host}:{port}"));
     let mut conn = Conn { shared, generation, stream, buf: Vec::new(), at: 0, last_io: Instant::now(), info: None };
     handshake(&mut conn)?;
-    let (replid, offset) = {
-        let g = r.lock();
-        (g.master_replid.clone(), g.processed)
+    let feed = &shared.engine.feed;
+    let ids = shared.repl.ids();
+    let (psync_id, psync_off) = match r.lock().cached {
+        true => (ids.replid.clone(), (feed.repl_offset() + 1).to_string()),
+        false => ("?".to_owned(), "-1".to_owned()),
     };
-    let psync_id = if replid.is_empty() { "?".to_owned() } else { replid.clone() };
-    let psync_off = if replid.is_empty() { "-1".to_owned() } else { (offset + 1).to_string() };
     let reply = conn.command(&[b"PSYNC", psync_id.as_bytes(), psync_off.as_bytes()])?;
     let start = match Psync::parse(&reply) {
         Psync::Full { replid, offset } => {
@@ -259,11 +260,18 @@ fn follow(shared: &Shared, generation: u64, host: &str, port: u16) -> R<()> {
         }
         Psync::Continue { replid: new_id } => {
             log(LogLevel::Notice, "Successful partial resynchronization with master.");
-            if let Some(id) = new_id {
-                if id != replid {
-                    log(LogLevel::Notice, &format!("Master replication ID changed to {id}"));
-                    r.lock().master_replid = id;
-                }
+            feed.start_replication(shared.config().repl_backlog_size);
+            feed.set_upstream(true);
+            let offset = feed.repl_offset() as i64;
+            if let Some(id) = new_id.filter(|id| *id != ids.replid) {
+                // PSYNC2: the old id stays valid up to here, for this server's own replicas.
+                log(LogLevel::Notice, &format!("Master replication ID changed to {id}"));
+                shared.repl.set_ids(crate::replication::Ids {
+                    replid: id,
+                    replid2: ids.replid,
+                    second_repl_offset: offset + 1,
+                });
+                super::disconnect_sub_replicas(shared);
             }
             offset
         }
@@ -422,9 +430,21 @@ fn full_sync(conn: &mut Conn<'_>, replid: &str, offset: i64) -> R<()> {
         let _ = fs::remove_file(&path);
     }
     received?;
+    // This server now holds the master's history up to `offset`: its ids are the master's,
+    // and its own replicas start over from this snapshot.
+    shared.repl.set_ids(crate::replication::Ids {
+        replid: replid.to_owned(),
+        replid2: "0".repeat(40),
+        second_repl_offset: -1,
+    });
+    let offset_u = u64::try_from(offset).unwrap_or(0);
+    shared.engine.feed.reset_replication(offset_u, shared.config().repl_backlog_size, true);
+    super::disconnect_sub_replicas(shared);
     {
         let mut g = r.lock();
-        g.master_replid = replid.to_owned();
+        g.cached = true;
+        // The master SELECTs before its first command after a snapshot.
+        g.stream_db = 0;
         g.processed = offset;
         g.read = offset;
     }
@@ -574,6 +594,7 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
     let info = conn.info.clone().unwrap_or_else(|| Arc::new(ClientInfo::internal()));
     let mut session = crate::persist::aof::internal_session(info.clone(), "default");
     session.master = true;
+    session.db = shared.replica.lock().stream_db;
     // Bytes received and bytes of whole commands applied, from the master's offset `offset`.
     let (mut read, mut processed) = (offset, offset);
     // A diskless master starts the stream at the first ACK; a disk one does not mind it.
@@ -582,6 +603,9 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
     let limits = resp::Limits::default();
     let mut args = resp::Args::new();
     let mut out = Vec::new();
+    // Bytes applied but not yet proxied: a transaction goes to this server's replicas whole,
+    // at its EXEC, as the offsets count it.
+    let mut unproxied: Vec<u8> = Vec::new();
     // Bytes of the unread buffer already counted in `read`.
     let mut counted = conn.unread().len();
     read += counted as i64;
@@ -614,6 +638,7 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
                     );
                 }
             }
+            unproxied.extend_from_slice(bytes);
             counted -= n;
             conn.consume(n);
             // GETACK is answered with the offset before it, as redis-server does.
@@ -624,7 +649,11 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
             // A transaction counts as applied at its EXEC.
             if !session.tx.in_multi() {
                 processed = read - counted as i64;
-                shared.replica.lock().processed = processed;
+                shared.engine.feed.proxy(&unproxied);
+                unproxied.clear();
+                let mut g = shared.replica.lock();
+                g.processed = processed;
+                g.stream_db = session.db;
             }
         }
         if last_ack.elapsed() >= Duration::from_secs(1) {
