@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use crate::util::{cachette_bin, cachette_in, redis_server, Proc};
 
 /// A scratch directory removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let p = std::env::temp_dir().join(format!("cachette-aof-{}-{name}-{nanos}", std::process::id()));
@@ -125,7 +125,7 @@ fn mc_cmd(p: &Proc, text: &str) -> String {
 
 /// Writes one of everything the AOF must rebuild: every type, every kind of TTL, the
 /// commands logged as something else, a transaction, other databases, memcached items.
-fn write_everything(p: &Proc) {
+pub(crate) fn write_everything(p: &Proc) {
     write_redis_everything(p);
     // memcached items, with flags and expiry.
     let r = mc_cmd(

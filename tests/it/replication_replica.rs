@@ -279,3 +279,83 @@ fn masterauth_authenticates_before_the_handshake() {
     let mut r = replica.redis_client();
     wait_for("the authenticated sync", Duration::from_secs(20), || reply(&mut r, &["GET", "k"]) == "authed");
 }
+
+/// Waits until `replica` (following `primary`) holds exactly the primary's keys, memcached
+/// flags included.
+fn converges_with_flags(primary: &Proc, replica: &Proc) {
+    sync_point(primary, replica);
+    assert_eq!(dump_keys(replica, true), dump_keys(primary, true));
+}
+
+#[test]
+fn a_chain_of_cachette_replicas_converges_promotes_and_resumes_from_its_snapshot() {
+    let dir = crate::aof::TempDir::new("chain");
+    let a = cachette(&["--repl-diskless-sync-delay", "0"]);
+    write_batch(&a, 0);
+    let b = replica_of(&a, &["--repl-diskless-sync-delay", "0"]);
+    let master_b = format!("127.0.0.1 {}", b.port);
+    let c = crate::util::cachette_in(&dir.0, &["--replicaof", &master_b]).expect("c starts");
+    // Both protocols on the primary, every type and kind of TTL.
+    crate::aof::write_everything(&a);
+    write_batch(&a, 1);
+    converges_with_flags(&a, &b);
+    converges_with_flags(&a, &c);
+    assert!(text(q(&mut b.redis_client(), &["INFO", "replication"])).contains("master_link_status:up"));
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut c.redis_client()).expect("role");
+    assert_eq!(text(role[0].clone()), "slave");
+    assert_eq!(text(role[3].clone()), "connected");
+
+    // B is promoted: C goes on with a partial resync (PSYNC2), and follows B's own writes.
+    let mut bc = b.redis_client();
+    assert_eq!(stat(&b, "stats", "sync_full"), "1");
+    assert_eq!(reply(&mut bc, &["REPLICAOF", "NO", "ONE"]), "OK");
+    let info = text(q(&mut bc, &["INFO", "replication"]));
+    assert!(info.contains("role:master") && !info.contains("second_repl_offset:-1"), "{info}");
+    write_batch(&b, 2);
+    converges_with_flags(&b, &c);
+    assert_eq!(stat(&b, "stats", "sync_full"), "1", "C did not need a full sync");
+    assert_eq!(stat(&b, "stats", "sync_partial_ok"), "1");
+
+    // C restarted from its own snapshot continues with a partial resync too.
+    assert_eq!(reply(&mut c.redis_client(), &["SAVE"]), "OK");
+    drop(c);
+    write_batch(&b, 3);
+    let c = crate::util::cachette_in(&dir.0, &["--replicaof", &master_b]).expect("c restarts");
+    converges_with_flags(&b, &c);
+    assert_eq!(stat(&b, "stats", "sync_full"), "1", "the restart did not need a full sync");
+    assert_eq!(stat(&b, "stats", "sync_partial_ok"), "2");
+}
+
+#[test]
+fn info_and_role_describe_the_link() {
+    let port = crate::util::free_port();
+    let master = format!("127.0.0.1 {port}");
+    let replica = cachette(&["--replicaof", &master]);
+    let mut r = replica.redis_client();
+    let info = text(q(&mut r, &["INFO", "replication"]));
+    let fields: Vec<&str> = info.lines().skip(1).map(|l| l.split(':').next().unwrap_or("")).collect();
+    assert_eq!(
+        fields[..13],
+        [
+            "role",
+            "master_host",
+            "master_port",
+            "master_link_status",
+            "master_last_io_seconds_ago",
+            "master_sync_in_progress",
+            "slave_read_repl_offset",
+            "slave_repl_offset",
+            "master_link_down_since_seconds",
+            "slave_priority",
+            "slave_read_only",
+            "replica_announced",
+            "connected_slaves",
+        ],
+        "{info}"
+    );
+    assert!(info.contains(&format!("master_port:{port}\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:-1")));
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut r).expect("role");
+    assert_eq!(role.len(), 5);
+    assert!(matches!(text(role[3].clone()).as_str(), "connect" | "connecting"), "{role:?}");
+    assert_eq!(text(role[4].clone()), "-1");
+}
