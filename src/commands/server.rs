@@ -745,6 +745,8 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     let mut f = String::new();
     if info.monitor.load(Ordering::Relaxed) {
         f.push('O');
+    } else if shared.replica.is_master_client(info.id) {
+        f.push('M');
     }
     if info.is_pubsub() {
         f.push('P');

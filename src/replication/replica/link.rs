@@ -121,6 +121,8 @@ impl Conn<'_> {
         if self.info.as_ref().is_some_and(|i| i.kill.load(Ordering::Relaxed)) {
             return Err(End::Failed("connection killed by CLIENT KILL".into()));
         }
+        // CONFIG SET replica-ignore-maxmemory takes effect within a tick.
+        s.engine.set_replica(true, s.config().replica_ignore_maxmemory);
         if self.last_io.elapsed() > self.timeout() {
             return Err(End::Failed("timeout: no data nor PING received".into()));
         }
