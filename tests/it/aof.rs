@@ -56,7 +56,7 @@ fn dump(p: &Proc) -> BTreeMap<(usize, Vec<u8>), String> {
 
 /// [`dump`] without the memcached part (for redis-server); its lines end in a space where
 /// `dump`'s flags would be.
-fn dump_keys(p: &Proc, with_flags: bool) -> BTreeMap<(usize, Vec<u8>), String> {
+pub(crate) fn dump_keys(p: &Proc, with_flags: bool) -> BTreeMap<(usize, Vec<u8>), String> {
     let mut con = p.redis_client();
     let mut mc = with_flags.then(|| p.mc());
     let mut out = BTreeMap::new();
@@ -125,7 +125,7 @@ fn mc_cmd(p: &Proc, text: &str) -> String {
 
 /// Writes one of everything the AOF must rebuild: every type, every kind of TTL, the
 /// commands logged as something else, a transaction, other databases, memcached items.
-fn write_everything(p: &Proc) {
+pub(crate) fn write_everything(p: &Proc) {
     let mut c = p.redis_client();
     let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis()
         + 3_600_000)

@@ -23,6 +23,7 @@ mod persist;
 mod prometheus;
 mod pubsub;
 mod redis_cli;
+mod replication_primary;
 mod resp;
 mod systemd;
 mod util;
