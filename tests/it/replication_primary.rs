@@ -188,7 +188,7 @@ fn a_cut_link_continues_with_a_partial_resync() {
 
 #[test]
 fn wait_and_min_replicas_to_write() {
-    let primary = cachette(&["--repl-diskless-sync-delay", "0"]);
+    let (primary, metrics_port) = crate::metrics::start(&["--repl-diskless-sync-delay", "0"]);
     let mut c = primary.redis_client();
     // No replica: WAIT 0 answers at once, WAIT 1 times out with 0.
     assert_eq!(q(&mut c, &["WAIT", "0", "0"]), redis::Value::Int(0));
@@ -220,4 +220,19 @@ fn wait_and_min_replicas_to_write() {
     q(&mut c, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
     let mut r = replica.proc.redis_client();
     assert_eq!(q(&mut r, &["GET", "k"]), redis::Value::BulkString(b"v".to_vec()));
+    // The replication metrics, under cachette's and redis_exporter's names.
+    let (_, body) = crate::metrics::get(metrics_port, "/metrics");
+    let port = replica.proc.port.to_string();
+    for needle in [
+        "cachette_replication_role{role=\"master\"} 1",
+        "cachette_replication_connected_replicas 1",
+        "redis_connected_slaves 1",
+        "redis_instance_info{role=\"master\"",
+        "cachette_replication_full_syncs_total 1",
+    ] {
+        assert!(body.contains(needle), "{needle} not in:\n{body}");
+    }
+    let offset = format!("cachette_replication_replica_offset_bytes{{replica=\"127.0.0.1:{port}\",state=\"online\"}}");
+    assert!(body.contains(&offset), "{offset} not in:\n{body}");
+    assert!(body.contains("cachette_replication_offset_bytes "), "{body}");
 }
