@@ -745,6 +745,8 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     let mut f = String::new();
     if info.monitor.load(Ordering::Relaxed) {
         f.push('O');
+    } else if shared.repl.is_replica(info.id) {
+        f.push('S');
     }
     if info.is_pubsub() {
         f.push('P');

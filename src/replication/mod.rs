@@ -155,6 +155,8 @@ pub struct Repl {
     writes_refused: AtomicBool,
     /// Someone waits in WAIT: the thread asks replicas for an ACK.
     pub(crate) getack_wanted: AtomicBool,
+    /// See [`Repl::apply_gate`].
+    apply_gate: Mutex<()>,
 }
 
 /// The error of a write refused by `min-replicas-to-write`.
@@ -178,6 +180,7 @@ impl Default for Repl {
             sync_partial_err: AtomicU64::new(0),
             writes_refused: AtomicBool::new(false),
             getack_wanted: AtomicBool::new(false),
+            apply_gate: Mutex::new(()),
         }
     }
 }
@@ -222,6 +225,15 @@ impl Repl {
         ids.second_repl_offset = offset as i64 + 1;
         drop(ids);
         shared.engine.feed.set_upstream(false);
+    }
+
+    /// Held by a replica's apply loop around applying a chunk of its primary's stream *and*
+    /// proxying those bytes ([`crate::engine::effects::Feed::proxy`]); a full sync of a
+    /// sub-replica takes it before it locks the shards to fork. Without it a snapshot could
+    /// hold a command whose bytes are not yet in the stream, and the sub-replica would apply it
+    /// twice. Order: this gate, then shard locks.
+    pub fn apply_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        lock(&self.apply_gate)
     }
 
     /// The attached replicas.
