@@ -236,3 +236,39 @@ fn wait_and_min_replicas_to_write() {
     assert!(body.contains(&offset), "{offset} not in:\n{body}");
     assert!(body.contains("cachette_replication_offset_bytes "), "{body}");
 }
+
+/// A replica that falls behind past `client-output-buffer-limit replica` is dropped; when it
+/// comes back, what it missed is no longer in a small backlog, so it gets a full sync (and the
+/// partial attempt is counted as refused).
+#[test]
+fn a_replica_past_its_output_limit_and_the_backlog_resynchronises_in_full() {
+    let primary = cachette(&["--repl-diskless-sync-delay", "0", "--repl-backlog-size", "16kb"]);
+    let mut c = primary.redis_client();
+    let Some(replica) = Replica::start(&primary) else { return };
+    write_everything(&primary);
+    wait_synced(&mut c, 1);
+    q(&mut c, &["CONFIG", "SET", "client-output-buffer-limit", "replica 256kb 0 0"]);
+    let pid = replica.proc.pid() as libc::pid_t;
+    // SAFETY: kill(2) on the replica process this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // Far more than the socket buffers and the limit can hold.
+    let value = "x".repeat(10_000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut round = 0;
+    while info_field(&mut c, "replication", "connected_slaves") != "0" {
+        assert!(Instant::now() < deadline, "the replica was not dropped: {}", info_of(&mut c));
+        let mut pipe = redis::pipe();
+        for i in 0..200 {
+            pipe.cmd("SET").arg(format!("big:{round}:{i}")).arg(&value).ignore();
+        }
+        pipe.query::<()>(&mut c).expect("pipeline");
+        round += 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_synced(&mut c, 1);
+    assert_same_data(&primary, &replica.proc);
+    assert_eq!(info_field(&mut c, "stats", "sync_full"), "2", "{}", replica.log());
+    assert_eq!(info_field(&mut c, "stats", "sync_partial_err"), "1", "{}", replica.log());
+    assert_eq!(info_field(&mut c, "replication", "repl_backlog_size"), "16384");
+}
