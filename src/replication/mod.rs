@@ -16,6 +16,12 @@
 //! counters — and INFO's `# Replication` section. `master_repl_offset` is the replication
 //! stream's offset kept by the feed ([`crate::engine::effects::Feed::repl_offset`]).
 //!
+//! memcached flags: a memcached item with flags other than 0 is streamed as `SET` plus
+//! cachette's `MCFLAGS key flags` (the AOF's effect, so a cachette replica keeps the flags). A
+//! redis-server replica does not know MCFLAGS: it answers the error into the void, logs it,
+//! and goes on with the item stored without its flags. Items with flags 0 (most clients' plain
+//! strings) are plain `SET`s and replicate to redis-server without a word.
+//!
 //! The replica side (REPLICAOF, loading a snapshot, applying the stream) lives in `replica.rs`
 //! and uses the feed's replica API: `Feed::reset_replication` after a full sync,
 //! `Feed::proxy` for the primary's bytes, `effects::applying_from_master` around applied
