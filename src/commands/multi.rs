@@ -269,13 +269,17 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
             continue;
         }
         super::call(ctx.shared, ctx.session, q.spec, &argv, &mut *ctx.out.out, ctx.now);
-        if ctx.session.block.take().is_some() {
+        if let Some(blocked) = ctx.session.block.take() {
             // Inside a transaction a blocking command that finds nothing answers at once, as
             // if its timeout had passed; redis-server's BLMOVE and BRPOPLPUSH answer a null
-            // bulk there (a null array on a real timeout).
+            // bulk there (a null array on a real timeout), WAIT the replicas that acknowledged.
             let mut enc = Encoder::new(&mut *ctx.out.out, ctx.session.version);
-            match q.spec.name {
-                "blmove" | "brpoplpush" => enc.null(),
+            match (blocked.on_timeout, q.spec.name) {
+                (super::TimeoutReply::Replicas(offset), _) => {
+                    ctx.shared.repl.cancel_wait(ctx.session.info.id);
+                    enc.int(ctx.shared.repl.acked(offset) as i64);
+                }
+                (_, "blmove" | "brpoplpush") => enc.null(),
                 _ => enc.null_array(),
             }
         }

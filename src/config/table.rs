@@ -640,7 +640,7 @@ pub static DIRECTIVES: &[Directive] = &[
         kind: Kind::Bool,
         default: DefaultValue::Literal("no"),
         mutable: true,
-        doc: "Accepted only as 'no' (a replication setting; cachette has no replication yet)",
+        doc: "Accepted only as 'no' (cachette's replication syncs leave no snapshot file to delete)",
         access: Access::Pinned("no"),
     },
     Directive {

@@ -564,6 +564,54 @@ mod tests {
     }
 
     #[test]
+    fn the_replication_stream_has_its_own_cursor_and_proxies_verbatim() {
+        let feed = Feed::default();
+        feed.emit(0, &[b"DEL", b"k"]);
+        assert_eq!(feed.repl_offset(), 0, "nothing before a replica attaches");
+        feed.start_replication(1 << 20);
+        feed.emit(2, &[b"DEL", b"k"]);
+        let mut out = Vec::new();
+        assert_eq!(feed.drain_replication(&mut out), Some(0));
+        let first = b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n".to_vec();
+        assert_eq!(out, first);
+        assert_eq!(feed.repl_offset(), first.len() as u64);
+        let mut aof = Vec::new();
+        feed.take(&mut aof);
+        assert!(aof.is_empty(), "the AOF is off: nothing pending for it");
+        // The AOF turning on starts its own cursor; the replication stream keeps db 2.
+        feed.set_enabled(true);
+        feed.emit(2, &[b"DEL", b"j"]);
+        feed.take(&mut aof);
+        assert!(aof.starts_with(b"*2\r\n$6\r\nSELECT"), "the AOF gets its SELECT");
+        out.clear();
+        assert_eq!(feed.drain_replication(&mut out), Some(first.len() as u64));
+        assert_eq!(out, b"*2\r\n$3\r\nDEL\r\n$1\r\nj\r\n".to_vec(), "no SELECT: still db 2");
+        // Applying from a primary: AOF only. Following one: proxied bytes only.
+        applying_from_master(true);
+        feed.emit(2, &[b"DEL", b"x"]);
+        applying_from_master(false);
+        feed.set_upstream(true);
+        feed.emit(2, &[b"DEL", b"y"]);
+        feed.proxy(b"*1\r\n$4\r\nPING\r\n");
+        out.clear();
+        feed.drain_replication(&mut out);
+        assert_eq!(out, b"*1\r\n$4\r\nPING\r\n".to_vec());
+        aof.clear();
+        feed.take(&mut aof);
+        assert_eq!(aof.len(), 2 * b"*2\r\n$3\r\nDEL\r\n$1\r\nx\r\n".len());
+        // The backlog holds the whole stream so far.
+        let mut all = Vec::new();
+        assert_eq!(feed.with_backlog(|b| b.copy_from(0, &mut all)), Some(true));
+        assert_eq!(all.len() as u64, feed.repl_offset());
+        // Promoted: its own effects enter the stream again, after a SELECT.
+        feed.set_upstream(false);
+        feed.emit(2, &[b"DEL", b"z"]);
+        out.clear();
+        feed.drain_replication(&mut out);
+        assert!(out.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n"));
+    }
+
+    #[test]
     fn a_command_logs_its_line_once_or_its_rewrites() {
         let feed = Feed::default();
         feed.set_enabled(true);

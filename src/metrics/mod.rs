@@ -163,6 +163,84 @@ struct Snapshot {
     /// AOF bytes while the AOF is on.
     aof_size: Option<u64>,
     maxclients: u64,
+    repl: ReplSnapshot,
+}
+
+/// What INFO replication says, for the replication metrics.
+struct ReplSnapshot {
+    master: bool,
+    replicas: Vec<crate::replication::ReplicaView>,
+    offset: u64,
+    /// (first byte offset, bytes held) while the backlog exists.
+    backlog: Option<(u64, u64)>,
+    backlog_size: u64,
+    sync_full: u64,
+    sync_partial_ok: u64,
+    sync_partial_err: u64,
+    now_ms: u64,
+}
+
+impl ReplSnapshot {
+    fn take(sh: &Shared) -> ReplSnapshot {
+        let feed = &sh.engine.feed;
+        ReplSnapshot {
+            master: sh.repl.is_master(),
+            replicas: sh.repl.replicas(),
+            offset: feed.repl_offset(),
+            backlog: feed.with_backlog(|b| (b.start() + 1, b.histlen() as u64)),
+            backlog_size: sh.config().repl_backlog_size as u64,
+            sync_full: load(&sh.repl.sync_full),
+            sync_partial_ok: load(&sh.repl.sync_partial_ok),
+            sync_partial_err: load(&sh.repl.sync_partial_err),
+            now_ms: crate::server::unix_ms(),
+        }
+    }
+
+    fn lag(&self, r: &crate::replication::ReplicaView) -> f64 {
+        (self.now_ms.saturating_sub(r.ack_ms) / 1000) as f64
+    }
+
+    fn cachette(&self) {
+        let role = if self.master { "master" } else { "replica" };
+        gauge!("cachette_replication_role", "role" => role).set(1.0);
+        gauge!("cachette_replication_connected_replicas").set(self.replicas.len() as f64);
+        gauge!("cachette_replication_offset_bytes").set(self.offset as f64);
+        gauge!("cachette_replication_backlog_size_bytes").set(self.backlog_size as f64);
+        gauge!("cachette_replication_backlog_active").set(f64::from(u8::from(self.backlog.is_some())));
+        gauge!("cachette_replication_backlog_history_bytes").set(self.backlog.map_or(0, |b| b.1) as f64);
+        counter!("cachette_replication_full_syncs_total").absolute(self.sync_full);
+        counter!("cachette_replication_partial_syncs_total", "result" => "ok").absolute(self.sync_partial_ok);
+        counter!("cachette_replication_partial_syncs_total", "result" => "err").absolute(self.sync_partial_err);
+        for r in &self.replicas {
+            let labels = [Label::new("replica", format!("{}:{}", r.ip, r.port)), Label::new("state", r.state.name())];
+            gauge!("cachette_replication_replica_offset_bytes", labels.iter()).set(r.ack_offset as f64);
+            gauge!("cachette_replication_replica_lag_seconds", labels.iter()).set(self.lag(r));
+        }
+    }
+
+    /// redis_exporter's names.
+    fn redis(&self) {
+        let role = if self.master { "master" } else { "slave" };
+        gauge!("redis_instance_info", "role" => role, "redis_mode" => "standalone").set(1.0);
+        gauge!("redis_connected_slaves").set(self.replicas.len() as f64);
+        gauge!("redis_master_repl_offset").set(self.offset as f64);
+        gauge!("redis_replication_backlog_bytes").set(self.backlog_size as f64);
+        gauge!("redis_repl_backlog_is_active").set(f64::from(u8::from(self.backlog.is_some())));
+        gauge!("redis_repl_backlog_first_byte_offset").set(self.backlog.map_or(0, |b| b.0) as f64);
+        gauge!("redis_repl_backlog_history_bytes").set(self.backlog.map_or(0, |b| b.1) as f64);
+        counter!("redis_sync_full_total").absolute(self.sync_full);
+        counter!("redis_sync_partial_ok_total").absolute(self.sync_partial_ok);
+        counter!("redis_sync_partial_err_total").absolute(self.sync_partial_err);
+        for r in &self.replicas {
+            let labels = [
+                Label::new("slave_ip", r.ip.clone()),
+                Label::new("slave_port", r.port.to_string()),
+                Label::new("slave_state", r.state.name()),
+            ];
+            gauge!("redis_connected_slave_offset_bytes", labels.iter()).set(r.ack_offset as f64);
+            gauge!("redis_connected_slave_lag_seconds", labels.iter()).set(self.lag(r));
+        }
+    }
 }
 
 impl Snapshot {
@@ -214,6 +292,7 @@ impl Snapshot {
             dirty: load(&st.dirty),
             dbs,
             maxclients: sh.config().maxclients as u64,
+            repl: ReplSnapshot::take(sh),
         }
     }
 
@@ -247,6 +326,7 @@ impl Snapshot {
         gauge!("cachette_bgsave_in_progress").set(f64::from(u8::from(self.bgsave_running)));
         gauge!("cachette_loading").set(f64::from(u8::from(self.loading)));
         gauge!("cachette_aof_size_bytes").set(self.aof_size.unwrap_or(0) as f64);
+        self.repl.cachette();
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", db.to_string())];
             gauge!("cachette_db_keys", label.iter()).set(keys as f64);
@@ -304,6 +384,7 @@ impl Snapshot {
         if let Some(size) = self.aof_size {
             gauge!("redis_aof_current_size_bytes").set(size as f64);
         }
+        self.repl.redis();
         for &(db, keys, vol) in &self.dbs {
             let label = [Label::new("db", format!("db{db}"))];
             gauge!("redis_db_keys", label.iter()).set(keys as f64);

@@ -16,6 +16,12 @@
 //! counters — and INFO's `# Replication` section. `master_repl_offset` is the replication
 //! stream's offset kept by the feed ([`crate::engine::effects::Feed::repl_offset`]).
 //!
+//! memcached flags: a memcached item with flags other than 0 is streamed as `SET` plus
+//! cachette's `MCFLAGS key flags` (the AOF's effect, so a cachette replica keeps the flags). A
+//! redis-server replica does not know MCFLAGS: it answers the error into the void, logs it,
+//! and goes on with the item stored without its flags. Items with flags 0 (most clients' plain
+//! strings) are plain `SET`s and replicate to redis-server without a word.
+//!
 //! The replica side (REPLICAOF, loading a snapshot, applying the stream) lives in `replica.rs`
 //! and uses the feed's replica API: `Feed::reset_replication` after a full sync,
 //! `Feed::proxy` for the primary's bytes, `effects::applying_from_master` around applied
@@ -156,6 +162,8 @@ pub struct Repl {
     writes_refused: AtomicBool,
     /// Someone waits in WAIT: the thread asks replicas for an ACK.
     pub(crate) getack_wanted: AtomicBool,
+    /// See [`Repl::apply_gate`].
+    apply_gate: Mutex<()>,
 }
 
 /// The error of a write refused by `min-replicas-to-write`.
@@ -179,6 +187,7 @@ impl Default for Repl {
             sync_partial_err: AtomicU64::new(0),
             writes_refused: AtomicBool::new(false),
             getack_wanted: AtomicBool::new(false),
+            apply_gate: Mutex::new(()),
         }
     }
 }
@@ -223,6 +232,15 @@ impl Repl {
         ids.second_repl_offset = offset as i64 + 1;
         drop(ids);
         shared.engine.feed.set_upstream(false);
+    }
+
+    /// Held by a replica's apply loop around applying a chunk of its primary's stream *and*
+    /// proxying those bytes ([`crate::engine::effects::Feed::proxy`]); a full sync of a
+    /// sub-replica takes it before it locks the shards to fork. Without it a snapshot could
+    /// hold a command whose bytes are not yet in the stream, and the sub-replica would apply it
+    /// twice. Order: this gate, then shard locks.
+    pub fn apply_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        lock(&self.apply_gate)
     }
 
     /// The attached replicas.

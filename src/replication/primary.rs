@@ -80,6 +80,7 @@ pub fn start(shared: Arc<Shared>) -> io::Result<()> {
         chunk: Vec::new(),
         last_ping: unix_ms(),
         no_replicas_since: unix_ms(),
+        last_newline: unix_ms(),
         args: cachette_resp::Args::new(),
     };
     std::thread::Builder::new().name("cachette-repl".into()).spawn(move || p.run())?;
@@ -146,6 +147,8 @@ struct Primary {
     last_ping: u64,
     /// Unix ms since when no replica is attached (repl-backlog-ttl).
     no_replicas_since: u64,
+    /// Unix ms of the last keep-alive newline to replicas waiting for their snapshot.
+    last_newline: u64,
     args: cachette_resp::Args,
 }
 
@@ -416,6 +419,17 @@ impl Primary {
                 r.dead = true;
             }
         }
+        if now.saturating_sub(self.last_newline) >= 1000 {
+            self.last_newline = now;
+            // A replica waiting for its snapshot hears a newline every second, as Redis sends
+            // it, so its repl-timeout does not fire while a long save runs (never while a
+            // diskless child owns the socket).
+            for (_, r) in self.replicas.iter_mut() {
+                if matches!(r.phase, Phase::Waiting { .. } | Phase::Child { tmp: Some(_), .. }) {
+                    r.pre.push(b'\n');
+                }
+            }
+        }
         let feed = &self.shared.engine.feed;
         if !self.replicas.is_empty() {
             self.no_replicas_since = now;
@@ -462,6 +476,7 @@ impl Primary {
         let psync = r.psync;
         let parent = std::process::id();
         let feed = &shared.engine.feed;
+        let gate = shared.repl.apply_gate();
         let mut locked = shared.engine.lock_all();
         let offset = feed.repl_offset();
         feed.replication_reselect();
@@ -492,6 +507,7 @@ impl Primary {
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }
         drop(locked);
+        drop(gate);
         if pid < 0 {
             log(LogLevel::Warning, &format!("Can't fork for replica sync: {}", io::Error::last_os_error()));
             r.dead = true;
@@ -540,15 +556,7 @@ impl Primary {
                 // The child wrote into the socket in blocking mode; the flag is the socket's,
                 // shared with us: make it non-blocking again.
                 set_nonblocking(r.stream.as_raw_fd());
-                log(
-                    LogLevel::Notice,
-                    &format!(
-                        "Diskless sync to replica {}:{} done, streaming from offset {}",
-                        r.ip(),
-                        r.hello.port,
-                        r.next
-                    ),
-                );
+                log(LogLevel::Notice, &format!("Synchronization with replica {}:{} succeeded", r.ip(), r.hello.port));
                 r.phase = Phase::Online;
                 r.ack_ms = unix_ms();
                 true

@@ -23,6 +23,7 @@ mod persist;
 mod prometheus;
 mod pubsub;
 mod redis_cli;
+mod replication_primary;
 mod replication_replica;
 mod resp;
 mod systemd;

@@ -20,7 +20,7 @@ fn http(port: u16, request: &[u8]) -> (String, String) {
     (head.lines().next().unwrap_or("").to_string(), body.to_string())
 }
 
-fn get(port: u16, path: &str) -> (String, String) {
+pub(crate) fn get(port: u16, path: &str) -> (String, String) {
     http(port, format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
 }
 
@@ -32,7 +32,7 @@ fn sample(body: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("{series} not in:\n{body}"))
 }
 
-fn start(extra: &[&str]) -> (util::Proc, u16) {
+pub(crate) fn start(extra: &[&str]) -> (util::Proc, u16) {
     for _ in 0..5 {
         let port = util::free_port();
         let mut args = vec!["--metrics-port".to_string(), port.to_string()];

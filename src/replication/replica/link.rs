@@ -424,6 +424,8 @@ fn full_sync(conn: &mut Conn<'_>, replid: &str, offset: i64) -> R<()> {
     );
     let path = temp_path(shared);
     let received = receive(conn, &payload, &path);
+    // No sub-replica snapshot between the new data and the new offset.
+    let gate = shared.repl.apply_gate();
     let received = received.and_then(|()| {
         load(shared, &path).map_err(End::Failed)?;
         Ok(())
@@ -441,6 +443,7 @@ fn full_sync(conn: &mut Conn<'_>, replid: &str, offset: i64) -> R<()> {
     });
     let offset_u = u64::try_from(offset).unwrap_or(0);
     shared.engine.feed.reset_replication(offset_u, shared.config().repl_backlog_size, true);
+    drop(gate);
     super::disconnect_sub_replicas(shared);
     {
         let mut g = r.lock();
@@ -612,6 +615,9 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
     let mut counted = conn.unread().len();
     read += counted as i64;
     loop {
+        // A snapshot for a sub-replica waits while commands are applied and not yet proxied,
+        // so its data and its offset agree (see `Repl::apply_gate`).
+        let gate = shared.repl.apply_gate();
         loop {
             let buf = conn.unread();
             if buf.is_empty() {
@@ -658,6 +664,7 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
                 g.stream_db = session.db;
             }
         }
+        drop(gate);
         if last_ack.elapsed() >= Duration::from_secs(1) {
             send_ack(conn, processed)?;
             last_ack = Instant::now();
