@@ -28,9 +28,6 @@ fn replicaof(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         ctx.out.ok();
         return Ok(());
     }
-    if ctx.session.master {
-        return Err(CmdError::err("ERR Command is not valid when client is a replica."));
-    }
     let port = crate::types::string::parse_i64(argv.get(2))
         .and_then(|p| u16::try_from(p).ok())
         .ok_or_else(|| CmdError::err("ERR Invalid master port"))?;

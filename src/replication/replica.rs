@@ -225,7 +225,7 @@ pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
     shared.config_mut().replicaof = master.as_ref().map(|(h, p)| format!("{h} {p}")).unwrap_or_default();
     match (&was, &master) {
         (_, Some((h, p))) => log(LogLevel::Notice, &format!("Connecting to MASTER {h}:{p}")),
-        (Some(_), None) => log(LogLevel::Notice, "MASTER MODE enabled (user request from 'id=?')"),
+        (Some(_), None) => log(LogLevel::Notice, "MASTER MODE enabled (user request)"),
         (None, None) => {}
     }
     r.changed.notify_all();

@@ -435,7 +435,12 @@ fn full_sync(conn: &mut Conn<'_>, replid: &str, offset: i64) -> R<()> {
     }
     received?;
     // This server now holds the master's history up to `offset`: its ids are the master's,
-    // and its own replicas start over from this snapshot.
+    // and its own replicas start over from this snapshot. Under the state's lock, so that a
+    // REPLICAOF that came during the load (and may have promoted this server) wins.
+    let mut g = r.lock();
+    if g.generation != conn.generation {
+        return Err(End::Stopped);
+    }
     shared.repl.set_ids(crate::replication::Ids {
         replid: replid.to_owned(),
         replid2: "0".repeat(40),
@@ -444,15 +449,15 @@ fn full_sync(conn: &mut Conn<'_>, replid: &str, offset: i64) -> R<()> {
     let offset_u = u64::try_from(offset).unwrap_or(0);
     shared.engine.feed.reset_replication(offset_u, shared.config().repl_backlog_size, true);
     drop(gate);
-    super::disconnect_sub_replicas(shared);
     {
-        let mut g = r.lock();
         g.cached = true;
         // The master SELECTs before its first command after a snapshot.
         g.stream_db = 0;
         g.processed = offset;
         g.read = offset;
     }
+    drop(g);
+    super::disconnect_sub_replicas(shared);
     // The keyspace changed under the AOF: it must be rebuilt from it (redis-server restarts
     // its AOF after a sync the same way).
     if shared.aof.size().is_some() {
