@@ -359,3 +359,38 @@ fn info_and_role_describe_the_link() {
     assert!(matches!(text(role[3].clone()).as_str(), "connect" | "connecting"), "{role:?}");
     assert_eq!(text(role[4].clone()), "-1");
 }
+
+#[test]
+fn a_cachette_replica_resumes_partially_after_client_kill_and_sigstop() {
+    let a = cachette(&["--repl-diskless-sync-delay", "0"]);
+    write_batch(&a, 0);
+    let b = replica_of(&a, &[]);
+    crate::aof::write_everything(&a);
+    converges_with_flags(&a, &b);
+    // The master link shows as flag M on the replica; the replica as flag S on the primary.
+    let list = text(q(&mut b.redis_client(), &["CLIENT", "LIST"]));
+    assert!(list.lines().any(|l| l.contains(" flags=M ")), "{list}");
+    let list = text(q(&mut a.redis_client(), &["CLIENT", "LIST"]));
+    let id = list
+        .lines()
+        .find(|l| l.contains(" flags=S "))
+        .and_then(|l| l.strip_prefix("id="))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no replica in {list}"))
+        .to_owned();
+    assert_eq!(reply(&mut a.redis_client(), &["CLIENT", "KILL", "ID", &id]), "1");
+    write_batch(&a, 1);
+    converges_with_flags(&a, &b);
+    assert_eq!(stat(&a, "stats", "sync_partial_ok"), "1");
+
+    // The replica process stopped for a while, then continued: it catches up.
+    // SAFETY: kill(2) on a child we own; no memory effects.
+    unsafe { libc::kill(b.pid() as libc::pid_t, libc::SIGSTOP) };
+    write_batch(&a, 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: as above.
+    unsafe { libc::kill(b.pid() as libc::pid_t, libc::SIGCONT) };
+    write_batch(&a, 3);
+    converges_with_flags(&a, &b);
+    assert_eq!(stat(&a, "stats", "sync_full"), "1", "never a second full sync");
+}
