@@ -243,6 +243,14 @@ impl Repl {
         lock(&self.apply_gate)
     }
 
+    /// True when nobody holds the apply gate: for a caller that already holds every shard
+    /// (SAVE, BGSAVE), which may not wait for the gate without inverting the order above.
+    /// Idle then means no command is applied but not yet proxied, and none can be until the
+    /// shards are released.
+    pub fn apply_gate_idle(&self) -> bool {
+        !matches!(self.apply_gate.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+    }
+
     /// The attached replicas.
     pub fn replicas(&self) -> Vec<ReplicaView> {
         lock(&self.replicas).clone()

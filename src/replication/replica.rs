@@ -260,13 +260,14 @@ pub struct SavedPosition {
 
 /// The position to record in a snapshot taken now (the caller holds every shard): a replica's
 /// in its master's stream, so that after a restart it can continue with a partial resync.
-/// None on a master, and on a replica that holds no master's history yet.
-///
-/// The replication thread proxies a command's bytes just after its shard locks drop, so a
-/// snapshot taken in that instant records the offset before the command although its data
-/// holds it: the command is then applied twice after a restart (harmless for all but
-/// non-idempotent commands such as INCR).
+/// None on a master, on a replica that holds no master's history yet, and in the rare instant
+/// a command from the master has been applied but its bytes not yet proxied (the apply gate is
+/// held): the data and the offset could disagree, so that snapshot asks for a full sync after
+/// a restart rather than apply a command twice.
 pub fn saved_position(shared: &Shared) -> Option<SavedPosition> {
+    if !shared.replica.is_replica() || !shared.repl.apply_gate_idle() {
+        return None;
+    }
     let g = shared.replica.lock();
     if g.master.is_none() || !g.cached {
         return None;

@@ -620,14 +620,14 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
     let mut counted = conn.unread().len();
     read += counted as i64;
     loop {
-        // A snapshot for a sub-replica waits while commands are applied and not yet proxied,
-        // so its data and its offset agree (see `Repl::apply_gate`).
-        let gate = shared.repl.apply_gate();
         loop {
             let buf = conn.unread();
             if buf.is_empty() {
                 break;
             }
+            // Held from applying a command to proxying it, so a snapshot's data and offset
+            // agree (see `Repl::apply_gate`); per command, so snapshots seldom meet it.
+            let _gate = shared.repl.apply_gate();
             let n = match resp::parse_request(buf, &limits, &mut args) {
                 Ok(resp::Status::Complete(n)) => n,
                 Ok(resp::Status::Incomplete) => break,
@@ -669,7 +669,6 @@ fn apply_stream(conn: &mut Conn<'_>, offset: i64) -> R<()> {
                 g.stream_db = session.db;
             }
         }
-        drop(gate);
         if last_ack.elapsed() >= Duration::from_secs(1) {
             send_ack(conn, processed)?;
             last_ack = Instant::now();
