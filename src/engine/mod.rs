@@ -786,6 +786,27 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_hides_expired_keys_but_leaves_their_removal_to_the_master() {
+        let e = Engine::new(2);
+        let k = e.hashed(b"t");
+        e.lock_one(&k).set(0, &k, s("v"), Some(2000), 0, false, 1000);
+        e.set_replica(true, true);
+        assert!(e.lock_one(&k).read(0, &k, 3000).is_none(), "hidden from clients");
+        assert_eq!(e.expire_cycle(3000, 1, std::time::Duration::from_millis(50)), 0, "no active expiry");
+        assert_eq!(e.reclaim_expired(0, 3000), (0, 0));
+        assert_eq!(e.dbsize(0), 1, "still there");
+        assert_eq!(e.stats.expired_keys.load(Ordering::Relaxed), 0);
+        effects::applying_from_master(true);
+        assert!(e.lock_one(&k).read(0, &k, 3000).is_some(), "live to the master's stream");
+        assert!(e.lock_one(&k).delete(0, &k, 3000), "the master's DEL removes it");
+        effects::applying_from_master(false);
+        assert_eq!(e.dbsize(0), 0);
+        assert!(e.ignores_maxmemory());
+        e.set_replica(false, true);
+        assert!(!e.ignores_maxmemory() && !e.is_replica());
+    }
+
+    #[test]
     fn cas_changes_on_every_write() {
         let e = Engine::new(1);
         let k = e.hashed(b"c");

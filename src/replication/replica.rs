@@ -408,3 +408,114 @@ pub fn role_reply(shared: &Shared, out: &mut Encoder<'_>) {
     out.bulk(g.state.name().as_bytes());
     out.int(if g.state == LinkState::Connected { g.processed } else { -1 });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn lines(t: &str) -> Vec<&str> {
+        t.split("\r\n").filter(|l| !l.is_empty()).collect()
+    }
+
+    #[test]
+    fn info_fields_follow_the_link_state_in_redis_order() {
+        let shared = Shared::new(Config::default());
+        let mut t = String::new();
+        info_fields(&shared, &mut t);
+        assert!(t.is_empty(), "a master writes no replica fields");
+
+        assert_eq!(set_master(&shared, Some(("10.0.0.1".into(), 6380))), Outcome::Changed);
+        assert_eq!(set_master(&shared, Some(("10.0.0.1".into(), 6380))), Outcome::Already);
+        info_fields(&shared, &mut t);
+        assert_eq!(
+            lines(&t),
+            [
+                "role:slave",
+                "master_host:10.0.0.1",
+                "master_port:6380",
+                "master_link_status:down",
+                "master_last_io_seconds_ago:-1",
+                "master_sync_in_progress:0",
+                "slave_read_repl_offset:0",
+                "slave_repl_offset:0",
+                "master_link_down_since_seconds:-1",
+                "slave_priority:100",
+                "slave_read_only:1",
+                "replica_announced:1",
+            ]
+        );
+
+        shared.replica.set_state(LinkState::Sync);
+        shared.replica.lock().transfer = Some(Transfer { total: 200, read: 50, last_io_ms: unix_ms() });
+        t.clear();
+        info_fields(&shared, &mut t);
+        let l = lines(&t);
+        assert_eq!(l[5], "master_sync_in_progress:1");
+        assert_eq!(
+            l[8..13],
+            [
+                "master_sync_total_bytes:200",
+                "master_sync_read_bytes:50",
+                "master_sync_left_bytes:150",
+                "master_sync_perc:25.00",
+                "master_sync_last_io_seconds_ago:0",
+            ]
+        );
+
+        shared.replica.set_state(LinkState::Connected);
+        {
+            let mut g = shared.replica.lock();
+            g.last_io_ms = unix_ms();
+            g.processed = 42;
+            g.read = 50;
+        }
+        t.clear();
+        info_fields(&shared, &mut t);
+        let l = lines(&t);
+        assert_eq!(
+            l[3..8],
+            [
+                "master_link_status:up",
+                "master_last_io_seconds_ago:0",
+                "master_sync_in_progress:0",
+                "slave_read_repl_offset:50",
+                "slave_repl_offset:42"
+            ]
+        );
+        assert!(!t.contains("master_link_down_since_seconds"));
+
+        // Down again: the time it went down is counted from now.
+        shared.replica.set_state(LinkState::Connect);
+        t.clear();
+        info_fields(&shared, &mut t);
+        assert!(t.contains("master_link_down_since_seconds:0\r\n"), "{t}");
+    }
+
+    #[test]
+    fn admit_refuses_writes_and_stale_reads_as_configured() {
+        let shared = Shared::new(Config::default());
+        let set = crate::commands::lookup(b"set").expect("set");
+        let get = crate::commands::lookup(b"get").expect("get");
+        let info = crate::commands::lookup(b"info").expect("info");
+        set_master(&shared, Some(("127.0.0.1".into(), 1)));
+        assert!(shared.engine.is_replica());
+        assert_eq!(admit(&shared, set), Err(CmdError::err(READONLY_ERROR)));
+        assert_eq!(admit(&shared, get), Ok(()), "stale data is served by default");
+        shared.config_mut().replica_serve_stale_data = false;
+        assert_eq!(admit(&shared, get), Err(CmdError::err(MASTERDOWN_ERROR)));
+        assert_eq!(admit(&shared, info), Ok(()), "INFO is flagged stale");
+        shared.replica.set_state(LinkState::Connected);
+        assert_eq!(admit(&shared, get), Ok(()));
+        shared.config_mut().replica_read_only = false;
+        assert_eq!(admit(&shared, set), Ok(()));
+        assert_eq!(shared.config().replicaof, "127.0.0.1 1");
+
+        // Promotion: a master again, the old id kept as replid2.
+        let before = shared.repl.ids().replid;
+        assert_eq!(set_master(&shared, None), Outcome::Changed);
+        assert!(!shared.replica.is_replica() && !shared.engine.is_replica());
+        assert_eq!(shared.repl.ids().replid2, before);
+        assert_eq!(shared.config().replicaof, "");
+    }
+}
