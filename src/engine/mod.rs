@@ -269,6 +269,12 @@ impl Engine {
         EXCLUSIVE.with(|e| e.get()) == self.addr()
     }
 
+    /// True while this thread runs a transaction holding every shard (EXEC): it must not wait
+    /// for anything a shard holder may be waiting for.
+    pub fn in_transaction(&self) -> bool {
+        self.exclusive_here()
+    }
+
     /// Lends the parked guards to a command asking for shards `ids`.
     fn lend(&self, ids: Vec<usize>) -> Locked<'_> {
         // Taken twice would mean a handler locking while it already holds a `Locked`: outside

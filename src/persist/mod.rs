@@ -294,8 +294,9 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
         return Err(SaveError::InProgress);
     }
     let mut target = Target::of(&shared.config());
+    let gate = crate::replication::replica::snapshot_gate(shared);
     let mut locked = shared.engine.lock_all();
-    target.repl = crate::replication::replica::saved_position(shared);
+    target.repl = crate::replication::replica::saved_position(shared, gate.is_some());
     let start = Instant::now();
     match write_snapshot(&mut locked, &target, &temp_name(&target.dir, std::process::id()), unix_ms()) {
         Ok(n) => {
@@ -334,8 +335,9 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
         return Err(SaveError::InProgress);
     }
     let mut target = Target::of(&shared.config());
+    let gate = crate::replication::replica::snapshot_gate(shared);
     let mut locked = shared.engine.lock_all();
-    target.repl = crate::replication::replica::saved_position(shared);
+    target.repl = crate::replication::replica::saved_position(shared, gate.is_some());
     let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
     let parent = std::process::id();
     // SAFETY: see the module documentation: every shard lock is held by this thread, the child
@@ -346,6 +348,7 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
         child_main(&mut locked, &target, parent);
     }
     drop(locked);
+    drop(gate);
     let mut s = p.lock();
     s.last_try = unix_ms() / 1000;
     if pid < 0 {

@@ -258,14 +258,26 @@ pub struct SavedPosition {
     pub db: usize,
 }
 
-/// The position to record in a snapshot taken now (the caller holds every shard): a replica's
-/// in its master's stream, so that after a restart it can continue with a partial resync.
-/// None on a master, on a replica that holds no master's history yet, and in the rare instant
-/// a command from the master has been applied but its bytes not yet proxied (the apply gate is
-/// held): the data and the offset could disagree, so that snapshot asks for a full sync after
-/// a restart rather than apply a command twice.
-pub fn saved_position(shared: &Shared) -> Option<SavedPosition> {
-    if !shared.replica.is_replica() || !shared.repl.apply_gate_idle() {
+/// On a replica, the apply gate for a snapshot about to lock every shard (SAVE, BGSAVE), so
+/// that no command from the master is applied but not yet proxied while it is taken: the
+/// snapshot's data and its recorded offset then agree. None on a master, inside a transaction
+/// (which holds the shards already: waiting for the gate there could deadlock with the apply
+/// loop, which takes the gate first) and on the apply thread itself.
+pub fn snapshot_gate(shared: &Shared) -> Option<std::sync::MutexGuard<'_, ()>> {
+    let wait = shared.replica.is_replica()
+        && !shared.engine.in_transaction()
+        && !crate::engine::effects::is_applying_from_master();
+    wait.then(|| shared.repl.apply_gate())
+}
+
+/// The position to record in a snapshot taken now (the caller holds every shard, and the
+/// apply gate when `gated`: see [`snapshot_gate`]): a replica's in its master's stream, so
+/// that after a restart it can continue with a partial resync. None on a master, on a replica
+/// that holds no master's history yet, and, ungated, when a command from the master may be
+/// applied but not yet proxied (the gate is held): the data and the offset could disagree,
+/// so that snapshot asks for a full sync after a restart rather than apply a command twice.
+pub fn saved_position(shared: &Shared, gated: bool) -> Option<SavedPosition> {
+    if !shared.replica.is_replica() || !(gated || shared.repl.apply_gate_idle()) {
         return None;
     }
     let g = shared.replica.lock();
