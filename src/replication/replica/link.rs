@@ -461,7 +461,9 @@ fn full_sync(conn: &mut Conn<'_>, replid: &str, offset: i64) -> R<()> {
     // The keyspace changed under the AOF: it must be rebuilt from it (redis-server restarts
     // its AOF after a sync the same way).
     if shared.aof.size().is_some() {
-        let _ = shared.aof.request_rewrite();
+        if let Err(e) = shared.aof.request_rewrite() {
+            log(LogLevel::Warning, &format!("The AOF could not be rebuilt after the sync ({e}): run BGREWRITEAOF"));
+        }
     }
     Ok(())
 }
