@@ -178,6 +178,8 @@ struct ReplSnapshot {
     sync_partial_ok: u64,
     sync_partial_err: u64,
     now_ms: u64,
+    /// The link to the master, on a replica.
+    link: Option<crate::replication::replica::LinkView>,
 }
 
 impl ReplSnapshot {
@@ -193,6 +195,7 @@ impl ReplSnapshot {
             sync_partial_ok: load(&sh.repl.sync_partial_ok),
             sync_partial_err: load(&sh.repl.sync_partial_err),
             now_ms: crate::server::unix_ms(),
+            link: sh.replica.link_view(),
         }
     }
 
@@ -215,6 +218,12 @@ impl ReplSnapshot {
             let labels = [Label::new("replica", format!("{}:{}", r.ip, r.port)), Label::new("state", r.state.name())];
             gauge!("cachette_replication_replica_offset_bytes", labels.iter()).set(r.ack_offset as f64);
             gauge!("cachette_replication_replica_lag_seconds", labels.iter()).set(self.lag(r));
+        }
+        if let Some(l) = self.link {
+            gauge!("cachette_replication_master_link_up").set(f64::from(u8::from(l.up)));
+            gauge!("cachette_replication_master_last_io_seconds").set(l.last_io_secs as f64);
+            gauge!("cachette_replication_master_sync_in_progress").set(f64::from(u8::from(l.syncing)));
+            gauge!("cachette_replication_applied_offset_bytes").set(l.applied_offset as f64);
         }
     }
 
@@ -239,6 +248,13 @@ impl ReplSnapshot {
             ];
             gauge!("redis_connected_slave_offset_bytes", labels.iter()).set(r.ack_offset as f64);
             gauge!("redis_connected_slave_lag_seconds", labels.iter()).set(self.lag(r));
+        }
+        if let Some(l) = self.link {
+            gauge!("redis_master_link_up").set(f64::from(u8::from(l.up)));
+            gauge!("redis_master_last_io_seconds_ago").set(l.last_io_secs as f64);
+            gauge!("redis_master_sync_in_progress").set(f64::from(u8::from(l.syncing)));
+            gauge!("redis_slave_repl_offset").set(l.applied_offset as f64);
+            gauge!("redis_master_link_down_since_seconds").set(l.down_secs as f64);
         }
     }
 }

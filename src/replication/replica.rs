@@ -165,6 +165,39 @@ impl Replica {
     }
 }
 
+/// The link as the metrics endpoint reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkView {
+    /// The link is up (following the stream).
+    pub up: bool,
+    /// Seconds since the last bytes from the master (-1 while the link is not up).
+    pub last_io_secs: i64,
+    /// A full sync is under way.
+    pub syncing: bool,
+    /// Offset of the last command applied.
+    pub applied_offset: i64,
+    /// Seconds since the link went down (-1: up, or never was).
+    pub down_secs: i64,
+}
+
+impl Replica {
+    /// The link's state, while this server is a replica.
+    pub fn link_view(&self) -> Option<LinkView> {
+        let g = self.lock();
+        g.master.as_ref()?;
+        let now = unix_ms();
+        let secs = |ms: u64| (now.saturating_sub(ms) / 1000) as i64;
+        let up = g.state == LinkState::Connected;
+        Some(LinkView {
+            up,
+            last_io_secs: if up { secs(g.last_io_ms) } else { -1 },
+            syncing: g.state == LinkState::Sync,
+            applied_offset: g.processed,
+            down_secs: if up || g.down_since_ms == 0 { -1 } else { secs(g.down_since_ms) },
+        })
+    }
+}
+
 /// What REPLICAOF did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -139,12 +139,21 @@ fn follows_redis_server(diskless: &str) {
     };
     // What the full sync carries.
     write_batch(&primary, 0);
-    let replica = replica_of(&primary, &[]);
+    let master = format!("127.0.0.1 {}", primary.port);
+    let (replica, metrics_port) = crate::metrics::start(&["--replicaof", &master]);
     // What the stream carries.
     write_batch(&primary, 1);
     write_redis_everything(&primary);
     converges(&primary, &replica);
     assert_eq!(stat(&primary, "stats", "sync_full"), "1");
+    let (_, body) = crate::metrics::get(metrics_port, "/metrics");
+    for line in [
+        "cachette_replication_role{role=\"replica\"} 1",
+        "cachette_replication_master_link_up 1",
+        "redis_master_link_up 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line} in {body}");
+    }
 
     // A key expired on the primary is hidden at once on the replica, but removed only by the
     // primary's DEL.
