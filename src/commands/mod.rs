@@ -394,6 +394,8 @@ pub struct Session {
     pub repl_hello: Option<Box<crate::replication::Hello>>,
     /// Set by PSYNC / SYNC: the worker hands the connection to the replication thread.
     pub handoff: Option<crate::replication::SyncRequest>,
+    /// The replication stream's offset after this client's last write (WAIT waits for it).
+    pub repl_woff: u64,
 }
 
 /// CLIENT REPLY ON / OFF / SKIP.
@@ -429,6 +431,7 @@ impl Session {
             pushes: Vec::new(),
             repl_hello: None,
             handoff: None,
+            repl_woff: 0,
         }
     }
 }
@@ -865,6 +868,8 @@ pub fn call(shared: &Shared, session: &mut Session, spec: &'static Spec, argv: &
     }
     if logged {
         crate::engine::effects::end();
+        // Its effects are in the stream by now (with whatever others appended meanwhile).
+        session.repl_woff = shared.engine.feed.repl_offset();
     }
     // A command that blocked is counted when it is served, as redis-server counts it.
     if session.block.is_none() {

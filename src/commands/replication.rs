@@ -95,10 +95,10 @@ fn wait(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if timeout < 0 {
         return Err(CmdError::err("ERR timeout is negative"));
     }
-    // The offset of everything written so far: a replica that acknowledged it holds this
-    // client's writes (Redis keeps the client's own last write offset; the stream's end is
-    // that or later, so WAIT may wait for a little more, never for less).
-    let offset = ctx.engine().feed.repl_offset();
+    // The stream offset after this client's last write (taken when its command finished, so
+    // it may include a few bytes of other clients' writes: WAIT may wait for a little more
+    // than its own, never for less).
+    let offset = ctx.session.repl_woff;
     let acked = repl.acked(offset);
     if numreplicas <= 0 || acked as i64 >= numreplicas {
         ctx.out.int(acked as i64);

@@ -44,8 +44,9 @@ pub struct Feed {
     offset: AtomicU64,
     /// Bytes ever appended to the replication stream: `master_repl_offset`.
     repl_offset: AtomicU64,
-    /// Set by the first replication append after a drain, so the consumer is woken once per
-    /// batch rather than once per effect.
+    /// The replication consumer is awake (or already woken): appends need not wake it. It
+    /// clears the flag only when it finds nothing undrained and is about to sleep
+    /// ([`Feed::replication_park`]), so under a steady load writers never pay for a wake-up.
     repl_signalled: AtomicBool,
     /// Wakes the replication consumer (installed once by the replication thread).
     repl_waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
@@ -142,8 +143,8 @@ impl Feed {
         if effects.is_empty() {
             return;
         }
-        let mut inner = self.lock();
-        let inner = &mut *inner;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let aof = inner.aof;
         if aof {
             let added = push_effect(&mut inner.pending, &mut inner.db, db, effects);
@@ -157,6 +158,7 @@ impl Feed {
                 wake = !self.repl_signalled.swap(true, Ordering::AcqRel);
             }
         }
+        drop(guard);
         if aof {
             self.arrived.notify_one();
         }
@@ -332,13 +334,25 @@ impl Feed {
     /// `out` (appended). Returns the stream offset at the start of those bytes, or None when
     /// there is no replication stream.
     pub fn drain_replication(&self, out: &mut Vec<u8>) -> Option<u64> {
-        self.repl_signalled.store(false, Ordering::Release);
         let mut inner = self.lock();
         let r = inner.repl.as_mut()?;
         let start = self.repl_offset.load(Ordering::Relaxed) - r.pending.len() as u64;
         r.backlog.append(&r.pending);
         out.append(&mut r.pending);
         Some(start)
+    }
+
+    /// The replication consumer is about to sleep: true when nothing is undrained, and the next
+    /// append will wake it; false when bytes wait (the consumer should come back soon, and
+    /// appends meanwhile stay silent). Clearing the flag under the lock that appends set it
+    /// under means no append is missed.
+    pub fn replication_park(&self) -> bool {
+        let inner = self.lock();
+        if inner.repl.as_ref().is_some_and(|r| !r.pending.is_empty()) {
+            return false;
+        }
+        self.repl_signalled.store(false, Ordering::Release);
+        true
     }
 
     /// Runs `f` on the backlog (under the feed's lock: keep it short).

@@ -116,6 +116,11 @@ struct Replica {
     ibuf: Vec<u8>,
     ack: u64,
     ack_ms: u64,
+    /// After a diskless sync the stream waits for the replica's first ACK: sent right behind
+    /// the EOF mark, it could arrive in the same read as the mark, and a replica that looks
+    /// for the mark at the end of what it read would take the stream for snapshot bytes and
+    /// wait for ever (Redis holds the stream back the same way).
+    stream_on_ack: bool,
     soft_since: Option<u64>,
     dead: bool,
 }
@@ -160,7 +165,16 @@ impl Primary {
                 self.close_all();
                 return;
             }
-            let timeout = if self.replicas.is_empty() { 200 } else { 20 };
+            // Busy (bytes arrived since the last drain): come back in a millisecond, which
+            // batches the stream into few writes and spares writers the wake-up; idle: sleep
+            // until woken (by an append, a hand-over, a WAIT) or the housekeeping tick.
+            let timeout = if !self.shared.engine.feed.replication_park() {
+                1
+            } else if self.replicas.is_empty() {
+                200
+            } else {
+                20
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_millis(timeout))) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log(LogLevel::Warning, &format!("replication poll failed: {e}"));
@@ -238,6 +252,7 @@ impl Primary {
             ibuf: h.input,
             ack: 0,
             ack_ms: now,
+            stream_on_ack: false,
             soft_since: None,
             dead: false,
         };
@@ -352,6 +367,7 @@ impl Primary {
                         if let Some(off) = crate::types::string::parse_u64(self.args.get(data, 2)) {
                             r.ack = r.ack.max(off);
                             r.ack_ms = unix_ms();
+                            r.stream_on_ack = false;
                         }
                     }
                     used += n;
@@ -516,7 +532,7 @@ impl Primary {
         r.next = offset;
         r.obuf.clear();
         r.opos = 0;
-        r.ack = offset;
+        r.ack = 0;
         r.ack_ms = unix_ms();
         let target = if diskless { "replicas sockets" } else { "disk" };
         log(LogLevel::Notice, &format!("Starting BGSAVE for SYNC with target: {target} (pid {pid}, offset {offset})"));
@@ -559,6 +575,7 @@ impl Primary {
                 log(LogLevel::Notice, &format!("Synchronization with replica {}:{} succeeded", r.ip(), r.hello.port));
                 r.phase = Phase::Online;
                 r.ack_ms = unix_ms();
+                r.stream_on_ack = true;
                 true
             }
             Some(t) => {
@@ -635,7 +652,7 @@ impl Primary {
                     r.ack_ms = unix_ms();
                     continue;
                 }
-                Phase::Online => {}
+                Phase::Online if !r.stream_on_ack => {}
                 _ => break,
             }
             if r.opos >= r.obuf.len() {

@@ -54,12 +54,18 @@ impl Replica {
 
 impl Drop for Replica {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("replica log:\n{}", self.log());
+        }
         let _ = std::fs::remove_file(&self.log);
     }
 }
 
-/// Waits until `n` replicas are online and have acknowledged everything written so far.
+/// Waits until `n` replicas are online and have acknowledged everything written so far (by
+/// any client: a write on this connection that changes nothing brings its WAIT offset up to
+/// the stream's end).
 fn wait_synced(con: &mut redis::Connection, n: i64) {
+    let _: i64 = redis::cmd("DEL").arg("repl-test:nothing").query(con).expect("del");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let acked: i64 = redis::cmd("WAIT").arg(n).arg(1000).query(con).expect("wait");
@@ -176,6 +182,7 @@ fn a_cut_link_continues_with_a_partial_resync() {
     // SAFETY: kill(2) on the replica process this test started.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     write_batch(&primary, "stopped", 100);
+    q(&mut c, &["SET", "stopped:mine", "1"]);
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(300).query(&mut c).expect("wait");
     assert_eq!(acked, 0, "a stopped replica acknowledges nothing");
     // SAFETY: as above.
