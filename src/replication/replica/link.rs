@@ -262,6 +262,11 @@ fn follow(shared: &Shared, generation: u64, host: &str, port: u16) -> R<()> {
         }
         Psync::Continue { replid: new_id } => {
             log(LogLevel::Notice, "Successful partial resynchronization with master.");
+            // As after a full sync: a REPLICAOF meanwhile wins.
+            let g = r.lock();
+            if g.generation != generation {
+                return Err(End::Stopped);
+            }
             feed.start_replication(shared.config().repl_backlog_size);
             feed.set_upstream(true);
             let offset = feed.repl_offset() as i64;
@@ -273,6 +278,7 @@ fn follow(shared: &Shared, generation: u64, host: &str, port: u16) -> R<()> {
                     replid2: ids.replid,
                     second_repl_offset: offset + 1,
                 });
+                drop(g);
                 super::disconnect_sub_replicas(shared);
             }
             offset
@@ -287,10 +293,7 @@ fn follow(shared: &Shared, generation: u64, host: &str, port: u16) -> R<()> {
         g.processed = start;
     }
     r.set_state(LinkState::Connected);
-    log(
-        LogLevel::Notice,
-        "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization or finished the full sync; streaming",
-    );
+    log(LogLevel::Notice, &format!("MASTER <-> REPLICA sync: streaming from offset {start}"));
     apply_stream(&mut conn, start)
 }
 
