@@ -15,8 +15,13 @@
 //!
 //! Offsets follow redis-server's: `processed` is the master's stream offset up to the last
 //! command applied (a MULTI … EXEC counts when its EXEC is applied), `read` the offset up to the
-//! last byte received. After a cut the thread asks `PSYNC <master replid> <processed + 1>`, so
-//! a master with the bytes in its backlog answers `+CONTINUE` and sends only the rest.
+//! last byte received. Applied bytes are proxied verbatim into this server's own replication
+//! stream (`Feed::proxy`), so its `master_repl_offset` is `processed` and its replication id
+//! (`Repl` ids) is the master's: sub-replicas see the master's exact offsets (chains), and
+//! after a cut the thread asks `PSYNC <replid> <master_repl_offset + 1>`, so a master with the
+//! bytes in its backlog answers `+CONTINUE` and sends only the rest. The same pair survives a
+//! restart in the snapshot's AUX fields ([`saved_position`]), and a promotion keeps the old id
+//! as `replid2` (PSYNC2), so the other replicas of the old master can continue with this one.
 
 mod link;
 
