@@ -279,3 +279,28 @@ fn a_replica_past_its_output_limit_and_the_backlog_resynchronises_in_full() {
     assert_eq!(info_field(&mut c, "stats", "sync_partial_err"), "1", "{}", replica.log());
     assert_eq!(info_field(&mut c, "replication", "repl_backlog_size"), "16384");
 }
+
+/// `repl-backlog-ttl`: without replicas the backlog goes, and with it the replication id whose
+/// history it held.
+#[test]
+fn the_backlog_is_freed_after_its_ttl_without_replicas() {
+    let primary = cachette(&["--repl-diskless-sync-delay", "0", "--repl-backlog-ttl", "1"]);
+    let mut c = primary.redis_client();
+    assert_eq!(info_field(&mut c, "replication", "repl_backlog_active"), "0");
+    let Some(replica) = Replica::start(&primary) else { return };
+    q(&mut c, &["SET", "k", "v"]);
+    wait_synced(&mut c, 1);
+    assert_eq!(info_field(&mut c, "replication", "repl_backlog_active"), "1");
+    let replid = info_field(&mut c, "replication", "master_replid");
+    let offset: u64 = info_field(&mut c, "replication", "master_repl_offset").parse().expect("offset");
+    assert!(offset > 0);
+    drop(replica);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "replication", "repl_backlog_active") != "0" {
+        assert!(Instant::now() < deadline, "{}", info_of(&mut c));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(info_field(&mut c, "replication", "master_replid"), replid);
+    let after: u64 = info_field(&mut c, "replication", "master_repl_offset").parse().expect("offset");
+    assert!(after >= offset, "the offset goes on");
+}
