@@ -27,6 +27,7 @@ pub mod multi;
 pub mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -528,7 +529,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 16] {
+fn families() -> [&'static [Spec]; 17] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -546,6 +547,7 @@ fn families() -> [&'static [Spec]; 16] {
         introspect::COMMANDS,
         acl::COMMANDS,
         persistence::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

@@ -11,6 +11,9 @@
 //!                             -t/-c/-I/-l, help)
 //! ```
 //!
+//! CONFIG REWRITE (`rewrite.rs`) goes the other way: the table's current values back into the
+//! config file, in place, as redis-server rewrites a redis.conf.
+//!
 //! Start-up is `from_args`: defaults, then the config file, then command-line directives, then
 //! [`Config::validate`]. The result is plain data handed to `server::run`; the server decides how
 //! runtime changes (CONFIG SET on the directives marked mutable) reach its threads.
@@ -23,6 +26,7 @@
 
 mod cli;
 mod file;
+pub mod rewrite;
 mod splitargs;
 mod table;
 
@@ -162,6 +166,20 @@ pub struct Config {
     pub notify_keyspace_events: u32,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
     pub client_output_buffer_limit: [ObufLimit; 3],
+    /// `replica-priority`: how redis-sentinel ranks this server as a failover candidate (lower
+    /// first; 0 never). Only reported (INFO replication `slave_priority`).
+    pub replica_priority: u32,
+    /// `replica-announce-ip`: the address a replica reports to its primary instead of the
+    /// connection's; empty for the connection's.
+    pub replica_announce_ip: String,
+    /// `replica-announce-port`: the port a replica reports to its primary; 0 for `port`.
+    pub replica_announce_port: u16,
+    /// `replica-announced`: whether redis-sentinel should list this replica.
+    pub replica_announced: bool,
+    /// `min-replicas-to-write`: writes are refused with fewer good replicas (0 = off).
+    pub min_replicas_to_write: u32,
+    /// `min-replicas-max-lag`: seconds since its last ACK for a replica to count as good.
+    pub min_replicas_max_lag: u32,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -242,6 +260,12 @@ impl Default for Config {
             users: Vec::new(),
             notify_keyspace_events: 0,
             client_output_buffer_limit: Default::default(),
+            replica_priority: 0,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
+            replica_announced: false,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 0,
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -636,6 +660,12 @@ mod tests {
             users: Vec::new(),
             notify_keyspace_events: 1,
             client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
+            replica_priority: 7,
+            replica_announce_ip: "x".to_owned(),
+            replica_announce_port: 9,
+            replica_announced: false,
+            min_replicas_to_write: 3,
+            min_replicas_max_lag: 4,
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -787,9 +817,17 @@ mod tests {
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
         assert_eq!(
             one("*port"),
-            vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
+            vec![
+                ("port", "6379".into()),
+                ("memcache-port", "11211".into()),
+                ("metrics-port", "9279".into()),
+                ("replica-announce-port", "0".into()),
+                ("slave-announce-port", "0".into())
+            ]
         );
-        assert_eq!(one("*").len(), DIRECTIVES.len());
+        // Aliases are listed under their own names too, as redis-server lists slave-priority.
+        assert_eq!(one("*").len(), DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>());
+        assert_eq!(one("slave-priority"), vec![("slave-priority", "100".into())]);
 
         let mut c = Config::default();
         parse_file_text("bind 127.0.0.1 -::1", &mut c).expect("parses");
@@ -803,7 +841,10 @@ mod tests {
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["port", "memcache-port", "metrics-port", "hz"]);
+        assert_eq!(
+            names,
+            ["port", "memcache-port", "metrics-port", "replica-announce-port", "slave-announce-port", "hz"]
+        );
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {
