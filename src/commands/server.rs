@@ -910,12 +910,13 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if old_form {
         f.addr = Some(argv.get(2));
     } else {
-        // redis-server refuses an odd count before looking at any filter.
-        if argv.len() % 2 != 0 {
-            return Err(CmdError::Syntax);
-        }
         let mut i = 2;
         while i < argv.len() {
+            // As redis-server: filters are read in order, so `TYPE foo ID` is an unknown type
+            // and only a filter missing its value is a syntax error.
+            if i + 1 >= argv.len() {
+                return Err(CmdError::Syntax);
+            }
             let (opt, val) = (argv.get(i), argv.get(i + 1));
             if is(opt, "ID") {
                 let id = crate::types::string::parse_i64(val)

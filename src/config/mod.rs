@@ -434,13 +434,16 @@ impl Config {
     /// Errors follow redis-server 7.0's `configSetCommand`: names are checked first, in order,
     /// and the first unknown, immutable or repeated one is reported (under the spelling the
     /// client used); then values are parsed in order and the first bad one is reported (under
-    /// the directive's canonical name). The caller handles arity (an odd argument count is
+    /// the table's lower-case spelling of the name used: the canonical one or the alias). The caller handles arity (an odd argument count is
     /// `ERR syntax error` in Redis).
     pub fn set_many(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), ConfigError> {
-        let mut chosen: Vec<&'static Directive> = Vec::with_capacity(pairs.len());
+        // (directive, the table spelling the client named it by): redis-server 7.0 keeps an
+        // alias as a config of its own, so a bad value is reported under the alias, and
+        // `min-replicas-to-write 1 min-slaves-to-write 2` is no duplicate (the later one wins).
+        let mut chosen: Vec<(&'static Directive, &'static str)> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             let shown = String::from_utf8_lossy(name);
-            let Some((directive, _)) = lookup(name) else {
+            let Some((directive, spelled)) = lookup(name) else {
                 return Err(ConfigError(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
                 )));
@@ -452,16 +455,16 @@ impl Config {
             if !directive.mutable {
                 return Err(ConfigError::failed(&shown, "can't set immutable config"));
             }
-            if chosen.iter().any(|seen| std::ptr::eq(*seen, directive)) {
+            if chosen.iter().any(|(seen, name)| std::ptr::eq(*seen, directive) && *name == spelled) {
                 return Err(ConfigError::failed(&shown, "duplicate parameter"));
             }
-            chosen.push(directive);
+            chosen.push((directive, spelled));
         }
         // Apply to a copy and swap it in only if everything parsed: CONFIG SET is rare, and a
         // copy makes "all or nothing" trivially true.
         let mut next = self.clone();
-        for (directive, (_, value)) in chosen.iter().zip(pairs) {
-            directive.apply_value(&mut next, value).map_err(|reason| ConfigError::failed(directive.name, &reason))?;
+        for ((directive, spelled), (_, value)) in chosen.iter().zip(pairs) {
+            directive.apply_value(&mut next, value).map_err(|reason| ConfigError::failed(spelled, &reason))?;
         }
         *self = next;
         Ok(())
@@ -885,8 +888,11 @@ mod tests {
             (&[("daemonize", "no")], "daemonize", IMMUTABLE),
             (&[("foo", "1")], "foo", UNKNOWN),
             (&[("timeout", "abc")], "timeout", NOT_INT),
-            // A bad value is reported under the canonical name, not the client's spelling.
+            // A bad value is reported under the canonical name, not the client's spelling...
             (&[("TIMEOUT", "abc")], "timeout", NOT_INT),
+            // ... or under the alias's, as redis-server keeps aliases as configs of their own.
+            (&[("SLAVE-PRIORITY", "abc")], "slave-priority", NOT_INT),
+            (&[("slave-priority", "1"), ("SLAVE-PRIORITY", "2")], "SLAVE-PRIORITY", DUPLICATE),
             (&[("timeout", "-1")], "timeout", INT_RANGE),
             (&[("timeout", "010")], "timeout", NOT_INT),
             (&[("timeout", "+1")], "timeout", NOT_INT),
