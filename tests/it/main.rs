@@ -7,6 +7,7 @@ mod aof;
 mod bad_input;
 mod blocking;
 mod clients;
+mod config_rewrite;
 mod differential;
 mod differential_binary;
 mod docs;
