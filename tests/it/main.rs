@@ -25,5 +25,6 @@ mod prometheus;
 mod pubsub;
 mod redis_cli;
 mod resp;
+mod sentinel;
 mod systemd;
 mod util;
