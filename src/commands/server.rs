@@ -527,6 +527,12 @@ fn command_keys(argv: &Argv<'_>) -> Result<Vec<KeyAndFlags>, CmdError> {
     }
     let args: Vec<&[u8]> = argv.rest(2).collect();
     let keys = match keys_by_specs(s, &args)? {
+        // SORT's STORE key has no key spec redis-server could follow (its spec is `unknown`);
+        // like redis-server, ask the command's own key finder.
+        _ if s.name == "sort" => {
+            let flags = |i: usize| if i == 1 { &["RO", "access"][..] } else { &["OW", "update"][..] };
+            s.all_key_positions(argc, |i| args[i]).into_iter().map(|k| (k, flags(k))).collect()
+        }
         Some(k) if !s.has(MOVABLE_KEYS) || !k.is_empty() => k,
         _ => {
             let flags = super::meta::meta(s.name).and_then(|m| m.key_specs.first()).map_or(&[][..], |k| k.flags);
