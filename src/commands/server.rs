@@ -1329,6 +1329,60 @@ mod tests {
         assert!(keys_by_specs(s, &args).is_err());
     }
 
+    /// Runs one command as client `me` against `shared`; the reply bytes.
+    fn run_as(shared: &crate::server::Shared, me: &std::sync::Arc<ClientInfo>, args: &[&str]) -> String {
+        let mut line = Vec::new();
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        crate::engine::effects::encode(&mut line, &argv);
+        let mut parsed = cachette_resp::Args::new();
+        assert!(matches!(
+            cachette_resp::parse_request(&line, &Default::default(), &mut parsed),
+            Ok(cachette_resp::Status::Complete(_))
+        ));
+        let mut session = super::super::Session::new(me.clone());
+        session.authenticated = true;
+        let mut out = Vec::new();
+        super::super::execute(shared, &mut session, &super::super::Argv::new(&line, &parsed), &mut out, 0);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// The replication kinds the replication code sets show in CLIENT LIST flags and select
+    /// clients for CLIENT LIST / CLIENT KILL TYPE; a monitor stays a normal client.
+    #[test]
+    fn client_kinds_show_and_select_as_in_redis() {
+        use crate::server::shared::ClientKind;
+        let shared = crate::server::Shared::new(crate::config::Config::default());
+        let client = |id: u64| shared.register_client(ClientInfo::for_test(id, 2, 0));
+        let (me, normal, replica, master, subscriber, monitor) =
+            (client(1), client(2), client(3), client(4), client(5), client(6));
+        replica.set_kind(ClientKind::Replica);
+        master.set_kind(ClientKind::Master);
+        master.subs[0].store(1, Ordering::Relaxed);
+        subscriber.subs[2].store(1, Ordering::Relaxed);
+        monitor.monitor.store(true, Ordering::Relaxed);
+        let flags = |c: &ClientInfo| client_flags(&shared, c);
+        let got: Vec<String> = [&me, &replica, &master, &subscriber, &monitor].iter().map(|c| flags(c)).collect();
+        assert_eq!(got, ["N", "S", "MP", "P", "O"]);
+
+        let ids = |reply: String| -> Vec<String> {
+            reply.lines().filter_map(|l| l.split(' ').next()?.strip_prefix("id=").map(str::to_owned)).collect()
+        };
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "replica"])), ["3"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "slave"])), ["3"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "master"])), ["4"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "pubsub"])), ["5"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "normal"])), ["1", "2", "6"]);
+
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "master"]), ":1\r\n");
+        assert!(master.kill.load(Ordering::Acquire));
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "slave", "ID", "2"]), ":0\r\n");
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "replica", "ID", "3"]), ":1\r\n");
+        // SKIPME yes by default: the sender is not counted.
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "normal"]), ":2\r\n");
+        assert!(normal.kill.load(Ordering::Acquire) && monitor.kill.load(Ordering::Acquire));
+        assert!(!me.kill.load(Ordering::Acquire) && !subscriber.kill.load(Ordering::Acquire));
+    }
+
     #[test]
     fn set_and_bitfield_flags_depend_on_their_arguments() {
         let set = lookup(b"set").expect("set");

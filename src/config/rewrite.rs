@@ -450,6 +450,49 @@ mod tests {
         assert!(got.starts_with("# ??? foo \"bar\nunknown-thing 1 2\ninclude /x.conf\n"), "{got}");
     }
 
+    /// conf/cachette.conf, rewritten after CONFIG SETs of every kind, reads back as the
+    /// configuration that was rewritten: nothing is lost or changed on the way.
+    #[test]
+    fn rewritten_conf_file_reads_back_the_same() {
+        let conf = include_str!("../../conf/cachette.conf");
+        let tmp = std::fs::canonicalize(std::env::temp_dir()).expect("temp dir");
+        let dir = tmp.to_str().expect("utf-8");
+        for sets in [
+            &[][..],
+            &[
+                ("maxmemory", "3gb"),
+                ("save", ""),
+                ("loglevel", "warning"),
+                ("notify-keyspace-events", "KEA"),
+                ("client-output-buffer-limit", "normal 1mb 0 0 pubsub 0 0 0"),
+                ("requirepass", "p \"q\" \\ r"),
+                ("replica-announce-ip", "10.0.0.9"),
+                ("replica-priority", "0"),
+                ("memcache-item-size-max", "2000000"),
+                ("appendfsync", "always"),
+                ("maxmemory-policy", "allkeys-lfu"),
+                ("timeout", "30"),
+            ][..],
+            &[("save", "10 1 20 2 30 3 40 4")][..],
+        ] {
+            let mut c = Config { dir: dir.to_owned(), ..Config::default() };
+            for (k, v) in sets {
+                c.set(k.as_bytes(), v.as_bytes()).expect("CONFIG SET");
+            }
+            let text = rewrite_text(conf.as_bytes(), &c, None);
+            let text = String::from_utf8(text).expect("utf-8");
+            let mut back = Config::default();
+            crate::config::parse_file_text(&text, &mut back).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back, c, "{sets:?}\n{text}");
+            // And rewriting what was rewritten changes nothing but, at most, one final blank
+            // line (see `second_rewrite_is_stable_and_appends_after_the_existing_tail`).
+            let again = String::from_utf8(rewrite_text(text.as_bytes(), &c, None)).expect("utf-8");
+            assert_eq!(again.trim_end(), text.trim_end(), "{sets:?}");
+            let third = String::from_utf8(rewrite_text(again.as_bytes(), &c, None)).expect("utf-8");
+            assert_eq!(third, again, "{sets:?}");
+        }
+    }
+
     #[test]
     fn formats() {
         assert_eq!(memory(0), "0");

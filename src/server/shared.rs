@@ -453,3 +453,35 @@ pub fn random_hex(n: usize) -> String {
     s.truncate(n);
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_type_follows_redis_get_client_type() {
+        let c = ClientInfo::for_test(1, 2, 0);
+        assert_eq!((c.kind(), c.client_type()), (ClientKind::Normal, ClientType::Normal));
+        c.subs[1].store(1, Ordering::Relaxed);
+        assert_eq!(c.client_type(), ClientType::PubSub);
+        // A replication link is its kind first, subscribed or not.
+        c.set_kind(ClientKind::Replica);
+        assert_eq!(c.client_type(), ClientType::Replica);
+        c.set_kind(ClientKind::Master);
+        assert_eq!(c.client_type(), ClientType::Master);
+        c.set_kind(ClientKind::Normal);
+        c.subs[1].store(0, Ordering::Relaxed);
+        assert_eq!(c.client_type(), ClientType::Normal);
+    }
+
+    #[test]
+    fn client_type_names() {
+        assert_eq!(ClientType::by_name(b"NORMAL"), Some(ClientType::Normal));
+        assert_eq!(ClientType::by_name(b"slave"), Some(ClientType::Replica));
+        assert_eq!(ClientType::by_name(b"Replica"), Some(ClientType::Replica));
+        assert_eq!(ClientType::by_name(b"master"), Some(ClientType::Master));
+        assert_eq!(ClientType::by_name(b"pubsub"), Some(ClientType::PubSub));
+        assert_eq!(ClientType::by_name(b"monitor"), None);
+        assert_eq!(ClientType::by_name(b""), None);
+    }
+}
