@@ -199,19 +199,15 @@ pub fn rewrite_text(old: &[u8], cfg: &Config, users: Option<&[String]>) -> Vec<u
                 for pair in words.chunks(2) {
                     state.put(name, format!("{name} {}", pair.join(" ")), true);
                 }
-                state.drop_all(name);
             }
             (_, Kind::OutputLimits) => {
                 let now = output_limits(&value);
                 let before = output_limits(&default);
-                for (class, limit) in now.iter().enumerate() {
-                    let line = format!(
-                        "{name} {} {} {} {}",
-                        ["normal", "replica", "pubsub"][class],
-                        memory(limit.0),
-                        memory(limit.1),
-                        limit.2
-                    );
+                // One line per class, in class order, each forced only when it differs from
+                // its default (Redis's rewriteConfigClientOutputBufferLimitOption).
+                for (class, (limit, class_name)) in now.iter().zip(["normal", "replica", "pubsub"]).enumerate() {
+                    let (hard, soft, secs) = *limit;
+                    let line = format!("{name} {class_name} {} {} {secs}", memory(hard), memory(soft));
                     state.put(name, line, before.get(class) != Some(limit));
                 }
             }
