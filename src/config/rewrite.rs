@@ -505,8 +505,15 @@ mod tests {
 
     #[test]
     fn writes_atomically() {
+        struct Cleanup(std::path::PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
         let dir = std::env::temp_dir().join(format!("cachette-rewrite-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
+        let _cleanup = Cleanup(dir.clone());
         let path = dir.join("c.conf");
         std::fs::write(&path, "port 7000\n").expect("write");
         rewrite_file(&path, &config(&[]), Some(&[])).expect("rewrite");
@@ -517,6 +524,5 @@ mod tests {
         let missing = dir.join("sub").join("c.conf");
         let e = rewrite_file(&missing, &config(&[]), Some(&[])).expect_err("no such directory");
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
