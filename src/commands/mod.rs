@@ -28,6 +28,7 @@ pub mod notify;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -563,7 +564,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 17] {
+fn families() -> [&'static [Spec]; 18] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -582,6 +583,7 @@ fn families() -> [&'static [Spec]; 17] {
         acl::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

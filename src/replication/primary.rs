@@ -241,6 +241,8 @@ impl Primary {
             return None;
         }
         let now = unix_ms();
+        // CLIENT LIST flag S, CLIENT KILL TYPE replica, and not a normal client any more.
+        h.info.set_kind(crate::server::shared::ClientKind::Replica);
         let mut r = Replica {
             stream,
             info: h.info,
@@ -396,8 +398,8 @@ impl Primary {
             cfg.repl_timeout,
             cfg.repl_backlog_size,
             cfg.repl_backlog_ttl,
-            cfg.min_replicas_to_write,
-            cfg.min_replicas_max_lag,
+            u64::from(cfg.min_replicas_to_write),
+            u64::from(cfg.min_replicas_max_lag),
         );
         drop(cfg);
         let waiting = self.replicas.iter().filter(|(_, r)| matches!(r.phase, Phase::Waiting { .. })).count() as u64;

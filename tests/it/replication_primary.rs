@@ -120,10 +120,10 @@ fn write_batch(p: &Proc, tag: &str, n: usize) {
     }
 }
 
-fn replica_client_id(con: &mut redis::Connection) -> String {
+/// The replica's CLIENT LIST line.
+fn replica_line(con: &mut redis::Connection) -> String {
     let list: String = redis::cmd("CLIENT").arg("LIST").query(con).expect("client list");
-    let line = list.lines().find(|l| l.contains("cmd=psync")).unwrap_or_else(|| panic!("no replica in {list}"));
-    line.split(' ').find_map(|f| f.strip_prefix("id=")).expect("id").to_owned()
+    list.lines().find(|l| l.contains("cmd=psync")).unwrap_or_else(|| panic!("no replica in {list}")).to_owned()
 }
 
 fn full_sync_then_stream(diskless: &str) {
@@ -166,8 +166,9 @@ fn a_cut_link_continues_with_a_partial_resync() {
     wait_synced(&mut c, 1);
     write_everything(&primary);
     wait_synced(&mut c, 1);
-    let id = replica_client_id(&mut c);
-    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&id).query(&mut c).expect("kill");
+    let line = replica_line(&mut c);
+    assert!(line.contains(" flags=S "), "{line}");
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut c).expect("kill");
     assert_eq!(killed, 1);
     // Writes while the link is down: the backlog keeps them.
     write_batch(&primary, "during", 30);
