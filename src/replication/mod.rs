@@ -247,11 +247,6 @@ impl Repl {
         lock(&self.replicas).clone()
     }
 
-    /// True when client `id` is an attached replica (CLIENT LIST flags, CLIENT KILL TYPE).
-    pub fn is_replica(&self, id: u64) -> bool {
-        lock(&self.replicas).iter().any(|r| r.id == id)
-    }
-
     pub(crate) fn publish_replicas(&self, views: Vec<ReplicaView>) {
         *lock(&self.replicas) = views;
     }

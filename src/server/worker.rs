@@ -392,6 +392,11 @@ impl Worker {
     /// output is pending.
     fn settle(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.wants_handoff() {
+            // PSYNC ran in a pipeline resumed from here rather than from `serve`.
+            self.hand_off(key);
+            return;
+        }
         if conn.is_dead() {
             self.close(key);
             return;
