@@ -29,6 +29,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod replicaof;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -568,7 +569,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 18] {
+fn families() -> [&'static [Spec]; 19] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -588,6 +589,7 @@ fn families() -> [&'static [Spec]; 18] {
         persistence::COMMANDS,
         replicaof::COMMANDS,
         replication::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

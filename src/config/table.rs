@@ -988,12 +988,23 @@ pub static DIRECTIVES: &[Directive] = &[
         access: Access::Pinned("disabled"),
     },
     Directive {
+        name: "replica-priority",
+        aliases: &["slave-priority"],
+        kind: int(0, INT_MAX),
+        default: DefaultValue::Literal("100"),
+        mutable: true,
+        doc: "Failover rank redis-sentinel gives this server as a replica (lower first; 0: never \
+              promote it)",
+        access: int_field!(replica_priority),
+    },
+    Directive {
         name: "replica-announce-ip",
         aliases: &["slave-announce-ip"],
         kind: Kind::Str,
         default: DefaultValue::Literal("\"\""),
         mutable: true,
-        doc: "Address a replica gives its master (REPLCONF ip-address); empty: the one it sees",
+        doc: "Address a replica reports to its primary (and so to sentinel) instead of its \
+              connection's; empty: the connection's",
         access: str_field!(replica_announce_ip),
     },
     Directive {
@@ -1002,8 +1013,17 @@ pub static DIRECTIVES: &[Directive] = &[
         kind: int(0, 65535),
         default: DefaultValue::Literal("0"),
         mutable: true,
-        doc: "Port a replica gives its master (REPLCONF listening-port); 0: port",
+        doc: "Port a replica reports to its primary instead of its own; 0: the port directive",
         access: int_field!(replica_announce_port),
+    },
+    Directive {
+        name: "replica-announced",
+        aliases: &[],
+        kind: Kind::Bool,
+        default: DefaultValue::Literal("yes"),
+        mutable: true,
+        doc: "Whether redis-sentinel lists this replica (SENTINEL REPLICAS)",
+        access: bool_field!(replica_announced),
     },
     Directive {
         name: "min-replicas-to-write",
@@ -1011,7 +1031,8 @@ pub static DIRECTIVES: &[Directive] = &[
         kind: int(0, INT_MAX),
         default: DefaultValue::Literal("0"),
         mutable: true,
-        doc: "Refuse writes (-NOREPLICAS) unless this many replicas acknowledged within min-replicas-max-lag",
+        doc: "Refuse writes unless at least this many replicas lag at most min-replicas-max-lag \
+              seconds (0: off)",
         access: int_field!(min_replicas_to_write),
     },
     Directive {
@@ -1020,7 +1041,8 @@ pub static DIRECTIVES: &[Directive] = &[
         kind: int(0, INT_MAX),
         default: DefaultValue::Literal("10"),
         mutable: true,
-        doc: "Seconds since its last acknowledgement under which a replica counts as good",
+        doc: "Seconds since its last acknowledgement for a replica to count toward \
+              min-replicas-to-write",
         access: int_field!(min_replicas_max_lag),
     },
     Directive {
@@ -1461,10 +1483,8 @@ static REDIS_ONLY: &[&str] = &[
     "propagation-error-behavior",
     "rename-command",
     "repl-disable-tcp-nodelay",
-    "replica-announced",
     "replica-ignore-disk-write-errors",
     "replica-lazy-flush",
-    "replica-priority",
     "sanitize-dump-payload",
     "sentinel",
     "server_cpulist",
@@ -1474,7 +1494,6 @@ static REDIS_ONLY: &[&str] = &[
     "shutdown-on-sigterm",
     "shutdown-timeout",
     "slave-lazy-flush",
-    "slave-priority",
     "socket-mark-id",
     "stream-node-max-bytes",
     "stream-node-max-entries",

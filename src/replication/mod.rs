@@ -256,11 +256,6 @@ impl Repl {
         lock(&self.replicas).clone()
     }
 
-    /// True when client `id` is an attached replica (CLIENT LIST flags, CLIENT KILL TYPE).
-    pub fn is_replica(&self, id: u64) -> bool {
-        lock(&self.replicas).iter().any(|r| r.id == id)
-    }
-
     pub(crate) fn publish_replicas(&self, views: Vec<ReplicaView>) {
         *lock(&self.replicas) = views;
     }
@@ -279,7 +274,11 @@ impl Repl {
     /// CONFIG SET: applies `min-replicas-*` at once (the replication thread also re-checks
     /// them as ACKs come and go).
     pub fn configure(&self, cfg: &crate::config::Config) {
-        self.refresh_good_replicas(cfg.min_replicas_to_write, cfg.min_replicas_max_lag, unix_ms());
+        self.refresh_good_replicas(
+            u64::from(cfg.min_replicas_to_write),
+            u64::from(cfg.min_replicas_max_lag),
+            unix_ms(),
+        );
     }
 
     /// Recomputes [`Repl::writes_refused`] from the directives and the replicas' last ACKs.

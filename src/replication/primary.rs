@@ -184,7 +184,10 @@ impl Primary {
             }
             self.drain();
             for h in self.shared.repl.take_inbox() {
-                self.adopt(h);
+                if let Some(key) = self.adopt(h) {
+                    // ACKs that came with the PSYNC.
+                    self.parse_input(key);
+                }
             }
             for ev in events.iter() {
                 if ev.token() == WAKER {
@@ -228,16 +231,18 @@ impl Primary {
         }
     }
 
-    fn adopt(&mut self, h: Handoff) {
+    fn adopt(&mut self, h: Handoff) -> Option<usize> {
         let key = self.replicas.vacant_key();
         let mut stream = h.stream;
         if let Err(e) = self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)
         {
             log(LogLevel::Warning, &format!("could not register a replica socket: {e}"));
             self.shared.unregister_client(&h.info);
-            return;
+            return None;
         }
         let now = unix_ms();
+        // CLIENT LIST flag S, CLIENT KILL TYPE replica, and not a normal client any more.
+        h.info.set_kind(crate::server::shared::ClientKind::Replica);
         let mut r = Replica {
             stream,
             info: h.info,
@@ -271,9 +276,8 @@ impl Primary {
                     ),
                 );
                 shared.repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
-                self.replicas.insert(r);
                 self.no_replicas_since = now;
-                return;
+                return Some(self.replicas.insert(r));
             }
             if replid != "?" {
                 shared.repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
@@ -288,8 +292,8 @@ impl Primary {
         // The old SYNC cannot read an EOF-marked payload, nor can a replica without capa eof.
         let diskless = diskless && r.psync && r.hello.capa_eof;
         r.phase = Phase::Waiting { since: now, diskless };
-        self.replicas.insert(r);
         self.no_replicas_since = now;
+        Some(self.replicas.insert(r))
     }
 
     /// +CONTINUE when `replid` is ours (or our previous one, up to where it was valid) and the
@@ -394,8 +398,8 @@ impl Primary {
             cfg.repl_timeout,
             cfg.repl_backlog_size,
             cfg.repl_backlog_ttl,
-            cfg.min_replicas_to_write,
-            cfg.min_replicas_max_lag,
+            u64::from(cfg.min_replicas_to_write),
+            u64::from(cfg.min_replicas_max_lag),
         );
         drop(cfg);
         let waiting = self.replicas.iter().filter(|(_, r)| matches!(r.phase, Phase::Waiting { .. })).count() as u64;
@@ -465,6 +469,13 @@ impl Primary {
                         &format!("Replication backlog freed after {ttl} seconds without connected replicas."),
                     );
                     feed.stop_replication();
+                    // No history is left to continue from: a new id, and no previous one (as
+                    // Redis does when it frees its backlog).
+                    self.shared.repl.set_ids(super::Ids {
+                        replid: crate::server::shared::random_hex(40),
+                        replid2: "0".repeat(40),
+                        second_repl_offset: -1,
+                    });
                 }
                 self.no_replicas_since = now;
             }

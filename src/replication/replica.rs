@@ -136,12 +136,6 @@ impl Replica {
         self.link_up.load(Ordering::Relaxed)
     }
 
-    /// True when client `id` is the link to the master (CLIENT LIST flag `M`, CLIENT KILL
-    /// TYPE master).
-    pub fn is_master_client(&self, id: u64) -> bool {
-        self.lock().client.as_ref().is_some_and(|c| c.id == id)
-    }
-
     /// The master followed, if any.
     pub fn master(&self) -> Option<(String, u16)> {
         self.lock().master.clone()

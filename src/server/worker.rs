@@ -229,6 +229,7 @@ impl Worker {
                 subs: Default::default(),
                 tracking: Default::default(),
                 redir: (-1).into(),
+                kind: Default::default(),
             };
             let info = self.shared.register_client(info);
             let entry = self.conns.vacant_entry();
@@ -391,6 +392,11 @@ impl Worker {
     /// output is pending.
     fn settle(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.wants_handoff() {
+            // PSYNC ran in a pipeline resumed from here rather than from `serve`.
+            self.hand_off(key);
+            return;
+        }
         if conn.is_dead() {
             self.close(key);
             return;

@@ -120,10 +120,10 @@ fn write_batch(p: &Proc, tag: &str, n: usize) {
     }
 }
 
-fn replica_client_id(con: &mut redis::Connection) -> String {
+/// The replica's CLIENT LIST line.
+fn replica_line(con: &mut redis::Connection) -> String {
     let list: String = redis::cmd("CLIENT").arg("LIST").query(con).expect("client list");
-    let line = list.lines().find(|l| l.contains("cmd=psync")).unwrap_or_else(|| panic!("no replica in {list}"));
-    line.split(' ').find_map(|f| f.strip_prefix("id=")).expect("id").to_owned()
+    list.lines().find(|l| l.contains("cmd=psync")).unwrap_or_else(|| panic!("no replica in {list}")).to_owned()
 }
 
 fn full_sync_then_stream(diskless: &str) {
@@ -166,8 +166,9 @@ fn a_cut_link_continues_with_a_partial_resync() {
     wait_synced(&mut c, 1);
     write_everything(&primary);
     wait_synced(&mut c, 1);
-    let id = replica_client_id(&mut c);
-    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&id).query(&mut c).expect("kill");
+    let line = replica_line(&mut c);
+    assert!(line.contains(" flags=S "), "{line}");
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut c).expect("kill");
     assert_eq!(killed, 1);
     // Writes while the link is down: the backlog keeps them.
     write_batch(&primary, "during", 30);
@@ -278,4 +279,132 @@ fn a_replica_past_its_output_limit_and_the_backlog_resynchronises_in_full() {
     assert_eq!(info_field(&mut c, "stats", "sync_full"), "2", "{}", replica.log());
     assert_eq!(info_field(&mut c, "stats", "sync_partial_err"), "1", "{}", replica.log());
     assert_eq!(info_field(&mut c, "replication", "repl_backlog_size"), "16384");
+}
+
+/// `repl-backlog-ttl`: without replicas the backlog goes, and with it the replication id whose
+/// history it held.
+#[test]
+fn the_backlog_is_freed_after_its_ttl_without_replicas() {
+    let primary = cachette(&["--repl-diskless-sync-delay", "0", "--repl-backlog-ttl", "1"]);
+    let mut c = primary.redis_client();
+    assert_eq!(info_field(&mut c, "replication", "repl_backlog_active"), "0");
+    let Some(replica) = Replica::start(&primary) else { return };
+    q(&mut c, &["SET", "k", "v"]);
+    wait_synced(&mut c, 1);
+    assert_eq!(info_field(&mut c, "replication", "repl_backlog_active"), "1");
+    let replid = info_field(&mut c, "replication", "master_replid");
+    let offset: u64 = info_field(&mut c, "replication", "master_repl_offset").parse().expect("offset");
+    assert!(offset > 0);
+    drop(replica);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "replication", "repl_backlog_active") != "0" {
+        assert!(Instant::now() < deadline, "{}", info_of(&mut c));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(info_field(&mut c, "replication", "master_replid"), replid);
+    let after: u64 = info_field(&mut c, "replication", "master_repl_offset").parse().expect("offset");
+    assert!(after >= offset, "the offset goes on");
+}
+
+/// Reads one line (without its CRLF), skipping the bare newlines a primary sends as keep-alive.
+fn read_line(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b).expect("read");
+        if b[0] == b'\n' && line.is_empty() {
+            continue;
+        }
+        line.push(b[0]);
+        if line.ends_with(b"\r\n") {
+            line.truncate(line.len() - 2);
+            return String::from_utf8_lossy(&line).into_owned();
+        }
+    }
+}
+
+fn read_exact(s: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).expect("read");
+    buf
+}
+
+/// The handshake byte for byte, as a replica sees it: REPLCONF's replies and errors, PSYNC's
+/// +FULLRESYNC with a diskless EOF-marked payload or a `$<len>` one, SYNC's bare payload, the
+/// stream starting with a SELECT once the replica acknowledged, +CONTINUE for a known id.
+#[test]
+fn the_handshake_speaks_redis_framing() {
+    use std::io::Write;
+    let p = cachette(&["--repl-diskless-sync-delay", "0"]);
+    let mut c = p.redis_client();
+    q(&mut c, &["SET", "a", "1"]);
+    let err = redis::cmd("REPLCONF").arg("foo").arg("bar").query::<()>(&mut c).expect_err("unknown option");
+    assert!(err.to_string().contains("Unrecognized REPLCONF option: foo"), "{err}");
+    let err = redis::cmd("REPLCONF").arg("listening-port").query::<()>(&mut c).expect_err("odd");
+    assert!(err.to_string().contains("syntax error"), "{err}");
+
+    // Diskless: +FULLRESYNC, then $EOF:<mark>, the RDB, the mark.
+    let mut s = p.resp();
+    s.write_all(b"REPLCONF listening-port 4321\r\nREPLCONF capa eof capa psync2\r\n").expect("write");
+    assert_eq!((read_line(&mut s), read_line(&mut s)), ("+OK".to_owned(), "+OK".to_owned()));
+    s.write_all(b"PSYNC ? -1\r\n").expect("write");
+    let full = read_line(&mut s);
+    let parts: Vec<&str> = full.split(' ').collect();
+    assert_eq!(parts[0], "+FULLRESYNC", "{full}");
+    assert!(parts[1].len() == 40 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()), "{full}");
+    let (replid, offset) = (parts[1].to_owned(), parts[2].parse::<u64>().expect("offset"));
+    let eof = read_line(&mut s);
+    let mark = eof.strip_prefix("$EOF:").unwrap_or_else(|| panic!("{eof}")).to_owned();
+    assert_eq!(mark.len(), 40);
+    let mut rdb = Vec::new();
+    while !rdb.ends_with(mark.as_bytes()) {
+        rdb.extend(read_exact(&mut s, 1));
+    }
+    assert!(rdb.starts_with(b"REDIS00"), "{:?}", &rdb[..16]);
+    // The stream waits for the first ACK, then starts with a SELECT.
+    q(&mut c, &["SET", "b", "2"]);
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(format!("REPLCONF ACK {offset}\r\n").as_bytes()).expect("ack");
+    let select = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n";
+    assert_eq!(read_exact(&mut s, select.len()), select.to_vec());
+    let set = b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n";
+    assert_eq!(read_exact(&mut s, set.len()), set.to_vec());
+    let info = info_of(&mut c);
+    assert!(info.contains(&format!("slave0:ip=127.0.0.1,port=4321,state=online,offset={offset},")), "{info}");
+    drop(s);
+
+    // Without capa eof: the payload through a file, `$<len>` framed.
+    let mut s = p.resp();
+    s.write_all(b"PSYNC ? -1\r\n").expect("write");
+    assert!(read_line(&mut s).starts_with("+FULLRESYNC "));
+    let len: usize = read_line(&mut s).strip_prefix('$').expect("bulk").parse().expect("len");
+    assert!(read_exact(&mut s, len).starts_with(b"REDIS00"));
+    drop(s);
+
+    // SYNC: no +FULLRESYNC line.
+    let mut s = p.resp();
+    s.write_all(b"SYNC\r\n").expect("write");
+    let len: usize = read_line(&mut s).strip_prefix('$').expect("bulk").parse().expect("len");
+    assert!(read_exact(&mut s, len).starts_with(b"REDIS00"));
+    drop(s);
+
+    // A known id and an offset the backlog holds: +CONTINUE and the bytes after it.
+    let mut s = p.resp();
+    s.write_all(b"REPLCONF capa psync2\r\n").expect("write");
+    assert_eq!(read_line(&mut s), "+OK");
+    s.write_all(format!("PSYNC {replid} {}\r\n", offset + 1).as_bytes()).expect("write");
+    assert_eq!(read_line(&mut s), format!("+CONTINUE {replid}"));
+    assert_eq!(read_exact(&mut s, select.len()), select.to_vec());
+    assert_eq!(read_exact(&mut s, set.len()), set.to_vec());
+    drop(s);
+    // An unknown id: a full sync, and the partial attempt counted as refused.
+    let mut s = p.resp();
+    s.write_all(format!("PSYNC {} 1\r\n", "f".repeat(40)).as_bytes()).expect("write");
+    assert!(read_line(&mut s).starts_with("+FULLRESYNC "));
+    drop(s);
+    assert_eq!(info_field(&mut c, "stats", "sync_full"), "4");
+    assert_eq!(info_field(&mut c, "stats", "sync_partial_ok"), "1");
+    assert_eq!(info_field(&mut c, "stats", "sync_partial_err"), "1");
 }

@@ -391,6 +391,12 @@ fn a_cachette_replica_resumes_partially_after_client_kill_and_sigstop() {
     write_batch(&a, 1);
     converges_with_flags(&a, &b);
     assert_eq!(stat(&a, "stats", "sync_partial_ok"), "1");
+    // From the replica's side, as sentinel would: its normal clients go, the link stays.
+    assert_eq!(reply(&mut b.redis_client(), &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]), "0");
+    assert_eq!(reply(&mut b.redis_client(), &["CLIENT", "KILL", "TYPE", "master"]), "1");
+    write_batch(&a, 4);
+    converges_with_flags(&a, &b);
+    assert_eq!(stat(&a, "stats", "sync_partial_ok"), "2");
 
     // The replica process stopped for a while, then continued: it catches up.
     // SAFETY: kill(2) on a child we own; no memory effects.

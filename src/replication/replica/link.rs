@@ -593,7 +593,10 @@ fn register_client(conn: &mut Conn<'_>) {
         subs: Default::default(),
         tracking: AtomicU32::new(0),
         redir: (-1).into(),
+        kind: Default::default(),
     };
+    // CLIENT LIST flag M, CLIENT KILL TYPE master (and sentinel's KILL TYPE normal spares it).
+    info.set_kind(crate::server::shared::ClientKind::Master);
     let info = shared.register_client(info);
     shared.replica.lock().client = Some(info.clone());
     conn.info = Some(info);
