@@ -18,7 +18,7 @@ use crate::util;
 /// How long the sentinels get to discover each other and settle; they say hello every 2 s.
 const SETTLE: Duration = Duration::from_secs(40);
 
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -26,7 +26,7 @@ impl Drop for Scratch {
     }
 }
 
-fn scratch(tag: &str) -> Scratch {
+pub(crate) fn scratch(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("cachette-it-sentinel-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
@@ -34,7 +34,7 @@ fn scratch(tag: &str) -> Scratch {
 }
 
 /// redis-sentinel, which .ci/test installs; outside CI its absence skips the test.
-fn sentinel_binary() -> Option<String> {
+pub(crate) fn sentinel_binary() -> Option<String> {
     let found = util::find_binary("redis-sentinel");
     if found.is_none() {
         assert!(!util::in_ci(), "redis-sentinel must be installed in CI (.ci/test installs it)");
@@ -44,12 +44,12 @@ fn sentinel_binary() -> Option<String> {
 }
 
 /// `SENTINEL MASTER mymaster` as (field, value) pairs.
-fn master_state(con: &mut redis::Connection) -> Vec<(String, String)> {
+pub(crate) fn master_state(con: &mut redis::Connection) -> Vec<(String, String)> {
     let flat: Vec<String> = redis::cmd("SENTINEL").arg("MASTER").arg("mymaster").query(con).unwrap_or_default();
     flat.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect()
 }
 
-fn field<'a>(state: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn field<'a>(state: &'a [(String, String)], name: &str) -> &'a str {
     state.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
@@ -84,7 +84,7 @@ fn plain(port: u16) -> BufReader<TcpStream> {
     BufReader::new(s)
 }
 
-fn connect(port: u16) -> redis::Connection {
+pub(crate) fn connect(port: u16) -> redis::Connection {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect")
 }
