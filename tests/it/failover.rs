@@ -2,8 +2,8 @@
 //! watch a cachette primary with two cachette replicas; the primary is SIGKILLed; the
 //! sentinels promote a replica (REPLICAOF NO ONE), point the other at it (REPLICAOF host port,
 //! which continues with a partial resync thanks to PSYNC2), and no write acknowledged by
-//! `WAIT 1` before the kill is lost. A client that asks the sentinels for the master, as
-//! redis-py's Sentinel does, goes on writing.
+//! `WAIT 1` before the kill is lost. redis-py's Sentinel client goes on writing through the
+//! failover.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -97,6 +97,8 @@ fn sentinels_fail_over_a_killed_cachette_primary_without_losing_acknowledged_wri
     }
     assert!(acknowledged.len() > 150, "{} of 200 acknowledged", acknowledged.len());
     drop(p);
+    // redis-py's Sentinel client writes through the failover.
+    let py_client = python_sentinel_client(&sentinels.iter().map(|s| s.port).collect::<Vec<_>>(), primary.port);
     // SAFETY: kill(2) on a child we own; no memory effects.
     unsafe { libc::kill(primary.pid() as libc::pid_t, libc::SIGKILL) };
 
@@ -132,7 +134,56 @@ fn sentinels_fail_over_a_killed_cachette_primary_without_losing_acknowledged_wri
         let v: Option<String> = redis::cmd("GET").arg(key).query(&mut o).expect("get");
         assert!(v.is_some(), "acknowledged {key} missing on the other replica");
     }
+    if let Some(child) = py_client {
+        let out = child.wait_with_output().expect("python client");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "redis-py Sentinel client: {text} {}", String::from_utf8_lossy(&out.stderr));
+        let written: u32 =
+            text.trim().strip_prefix("written after failover: ").and_then(|n| n.parse().ok()).unwrap_or(0);
+        assert!(written >= 20, "{text}");
+    }
     // PSYNC2: the other replica continued from the promoted one's history, no full sync.
     let stats: String = redis::cmd("INFO").arg("stats").query(&mut m).expect("info");
     assert!(stats.contains("sync_full:0\r\n") && stats.contains("sync_partial_ok:1\r\n"), "{stats}");
+}
+
+/// A redis-py client using Sentinel discovery (`Sentinel(...).master_for`), as applications
+/// do: it writes until it has written 20 keys to a master other than the original one, for at
+/// most 60 s, retrying while the failover runs. None when python3 with redis-py is missing
+/// outside CI.
+fn python_sentinel_client(sentinels: &[u16], old_port: u16) -> Option<std::process::Child> {
+    let script = format!(
+        r#"
+import sys, time
+from redis.sentinel import Sentinel
+from redis.exceptions import ConnectionError, TimeoutError, ReadOnlyError, ResponseError
+s = Sentinel([{}], socket_timeout=1.0)
+m = s.master_for("mymaster", socket_timeout=1.0)
+after, i, deadline = 0, 0, time.time() + 60
+while after < 20 and time.time() < deadline:
+    try:
+        m.set("py:%d" % i, i)
+        i += 1
+        if s.discover_master("mymaster")[1] != {old_port}:
+            after += 1
+    except (ConnectionError, TimeoutError, ReadOnlyError, ResponseError):
+        time.sleep(0.1)
+print("written after failover: %d" % after)
+sys.exit(0 if after >= 20 else 1)
+"#,
+        sentinels.iter().map(|p| format!("('127.0.0.1', {p})")).collect::<Vec<_>>().join(", ")
+    );
+    let ok = Command::new("python3").args(["-c", "import redis.sentinel"]).status().is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!util::in_ci(), "python3 with redis-py must be installed in CI");
+        eprintln!("python3 with redis-py not installed: skipping the Sentinel client");
+        return None;
+    }
+    let child = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    Some(child)
 }
