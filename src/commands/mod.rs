@@ -455,8 +455,9 @@ pub struct BlockRequest {
 pub enum TimeoutReply {
     /// Null array.
     NullArray,
-    /// WAIT: the number of replicas that acknowledged this stream offset.
-    Replicas(u64),
+    /// WAIT: the number of replicas that acknowledged this stream offset; `numreplicas` of
+    /// them answer it early.
+    Replicas { offset: u64, numreplicas: usize },
 }
 
 /// Blocks the client on `keys` instead of replying: the server re-runs the command when one of

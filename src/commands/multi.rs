@@ -275,8 +275,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
             // bulk there (a null array on a real timeout), WAIT the replicas that acknowledged.
             let mut enc = Encoder::new(&mut *ctx.out.out, ctx.session.version);
             match (blocked.on_timeout, q.spec.name) {
-                (super::TimeoutReply::Replicas(offset), _) => {
-                    ctx.shared.repl.cancel_wait(ctx.session.info.id);
+                (super::TimeoutReply::Replicas { offset, .. }, _) => {
                     enc.int(ctx.shared.repl.acked(offset) as i64);
                 }
                 (_, "blmove" | "brpoplpush") => enc.null(),

@@ -8,7 +8,7 @@
 use super::arg::*;
 use super::flags::*;
 use super::{int_arg, is, spec, Argv, BlockRequest, CmdError, Ctx, Spec, TimeoutReply};
-use crate::replication::{Hello, Role, SyncRequest, WaitRequest};
+use crate::replication::{Hello, Role, SyncRequest};
 
 /// This family's table entries.
 #[rustfmt::skip]
@@ -105,14 +105,11 @@ fn wait(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
         return Ok(());
     }
     let deadline = (timeout > 0).then(|| ctx.now.saturating_add(timeout as u64));
-    ctx.session.block = Some(BlockRequest { keys: Vec::new(), deadline, on_timeout: TimeoutReply::Replicas(offset) });
-    repl.add_wait(WaitRequest {
-        id: ctx.session.info.id,
-        worker: ctx.session.worker,
-        numreplicas: numreplicas as usize,
-        offset,
-        since_ms: ctx.now,
-    });
+    // The worker hands the wait to the replication thread once the client is parked (see
+    // `Conn::block`): registered any earlier, an ACK arriving in between would find nobody to
+    // answer, and the client would sit out its whole timeout.
+    let on_timeout = TimeoutReply::Replicas { offset, numreplicas: numreplicas as usize };
+    ctx.session.block = Some(BlockRequest { keys: Vec::new(), deadline, on_timeout });
     Ok(())
 }
 

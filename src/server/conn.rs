@@ -370,6 +370,17 @@ impl Conn {
             keys: req.keys,
         };
         shared.blocking.register(shared, waiter);
+        if let crate::commands::TimeoutReply::Replicas { offset, numreplicas } = req.on_timeout {
+            // WAIT: only now that the client is in the registry can the replication thread
+            // claim it (its `blocking.cancel` would fail before, and the answer be lost).
+            shared.repl.add_wait(crate::replication::WaitRequest {
+                id: self.info.id,
+                worker: self.worker,
+                numreplicas,
+                offset,
+                since_ms: unix_ms(),
+            });
+        }
         self.blocked = Some(Blocked { deadline: req.deadline, on_timeout: req.on_timeout });
     }
 
@@ -413,7 +424,7 @@ impl Conn {
         let mut enc = cachette_resp::Encoder::new(&mut self.wbuf, self.session.version);
         match b.on_timeout {
             crate::commands::TimeoutReply::NullArray => enc.null_array(),
-            crate::commands::TimeoutReply::Replicas(offset) => {
+            crate::commands::TimeoutReply::Replicas { offset, .. } => {
                 shared.repl.cancel_wait(self.info.id);
                 enc.int(shared.repl.acked(offset) as i64);
             }

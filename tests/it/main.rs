@@ -29,5 +29,6 @@ mod replication_primary;
 mod replication_replica;
 mod resp;
 mod sentinel;
+mod sentinel_failover;
 mod systemd;
 mod util;

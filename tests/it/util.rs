@@ -130,6 +130,25 @@ pub fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc>
     Some(p)
 }
 
+/// [`spawn_and_wait`] with standard output and error appended to `log` (for tests that print
+/// the logs of several servers when they fail).
+pub fn spawn_logged(mut cmd: Command, port: u16, mc_port: u16, log: &std::path::Path) -> Option<Proc> {
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).ok()?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(out.try_clone().ok()?)).stderr(Stdio::from(out));
+    let child = cmd.spawn().ok()?;
+    let mut p = Proc { child, port, mc_port };
+    for probe in [port, mc_port] {
+        if probe == 0 {
+            continue;
+        }
+        connect_when_ready(probe, Duration::from_secs(10))?;
+        if let Ok(Some(_)) = p.child.try_wait() {
+            return None;
+        }
+    }
+    Some(p)
+}
+
 /// Path of the cachette binary built for this test run.
 pub fn cachette_bin() -> &'static str {
     env!("CARGO_BIN_EXE_cachette")
