@@ -27,6 +27,7 @@ mod pubsub;
 mod redis_cli;
 mod replication_primary;
 mod replication_replica;
+mod replication_wait;
 mod resp;
 mod sentinel;
 mod sentinel_failover;
