@@ -229,10 +229,13 @@ pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
     let replica = master.is_some();
     r.replica.store(replica, Ordering::Release);
     r.link_up.store(false, Ordering::Relaxed);
-    drop(g);
+    // The rest of the switch happens under the state's lock too, so two REPLICAOFs at once
+    // cannot leave the engine, the role and the config from different ones. (Lock order: this
+    // state, then the config, the feed, the ids.)
     {
-        let cfg = shared.config();
+        let mut cfg = shared.config_mut();
         shared.engine.set_replica(replica, cfg.replica_ignore_maxmemory);
+        cfg.replicaof = master.as_ref().map(|(h, p)| format!("{h} {p}")).unwrap_or_default();
     }
     let feed = &shared.engine.feed;
     match &master {
@@ -249,12 +252,12 @@ pub fn set_master(shared: &Shared, master: Option<(String, u16)>) -> Outcome {
         }
         None => {}
     }
+    drop(g);
     // Sub-replicas must hear of the change; they come back with a PSYNC, partial when
     // the histories allow (redis-server disconnects them the same way).
     if was != master {
         disconnect_sub_replicas(shared);
     }
-    shared.config_mut().replicaof = master.as_ref().map(|(h, p)| format!("{h} {p}")).unwrap_or_default();
     match (&was, &master) {
         (_, Some((h, p))) => log(LogLevel::Notice, &format!("Connecting to MASTER {h}:{p}")),
         (Some(_), None) => log(LogLevel::Notice, "MASTER MODE enabled (user request)"),

@@ -115,14 +115,22 @@ impl Conn<'_> {
 
     fn check(&self) -> R<()> {
         let s = self.shared;
-        if s.shutdown.load(Ordering::Acquire) || s.replica.generation() != self.generation {
+        if s.shutdown.load(Ordering::Acquire) {
             return Err(End::Stopped);
+        }
+        {
+            // Under the state's lock, so a REPLICAOF NO ONE (which leaves replica mode after
+            // bumping the generation under it) cannot be undone here.
+            let g = s.replica.lock();
+            if g.generation != self.generation {
+                return Err(End::Stopped);
+            }
+            // CONFIG SET replica-ignore-maxmemory takes effect within a tick.
+            s.engine.set_replica(true, s.config().replica_ignore_maxmemory);
         }
         if self.info.as_ref().is_some_and(|i| i.kill.load(Ordering::Relaxed)) {
             return Err(End::Failed("connection killed by CLIENT KILL".into()));
         }
-        // CONFIG SET replica-ignore-maxmemory takes effect within a tick.
-        s.engine.set_replica(true, s.config().replica_ignore_maxmemory);
         if self.last_io.elapsed() > self.timeout() {
             return Err(End::Failed("timeout: no data nor PING received".into()));
         }
