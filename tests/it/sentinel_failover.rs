@@ -249,7 +249,8 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
         return;
     };
     let Some(python) = util::client_tool(&["python3"]) else { return };
-    let has_module = Command::new(&python).args(["-c", "import redis.sentinel"]).output().is_ok_and(|o| o.status.success());
+    let has_module =
+        Command::new(&python).args(["-c", "import redis.sentinel"]).output().is_ok_and(|o| o.status.success());
     if !has_module {
         assert!(!util::in_ci(), "redis-py must be installed in CI (.ci/test installs python3-redis)");
         eprintln!("redis-py not installed: skipping");
@@ -258,11 +259,20 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     let t0 = Instant::now();
     let mut scratch = Scratch::new();
     let mut primary = cachette(&mut scratch, "primary", None);
-    let replicas = [cachette(&mut scratch, "replica1", Some(primary.port)), cachette(&mut scratch, "replica2", Some(primary.port))];
+    let replicas = [
+        cachette(&mut scratch, "replica1", Some(primary.port)),
+        cachette(&mut scratch, "replica2", Some(primary.port)),
+    ];
     wait_for("both replicas online", SETTLE, || {
         let info = ask(primary.port, &["INFO", "replication"]);
-        let online = (0..2).filter(|i| info_field(&info, &format!("slave{i}")).is_some_and(|l| l.contains("state=online"))).count();
-        if online == 2 { Ok(()) } else { Err(info) }
+        let online = (0..2)
+            .filter(|i| info_field(&info, &format!("slave{i}")).is_some_and(|l| l.contains("state=online")))
+            .count();
+        if online == 2 {
+            Ok(())
+        } else {
+            Err(info)
+        }
     });
 
     let sentinels: Vec<Proc> = (0..3).map(|i| sentinel(&mut scratch, &sentinel_bin, i, primary.port)).collect();
@@ -274,7 +284,11 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
         let ready = states.iter().all(|st| {
             field(st, "flags") == "master" && field(st, "num-slaves") == "2" && field(st, "num-other-sentinels") == "2"
         });
-        if ready { Ok(()) } else { Err(format!("{states:?}")) }
+        if ready {
+            Ok(())
+        } else {
+            Err(format!("{states:?}"))
+        }
     });
     let settled = t0.elapsed();
 
@@ -282,7 +296,11 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     let writing = Instant::now();
     wait_for("the writer's first acknowledged writes", SETTLE, || {
         let n = writer.acks().len();
-        if n >= 100 && writing.elapsed() > Duration::from_secs(1) { Ok(()) } else { Err(format!("{n} acknowledged")) }
+        if n >= 100 && writing.elapsed() > Duration::from_secs(1) {
+            Ok(())
+        } else {
+            Err(format!("{n} acknowledged"))
+        }
     });
 
     let kill_ms = now_ms();
@@ -321,11 +339,19 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
         let follows = info_field(&info, "role").as_deref() == Some("slave")
             && info_field(&info, "master_port") == Some(new.port.to_string())
             && info_field(&info, "master_link_status").as_deref() == Some("up");
-        if follows { Ok(()) } else { Err(info) }
+        if follows {
+            Ok(())
+        } else {
+            Err(info)
+        }
     });
     wait_for("writes acknowledged by the new primary", AFTER, || {
         let after = writer.acks().iter().filter(|a| a.at_ms > kill_ms && a.port == new.port).count();
-        if after >= 20 { Ok(()) } else { Err(format!("{after} acknowledged since the kill")) }
+        if after >= 20 {
+            Ok(())
+        } else {
+            Err(format!("{after} acknowledged since the kill"))
+        }
     });
     let resumed = killed.elapsed();
     let _ = writer.child.kill();
@@ -360,12 +386,17 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     // switched, and every one lists the other replica as a healthy replica of the new primary.
     let sentinel_logs: Vec<PathBuf> =
         scratch.logs.iter().filter(|(n, _)| n.starts_with("sentinel")).map(|(_, p)| p.clone()).collect();
-    let read_logs = || -> Vec<String> { sentinel_logs.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect() };
+    let read_logs =
+        || -> Vec<String> { sentinel_logs.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect() };
     wait_for("the leader to end the failover and every sentinel to switch", AFTER, || {
         let texts = read_logs();
         let switched = texts.iter().filter(|t| t.contains("+switch-master mymaster")).count();
         let ended = texts.iter().any(|t| t.contains("+failover-end master"));
-        if switched == 3 && ended { Ok(()) } else { Err(format!("{switched} switched, ended: {ended}")) }
+        if switched == 3 && ended {
+            Ok(())
+        } else {
+            Err(format!("{switched} switched, ended: {ended}"))
+        }
     });
     for text in read_logs() {
         for bad in ["failover-end-for-timeout", "-failover-abort", "+tilt", "-slave-reconf-sent-timeout"] {
@@ -377,14 +408,17 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
             let mut con = connect(port).ok_or("sentinel down")?;
             let replicas: Vec<Vec<String>> =
                 redis::cmd("SENTINEL").arg("REPLICAS").arg("mymaster").query(&mut con).map_err(|e| e.to_string())?;
-            let entry = replicas.iter().map(|flat| {
-                flat.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect::<Vec<_>>()
-            });
+            let entry = replicas
+                .iter()
+                .map(|flat| flat.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect::<Vec<_>>());
             let ok = entry.clone().any(|st| {
                 field(&st, "port") == other.port.to_string()
                     && field(&st, "flags") == "slave"
                     && field(&st, "master-link-status") == "ok"
                     && field(&st, "master-port") == new.port.to_string()
+                    // Read from the replica's INFO (slave_priority, slave_repl_offset).
+                    && field(&st, "slave-priority") == "100"
+                    && field(&st, "slave-repl-offset").parse::<u64>().is_ok_and(|o| o > 0)
             });
             if !ok {
                 return Err(format!("sentinel {port}: {:?}", entry.collect::<Vec<_>>()));
@@ -398,12 +432,14 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     for (server, name) in [(new, "new primary"), (other, "other replica")] {
         let stats = ask(server.port, &["INFO", "commandstats"]);
         for cmd in ["cmdstat_slaveof:", "cmdstat_config|rewrite:", "cmdstat_client|kill:", "cmdstat_exec:"] {
-            let line = stats.lines().find(|l| l.starts_with(cmd)).unwrap_or_else(|| panic!("{name}: no {cmd} in {stats}"));
+            let line =
+                stats.lines().find(|l| l.starts_with(cmd)).unwrap_or_else(|| panic!("{name}: no {cmd} in {stats}"));
             assert!(line.contains("rejected_calls=0,failed_calls=0"), "{name}: {line}");
         }
     }
     let conf = |name: &str| std::fs::read_to_string(scratch.dir.join(name).join("cachette.conf")).unwrap_or_default();
-    let (new_name, other_name) = if new.port == replicas[0].port { ("replica1", "replica2") } else { ("replica2", "replica1") };
+    let (new_name, other_name) =
+        if new.port == replicas[0].port { ("replica1", "replica2") } else { ("replica2", "replica1") };
     assert!(!conf(new_name).contains("replicaof"), "{}", conf(new_name));
     assert!(conf(other_name).contains(&format!("\nreplicaof 127.0.0.1 {}\n", new.port)), "{}", conf(other_name));
     eprintln!(
