@@ -292,7 +292,9 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     });
     let settled = t0.elapsed();
 
-    let mut writer = Writer::start(&python, &sentinel_ports, &scratch.own("writer", "writer.log").1);
+    let writer_log = scratch.own("writer", "writer.log").1;
+    scratch.logs.push(("writer's standard error".to_owned(), writer_log.with_extension("stderr")));
+    let mut writer = Writer::start(&python, &sentinel_ports, &writer_log);
     let writing = Instant::now();
     wait_for("the writer's first acknowledged writes", SETTLE, || {
         let n = writer.acks().len();
@@ -437,6 +439,10 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
             assert!(line.contains("rejected_calls=0,failed_calls=0"), "{name}: {line}");
         }
     }
+    // PSYNC2: the other replica continued from the promoted one's history, no full sync.
+    let stats = ask(new.port, &["INFO", "stats"]);
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("0"), "{stats}");
+    assert!(info_field(&stats, "sync_partial_ok").is_some_and(|n| n != "0"), "{stats}");
     let conf = |name: &str| std::fs::read_to_string(scratch.dir.join(name).join("cachette.conf")).unwrap_or_default();
     let (new_name, other_name) =
         if new.port == replicas[0].port { ("replica1", "replica2") } else { ("replica2", "replica1") };
