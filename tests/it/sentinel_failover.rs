@@ -4,7 +4,8 @@
 //! `tests/tools/sentinel_writer.py`) writes `SET w:i` + `WAIT 1` in a loop; the primary is
 //! killed with SIGKILL. The sentinels must promote one replica and point the other at it, the
 //! client must go on having its writes acknowledged by the new primary, and no write that
-//! WAIT 1 acknowledged before the kill may be missing there.
+//! WAIT 1 acknowledged before the kill may be missing there. Then the old primary is restarted
+//! (empty, a master again): the sentinels must turn it into a replica of the new primary.
 //!
 //! Sentinel's side of it, which this drives: it reads the replicas from the primary's INFO
 //! (`slaveN:` lines), polls each replica's INFO (role, master_link_down_since_seconds,
@@ -22,10 +23,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::util::{self, Proc};
 
-/// Every wait below is bounded by one of these; the whole test takes about 15 s.
+/// Every wait below is bounded by one of these; the whole test takes about 18 s, 11 of them
+/// waiting for sentinel to convert the restarted old primary (it waits 8 s after an instance
+/// reports a new role before it reconfigures it, then for its next INFO).
 const SETTLE: Duration = Duration::from_secs(20);
 const FAILOVER: Duration = Duration::from_secs(25);
 const AFTER: Duration = Duration::from_secs(15);
+const CONVERT: Duration = Duration::from_secs(30);
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -76,21 +80,25 @@ fn cachette(scratch: &mut Scratch, name: &str, replicaof: Option<u16>) -> Proc {
     let conf = own.join("cachette.conf");
     std::fs::write(&conf, "# tests/it/sentinel_failover: sentinel rewrites this file\n").expect("write conf");
     for _ in 0..5 {
-        let (port, mc_port) = (util::free_port(), util::free_port());
-        let mut cmd = Command::new(util::cachette_bin());
-        cmd.arg(&conf);
-        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--memcache-port", &mc_port.to_string()]);
-        cmd.args(["--metrics-port", "0", "--save", "", "--dir", own.to_str().expect("utf-8 dir")]);
-        cmd.args(["--repl-diskless-sync-delay", "0", "--loglevel", "verbose"]);
-        let master = replicaof.map(|p| format!("127.0.0.1 {p}"));
-        if let Some(m) = &master {
-            cmd.args(["--replicaof", m]);
-        }
-        if let Some(p) = util::spawn_logged(cmd, port, mc_port, &log) {
+        if let Some(p) = start_cachette(&own, &log, (util::free_port(), util::free_port()), replicaof) {
             return p;
         }
     }
     panic!("{name} did not start");
+}
+
+/// Starts (or restarts) the cachette of directory `own` on `ports` (RESP, memcached).
+fn start_cachette(own: &Path, log: &Path, (port, mc_port): (u16, u16), replicaof: Option<u16>) -> Option<Proc> {
+    let mut cmd = Command::new(util::cachette_bin());
+    cmd.arg(own.join("cachette.conf"));
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--memcache-port", &mc_port.to_string()]);
+    cmd.args(["--metrics-port", "0", "--save", "", "--dir", own.to_str().expect("utf-8 dir")]);
+    cmd.args(["--repl-diskless-sync-delay", "0", "--loglevel", "verbose"]);
+    let master = replicaof.map(|p| format!("127.0.0.1 {p}"));
+    if let Some(m) = &master {
+        cmd.args(["--replicaof", m]);
+    }
+    util::spawn_logged(cmd, port, mc_port, log)
 }
 
 /// A redis-sentinel monitoring `mymaster` at `primary` with a quorum of 2, verbose log.
@@ -241,6 +249,21 @@ impl Writer {
     }
 }
 
+/// The acknowledged writes the server at `port` lacks, as (id, acknowledged before `kill_ms`).
+fn lost(port: u16, acks: &[Ack], kill_ms: u64) -> Vec<(u64, bool)> {
+    let mut con = connect(port).expect("connect");
+    let mut pipe = redis::pipe();
+    for a in acks {
+        pipe.cmd("GET").arg(format!("w:{}", a.id));
+    }
+    let got: Vec<Option<String>> = pipe.query(&mut con).expect("GETs");
+    acks.iter()
+        .zip(&got)
+        .filter(|(a, v)| v.as_deref() != Some(a.id.to_string().as_str()))
+        .map(|(a, _)| (a.id, a.at_ms < kill_ms))
+        .collect()
+}
+
 #[test]
 fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledged_writes() {
     let Some(sentinel_bin) = util::find_binary("redis-sentinel") else {
@@ -366,18 +389,7 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     let wait: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut con).expect("WAIT");
     assert_eq!(wait, 1, "the other replica acknowledges the new primary's stream");
     for (server, name) in [(new, "new primary"), (other, "other replica")] {
-        let mut con = connect(server.port).expect("connect");
-        let mut pipe = redis::pipe();
-        for a in &acks {
-            pipe.cmd("GET").arg(format!("w:{}", a.id));
-        }
-        let got: Vec<Option<String>> = pipe.query(&mut con).expect("GETs");
-        let lost: Vec<(u64, bool)> = acks
-            .iter()
-            .zip(&got)
-            .filter(|(a, v)| v.as_deref() != Some(a.id.to_string().as_str()))
-            .map(|(a, _)| (a.id, a.at_ms < kill_ms))
-            .collect();
+        let lost = lost(server.port, &acks, kill_ms);
         assert!(lost.is_empty(), "{name} lacks acknowledged writes (id, acknowledged before the kill): {lost:?}");
     }
     let after = acks.iter().filter(|a| a.at_ms > kill_ms).count();
@@ -448,9 +460,32 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
         if new.port == replicas[0].port { ("replica1", "replica2") } else { ("replica2", "replica1") };
     assert!(!conf(new_name).contains("replicaof"), "{}", conf(new_name));
     assert!(conf(other_name).contains(&format!("\nreplicaof 127.0.0.1 {}\n", new.port)), "{}", conf(other_name));
+    // The old primary comes back, empty (no snapshot), as a master: the sentinels turn it
+    // into a replica of the new primary (+convert-to-slave), and it gets everything.
+    let back = Instant::now();
+    let own = scratch.dir.join("primary");
+    let _old = start_cachette(&own, &own.join("cachette.log"), (primary.port, primary.mc_port), None)
+        .expect("the old primary restarts on its ports");
+    wait_for("the old primary to become a replica of the new one", CONVERT, || {
+        let info = ask(primary.port, &["INFO", "replication"]);
+        let follows = info_field(&info, "role").as_deref() == Some("slave")
+            && info_field(&info, "master_port") == Some(new.port.to_string())
+            && info_field(&info, "master_link_status").as_deref() == Some("up");
+        if follows {
+            Ok(())
+        } else {
+            Err(info)
+        }
+    });
+    let converted = back.elapsed();
+    let wait: i64 = redis::cmd("WAIT").arg(2).arg(5000).query(&mut connect(new.port).expect("connect")).expect("WAIT");
+    assert_eq!(wait, 2, "both replicas acknowledge the new primary's stream");
+    let lost = lost(primary.port, &acks, kill_ms);
+    assert!(lost.is_empty(), "the old primary lacks acknowledged writes: {lost:?}");
     eprintln!(
         "sentinel failover: settled in {settled:?}; {} writes acknowledged before the kill; all sentinels \
-         named {promoted} {switched:?} after it; writes acknowledged again {resumed:?} after it; whole test {:?}",
+         named {promoted} {switched:?} after it; writes acknowledged again {resumed:?} after it; the old primary, \
+         restarted, followed the new one {converted:?} later; whole test {:?}",
         before.len(),
         t0.elapsed()
     );
