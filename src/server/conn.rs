@@ -367,9 +367,21 @@ impl Conn {
             version: self.session.version,
             info: self.info.clone(),
             argv,
-            keys: req.keys,
+            keys: req.keys.clone(),
         };
         shared.blocking.register(shared, waiter);
+        // A value stored under one of the keys between the command finding them empty and this
+        // registration signalled nobody (nothing watched them yet: another worker's push can
+        // land in that gap): look again now that they are watched, or the wake-up is lost for
+        // good. A key found is queued as ready; the caller serves it (at worst the command runs
+        // again and waits on).
+        let (db, now) = (self.session.db, unix_ms());
+        for key in &req.keys {
+            let h = shared.engine.hashed(key);
+            if shared.engine.lock_one(&h).peek(db, &h, now).is_some() {
+                shared.engine.ready.stored(db, key);
+            }
+        }
         if let crate::commands::TimeoutReply::Replicas { offset, numreplicas } = req.on_timeout {
             // WAIT: only now that the client is in the registry can the replication thread
             // claim it (its `blocking.cancel` would fail before, and the answer be lost).

@@ -6,6 +6,7 @@ mod acl;
 mod aof;
 mod bad_input;
 mod blocking;
+mod blocking_race;
 mod clients;
 mod config_rewrite;
 mod differential;
