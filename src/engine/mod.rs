@@ -214,8 +214,9 @@ impl Engine {
         self.shards.len()
     }
 
-    /// A fresh CAS unique. Every write of a value takes one, from either protocol, so a memcached
-    /// `gets`/`cas` pair notices a Redis write in between.
+    /// A fresh CAS unique. memcached stores take one; an item that has one gets a new one on
+    /// every later write, from either protocol, so a memcached `gets`/`cas` pair notices a Redis
+    /// write in between (a Redis-written item has none until a memcached read assigns it).
     #[inline]
     pub fn next_cas(&self) -> u64 {
         self.cas.fetch_add(1, Ordering::Relaxed) + 1
@@ -594,7 +595,10 @@ impl<'e> Locked<'e> {
         let id = found?;
         d.touched(key.key);
         let e = d.entry_mut(id);
-        e.cas = engine.next_cas();
+        // An item without a CAS (written through Redis) gets one when a memcached client asks.
+        if e.cas != 0 {
+            e.cas = engine.next_cas();
+        }
         e.mc_bits |= mc_bits::RAW_STRING;
         if engine.limits.tracks_lfu() {
             engine.limits.lfu_touch(e, now);
@@ -620,11 +624,12 @@ impl<'e> Locked<'e> {
     ) -> &mut Entry {
         let engine = self.engine;
         self.note_created(db, key, now);
-        let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         engine.ready.stored(db, key.key);
-        self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
+        // No CAS unique: memcached stores assign one, Redis writes leave it to the first
+        // memcached read (see `db`'s layout).
+        self.db(db, key).upsert(key, value, expire_at, flags, 0, keep_ttl, now)
     }
 
     /// Before a store, for keyspace notifications only (free while they are off): an expired
@@ -658,11 +663,11 @@ impl<'e> Locked<'e> {
     }
 
     /// Inserts an entry taken elsewhere under a (possibly different) key, replacing any existing
-    /// one; keeps the entry's TTL and flags, gives it a new CAS unique.
+    /// one; keeps the entry's TTL and flags, and gives it a new CAS unique if it had one.
     pub fn put(&mut self, db: usize, key: &Hashed<'_>, entry: Entry, now: u64) {
         let engine = self.engine;
         self.note_created(db, key, now);
-        let cas = engine.next_cas();
+        let cas = if entry.cas != 0 { engine.next_cas() } else { 0 };
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         let expire = entry.expire_at();
@@ -744,9 +749,11 @@ mod tests {
         let e = Engine::new(1);
         let k = e.hashed(b"c");
         let mut l = e.lock_one(&k);
-        let c1 = l.set(0, &k, s("1"), None, 0, false, 0).cas;
+        assert_eq!(l.set(0, &k, s("1"), None, 0, false, 0).cas, 0, "a Redis write assigns none");
+        let c1 = e.next_cas();
+        l.write(0, &k, 0).expect("present").cas = c1;
         let c2 = l.write(0, &k, 0).map(|e| e.cas);
-        assert!(Some(c1) < c2);
+        assert!(Some(c1) < c2, "once assigned, every write renews it");
     }
 
     fn leaked(shards: usize) -> &'static Engine {
