@@ -152,6 +152,27 @@ impl Entry {
     }
 }
 
+/// What eviction reads of a sampled key, decoded from its record without staging it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampled<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Absolute expiry in unix milliseconds; 0 = none.
+    pub expire_at: u64,
+    /// Last access, unix seconds.
+    pub lru: u32,
+    /// LFU counter.
+    pub lfu: u8,
+    /// LFU minute.
+    pub ldt: u16,
+}
+
+impl<'a> Sampled<'a> {
+    fn of(e: &'a Entry) -> Sampled<'a> {
+        Sampled { key: e.key(), expire_at: e.expire_at, lru: e.lru, lfu: e.lfu, ldt: e.ldt }
+    }
+}
+
 /// Bytes the keyspace holds for `e` (MEMORY USAGE): its record slot, an index slot, and an
 /// out-of-line value with its slab slot and heap bytes.
 pub fn footprint(e: &Entry) -> usize {
@@ -361,15 +382,21 @@ mod rec {
         }
     }
 
+    /// (lru, lfu, ldt) of a header, clocks unwrapped against `now` (unix ms).
+    #[inline]
+    pub fn clocks(hdr: u64, now: u64) -> (u32, u8, u16) {
+        let lru = unwrap_clock((hdr >> LRU_SHIFT) & ((1 << LRU_BITS) - 1), now / 1000, LRU_BITS) as u32;
+        let now_min = u64::from(super::super::evict::lfu_minutes(now));
+        let ldt = unwrap_clock((hdr >> LDT_SHIFT) & ((1 << LDT_BITS) - 1), now_min, LDT_BITS) as u16;
+        (lru, ((hdr >> LFU_SHIFT) & 0xff) as u8, ldt)
+    }
+
     /// Decodes everything but the value: (entry with an empty string value, position in
     /// `volatile`, side index when the value is out of line). `now` (unix ms) unwraps clocks.
     pub fn decode(r: &[u8], f: &Fields, now: u64, value: Vec<u8>) -> (Entry, u32, Option<u32>) {
         let hdr = f.hdr;
         let (expire_at, vol_pos) = expiry(r, f);
-        let now_s = now / 1000;
-        let lru = unwrap_clock((hdr >> LRU_SHIFT) & ((1 << LRU_BITS) - 1), now_s, LRU_BITS) as u32;
-        let now_min = u64::from(super::super::evict::lfu_minutes(now));
-        let ldt = unwrap_clock((hdr >> LDT_SHIFT) & ((1 << LDT_BITS) - 1), now_min, LDT_BITS) as u16;
+        let (lru, lfu, ldt) = clocks(hdr, now);
         let side = (hdr & OUT != 0).then(|| u32_at(r, f.val_at));
         let mut value = value;
         value.clear();
@@ -384,7 +411,7 @@ mod rec {
             cas: if hdr & CAS != 0 { u64_at(r, f.cas_at) } else { 0 },
             lru,
             mc_bits: ((hdr >> MC_SHIFT) & 0x1f) as u8,
-            lfu: ((hdr >> LFU_SHIFT) & 0xff) as u8,
+            lfu,
             ldt,
         };
         (e, vol_pos, side)
@@ -430,6 +457,13 @@ struct Arena {
     nonfull: Vec<Vec<u32>>,
     /// Indexes of released pages, for reuse.
     free_pages: Vec<u32>,
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        let free: usize = self.pages.iter().map(|p| p.size as usize * usize::from(p.cap - p.live)).sum();
+        super::memory::arena_free(-(free as isize));
+    }
 }
 
 #[inline]
@@ -496,6 +530,7 @@ impl Arena {
                 self.pages.len() - 1
             }
         };
+        super::memory::arena_free((size * cap) as isize);
         self.pages[p] = Page {
             data: vec![0u8; size * cap].into_boxed_slice(),
             size: size as u32,
@@ -538,6 +573,7 @@ impl Arena {
             page.bump - 1
         };
         page.live += 1;
+        super::memory::arena_free(-(page.size as isize));
         if page.live == page.cap {
             self.unlist(p);
         }
@@ -555,6 +591,7 @@ impl Arena {
         page.free = s as u16;
         let was_full = page.live == page.cap;
         page.live -= 1;
+        super::memory::arena_free(page.size as isize);
         if page.cap == 1 {
             self.release(p);
             return;
@@ -570,6 +607,8 @@ impl Arena {
     }
 
     fn release(&mut self, p: usize) {
+        let page = &self.pages[p];
+        super::memory::arena_free(-((page.size as usize * usize::from(page.cap)) as isize));
         self.pages[p] = Page::empty();
         self.free_pages.push(p as u32);
     }
@@ -810,6 +849,36 @@ impl Db {
     /// The entry at handle `h` (from `lookup`).
     pub fn entry_mut(&mut self, h: u32) -> &mut Entry {
         &mut self.stage(h).e
+    }
+
+    /// Eviction's view of record `h`, without staging it.
+    fn sampled(&self, h: u32, now: u64) -> Sampled<'_> {
+        match &self.hot {
+            Some(hot) if hot.h == h => Sampled::of(&hot.e),
+            _ => {
+                let r = self.arena.rec(h);
+                let f = rec::fields(r);
+                let (lru, lfu, ldt) = rec::clocks(f.hdr, now);
+                let expire_at = rec::expiry(r, &f).0;
+                Sampled { key: &r[f.key_at..f.key_at + f.key_len], expire_at, lru, lfu, ldt }
+            }
+        }
+    }
+
+    /// Removes the entry at `h` without handing it back (DEL, eviction): its string buffer is
+    /// kept for the next staging. Returns its memcached bits and whether it was a string.
+    pub fn delete(&mut self, h: u32) -> (u8, bool) {
+        let e = self.remove(h);
+        let bits = e.mc_bits;
+        match e.value {
+            Value::Str(v) => {
+                if v.capacity() <= 2 * rec::INLINE_MAX {
+                    self.spare = v;
+                }
+                (bits, true)
+            }
+            _ => (bits, false),
+        }
     }
 
     /// Takes `h` out of `volatile` (its position is `pos`).
@@ -1148,16 +1217,15 @@ impl Db {
         pick.map(|h| &self.stage(h).e)
     }
 
-    /// Calls `f` on up to `n` random live entries (only those with a TTL when `volatile`):
-    /// eviction's sample. Entries may repeat; fewer than `n` come back only when there are fewer.
-    pub fn sample(&mut self, n: usize, volatile: bool, now: u64, mut f: impl FnMut(&Entry)) {
+    /// Calls `f` on up to `n` random live keys (only those with a TTL when `volatile`):
+    /// eviction's sample. Keys may repeat; fewer than `n` come back only when there are fewer.
+    pub fn sample(&mut self, n: usize, volatile: bool, now: u64, mut f: impl FnMut(Sampled<'_>)) {
         self.tick(now);
         if volatile {
             if self.volatile.len() <= n {
-                for i in 0..self.volatile.len() {
-                    let h = self.volatile[i];
+                for &h in &self.volatile {
                     if !self.is_expired(h, now) {
-                        f(&self.stage(h).e);
+                        f(self.sampled(h, now));
                     }
                 }
                 return;
@@ -1166,17 +1234,20 @@ impl Db {
                 let pos = (self.next_random() % self.volatile.len() as u64) as usize;
                 let h = self.volatile[pos];
                 if !self.is_expired(h, now) {
-                    f(&self.stage(h).e);
+                    f(self.sampled(h, now));
                 }
             }
             return;
         }
         if self.live <= n {
-            self.for_each(|e| {
-                if !e.expire_at().is_some_and(|t| now > t) {
-                    f(e)
+            for p in 0..self.arena.pages.len() {
+                for s in 0..usize::from(self.arena.pages[p].bump) {
+                    let h = ((p as u32) << SLOT_BITS) | s as u32;
+                    if self.arena.is_live(p, s) && !self.is_expired(h, now) {
+                        f(self.sampled(h, now));
+                    }
                 }
-            });
+            }
             return;
         }
         let (mut found, mut tries) = (0, 0);
@@ -1186,7 +1257,7 @@ impl Db {
             tries += 1;
             if let Some(h) = self.random_handle() {
                 if !self.is_expired(h, now) {
-                    f(&self.stage(h).e);
+                    f(self.sampled(h, now));
                     found += 1;
                 }
             }

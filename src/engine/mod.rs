@@ -649,7 +649,18 @@ impl<'e> Locked<'e> {
 
     /// Deletes a key; true if it existed (and had not expired).
     pub fn delete(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> bool {
-        self.take(db, key, now).is_some()
+        self.discard(db, key, now).is_some()
+    }
+
+    /// Deletes a key without handing its entry back: its memcached bits and whether it held a
+    /// string, if it existed (and had not expired).
+    pub fn discard(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<(u8, bool)> {
+        let stats = &self.engine.stats;
+        let (d, found) = self.find(db, key, now);
+        let out = d.delete(found?);
+        stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
+        Some(out)
     }
 
     /// Removes a key and hands back its entry (RENAME, MOVE, GETDEL).

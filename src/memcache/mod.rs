@@ -426,7 +426,10 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     // A stale write (ms I with an older CAS) keeps the old item's "win token sent" state, so
     // the reader already recomputing it is not joined by another (memcached answers Z).
     let win_sent = entry.as_ref().map_or(0, |e| e.mc_bits & crate::engine::mc_bits::WIN_SENT);
-    let current = entry.and_then(|e| e.value.as_str().map(|v| (cas_of(shared, e), v.len(), e.flags)));
+    let current = entry.and_then(|e| {
+        let len = e.value.as_str()?.len();
+        Some((cas_of(shared, e), len, e.flags))
+    });
     let fits =
         |(_, len, flags): (u64, usize, u32)| item_limits(shared).item_fits(req.key.len(), flags, len + req.data.len());
     let appending = matches!(req.mode, StoreMode::Append | StoreMode::Prepend);
