@@ -427,6 +427,8 @@ const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Pages a database part may have (handles are 32 bits).
 const MAX_PAGES: usize = 1 << (32 - SLOT_BITS);
 const NIL16: u16 = u16::MAX;
+/// Candidate pages a moving record looks at before it takes a fresh one.
+const SEARCH: usize = 8;
 
 /// One arena page: `cap` slots of `size` bytes. A free slot has header byte 0 (not live) and
 /// the next free slot of its page in bytes 2..4.
@@ -463,6 +465,10 @@ impl Drop for Arena {
     fn drop(&mut self) {
         let free: usize = self.pages.iter().map(|p| p.size as usize * usize::from(p.cap - p.live)).sum();
         super::memory::arena_free(-(free as isize));
+        let pages = std::mem::take(&mut self.pages);
+        let bytes = pages.iter().map(|p| p.data.len()).sum();
+        drop(pages);
+        super::memory::released(bytes);
     }
 }
 
@@ -518,9 +524,10 @@ impl Arena {
 
     /// A fresh page of `cap` slots of `size` bytes, at an index above `after` when given.
     fn new_page(&mut self, size: usize, cap: usize, after: Option<usize>) -> usize {
+        let n = self.free_pages.len();
         let reuse = match after {
-            None => self.free_pages.len().checked_sub(1),
-            Some(a) => self.free_pages.iter().position(|&p| p as usize > a),
+            None => n.checked_sub(1),
+            Some(a) => (n.saturating_sub(SEARCH)..n).rev().find(|&i| self.free_pages[i] as usize > a),
         };
         let p = match reuse {
             Some(i) => self.free_pages.swap_remove(i) as usize,
@@ -551,9 +558,11 @@ impl Arena {
                 self.nonfull.resize_with(class + 1, Vec::new);
             }
             let list = &self.nonfull[class];
+            // A moving record looks at a few pages only: after many deletes most pages of a
+            // class have room, and a fresh page is cheaper than a long search.
             let pick = match after {
                 None => list.last().copied(),
-                Some(a) => list.iter().copied().filter(|&p| p as usize > a).max(),
+                Some(a) => list.iter().rev().take(SEARCH).copied().find(|&p| p as usize > a),
             };
             match pick {
                 Some(p) => p as usize,
@@ -608,7 +617,9 @@ impl Arena {
 
     fn release(&mut self, p: usize) {
         let page = &self.pages[p];
-        super::memory::arena_free(-((page.size as usize * usize::from(page.cap)) as isize));
+        let bytes = page.size as usize * usize::from(page.cap);
+        super::memory::arena_free(-(bytes as isize));
+        super::memory::released(bytes);
         self.pages[p] = Page::empty();
         self.free_pages.push(p as u32);
     }
@@ -1100,12 +1111,13 @@ impl Db {
     /// Drops every key, returning the arena's pages to the allocator.
     pub fn clear(&mut self) {
         self.touch_all_watched(None, 0);
-        self.arena = Arena::default();
+        self.hot = None;
         self.side = Slab::new();
         self.live = 0;
         self.index = HashTable::new();
         self.volatile = Vec::new();
-        self.hot = None;
+        // Last: dropping the pages may trim the allocator, which then finds the rest free too.
+        self.arena = Arena::default();
     }
 
     /// Calls `f` on every entry, expired or not (callers filter with `now`), stopping at the

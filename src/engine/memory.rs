@@ -97,6 +97,33 @@ pub fn used() -> usize {
     ALLOCATED.load(Ordering::Relaxed).saturating_sub(free)
 }
 
+/// Bytes of arena pages released since the allocator was last asked to return memory.
+static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+/// Every this many released bytes, free memory is handed back to the system.
+const TRIM_EVERY: usize = 16 << 20;
+
+/// The record arena released `n` bytes of pages. glibc keeps freed chunks below its mmap
+/// threshold (a 64 KB page is one) in its heaps, so after large deletes and FLUSHALL the
+/// resident set would not shrink; every [`TRIM_EVERY`] bytes, `malloc_trim` returns the free
+/// pages of every heap to the system (a few milliseconds on a large heap, so not on every page).
+pub fn released(n: usize) {
+    if RELEASED.fetch_add(n, Ordering::Relaxed) + n >= TRIM_EVERY {
+        RELEASED.store(0, Ordering::Relaxed);
+        trim();
+    }
+}
+
+/// Returns free allocator memory to the system (glibc's `malloc_trim`; nothing elsewhere).
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and shrinks the allocator's own free lists under its locks;
+    // it invalidates no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The record arena gained (`n > 0`) or lost free slot bytes.
 #[inline]
 pub fn arena_free(n: isize) {

@@ -5,10 +5,13 @@
 //!                                                     ├── shards[0]: Mutex<Shard>
 //!   Shard                                             │     └── dbs[0..16]: Db
 //!   └── Db                                            ├── shards[1] ...
-//!       ├── entries: Slab<Entry>   (key stored once, in the entry)
-//!       ├── index:   HashTable<u32> (slab ids, hashed through entry.key)
-//!       └── volatile: Vec<u32>     (slab ids of keys with a TTL, for expiry sampling)
+//!       ├── arena:    64 KB pages of records in 8-byte size classes (header, key, string)
+//!       ├── side:     Slab<Value>    (long strings and collections, out of line)
+//!       ├── index:    HashTable<u32> (record handles, hashed through the record's key)
+//!       └── volatile: Vec<u32>       (handles of keys with a TTL, for expiry sampling)
 //! ```
+//!
+//! Commands see one key at a time as a decoded [`Entry`] (`db`'s staged entry; see there).
 //!
 //! Every command is atomic: it locks the shards of its keys in ascending shard order
 //! ([`Engine::lock`]) and does all its work under those guards; commands over the whole keyspace
@@ -223,9 +226,10 @@ impl Engine {
     }
 
     fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
-        // A panic while a shard was held cannot leave an entry half-written in a way later
-        // commands could misread (every mutation is a single slab/index update), so a poisoned
-        // lock is taken over rather than propagated to every later client.
+        // A panic in a command while a shard was held leaves at most the staged entry
+        // unwritten, and the next operation on that database writes it back (the arena and
+        // index change only in short steps no input can make fail), so a poisoned lock is taken
+        // over rather than propagated to every later client.
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
