@@ -847,7 +847,9 @@ impl Db {
             let f = rec::fields(r);
             let (mut e, vol_pos, side) = rec::decode(r, &f, self.clock, std::mem::take(&mut self.spare));
             if let Some(i) = side {
-                e.value = self.side.remove(i as usize);
+                if let Value::Str(v) = std::mem::replace(&mut e.value, self.side.remove(i as usize)) {
+                    self.spare = v;
+                }
             }
             self.hot = Some(Hot { h, vol_pos, e });
         }

@@ -476,6 +476,14 @@ mod tests {
     }
 
     #[test]
+    fn batches_stop_a_little_below_the_limit() {
+        assert_eq!(below_limit(64 << 20), (64 << 20) - (128 << 10));
+        assert_eq!(below_limit(1 << 30), (1 << 30) - (256 << 10), "at most 256 KB");
+        assert_eq!(below_limit(1000), 999);
+        assert_eq!(below_limit(100), 100);
+    }
+
+    #[test]
     fn time_limit_follows_tenacity() {
         let limits = Limits::default();
         let at = |t| {
