@@ -1064,9 +1064,15 @@ impl Db {
         let lru = (now / 1000) as u32;
         match found {
             Some(h) => {
-                let hot = self.stage(h);
+                self.stage(h);
+                let Some(hot) = &mut self.hot else { unreachable!("staged just above") };
                 let e = &mut hot.e;
-                e.value = value;
+                // The old string's buffer serves the next staging (`stage` took the spare one).
+                if let Value::Str(v) = std::mem::replace(&mut e.value, value) {
+                    if v.capacity() <= 2 * rec::INLINE_MAX {
+                        self.spare = v;
+                    }
+                }
                 e.flags = flags;
                 e.cas = cas;
                 e.mc_bits = 0;
