@@ -289,6 +289,17 @@ mod rec {
         }
     }
 
+    /// The side slab index of an out-of-line value.
+    #[inline]
+    pub fn side_index(r: &[u8], f: &Fields) -> Option<u32> {
+        (f.hdr & OUT != 0).then(|| u32_at(r, f.val_at))
+    }
+
+    #[inline]
+    pub fn mc_bits(hdr: u64) -> u8 {
+        ((hdr >> MC_SHIFT) & 0x1f) as u8
+    }
+
     pub fn set_vol_pos(r: &mut [u8], pos: u32) {
         let f = fields(r);
         debug_assert!(f.hdr & EXP != 0);
@@ -397,7 +408,7 @@ mod rec {
         let hdr = f.hdr;
         let (expire_at, vol_pos) = expiry(r, f);
         let (lru, lfu, ldt) = clocks(hdr, now);
-        let side = (hdr & OUT != 0).then(|| u32_at(r, f.val_at));
+        let side = side_index(r, f);
         let mut value = value;
         value.clear();
         if side.is_none() {
@@ -410,7 +421,7 @@ mod rec {
             flags: if hdr & FLAGS != 0 { u32_at(r, f.flags_at) } else { 0 },
             cas: if hdr & CAS != 0 { u64_at(r, f.cas_at) } else { 0 },
             lru,
-            mc_bits: ((hdr >> MC_SHIFT) & 0x1f) as u8,
+            mc_bits: mc_bits(hdr),
             lfu,
             ldt,
         };
@@ -878,9 +889,36 @@ impl Db {
         }
     }
 
-    /// Removes the entry at `h` without handing it back (DEL, eviction): its string buffer is
-    /// kept for the next staging. Returns its memcached bits and whether it was a string.
-    pub fn delete(&mut self, h: u32) -> (u8, bool) {
+    /// Removes the entry at `h`, whose key hashes to `hash`, without handing it back (DEL,
+    /// eviction): read from its record, not staged. Returns its memcached bits and whether it
+    /// was a string.
+    pub fn delete(&mut self, h: u32, hash: u64) -> (u8, bool) {
+        if self.hot.as_ref().is_some_and(|hot| hot.h == h) {
+            return self.delete_staged(h);
+        }
+        let r = self.arena.rec(h);
+        let f = rec::fields(r);
+        let (_, vol_pos) = rec::expiry(r, &f);
+        let side = rec::side_index(r, &f);
+        let bits = rec::mc_bits(f.hdr);
+        if !self.watched.is_empty() {
+            touch(&mut self.watched, &r[f.key_at..f.key_at + f.key_len], true);
+        }
+        if let Ok(slot) = self.index.find_entry(hash, |&x| x == h) {
+            slot.remove();
+        }
+        self.unlist_volatile(vol_pos);
+        let is_str = match side {
+            Some(i) => matches!(self.side.remove(i as usize), Value::Str(_)),
+            None => true,
+        };
+        self.arena.free(h);
+        self.live -= 1;
+        (bits, is_str)
+    }
+
+    /// [`Db::delete`] of the staged entry: its string buffer is kept for the next staging.
+    fn delete_staged(&mut self, h: u32) -> (u8, bool) {
         let e = self.remove(h);
         let bits = e.mc_bits;
         match e.value {
@@ -1446,6 +1484,41 @@ mod tests {
         d.entry_mut(h).flags = 9;
         assert_eq!(get(&mut d, &hasher, b"k8", 1000), Some(s(10)));
         assert_eq!(get(&mut d, &hasher, k, 1000), Some(Value::Str(vec![0, 1, 2, b'x', b'y', b'z'])));
+    }
+
+    #[test]
+    fn delete_reads_the_record_or_the_staged_entry() {
+        let (mut d, hasher) = db();
+        let keys: Vec<Vec<u8>> = (0..50u32).map(|i| format!("k{i}").into_bytes()).collect();
+        for (i, k) in keys.iter().enumerate() {
+            let v = if i % 3 == 0 { s(700) } else { s(i) };
+            put(&mut d, &hasher, k, v, (i % 2 == 0).then_some(10_000), 1000);
+        }
+        let list = Value::List(Default::default());
+        put(&mut d, &hasher, b"list", list, Some(10_000), 1000);
+        let dirty = Arc::new(AtomicBool::new(false));
+        d.watch(b"k4", &dirty, 1000);
+        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 4 != 1) {
+            let hk = Hashed { key: k, hash: hasher.hash_one(&k[..]) };
+            let h = d.lookup(&hk, 1000).0.expect("present");
+            if i % 5 == 0 {
+                d.entry_mut(h); // staged: the other path
+            }
+            assert_eq!(d.delete(h, hk.hash), (0, true));
+        }
+        assert!(dirty.load(Ordering::SeqCst), "a watcher sees the delete");
+        let hk = Hashed { key: b"list", hash: hasher.hash_one(&b"list"[..]) };
+        let h = d.lookup(&hk, 1000).0.expect("present");
+        assert_eq!(d.delete(h, hk.hash), (0, false), "not a string");
+        assert_eq!(d.side.len(), keys.iter().enumerate().filter(|(i, _)| i % 4 == 1 && i % 3 == 0).count());
+        let left: Vec<_> = keys.iter().enumerate().filter(|(i, _)| i % 4 == 1).collect();
+        assert_eq!(d.len(), left.len());
+        assert_eq!(d.volatile_len(), left.iter().filter(|(i, _)| i % 2 == 0).count());
+        for (i, k) in left {
+            let v = if i % 3 == 0 { s(700) } else { s(i) };
+            assert_eq!(get(&mut d, &hasher, k, 1000), Some(v));
+        }
+        assert_eq!(d.live_len(20_000), d.len() - d.volatile_len());
     }
 
     #[test]

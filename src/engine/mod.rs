@@ -661,7 +661,7 @@ impl<'e> Locked<'e> {
     pub fn discard(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<(u8, bool)> {
         let stats = &self.engine.stats;
         let (d, found) = self.find(db, key, now);
-        let out = d.delete(found?);
+        let out = d.delete(found?, key.hash);
         stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         Some(out)
