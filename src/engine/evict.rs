@@ -8,7 +8,9 @@
 //!
 //! - **lru / lfu / ttl**: an eviction pool of the 16 best candidates seen so far, kept across
 //!   calls and shared by every thread. Each eviction first samples `maxmemory-samples` keys from
-//!   every database of one shard, the next in turn from a random start. The pool is global,
+//!   every database of one shard, the next in turn from a random start (the live records that
+//!   follow a random arena slot, as redis-server takes consecutive buckets: one cache miss
+//!   rather than one per key). The victim is deleted straight from its record. The pool is global,
 //!   so a key is evicted only when no sampled key in any shard is a better candidate: the sample
 //!   quality is redis-server's, and no shard is emptied while colder keys sit in another.
 //! - **random**: a random key of a random non-empty database, shard by shard from a random start.
