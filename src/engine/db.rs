@@ -914,7 +914,18 @@ impl Db {
         };
         self.arena.free(h);
         self.live -= 1;
+        self.maybe_shrink();
         (bits, is_str)
+    }
+
+    /// After large deletes the index gives its memory back too: hashbrown never shrinks by
+    /// itself. Shrinking when an eighth full to a quarter full keeps the rehash work amortised.
+    fn maybe_shrink(&mut self) {
+        let cap = self.index.capacity();
+        if cap > 4096 && self.live * 8 < cap {
+            let (arena, hasher) = (&self.arena, &self.hasher);
+            self.index.shrink_to(self.live * 4, |&x| hasher.hash_one(rec::key(arena.rec(x))));
+        }
     }
 
     /// [`Db::delete`] of the staged entry: its string buffer is kept for the next staging.
@@ -960,6 +971,7 @@ impl Db {
         if !self.watched.is_empty() {
             touch(&mut self.watched, hot.e.key(), true);
         }
+        self.maybe_shrink();
         hot.e
     }
 
@@ -1537,6 +1549,7 @@ mod tests {
         }
         assert_eq!((d.len(), d.volatile_len()), (0, 0));
         assert!(d.arena.pages.iter().filter(|p| p.cap > 0).count() <= 1, "one page kept per class");
+        assert!(d.index.capacity() <= 4096, "the index shrank: {}", d.index.capacity());
     }
 
     #[test]
