@@ -429,8 +429,9 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(), CmdError> {
 
 // ---- MEMORY -----------------------------------------------------------------------------
 
-/// Bytes one key costs beyond its key and value bytes: the entry record and its index slot.
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<crate::engine::Entry>() + 16;
+/// Bytes one key costs beyond its key and value bytes, about: its record header and padding
+/// and its index slot (see `engine::db`).
+const ENTRY_OVERHEAD: usize = 16;
 
 /// MEMORY USAGE: the entry record, the key, and the value's heap bytes as its type counts them
 /// (every element, so SAMPLES is validated and otherwise not needed).
@@ -447,7 +448,7 @@ fn memory_usage(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     let key = argv.get(2);
     let (db, now, engine) = (ctx.session.db, ctx.now, ctx.engine());
     let k = engine.hashed(key);
-    let size = engine.lock_one(&k).peek(db, &k, now).map(|e| ENTRY_OVERHEAD + key.len() + e.value.heap_bytes());
+    let size = engine.lock_one(&k).peek(db, &k, now).as_deref().map(crate::engine::db::footprint);
     match size {
         Some(n) => ctx.out.int(n as i64),
         None => ctx.out.null(),

@@ -2,12 +2,15 @@
 //! the `*-lfu` policies read.
 //!
 //! Before a command runs, the dispatcher asks [`Engine::make_room`]. Under the limit that is one
-//! relaxed load. Over it, keys are evicted until memory is back under the limit, as
-//! redis-server's `performEvictions` does:
+//! relaxed load. Over it, keys are evicted as redis-server's `performEvictions` does, in one
+//! batch that goes a little below the limit ([`below_limit`]) under one hold of the pool lock,
+//! so the writes that follow find room without paying for an eviction each:
 //!
 //! - **lru / lfu / ttl**: an eviction pool of the 16 best candidates seen so far, kept across
 //!   calls and shared by every thread. Each eviction first samples `maxmemory-samples` keys from
-//!   every database of one shard, the next in turn from a random start. The pool is global,
+//!   every database of one shard, the next in turn from a random start (the live records that
+//!   follow a random arena slot, as redis-server takes consecutive buckets: one cache miss
+//!   rather than one per key). The victim is deleted straight from its record. The pool is global,
 //!   so a key is evicted only when no sampled key in any shard is a better candidate: the sample
 //!   quality is redis-server's, and no shard is emptied while colder keys sit in another.
 //! - **random**: a random key of a random non-empty database, shard by shard from a random start.
@@ -30,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::db::Sampled;
 use super::{memory, Engine, Entry};
 
 /// Counter of a new key (redis-server's LFU_INIT_VAL), so that new keys are not evicted before
@@ -167,7 +171,7 @@ pub struct Settings {
 struct Candidate {
     score: u64,
     db: usize,
-    key: Box<[u8]>,
+    key: Vec<u8>,
 }
 
 impl Limits {
@@ -218,14 +222,18 @@ impl Limits {
 
     /// redis-server's `LFUDecrAndReturn`: the counter after the decay due since `e.ldt`.
     pub fn lfu_decayed(&self, e: &Entry, now: u64) -> u8 {
+        self.decayed(e.lfu, e.ldt, now)
+    }
+
+    fn decayed(&self, lfu: u8, ldt: u16, now: u64) -> u8 {
         let period = u64::from(self.lfu_decay_time.load(Ordering::Relaxed));
         if period == 0 {
-            return e.lfu;
+            return lfu;
         }
         let now_min = lfu_minutes(now);
-        let elapsed = if now_min >= e.ldt { now_min - e.ldt } else { 65535 - e.ldt + now_min };
+        let elapsed = if now_min >= ldt { now_min - ldt } else { 65535 - ldt + now_min };
         let periods = u64::from(elapsed) / period;
-        u8::try_from(u64::from(e.lfu).saturating_sub(periods)).unwrap_or(0)
+        u8::try_from(u64::from(lfu).saturating_sub(periods)).unwrap_or(0)
     }
 
     /// redis-server's `updateLFU`: decay, then a logarithmic increment, stamped with now.
@@ -255,13 +263,19 @@ impl Limits {
     }
 
     /// The eviction score of `e` under `policy` (higher = evict first).
-    fn score(&self, policy: Policy, e: &Entry, now: u64) -> u64 {
+    fn score(&self, policy: Policy, e: &Sampled<'_>, now: u64) -> u64 {
         match policy {
-            Policy::VolatileTtl => u64::MAX - e.expire_at().unwrap_or(u64::MAX),
-            p if p.lfu() => 255 - u64::from(self.lfu_decayed(e, now)),
+            Policy::VolatileTtl => u64::MAX - if e.expire_at == 0 { u64::MAX } else { e.expire_at },
+            p if p.lfu() => 255 - u64::from(self.decayed(e.lfu, e.ldt, now)),
             _ => (now / 1000).saturating_sub(u64::from(e.lru)),
         }
     }
+}
+
+/// Where a batch of evictions stops: a little below the limit (1/512 of it, at most 256 KB), so
+/// the writes that follow find room without each paying for one eviction and the pool lock.
+fn below_limit(max: u64) -> u64 {
+    max - (max / 512).min(256 * 1024)
 }
 
 /// The LFU clock: minutes since the epoch, modulo 2^16 (redis-server's `LFUGetTimeInMinutes`).
@@ -305,18 +319,26 @@ impl Engine {
         if policy == Policy::NoEviction {
             return Err(OutOfMemory);
         }
+        let random = matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom);
+        // One pool lock for the whole batch; a thread that waited for it while another evicted
+        // usually finds the work done.
+        let mut pool = (!random).then(|| limits.lock_pool());
+        if !limits.over_limit() {
+            return Ok(());
+        }
+        let target = below_limit(limits.maxmemory());
         let start = Instant::now();
         let budget = limits.time_limit();
         let mut evicted = 0u32;
-        while limits.over_limit() {
-            let done = match policy {
-                Policy::AllkeysRandom | Policy::VolatileRandom => self.evict_random(policy.volatile(), now),
-                _ => self.evict_from_pool(policy, now),
+        while memory::used() as u64 > target {
+            let done = match &mut pool {
+                None => self.evict_random(policy.volatile(), now),
+                Some(pool) => self.evict_from_pool(pool, policy, now),
             };
             if !done {
-                // Out of evictable keys: refused even when this call evicted some, as
-                // redis-server's EVICT_FAIL.
-                return Err(OutOfMemory);
+                // Out of evictable keys: refused (when still over the limit) even if this call
+                // evicted some, as redis-server's EVICT_FAIL.
+                return if limits.over_limit() { Err(OutOfMemory) } else { Ok(()) };
             }
             evicted += 1;
             if evicted % 16 == 0 && budget.is_some_and(|b| start.elapsed() > b) {
@@ -330,13 +352,14 @@ impl Engine {
     fn evict_key(&self, db: usize, key: &[u8], now: u64) -> bool {
         let k = self.hashed(key);
         let mut l = self.lock_one(&k);
-        let Some(e) = l.take(db, &k, now) else {
+        let Some((bits, is_str)) = l.discard(db, &k, now) else {
             return false;
         };
+        // Logged under the shard lock, so a later write of the key cannot be logged before it.
         self.feed.emit(db, &[b"DEL", key]);
         self.evicted.record(db, key);
         self.limits.evicted_keys.fetch_add(1, Ordering::Relaxed);
-        if e.mc_bits & super::mc_bits::FETCHED == 0 && e.value.as_str().is_some() {
+        if bits & super::mc_bits::FETCHED == 0 && is_str {
             self.limits.evicted_unfetched.fetch_add(1, Ordering::Relaxed);
         }
         true
@@ -354,7 +377,7 @@ impl Engine {
                     if (volatile && d.volatile_len() == 0) || d.is_empty() {
                         continue;
                     }
-                    d.sample(1, volatile, now, |e| picked = Some((db, Box::<[u8]>::from(e.key()))));
+                    d.sample(1, volatile, now, |e| picked = Some((db, Box::<[u8]>::from(e.key))));
                     if picked.is_some() {
                         break;
                     }
@@ -369,9 +392,7 @@ impl Engine {
         false
     }
 
-    fn evict_from_pool(&self, policy: Policy, now: u64) -> bool {
-        let limits = &self.limits;
-        let mut pool = limits.lock_pool();
+    fn evict_from_pool(&self, pool: &mut Vec<Candidate>, policy: Policy, now: u64) -> bool {
         let n = self.shard_count();
         let mut next = (random_unit() * n as f64) as usize;
         let mut visited = 0;
@@ -379,7 +400,7 @@ impl Engine {
         // pool then holds the best of everything sampled lately, not the leftovers of one fill.
         loop {
             for _ in 0..SHARDS_PER_FILL.min(n) {
-                self.fill_pool(&mut pool, next % n, policy, now);
+                self.fill_pool(pool, next % n, policy, now);
                 next += 1;
                 visited += 1;
             }
@@ -405,18 +426,19 @@ impl Engine {
                 continue;
             }
             d.sample(samples, volatile, now, |e| {
-                let score = limits.score(policy, e, now);
+                let score = limits.score(policy, &e, now);
                 if pool.len() >= POOL_SIZE && pool[0].score >= score {
                     return;
                 }
-                if pool.iter().any(|c| c.db == db && *c.key == *e.key()) {
+                if pool.iter().any(|c| c.db == db && *c.key == *e.key) {
                     return;
                 }
-                if pool.len() >= POOL_SIZE {
-                    pool.remove(0);
-                }
+                // The displaced candidate's key buffer is reused when it is large enough.
+                let mut key = if pool.len() >= POOL_SIZE { pool.remove(0).key } else { Vec::new() };
+                key.clear();
+                key.extend_from_slice(e.key);
                 let at = pool.partition_point(|c| c.score <= score);
-                pool.insert(at, Candidate { score, db, key: e.key().into() });
+                pool.insert(at, Candidate { score, db, key });
             });
         }
     }
@@ -453,6 +475,14 @@ mod tests {
         let c = entry.lfu;
         assert_eq!(limits.lfu_decayed(entry, now + 3 * 60_000), c - 3, "one per minute by default");
         assert_eq!(limits.lfu_decayed(entry, now + 600 * 60_000), 0);
+    }
+
+    #[test]
+    fn batches_stop_a_little_below_the_limit() {
+        assert_eq!(below_limit(64 << 20), (64 << 20) - (128 << 10));
+        assert_eq!(below_limit(1 << 30), (1 << 30) - (256 << 10), "at most 256 KB");
+        assert_eq!(below_limit(1000), 999);
+        assert_eq!(below_limit(100), 100);
     }
 
     #[test]

@@ -7,15 +7,24 @@
 //! the growth of the process's RSS for many small allocations (a 13-byte key costs a 32-byte
 //! chunk in glibc), which is what a memory limit has to bound — at the cost of one
 //! `malloc_usable_size` call and one uncontended atomic per allocation.
+//!
+//! The keyspace's record arena (`engine::db`) allocates 64 KB pages and hands out slots itself,
+//! so the allocator count alone would move in page steps and an eviction would free nothing
+//! until a whole page emptied. The arena therefore reports the bytes of its free slots
+//! ([`arena_free`]), and [`used`] subtracts them: used memory is what records and other
+//! allocations occupy, and a page's unused slots show as fragmentation (RSS above used), as
+//! jemalloc's free region slots do for redis-server.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// The process's allocator: the system allocator plus a byte count.
 pub struct Counting;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of free slots in the record arena's pages (see the module documentation).
+static ARENA_FREE: AtomicIsize = AtomicIsize::new(0);
 
 /// glibc keeps a size word in front of every chunk it hands out.
 const CHUNK_HEADER: usize = std::mem::size_of::<usize>();
@@ -82,9 +91,43 @@ fn add(n: usize) {
     }
 }
 
-/// Bytes currently allocated by the process.
+/// Bytes currently in use: allocated by the process, less the record arena's free slots.
 pub fn used() -> usize {
-    ALLOCATED.load(Ordering::Relaxed)
+    let free = usize::try_from(ARENA_FREE.load(Ordering::Relaxed)).unwrap_or(0);
+    ALLOCATED.load(Ordering::Relaxed).saturating_sub(free)
+}
+
+/// Bytes of arena pages released since the allocator was last asked to return memory.
+static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+/// Every this many released bytes, free memory is handed back to the system.
+const TRIM_EVERY: usize = 16 << 20;
+
+/// The record arena released `n` bytes of pages. glibc keeps freed chunks below its mmap
+/// threshold (a 64 KB page is one) in its heaps, so after large deletes and FLUSHALL the
+/// resident set would not shrink; every [`TRIM_EVERY`] bytes, `malloc_trim` returns the free
+/// pages of every heap to the system (a few milliseconds on a large heap, so not on every page).
+pub fn released(n: usize) {
+    if RELEASED.fetch_add(n, Ordering::Relaxed) + n >= TRIM_EVERY {
+        RELEASED.store(0, Ordering::Relaxed);
+        trim();
+    }
+}
+
+/// Returns free allocator memory to the system (glibc's `malloc_trim`; nothing elsewhere).
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and shrinks the allocator's own free lists under its locks;
+    // it invalidates no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The record arena gained (`n > 0`) or lost free slot bytes.
+#[inline]
+pub fn arena_free(n: isize) {
+    ARENA_FREE.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Highest `used()` seen.

@@ -5,10 +5,13 @@
 //!                                                     ├── shards[0]: Mutex<Shard>
 //!   Shard                                             │     └── dbs[0..16]: Db
 //!   └── Db                                            ├── shards[1] ...
-//!       ├── entries: Slab<Entry>   (key stored once, in the entry)
-//!       ├── index:   HashTable<u32> (slab ids, hashed through entry.key)
-//!       └── volatile: Vec<u32>     (slab ids of keys with a TTL, for expiry sampling)
+//!       ├── arena:    64 KB pages of records in 8-byte size classes (header, key, string)
+//!       ├── side:     Slab<Value>    (long strings and collections, out of line)
+//!       ├── index:    HashTable<u32> (record handles, hashed through the record's key)
+//!       └── volatile: Vec<u32>       (handles of keys with a TTL, for expiry sampling)
 //! ```
+//!
+//! Commands see one key at a time as a decoded [`Entry`] (`db`'s staged entry; see there).
 //!
 //! Every command is atomic: it locks the shards of its keys in ascending shard order
 //! ([`Engine::lock`]) and does all its work under those guards; commands over the whole keyspace
@@ -245,17 +248,19 @@ impl Engine {
         self.shards.len()
     }
 
-    /// A fresh CAS unique. Every write of a value takes one, from either protocol, so a memcached
-    /// `gets`/`cas` pair notices a Redis write in between.
+    /// A fresh CAS unique. memcached stores take one; an item that has one gets a new one on
+    /// every later write, from either protocol, so a memcached `gets`/`cas` pair notices a Redis
+    /// write in between (a Redis-written item has none until a memcached read assigns it).
     #[inline]
     pub fn next_cas(&self) -> u64 {
         self.cas.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
-        // A panic while a shard was held cannot leave an entry half-written in a way later
-        // commands could misread (every mutation is a single slab/index update), so a poisoned
-        // lock is taken over rather than propagated to every later client.
+        // A panic in a command while a shard was held leaves at most the staged entry
+        // unwritten, and the next operation on that database writes it back (the arena and
+        // index change only in short steps no input can make fail), so a poisoned lock is taken
+        // over rather than propagated to every later client.
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -646,7 +651,10 @@ impl<'e> Locked<'e> {
         let id = found?;
         d.touched(key.key);
         let e = d.entry_mut(id);
-        e.cas = engine.next_cas();
+        // An item without a CAS (written through Redis) gets one when a memcached client asks.
+        if e.cas != 0 {
+            e.cas = engine.next_cas();
+        }
         e.mc_bits |= mc_bits::RAW_STRING;
         if engine.limits.tracks_lfu() {
             engine.limits.lfu_touch(e, now);
@@ -672,11 +680,12 @@ impl<'e> Locked<'e> {
     ) -> &mut Entry {
         let engine = self.engine;
         self.note_created(db, key, now);
-        let cas = engine.next_cas();
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         engine.ready.stored(db, key.key);
-        self.db(db, key).upsert(key, value, expire_at, flags, cas, keep_ttl, now)
+        // No CAS unique: memcached stores assign one, Redis writes leave it to the first
+        // memcached read (see `db`'s layout).
+        self.db(db, key).upsert(key, value, expire_at, flags, 0, keep_ttl, now)
     }
 
     /// Before a store, for keyspace notifications only (free while they are off): an expired
@@ -696,7 +705,18 @@ impl<'e> Locked<'e> {
 
     /// Deletes a key; true if it existed (and had not expired).
     pub fn delete(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> bool {
-        self.take(db, key, now).is_some()
+        self.discard(db, key, now).is_some()
+    }
+
+    /// Deletes a key without handing its entry back: its memcached bits and whether it held a
+    /// string, if it existed (and had not expired).
+    pub fn discard(&mut self, db: usize, key: &Hashed<'_>, now: u64) -> Option<(u8, bool)> {
+        let stats = &self.engine.stats;
+        let (d, found) = self.find(db, key, now);
+        let out = d.delete(found?, key.hash);
+        stats.dirty.fetch_add(1, Ordering::Relaxed);
+        effects::wrote();
+        Some(out)
     }
 
     /// Removes a key and hands back its entry (RENAME, MOVE, GETDEL).
@@ -710,11 +730,11 @@ impl<'e> Locked<'e> {
     }
 
     /// Inserts an entry taken elsewhere under a (possibly different) key, replacing any existing
-    /// one; keeps the entry's TTL and flags, gives it a new CAS unique.
+    /// one; keeps the entry's TTL and flags, and gives it a new CAS unique if it had one.
     pub fn put(&mut self, db: usize, key: &Hashed<'_>, entry: Entry, now: u64) {
         let engine = self.engine;
         self.note_created(db, key, now);
-        let cas = engine.next_cas();
+        let cas = if entry.cas != 0 { engine.next_cas() } else { 0 };
         engine.stats.dirty.fetch_add(1, Ordering::Relaxed);
         effects::wrote();
         let expire = entry.expire_at();
@@ -817,9 +837,11 @@ mod tests {
         let e = Engine::new(1);
         let k = e.hashed(b"c");
         let mut l = e.lock_one(&k);
-        let c1 = l.set(0, &k, s("1"), None, 0, false, 0).cas;
+        assert_eq!(l.set(0, &k, s("1"), None, 0, false, 0).cas, 0, "a Redis write assigns none");
+        let c1 = e.next_cas();
+        l.write(0, &k, 0).expect("present").cas = c1;
         let c2 = l.write(0, &k, 0).map(|e| e.cas);
-        assert!(Some(c1) < c2);
+        assert!(Some(c1) < c2, "once assigned, every write renews it");
     }
 
     fn leaked(shards: usize) -> &'static Engine {

@@ -139,7 +139,7 @@ pub fn execute(
             let st = &shared.memcache;
             let k = shared.engine.hashed(key);
             let mut l = super::lock_key(shared, &k);
-            let have = l.peek(DB, &k, now).map(|e| super::visible_cas(shared, e.cas));
+            let have = l.peek(DB, &k, now).map(|e| super::cas_of(shared, e));
             match have {
                 None => {
                     bump(&st.delete_misses);

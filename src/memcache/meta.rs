@@ -185,6 +185,7 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
         };
         let e = l.set(DB, &k, Value::Str(Vec::new()), expire, 0, false, now);
         e.mc_bits |= mc_bits::WIN_SENT;
+        super::cas_of(shared, e);
         won = true;
     } else {
         bump(&st.get_hits);
@@ -212,7 +213,7 @@ fn get(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &mut
     let echo = Echo {
         key,
         binary: bits & mc_bits::KEY_BINARY != 0,
-        cas: Some(super::visible_cas(shared, e.cas)),
+        cas: Some(super::cas_of(shared, e)),
         client_flags: Some(e.flags),
         size: Some(data_len),
         ttl: Some(ttl),
@@ -281,7 +282,7 @@ fn delete(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &
     let st = &shared.memcache;
     let k = shared.engine.hashed(key);
     let mut l = super::lock_key(shared, &k);
-    let current = l.peek(DB, &k, now).map(|e| super::visible_cas(shared, e.cas));
+    let current = l.peek(DB, &k, now).map(|e| super::cas_of(shared, e));
     let status: &[u8; 2] = match current {
         None => {
             bump(&st.delete_misses);
@@ -318,9 +319,8 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
     let incr = opts.incr();
     let k = shared.engine.hashed(key);
     let mut l = super::lock_key(shared, &k);
-    let current = l
-        .peek(DB, &k, now)
-        .map(|e| (super::visible_cas(shared, e.cas), e.value.as_str().map(|v| super::parse_counter(v))));
+    let current =
+        l.peek(DB, &k, now).map(|e| (super::cas_of(shared, e), e.value.as_str().map(|v| super::parse_counter(v))));
     let mut vivified = false;
     let mut expire_after = false;
     let status: &[u8; 2] = match current {
@@ -335,7 +335,8 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
                         None
                     }
                 };
-                l.set(DB, &k, Value::Str(initial.to_string().into_bytes()), expire, 0, false, now);
+                let e = l.set(DB, &k, Value::Str(initial.to_string().into_bytes()), expire, 0, false, now);
+                super::cas_of(shared, e);
                 bump(&st.total_items);
                 vivified = true;
                 b"HD"
@@ -378,12 +379,7 @@ fn arith(shared: &Shared, m: &Meta<'_>, opts: &MetaOpts<'_>, key: &[u8], out: &m
         return;
     }
     let Some(e) = l.peek(DB, &k, now) else { return };
-    let echo = Echo {
-        cas: Some(super::visible_cas(shared, e.cas)),
-        ttl: Some(ttl),
-        ttl_after_t,
-        ..Echo::key(key, opts.base64)
-    };
+    let echo = Echo { cas: Some(super::cas_of(shared, e)), ttl: Some(ttl), ttl_after_t, ..Echo::key(key, opts.base64) };
     let value = e.value.as_str().cloned().unwrap_or_default();
     if opts.return_value {
         reply::meta_va(out, value.len());
@@ -434,7 +430,7 @@ fn debug(shared: &Shared, opts: &MetaOpts<'_>, key: &[u8], out: &mut Vec<u8>, no
         opts.base64,
         ttl_secs(e, now),
         la,
-        super::visible_cas(shared, e.cas),
+        super::cas_of(shared, e),
         e.mc_bits & mc_bits::FETCHED != 0,
         slab_class(size).0,
         size,

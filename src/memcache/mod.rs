@@ -258,6 +258,19 @@ pub fn unlink(shared: &Shared, key: &[u8], now: u64) {
     lock_key(shared, &k).delete(DB, &k, now);
 }
 
+/// The CAS unique clients see for `e`, first giving it one if it has none yet: an item written
+/// through Redis is stored without a CAS (8 bytes less), and gets one the first time a memcached
+/// client can see it, so a `gets` before and after any later write still differ.
+pub fn cas_of(shared: &Shared, e: &mut crate::engine::Entry) -> u64 {
+    if shared.memcache.cas_disabled.load(Ordering::Relaxed) {
+        return 0;
+    }
+    if e.cas == 0 {
+        e.cas = shared.engine.next_cas();
+    }
+    e.cas
+}
+
 /// The CAS unique clients see for an item whose engine CAS is `cas`: 0 when CAS is disabled
 /// (memcached `-C`, config `memcache-cas no`), as memcached reports it in every protocol.
 pub fn visible_cas(shared: &Shared, cas: u64) -> u64 {
@@ -349,7 +362,7 @@ pub(crate) fn fetch(
     };
     bump(hits);
     e.mc_bits |= crate::engine::mc_bits::FETCHED;
-    emit(e.flags, visible_cas(shared, e.cas), e.value.as_str().map(Vec::as_slice).unwrap_or_default());
+    emit(e.flags, cas_of(shared, e), e.value.as_str().map(Vec::as_slice).unwrap_or_default());
     if expire_after {
         l.delete(DB, &k, now);
     }
@@ -447,7 +460,10 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     // A stale write (ms I with an older CAS) keeps the old item's "win token sent" state, so
     // the reader already recomputing it is not joined by another (memcached answers Z).
     let win_sent = entry.as_ref().map_or(0, |e| e.mc_bits & crate::engine::mc_bits::WIN_SENT);
-    let current = entry.and_then(|e| e.value.as_str().map(|v| (visible_cas(shared, e.cas), v.len(), e.flags)));
+    let current = entry.and_then(|e| {
+        let len = e.value.as_str()?.len();
+        Some((cas_of(shared, e), len, e.flags))
+    });
     let fits =
         |(_, len, flags): (u64, usize, u32)| item_limits(shared).item_fits(req.key.len(), flags, len + req.data.len());
     let appending = matches!(req.mode, StoreMode::Append | StoreMode::Prepend);
@@ -493,7 +509,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
                 v.splice(0..0, req.data.iter().copied());
             }
         }
-        let cas = visible_cas(shared, e.cas);
+        let cas = cas_of(shared, e);
         drop(l);
         event(shared, notify::STRING, "append", req.key);
         return (result, cas);
@@ -506,7 +522,7 @@ pub fn store(shared: &Shared, req: &StoreRequest<'_>, now: u64) -> (StoreResult,
     if req.binary_key {
         e.mc_bits |= crate::engine::mc_bits::KEY_BINARY;
     }
-    let cas = visible_cas(shared, e.cas);
+    let cas = cas_of(shared, e);
     drop(l);
     event(shared, notify::STRING, "set", req.key);
     if expire.is_some() {
@@ -599,9 +615,8 @@ pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome 
     let st = &shared.memcache;
     let k = shared.engine.hashed(req.key);
     let mut l = lock_key(shared, &k);
-    let current = l
-        .peek(DB, &k, now)
-        .map(|e| (visible_cas(shared, e.cas), e.value.as_str().map(|v| (v.is_empty(), parse_counter(v)))));
+    let current =
+        l.peek(DB, &k, now).map(|e| (cas_of(shared, e), e.value.as_str().map(|v| (v.is_empty(), parse_counter(v)))));
     let miss = || bump(if req.incr { &st.incr_misses } else { &st.decr_misses });
     let old = match current {
         None => {
@@ -613,7 +628,7 @@ pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome 
             let expire = expire_at(exptime, now);
             let e = l.set(DB, &k, value, expire, 0, false, now);
             bump(&st.total_items);
-            let cas = visible_cas(shared, e.cas);
+            let cas = cas_of(shared, e);
             drop(l);
             // Created by the increment (binary protocol's initial value): what SET would say.
             event(shared, notify::STRING, "set", req.key);
@@ -649,7 +664,7 @@ pub fn arith(shared: &Shared, req: &ArithRequest<'_>, now: u64) -> ArithOutcome 
             *v = digits.into_bytes();
         }
     }
-    let cas = visible_cas(shared, e.cas);
+    let cas = cas_of(shared, e);
     drop(l);
     event(shared, notify::STRING, "incrby", req.key);
     ArithOutcome::Value { value: new, cas }

@@ -204,15 +204,15 @@ fn general(shared: &Shared, out: &mut Vec<u8>, now: u64) {
     let since = |a: &AtomicU64, base: &AtomicU64| ld(a).saturating_sub(ld(base));
     let (mut items, mut bytes) = (0u64, 0u64);
     shared.engine.for_each_shard(DB, |_, d| {
-        for e in d.iter() {
+        d.for_each(|e| {
             if e.expire_at().is_some_and(|t| now > t) {
-                continue;
+                return;
             }
             if let Some(v) = e.value.as_str() {
                 items += 1;
                 bytes += meta::item_size(e.key().len(), v.len(), e.flags);
             }
-        }
+        });
     });
     let cfg = shared.config();
     let (user, system) = rusage();
@@ -339,17 +339,17 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
 fn slab_usage(shared: &Shared, now: u64) -> std::collections::BTreeMap<(u32, u64), (u64, u64, u32)> {
     let mut classes = std::collections::BTreeMap::new();
     shared.engine.for_each_shard(DB, |_, d| {
-        for e in d.iter() {
-            let Some(v) = e.value.as_str() else { continue };
+        d.for_each(|e| {
+            let Some(v) = e.value.as_str() else { return };
             if e.expire_at().is_some_and(|t| now > t) {
-                continue;
+                return;
             }
             let size = meta::item_size(e.key().len(), v.len(), e.flags);
             let c = classes.entry(meta::slab_class(size)).or_insert((0, 0, u32::MAX));
             c.0 += 1;
             c.1 += size;
             c.2 = c.2.min(e.lru);
-        }
+        });
     });
     classes
 }
@@ -454,10 +454,10 @@ pub(super) struct DumpedItem {
 pub(super) fn items_by_recency(shared: &Shared, now: u64, want: impl Fn(u32) -> bool) -> Vec<DumpedItem> {
     let mut found = Vec::new();
     shared.engine.for_each_shard(DB, |_, d| {
-        for e in d.iter() {
-            let Some(v) = e.value.as_str() else { continue };
+        d.for_each(|e| {
+            let Some(v) = e.value.as_str() else { return };
             if e.expire_at().is_some_and(|t| now > t) {
-                continue;
+                return;
             }
             let size = meta::item_size(e.key().len(), v.len(), e.flags);
             let class = meta::slab_class(size).0;
@@ -473,7 +473,7 @@ pub(super) fn items_by_recency(shared: &Shared, now: u64, want: impl Fn(u32) -> 
                     size,
                 });
             }
-        }
+        });
     });
     found.sort_by_key(|it| std::cmp::Reverse(it.lru));
     found

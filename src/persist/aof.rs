@@ -201,9 +201,9 @@ pub fn write_keyspace(l: &mut crate::engine::Locked<'_>, out: &mut impl Write, n
     for db in 0..crate::engine::DATABASES {
         let mut selected = false;
         for part in l.dbs(db) {
-            for e in part.iter() {
+            part.try_for_each(|e| {
                 if e.expire_at().is_some_and(|t| now > t) {
-                    continue;
+                    return Ok(());
                 }
                 if !selected {
                     encode(&mut buf, &[b"SELECT", db.to_string().as_bytes()]);
@@ -215,7 +215,8 @@ pub fn write_keyspace(l: &mut crate::engine::Locked<'_>, out: &mut impl Write, n
                     written += buf.len() as u64;
                     buf.clear();
                 }
-            }
+                Ok::<(), io::Error>(())
+            })?;
         }
     }
     out.write_all(&buf)?;

@@ -271,13 +271,14 @@ pub fn write_keys<W: std::io::Write>(
         }
         w.select_db(db, keys, expires)?;
         for d in locked.dbs(db) {
-            for e in d.iter() {
+            d.try_for_each(|e| {
                 if e.expire_at().is_some_and(|at| at < now) {
-                    continue;
+                    return Ok(());
                 }
                 w.key(e.key(), &e.value, e.expire_at(), e.flags)?;
                 written += 1;
-            }
+                Ok::<(), std::io::Error>(())
+            })?;
         }
     }
     Ok(written)

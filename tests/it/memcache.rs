@@ -48,6 +48,23 @@ fn cas_notices_a_redis_write_in_between() {
     let _: () = redis::cmd("SET").arg("c").arg("b").query(&mut r).unwrap();
     let got = util::roundtrip(&mut m, format!("cas c 0 0 1 {cas}\r\nz\r\n").as_bytes(), 8);
     assert_eq!(got, b"EXISTS\r\n");
+
+    // A Redis-written item is stored without a CAS; the first memcached read gives it one,
+    // which stays put until the next write, Redis's in-place ones included.
+    let gets = |m: &mut std::net::TcpStream| -> u64 {
+        let got = ask(m, b"gets c\r\n", b"END\r\n");
+        got.split_whitespace().nth(4).and_then(|t| t.parse().ok()).expect("cas token")
+    };
+    let first = gets(&mut m);
+    assert!(first > cas, "{first} after {cas}");
+    assert_eq!(gets(&mut m), first, "stable between writes");
+    let _: i64 = redis::cmd("APPEND").arg("c").arg("c").query(&mut r).unwrap();
+    let after = gets(&mut m);
+    assert!(after > first, "an in-place Redis write renews it");
+    let got = util::roundtrip(&mut m, format!("cas c 0 0 1 {first}\r\nz\r\n").as_bytes(), 8);
+    assert_eq!(got, b"EXISTS\r\n");
+    let got = util::roundtrip(&mut m, format!("cas c 0 0 1 {after}\r\nz\r\n").as_bytes(), 8);
+    assert_eq!(got, b"STORED\r\n");
 }
 
 /// Sends `req` and reads until the reply ends with `end` (or 5 s pass).
