@@ -118,6 +118,12 @@ pub struct Config {
     pub stop_writes_on_bgsave_error: bool,
     /// `rdb-save-incremental-fsync`.
     pub rdb_save_incremental_fsync: bool,
+    /// `rdb-key-save-delay`: microseconds a save child sleeps per key (tests).
+    pub rdb_key_save_delay: u64,
+    /// `bgsave_cpulist`: CPUs for the background save child ("" = inherited).
+    pub bgsave_cpulist: String,
+    /// `aof_rewrite_cpulist`: CPUs for the AOF rewrite child ("" = inherited).
+    pub aof_rewrite_cpulist: String,
     /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`: entries kept.
@@ -142,7 +148,7 @@ pub struct Config {
     pub appendfsync: crate::persist::aof::Fsync,
     /// `aof-load-truncated`.
     pub aof_load_truncated: bool,
-    /// `aof-use-rdb-preamble` (accepted; base files are RESP for now).
+    /// `aof-use-rdb-preamble`: AOF bases are RDB images.
     pub aof_use_rdb_preamble: bool,
     /// `auto-aof-rewrite-percentage` (0 = no automatic rewrite).
     pub auto_aof_rewrite_percentage: u32,
@@ -220,6 +226,9 @@ impl Default for Config {
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
             rdb_save_incremental_fsync: false,
+            rdb_key_save_delay: 0,
+            bgsave_cpulist: String::new(),
+            aof_rewrite_cpulist: String::new(),
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
             latency_monitor_threshold: 0,
@@ -614,6 +623,9 @@ mod tests {
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
             rdb_save_incremental_fsync: false,
+            rdb_key_save_delay: 7,
+            bgsave_cpulist: "x".into(),
+            aof_rewrite_cpulist: "x".into(),
             slowlog_log_slower_than: 13,
             slowlog_max_len: 14,
             latency_monitor_threshold: 15,
