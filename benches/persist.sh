@@ -10,7 +10,9 @@
 #   - BGSAVE under load: redis-benchmark GET/SET (50 clients, random keys of the keyspace) alone
 #     and again with a BGSAVE started at the same moment: requests/s and the worst latency of
 #     each run, and the peak memory of server plus child during the save (PSS, so pages the
-#     fork shares are counted once, and RSS, which counts them twice as `top` would).
+#     fork shares are counted once, and RSS, which counts them twice as `top` would), how
+#     long that save took, and the server's minor page faults during each run (during the save:
+#     copy-on-write copies, plus one write-protect fault per page first written after it).
 # The strings are named as redis-benchmark's `key:__rand_int__` expands (`key:%012d`, numbered
 # 0..STRINGS-1) and its -r is STRINGS, so its GETs and SETs hit the filled strings (a GET on a
 # list would end redis-benchmark with WRONGTYPE); the other types are named `other:N`.
@@ -26,6 +28,7 @@
 #   ONLY=cachette|redis-server     # one server only
 #   SAVE_TIMES=0                   # only the BGSAVE-under-load lines
 #   CACHETTE_ARGS='--x y'          # extra cachette options (A/B runs)
+#   BENCH_TESTS=get                # redis-benchmark -t (default get,set)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -141,9 +144,12 @@ peak_mem() {
     echo "$pss $rss"
 }
 
+# Minor page faults of process $1 so far (copy-on-write copies show up here during a save).
+minflt() { awk '{print $10}' "/proc/$1/stat"; }
+
 # redis-benchmark SET+GET on the keyspace: "set/s get/s max_latency_ms".
 bench() {
-    "${PIN_CLIENT[@]}" redis-benchmark -p "$1" -t get,set -n "${BENCH_REQUESTS:-400000}" -c 50 -r "$STRINGS" -d 64 --csv 2>/dev/null |
+    "${PIN_CLIENT[@]}" redis-benchmark -p "$1" -t "${BENCH_TESTS:-get,set}" -n "${BENCH_REQUESTS:-400000}" -c 50 -r "$STRINGS" -d 64 --csv 2>/dev/null |
         awk -F, 'NR>1 {gsub(/"/,""); rps[NR]=$2; if ($8+0 > max) max=$8+0} END {printf "%s %s %s", rps[2], rps[3], max}'
 }
 
@@ -161,17 +167,25 @@ run_one() { # name command...
     "${PIN_CLIENT[@]}" redis-cli -p "$port" --pipe <"$WORK/fill.resp" >/dev/null
     if [[ ${BGSAVE_LOAD:-1} == 1 ]]; then
         local base during mem
+        local alone_flt0
+        alone_flt0=$(minflt "$pid")
         base=$(bench "$port")
+        base="$base $(($(minflt "$pid") - alone_flt0))"
         rm -f "$WORK/stop"
         peak_mem "$pid" "$WORK/stop" >"$WORK/mem" &
         local sampler=$!
+        local bg0 bg_load_ms flt0 faults
+        flt0=$(minflt "$pid")
+        bg0=$(now_ms)
         redis-cli -p "$port" BGSAVE >/dev/null
         during=$(bench "$port")
         wait_bgsave "$port"
+        bg_load_ms=$(($(now_ms) - bg0))
+        faults=$(($(minflt "$pid") - flt0))
         touch "$WORK/stop"
         wait "$sampler"
         mem=$(cat "$WORK/mem")
-        LOADLINES+=("$(printf '%-14s %-28s %-28s %s' "$name" "$base" "$during" "$mem")")
+        LOADLINES+=("$(printf '%-14s %-28s %-28s %-18s %-10s %s' "$name" "$base" "$during" "$mem" "$bg_load_ms" "$faults")")
     fi
     if [[ ${SAVE_TIMES:-1} != 1 ]]; then
         kill -9 "$pid"
@@ -204,6 +218,6 @@ printf '%-14s %10s %12s %12s %12s %10s\n' server keys "SAVE ms" "BGSAVE ms" "loa
 [[ ${ONLY:-} == redis-server ]] || run_one cachette "$CACHETTE_BIN" --memcache-port 0 --threads 1 ${CACHETTE_ARGS:-}
 if ((${#LOADLINES[@]})); then
     echo
-    printf '%-14s %-28s %-28s %s\n' server "alone: set/s get/s max-ms" "during BGSAVE: same" "peak PSS kB, RSS kB"
+    printf '%-14s %-28s %-28s %-18s %-10s %s\n' server "alone: set/s get/s max-ms faults" "during BGSAVE: same" "peak PSS/RSS kB" "BGSAVE ms" "server minor faults"
     printf '%s\n' "${LOADLINES[@]}"
 fi
