@@ -42,7 +42,7 @@ if [ -n "$root" ]; then
 fi
 systemd-sysusers /usr/lib/sysusers.d/cachette.conf
 systemd-tmpfiles --create /usr/lib/tmpfiles.d/cachette.conf
-chown cachette:cachette /var/lib/cachette
+chown cachette:cachette /var/lib/cachette /etc/cachette
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   if [ "${NO_START:-0}" = 1 ]; then

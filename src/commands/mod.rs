@@ -27,6 +27,7 @@ pub mod multi;
 pub mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -160,6 +161,9 @@ impl Spec {
     /// those a `numkeys` argument announces. `arg(i)` gives argument `i`.
     pub fn all_key_positions<'a>(&self, argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> Vec<usize> {
         let mut keys: Vec<usize> = self.key_positions(argc).collect();
+        if self.name == "sort" {
+            keys.extend(sort_store_key(argc, &arg));
+        }
         let at = usize::from(self.numkeys_at);
         if at > 0 && at < argc {
             if let Some(n) = crate::types::string::parse_u64(arg(at)) {
@@ -194,6 +198,26 @@ impl Spec {
         let step = self.step.max(1) as usize;
         (first..=last).step_by(step).filter(move |&i| first > 0 && i < argc)
     }
+}
+
+/// The STORE destination of `SORT key …`, found as redis-server's `sortGetKeys` finds it: LIMIT
+/// skips two arguments, GET and BY one, the last `STORE x` wins, and the word after STORE is
+/// taken even when it is an option name, so COMMAND GETKEYS and ACL key checks agree with it.
+fn sort_store_key<'a>(argc: usize, arg: &impl Fn(usize) -> &'a [u8]) -> Option<usize> {
+    let mut store = None;
+    let mut i = 2;
+    while i < argc {
+        let a = arg(i);
+        if a.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < argc {
+            store = Some(i + 1);
+        }
+        i += 1;
+    }
+    store
 }
 
 /// Builds a spec in one line; the family modules' tables are lists of these.
@@ -528,7 +552,7 @@ struct Table {
     by_addr: Vec<(usize, usize)>,
 }
 
-fn families() -> [&'static [Spec]; 16] {
+fn families() -> [&'static [Spec]; 17] {
     [
         connection::COMMANDS,
         strings::COMMANDS,
@@ -546,6 +570,7 @@ fn families() -> [&'static [Spec]; 16] {
         introspect::COMMANDS,
         acl::COMMANDS,
         persistence::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

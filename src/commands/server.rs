@@ -1,4 +1,5 @@
-//! Server and introspection commands: TIME, COMMAND, CONFIG, INFO, CLIENT.
+//! Server and introspection commands: TIME, COMMAND, CONFIG (GET, SET, RESETSTAT, REWRITE), INFO,
+//! CLIENT.
 //!
 //! COMMAND derives everything from the command table, so a new command is documented the moment
 //! it is added to its family's table.
@@ -11,6 +12,7 @@ use super::flags::*;
 use super::{container, excerpt, int_arg, is, lookup, spec, table, Argv, CmdError, Ctx, Spec};
 use crate::engine::memory;
 use crate::server::shared::unix_us;
+use crate::server::shared::{ClientKind, ClientType};
 use crate::server::ClientInfo;
 
 /// This family's table entries.
@@ -45,6 +47,7 @@ const CONFIG_SUBS: &[Spec] = &[
     spec("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Get the values of configuration parameters", config_get).args(&[block("parameter", &[string("parameter")]).multiple()]),
     spec("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(N) when N is the number of configuration parameters provided", "Set configuration parameters to the given values", config_set).args(&[block("parameter_value", &[string("parameter"), string("value")]).multiple()]),
     spec("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "O(1)", "Reset the stats returned by INFO", config_resetstat),
+    spec("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.8.0", "O(1)", "Rewrite the configuration file with the in memory configuration", config_rewrite),
     spec("config|help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "O(1)", "Show helpful text about the different subcommands", config_help),
 ];
 
@@ -524,6 +527,12 @@ fn command_keys(argv: &Argv<'_>) -> Result<Vec<KeyAndFlags>, CmdError> {
     }
     let args: Vec<&[u8]> = argv.rest(2).collect();
     let keys = match keys_by_specs(s, &args)? {
+        // SORT's STORE key has no key spec redis-server could follow (its spec is `unknown`);
+        // like redis-server, ask the command's own key finder.
+        _ if s.name == "sort" => {
+            let flags = |i: usize| if i == 1 { &["RO", "access"][..] } else { &["OW", "update"][..] };
+            s.all_key_positions(argc, |i| args[i]).into_iter().map(|k| (k, flags(k))).collect()
+        }
         Some(k) if !s.has(MOVABLE_KEYS) || !k.is_empty() => k,
         _ => {
             let flags = super::meta::meta(s.name).and_then(|m| m.key_specs.first()).map_or(&[][..], |k| k.flags);
@@ -684,6 +693,28 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError>
     Ok(())
 }
 
+/// CONFIG REWRITE: the running configuration into the file the server started with (see
+/// `config::rewrite` for redis-server's rules). The `user` lines are the live ACL users unless
+/// an aclfile keeps them.
+fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
+    let cfg = ctx.shared.config().clone();
+    let Some(path) = cfg.config_file.clone() else {
+        return Err(CmdError::err("ERR The server is running without a config file"));
+    };
+    let users: Option<Vec<String>> =
+        cfg.aclfile.is_empty().then(|| ctx.shared.acl.save_text().lines().map(str::to_owned).collect());
+    if let Err(e) = crate::config::rewrite::rewrite_file(&path, &cfg, users.as_deref()) {
+        // strerror's words, without Rust's " (os error N)".
+        let text = e.to_string();
+        let reason = text.split(" (os error").next().unwrap_or(&text).to_owned();
+        crate::server::log::log(crate::config::LogLevel::Warning, &format!("CONFIG REWRITE failed: {reason}"));
+        return Err(CmdError::err(format!("ERR Rewriting config file: {reason}")));
+    }
+    crate::server::log::log(crate::config::LogLevel::Notice, "CONFIG REWRITE executed with success.");
+    ctx.out.ok();
+    Ok(())
+}
+
 fn config_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
     help(
         ctx,
@@ -695,6 +726,8 @@ fn config_help(ctx: &mut Ctx<'_>, _argv: &Argv<'_>) -> Result<(), CmdError> {
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     );
     Ok(())
@@ -744,6 +777,11 @@ fn client_flags(shared: &crate::server::Shared, info: &ClientInfo) -> String {
     let mut f = String::new();
     if info.monitor.load(Ordering::Relaxed) {
         f.push('O');
+    } else if info.kind() == ClientKind::Replica {
+        f.push('S');
+    }
+    if info.kind() == ClientKind::Master {
+        f.push('M');
     }
     if info.is_pubsub() {
         f.push('P');
@@ -803,38 +841,9 @@ pub(crate) fn client_line(shared: &crate::server::Shared, info: &ClientInfo, now
     )
 }
 
-/// A client type as CLIENT LIST / KILL TYPE name it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ClientType {
-    /// Neither subscribed nor a replication link.
-    Normal,
-    /// Subscribed to a channel, pattern or shard channel.
-    PubSub,
-    /// Master and replica links: cachette has none yet.
-    Link,
-}
-
-impl ClientType {
-    fn matches(self, c: &ClientInfo) -> bool {
-        match self {
-            ClientType::Normal => !c.is_pubsub(),
-            ClientType::PubSub => c.is_pubsub(),
-            ClientType::Link => false,
-        }
-    }
-}
-
 /// Parses a TYPE argument, with redis-server's error.
 fn client_type(t: &[u8]) -> Result<ClientType, CmdError> {
-    if is(t, "normal") {
-        Ok(ClientType::Normal)
-    } else if is(t, "pubsub") {
-        Ok(ClientType::PubSub)
-    } else if is(t, "master") || is(t, "replica") || is(t, "slave") {
-        Ok(ClientType::Link)
-    } else {
-        Err(CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))))
-    }
+    ClientType::by_name(t).ok_or_else(|| CmdError::err(format!("ERR Unknown client type '{}'", excerpt(t, 128))))
 }
 
 /// The Redis clients (memcached connections are in `stats conns`), in id order.
@@ -859,7 +868,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     for c in redis_clients(ctx) {
         let listed = match &ids {
             Some(ids) => ids.contains(&(c.id as i64)),
-            None => of_type.map_or(true, |t| t.matches(&c)),
+            None => of_type.map_or(true, |t| t == c.client_type()),
         };
         if listed {
             text.push_str(&client_line(ctx.shared, &c, now));
@@ -891,7 +900,7 @@ impl KillFilter<'_> {
     fn matches(&self, c: &ClientInfo, me: u64) -> bool {
         (!self.skipme || c.id != me)
             && self.id.map_or(true, |id| id == c.id)
-            && self.of_type.map_or(true, |t| t.matches(c))
+            && self.of_type.map_or(true, |t| t == c.client_type())
             && self.addr.map_or(true, |a| a == c.addr.to_string().as_bytes())
             && self.laddr.map_or(true, |a| a == c.laddr.to_string().as_bytes())
             && self.user.map_or(true, |u| c.user.lock().is_ok_and(|n| n.as_bytes() == u))
@@ -909,6 +918,8 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     } else {
         let mut i = 2;
         while i < argv.len() {
+            // As redis-server: filters are read in order, so `TYPE foo ID` is an unknown type
+            // and only a filter missing its value is a syntax error.
             if i + 1 >= argv.len() {
                 return Err(CmdError::Syntax);
             }
@@ -1316,6 +1327,60 @@ mod tests {
         let s = lookup(b"zunionstore").expect("zunionstore");
         let args: Vec<&[u8]> = vec![b"zunionstore", b"d", b"5", b"a"];
         assert!(keys_by_specs(s, &args).is_err());
+    }
+
+    /// Runs one command as client `me` against `shared`; the reply bytes.
+    fn run_as(shared: &crate::server::Shared, me: &std::sync::Arc<ClientInfo>, args: &[&str]) -> String {
+        let mut line = Vec::new();
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        crate::engine::effects::encode(&mut line, &argv);
+        let mut parsed = cachette_resp::Args::new();
+        assert!(matches!(
+            cachette_resp::parse_request(&line, &Default::default(), &mut parsed),
+            Ok(cachette_resp::Status::Complete(_))
+        ));
+        let mut session = super::super::Session::new(me.clone());
+        session.authenticated = true;
+        let mut out = Vec::new();
+        super::super::execute(shared, &mut session, &super::super::Argv::new(&line, &parsed), &mut out, 0);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    /// The replication kinds the replication code sets show in CLIENT LIST flags and select
+    /// clients for CLIENT LIST / CLIENT KILL TYPE; a monitor stays a normal client.
+    #[test]
+    fn client_kinds_show_and_select_as_in_redis() {
+        use crate::server::shared::ClientKind;
+        let shared = crate::server::Shared::new(crate::config::Config::default());
+        let client = |id: u64| shared.register_client(ClientInfo::for_test(id, 2, 0));
+        let (me, normal, replica, master, subscriber, monitor) =
+            (client(1), client(2), client(3), client(4), client(5), client(6));
+        replica.set_kind(ClientKind::Replica);
+        master.set_kind(ClientKind::Master);
+        master.subs[0].store(1, Ordering::Relaxed);
+        subscriber.subs[2].store(1, Ordering::Relaxed);
+        monitor.monitor.store(true, Ordering::Relaxed);
+        let flags = |c: &ClientInfo| client_flags(&shared, c);
+        let got: Vec<String> = [&me, &replica, &master, &subscriber, &monitor].iter().map(|c| flags(c)).collect();
+        assert_eq!(got, ["N", "S", "MP", "P", "O"]);
+
+        let ids = |reply: String| -> Vec<String> {
+            reply.lines().filter_map(|l| l.split(' ').next()?.strip_prefix("id=").map(str::to_owned)).collect()
+        };
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "replica"])), ["3"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "slave"])), ["3"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "master"])), ["4"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "pubsub"])), ["5"]);
+        assert_eq!(ids(run_as(&shared, &me, &["CLIENT", "LIST", "TYPE", "normal"])), ["1", "2", "6"]);
+
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "master"]), ":1\r\n");
+        assert!(master.kill.load(Ordering::Acquire));
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "slave", "ID", "2"]), ":0\r\n");
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "replica", "ID", "3"]), ":1\r\n");
+        // SKIPME yes by default: the sender is not counted.
+        assert_eq!(run_as(&shared, &me, &["CLIENT", "KILL", "TYPE", "normal"]), ":2\r\n");
+        assert!(normal.kill.load(Ordering::Acquire) && monitor.kill.load(Ordering::Acquire));
+        assert!(!me.kill.load(Ordering::Acquire) && !subscriber.kill.load(Ordering::Acquire));
     }
 
     #[test]

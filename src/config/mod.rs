@@ -11,6 +11,9 @@
 //!                             -t/-c/-I/-l, help)
 //! ```
 //!
+//! CONFIG REWRITE (`rewrite.rs`) goes the other way: the table's current values back into the
+//! config file, in place, as redis-server rewrites a redis.conf.
+//!
 //! Start-up is `from_args`: defaults, then the config file, then command-line directives, then
 //! [`Config::validate`]. The result is plain data handed to `server::run`; the server decides how
 //! runtime changes (CONFIG SET on the directives marked mutable) reach its threads.
@@ -23,6 +26,7 @@
 
 mod cli;
 mod file;
+pub mod rewrite;
 mod splitargs;
 mod table;
 
@@ -168,6 +172,20 @@ pub struct Config {
     pub notify_keyspace_events: u32,
     /// `client-output-buffer-limit`, indexed by [`ClientClass`].
     pub client_output_buffer_limit: [ObufLimit; 3],
+    /// `replica-priority`: how redis-sentinel ranks this server as a failover candidate (lower
+    /// first; 0 never). Only reported (INFO replication `slave_priority`).
+    pub replica_priority: u32,
+    /// `replica-announce-ip`: the address a replica reports to its primary instead of the
+    /// connection's; empty for the connection's.
+    pub replica_announce_ip: String,
+    /// `replica-announce-port`: the port a replica reports to its primary; 0 for `port`.
+    pub replica_announce_port: u16,
+    /// `replica-announced`: whether redis-sentinel should list this replica.
+    pub replica_announced: bool,
+    /// `min-replicas-to-write`: writes are refused with fewer good replicas (0 = off).
+    pub min_replicas_to_write: u32,
+    /// `min-replicas-max-lag`: seconds since its last ACK for a replica to count as good.
+    pub min_replicas_max_lag: u32,
     /// The config file this was loaded from, made absolute; `None` when started without one.
     pub config_file: Option<PathBuf>,
 }
@@ -251,6 +269,12 @@ impl Default for Config {
             users: Vec::new(),
             notify_keyspace_events: 0,
             client_output_buffer_limit: Default::default(),
+            replica_priority: 0,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
+            replica_announced: false,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 0,
             config_file: None,
         };
         for directive in DIRECTIVES {
@@ -419,13 +443,16 @@ impl Config {
     /// Errors follow redis-server 7.0's `configSetCommand`: names are checked first, in order,
     /// and the first unknown, immutable or repeated one is reported (under the spelling the
     /// client used); then values are parsed in order and the first bad one is reported (under
-    /// the directive's canonical name). The caller handles arity (an odd argument count is
+    /// the table's lower-case spelling of the name used: the canonical one or the alias). The caller handles arity (an odd argument count is
     /// `ERR syntax error` in Redis).
     pub fn set_many(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), ConfigError> {
-        let mut chosen: Vec<&'static Directive> = Vec::with_capacity(pairs.len());
+        // (directive, the table spelling the client named it by): redis-server 7.0 keeps an
+        // alias as a config of its own, so a bad value is reported under the alias, and
+        // `min-replicas-to-write 1 min-slaves-to-write 2` is no duplicate (the later one wins).
+        let mut chosen: Vec<(&'static Directive, &'static str)> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             let shown = String::from_utf8_lossy(name);
-            let Some((directive, _)) = lookup(name) else {
+            let Some((directive, spelled)) = lookup(name) else {
                 return Err(ConfigError(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
                 )));
@@ -437,16 +464,16 @@ impl Config {
             if !directive.mutable {
                 return Err(ConfigError::failed(&shown, "can't set immutable config"));
             }
-            if chosen.iter().any(|seen| std::ptr::eq(*seen, directive)) {
+            if chosen.iter().any(|(seen, name)| std::ptr::eq(*seen, directive) && *name == spelled) {
                 return Err(ConfigError::failed(&shown, "duplicate parameter"));
             }
-            chosen.push(directive);
+            chosen.push((directive, spelled));
         }
         // Apply to a copy and swap it in only if everything parsed: CONFIG SET is rare, and a
         // copy makes "all or nothing" trivially true.
         let mut next = self.clone();
-        for (directive, (_, value)) in chosen.iter().zip(pairs) {
-            directive.apply_value(&mut next, value).map_err(|reason| ConfigError::failed(directive.name, &reason))?;
+        for ((directive, spelled), (_, value)) in chosen.iter().zip(pairs) {
+            directive.apply_value(&mut next, value).map_err(|reason| ConfigError::failed(spelled, &reason))?;
         }
         *self = next;
         Ok(())
@@ -648,6 +675,12 @@ mod tests {
             users: Vec::new(),
             notify_keyspace_events: 1,
             client_output_buffer_limit: [ObufLimit { hard: 1, soft: 2, soft_secs: 3 }; 3],
+            replica_priority: 7,
+            replica_announce_ip: "x".to_owned(),
+            replica_announce_port: 9,
+            replica_announced: false,
+            min_replicas_to_write: 3,
+            min_replicas_max_lag: 4,
             config_file: None,
         };
         parse_file_text(CONF, &mut c).expect("conf/cachette.conf parses");
@@ -799,9 +832,17 @@ mod tests {
         assert_eq!(one("P?RT"), vec![("port", "6379".to_owned())]);
         assert_eq!(
             one("*port"),
-            vec![("port", "6379".into()), ("memcache-port", "11211".into()), ("metrics-port", "9279".into())]
+            vec![
+                ("port", "6379".into()),
+                ("memcache-port", "11211".into()),
+                ("metrics-port", "9279".into()),
+                ("replica-announce-port", "0".into()),
+                ("slave-announce-port", "0".into())
+            ]
         );
-        assert_eq!(one("*").len(), DIRECTIVES.len());
+        // Aliases are listed under their own names too, as redis-server lists slave-priority.
+        assert_eq!(one("*").len(), DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>());
+        assert_eq!(one("slave-priority"), vec![("slave-priority", "100".into())]);
 
         let mut c = Config::default();
         parse_file_text("bind 127.0.0.1 -::1", &mut c).expect("parses");
@@ -815,7 +856,10 @@ mod tests {
         assert_eq!(c.get_many(&[b"PORT"]), vec![("PORT".into(), "6379".into())]);
         let got = c.get_many(&[b"*port", b"port", b"hz"]);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["port", "memcache-port", "metrics-port", "hz"]);
+        assert_eq!(
+            names,
+            ["port", "memcache-port", "metrics-port", "replica-announce-port", "slave-announce-port", "hz"]
+        );
     }
 
     fn set_err(c: &mut Config, pairs: &[(&str, &str)]) -> String {
@@ -856,8 +900,11 @@ mod tests {
             (&[("daemonize", "no")], "daemonize", IMMUTABLE),
             (&[("foo", "1")], "foo", UNKNOWN),
             (&[("timeout", "abc")], "timeout", NOT_INT),
-            // A bad value is reported under the canonical name, not the client's spelling.
+            // A bad value is reported under the canonical name, not the client's spelling...
             (&[("TIMEOUT", "abc")], "timeout", NOT_INT),
+            // ... or under the alias's, as redis-server keeps aliases as configs of their own.
+            (&[("SLAVE-PRIORITY", "abc")], "slave-priority", NOT_INT),
+            (&[("slave-priority", "1"), ("SLAVE-PRIORITY", "2")], "SLAVE-PRIORITY", DUPLICATE),
             (&[("timeout", "-1")], "timeout", INT_RANGE),
             (&[("timeout", "010")], "timeout", NOT_INT),
             (&[("timeout", "+1")], "timeout", NOT_INT),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -80,6 +80,50 @@ pub struct ClientInfo {
     pub tracking: AtomicU32,
     /// Tracking REDIRECT target (CLIENT LIST `redir`): -1 when none.
     pub redir: std::sync::atomic::AtomicI64,
+    /// A [`ClientKind`] as `u8`: what the connection is to replication. Set through
+    /// [`ClientInfo::set_kind`] by the replication code; everything else reads [`ClientInfo::kind`].
+    pub kind: AtomicU8,
+}
+
+/// What a connection is to replication, as redis-server's `CLIENT_MASTER` / `CLIENT_SLAVE`
+/// flags tell it: CLIENT LIST shows `M` / `S`, CLIENT KILL / CLIENT LIST `TYPE` select by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ClientKind {
+    /// An ordinary client (subscribed or not: pub/sub is a state of its own, see
+    /// [`ClientInfo::is_pubsub`]).
+    Normal = 0,
+    /// This server's link to its primary, seen from the replica (flag `M`, type `master`).
+    Master = 1,
+    /// A replica attached to this server, seen from the primary (flag `S`, type `replica`).
+    Replica = 2,
+}
+
+/// The client type CLIENT LIST / CLIENT KILL `TYPE` and the output buffer limits use, derived as
+/// redis-server's `getClientType` derives it: master first, then replica, then pub/sub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientType {
+    Normal,
+    Master,
+    Replica,
+    PubSub,
+}
+
+impl ClientType {
+    /// Parses a `TYPE` argument as redis-server's `getClientTypeByName` does (`slave` is
+    /// `replica`), case-insensitively.
+    pub fn by_name(name: &[u8]) -> Option<ClientType> {
+        [
+            (&b"normal"[..], ClientType::Normal),
+            (b"slave", ClientType::Replica),
+            (b"replica", ClientType::Replica),
+            (b"pubsub", ClientType::PubSub),
+            (b"master", ClientType::Master),
+        ]
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, t)| t)
+    }
 }
 
 /// `ClientInfo::tracking` bit: CLIENT TRACKING is on.
@@ -91,6 +135,31 @@ impl ClientInfo {
     /// True while the client has any subscription (the pubsub client type).
     pub fn is_pubsub(&self) -> bool {
         self.subs.iter().any(|n| n.load(Ordering::Relaxed) > 0)
+    }
+
+    /// What the connection is to replication.
+    pub fn kind(&self) -> ClientKind {
+        match self.kind.load(Ordering::Relaxed) {
+            1 => ClientKind::Master,
+            2 => ClientKind::Replica,
+            _ => ClientKind::Normal,
+        }
+    }
+
+    /// Marks the connection as a replica attached to us, or as our primary's link (or back to
+    /// normal). Only the replication code calls this.
+    pub fn set_kind(&self, kind: ClientKind) {
+        self.kind.store(kind as u8, Ordering::Relaxed);
+    }
+
+    /// The client's type for CLIENT LIST / CLIENT KILL `TYPE`.
+    pub fn client_type(&self) -> ClientType {
+        match self.kind() {
+            ClientKind::Master => ClientType::Master,
+            ClientKind::Replica => ClientType::Replica,
+            ClientKind::Normal if self.is_pubsub() => ClientType::PubSub,
+            ClientKind::Normal => ClientType::Normal,
+        }
     }
 }
 
@@ -121,6 +190,7 @@ impl ClientInfo {
             subs: Default::default(),
             tracking: Default::default(),
             redir: (-1).into(),
+            kind: Default::default(),
         }
     }
 }
@@ -248,6 +318,7 @@ impl ClientInfo {
             subs: Default::default(),
             tracking: AtomicU32::new(0),
             redir: (-1).into(),
+            kind: AtomicU8::new(0),
             user: Mutex::new(Arc::from("aof-loader")),
             memcache: false,
         }
@@ -381,4 +452,36 @@ pub fn random_hex(n: usize) -> String {
     let mut s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     s.truncate(n);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_type_follows_redis_get_client_type() {
+        let c = ClientInfo::for_test(1, 2, 0);
+        assert_eq!((c.kind(), c.client_type()), (ClientKind::Normal, ClientType::Normal));
+        c.subs[1].store(1, Ordering::Relaxed);
+        assert_eq!(c.client_type(), ClientType::PubSub);
+        // A replication link is its kind first, subscribed or not.
+        c.set_kind(ClientKind::Replica);
+        assert_eq!(c.client_type(), ClientType::Replica);
+        c.set_kind(ClientKind::Master);
+        assert_eq!(c.client_type(), ClientType::Master);
+        c.set_kind(ClientKind::Normal);
+        c.subs[1].store(0, Ordering::Relaxed);
+        assert_eq!(c.client_type(), ClientType::Normal);
+    }
+
+    #[test]
+    fn client_type_names() {
+        assert_eq!(ClientType::by_name(b"NORMAL"), Some(ClientType::Normal));
+        assert_eq!(ClientType::by_name(b"slave"), Some(ClientType::Replica));
+        assert_eq!(ClientType::by_name(b"Replica"), Some(ClientType::Replica));
+        assert_eq!(ClientType::by_name(b"master"), Some(ClientType::Master));
+        assert_eq!(ClientType::by_name(b"pubsub"), Some(ClientType::PubSub));
+        assert_eq!(ClientType::by_name(b"monitor"), None);
+        assert_eq!(ClientType::by_name(b""), None);
+    }
 }

@@ -229,6 +229,7 @@ impl Worker {
                 subs: Default::default(),
                 tracking: Default::default(),
                 redir: (-1).into(),
+                kind: Default::default(),
             };
             let info = self.shared.register_client(info);
             let entry = self.conns.vacant_entry();

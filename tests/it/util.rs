@@ -111,7 +111,10 @@ impl Proc {
     }
 }
 
-fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc> {
+/// Spawns `cmd` (standard error inherited) and waits until `port` and `mc_port` (0: none)
+/// accept connections; None when the process exits first or a port never opens. For servers
+/// the starters below do not cover (a config file first, redis-sentinel).
+pub fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc> {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
     let child = cmd.spawn().ok()?;
     let mut p = Proc { child, port, mc_port };
