@@ -406,7 +406,7 @@ impl Config {
             return lookup(pattern).map(|(directive, name)| vec![(name, directive.value(self))]).unwrap_or_default();
         }
         let mut found = Vec::new();
-        for directive in DIRECTIVES {
+        for directive in DIRECTIVES.iter().filter(|d| !table::HIDDEN.contains(&d.name)) {
             for name in std::iter::once(&directive.name).chain(directive.aliases) {
                 if glob_match(pattern, name.as_bytes(), true) {
                     found.push((*name, directive.value(self)));
@@ -841,7 +841,12 @@ mod tests {
             ]
         );
         // Aliases are listed under their own names too, as redis-server lists slave-priority.
-        assert_eq!(one("*").len(), DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>());
+        // Hidden directives answer only to their exact name, as redis-server's HIDDEN_CONFIG.
+        let hidden = DIRECTIVES.iter().filter(|d| table::HIDDEN.contains(&d.name));
+        let listed = DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>() - hidden.count();
+        assert_eq!(one("*").len(), listed);
+        assert!(one("rdb*").iter().all(|(n, _)| *n != "rdb-key-save-delay"));
+        assert_eq!(one("rdb-key-save-delay"), vec![("rdb-key-save-delay", "0".into())]);
         assert_eq!(one("slave-priority"), vec![("slave-priority", "100".into())]);
 
         let mut c = Config::default();

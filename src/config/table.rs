@@ -1297,6 +1297,10 @@ pub fn is_unsupported_redis_directive(name: &[u8]) -> bool {
     REDIS_ONLY.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Directives CONFIG GET lists only when asked by their exact name (redis-server's
+/// HIDDEN_CONFIG: testing knobs).
+pub static HIDDEN: &[&str] = &["rdb-key-save-delay"];
+
 /// redis-server 7.0's directives (its CONFIG GET * names, plus the config-file-only
 /// `rename-command`, `user`, `loadmodule`, `sentinel` and the deprecated names it still
 /// swallows) minus those in [`DIRECTIVES`].
