@@ -10,12 +10,25 @@
 #   - BGSAVE under load: redis-benchmark GET/SET (50 clients, random keys of the keyspace) alone
 #     and again with a BGSAVE started at the same moment: requests/s and the worst latency of
 #     each run, and the peak memory of server plus child during the save (PSS, so pages the
-#     fork shares are counted once, and RSS, which counts them twice as `top` would).
+#     fork shares are counted once, and RSS, which counts them twice as `top` would), how
+#     long that save took, and the server's minor page faults during each run (during the save:
+#     copy-on-write copies, plus one write-protect fault per page first written after it).
+# The strings are named as redis-benchmark's `key:__rand_int__` expands (`key:%012d`, numbered
+# 0..STRINGS-1) and its -r is STRINGS, so its GETs and SETs hit the filled strings (a GET on a
+# list would end redis-benchmark with WRONGTYPE); the other types are named `other:N`.
+# Pinning, as run.sh: both servers (and so their fork children, which inherit the affinity) on
+# SERVER_CPU, redis-benchmark and the other clients on CLIENT_CPU; cachette runs one worker
+# thread (`--threads 1`), as single-threaded as redis-server, so neither side shares its core
+# with its own client or its own second thread.
 # Everything runs in a temporary directory that is removed at the end; servers listen on
 # 127.0.0.1 on free ports and are killed on exit.
 #
 #   benches/persist.sh            # 1,000,000 keys
 #   KEYS=200000 benches/persist.sh
+#   ONLY=cachette|redis-server     # one server only
+#   SAVE_TIMES=0                   # only the BGSAVE-under-load lines
+#   CACHETTE_ARGS='--x y'          # extra cachette options (A/B runs)
+#   BENCH_TESTS=get                # redis-benchmark -t (default get,set)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +43,18 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+    PIN_SERVER=(taskset -c "$SERVER_CPU")
+    PIN_CLIENT=(taskset -c "$CLIENT_CPU")
+    echo "servers on cpu $SERVER_CPU, clients on cpu $CLIENT_CPU (taskset)" >&2
+else
+    PIN_SERVER=()
+    PIN_CLIENT=()
+    echo "NOT pinned (needs taskset and 2 cpus): clients and servers share cores" >&2
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
@@ -50,10 +75,12 @@ def cmd(*args):
         a = a if isinstance(a, bytes) else str(a).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
     out.write(b"".join(parts))
+strings = 0
 for i in range(n):
-    k = b"key:%d" % i
     r = i % 10
+    k = b"key:%012d" % strings if r < 6 else b"other:%d" % i
     if r < 6:
+        strings += 1
         cmd(b"SET", k, b"v" * rnd.randint(32, 100))
     elif r == 6:
         cmd(b"RPUSH", k, *[b"item-%d" % j for j in range(8)])
@@ -67,11 +94,14 @@ for i in range(n):
         cmd(b"EXPIRE", k, 86400)
 EOF
 
+# The fill's string count: 6 of every 10 keys.
+STRINGS=$((KEYS / 10 * 6 + (KEYS % 10 < 6 ? KEYS % 10 : 6)))
+
 STARTED=
 start() { # name args... (sets STARTED to the pid)
     local name=$1
     shift
-    "$@" >"$WORK/$name.log" 2>&1 &
+    "${PIN_SERVER[@]}" "$@" >"$WORK/$name.log" 2>&1 &
     STARTED=$!
     PIDS+=("$STARTED")
 }
@@ -114,9 +144,12 @@ peak_mem() {
     echo "$pss $rss"
 }
 
+# Minor page faults of process $1 so far (copy-on-write copies show up here during a save).
+minflt() { awk '{print $10}' "/proc/$1/stat"; }
+
 # redis-benchmark SET+GET on the keyspace: "set/s get/s max_latency_ms".
 bench() {
-    redis-benchmark -p "$1" -t get,set -n "${BENCH_REQUESTS:-400000}" -c 50 -r "$KEYS" -d 64 --csv 2>/dev/null |
+    "${PIN_CLIENT[@]}" redis-benchmark -p "$1" -t "${BENCH_TESTS:-get,set}" -n "${BENCH_REQUESTS:-400000}" -c 50 -r "$STRINGS" -d 64 --csv 2>/dev/null |
         awk -F, 'NR>1 {gsub(/"/,""); rps[NR]=$2; if ($8+0 > max) max=$8+0} END {printf "%s %s %s", rps[2], rps[3], max}'
 }
 
@@ -131,20 +164,33 @@ run_one() { # name command...
     start "$name" "$@" --port "$port" --bind 127.0.0.1 --save '' --dir "$dir" --dbfilename dump.rdb
     pid=$STARTED
     wait_pong "$port" >/dev/null
-    redis-cli -p "$port" --pipe <"$WORK/fill.resp" >/dev/null
+    "${PIN_CLIENT[@]}" redis-cli -p "$port" --pipe <"$WORK/fill.resp" >/dev/null
     if [[ ${BGSAVE_LOAD:-1} == 1 ]]; then
         local base during mem
+        local alone_flt0
+        alone_flt0=$(minflt "$pid")
         base=$(bench "$port")
+        base="$base $(($(minflt "$pid") - alone_flt0))"
         rm -f "$WORK/stop"
         peak_mem "$pid" "$WORK/stop" >"$WORK/mem" &
         local sampler=$!
+        local bg0 bg_load_ms flt0 faults
+        flt0=$(minflt "$pid")
+        bg0=$(now_ms)
         redis-cli -p "$port" BGSAVE >/dev/null
         during=$(bench "$port")
         wait_bgsave "$port"
+        bg_load_ms=$(($(now_ms) - bg0))
+        faults=$(($(minflt "$pid") - flt0))
         touch "$WORK/stop"
         wait "$sampler"
         mem=$(cat "$WORK/mem")
-        LOADLINES+=("$(printf '%-14s %-28s %-28s %s' "$name" "$base" "$during" "$mem")")
+        LOADLINES+=("$(printf '%-14s %-28s %-28s %-18s %-10s %s' "$name" "$base" "$during" "$mem" "$bg_load_ms" "$faults")")
+    fi
+    if [[ ${SAVE_TIMES:-1} != 1 ]]; then
+        kill -9 "$pid"
+        wait "$pid" 2>/dev/null || true
+        return
     fi
     t0=$(now_ms)
     redis-cli -p "$port" SAVE >/dev/null
@@ -168,10 +214,10 @@ run_one() { # name command...
 }
 
 printf '%-14s %10s %12s %12s %12s %10s\n' server keys "SAVE ms" "BGSAVE ms" "load ms" "bytes"
-run_one redis-server redis-server --appendonly no
-run_one cachette "$CACHETTE_BIN" --memcache-port 0
+[[ ${ONLY:-} == cachette ]] || run_one redis-server redis-server --appendonly no
+[[ ${ONLY:-} == redis-server ]] || run_one cachette "$CACHETTE_BIN" --memcache-port 0 --threads 1 ${CACHETTE_ARGS:-}
 if ((${#LOADLINES[@]})); then
     echo
-    printf '%-14s %-28s %-28s %s\n' server "alone: set/s get/s max-ms" "during BGSAVE: same" "peak PSS kB, RSS kB"
+    printf '%-14s %-28s %-28s %-18s %-10s %s\n' server "alone: set/s get/s max-ms faults" "during BGSAVE: same" "peak PSS/RSS kB" "BGSAVE ms" "server minor faults"
     printf '%s\n' "${LOADLINES[@]}"
 fi

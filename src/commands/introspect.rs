@@ -342,7 +342,7 @@ fn debug_allowed(ctx: &Ctx<'_>) -> bool {
 }
 
 /// DEBUG: the subcommands that make sense for cachette (SLEEP, OBJECT, SET-ACTIVE-EXPIRE,
-/// ERROR, LOG, HELP); the others answer the unknown-subcommand error.
+/// ERROR, LOG, RELOAD, HELP); the others answer the unknown-subcommand error.
 fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     if !debug_allowed(ctx) {
         return Err(CmdError::err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
@@ -369,6 +369,7 @@ fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
             return Ok(());
         }
         3 if is(sub, "OBJECT") => return debug_object(ctx, argv.get(2)),
+        _ if is(sub, "RELOAD") => return debug_reload(ctx, argv),
         3 if is(sub, "ERROR") => return Err(CmdError::err(String::from_utf8_lossy(argv.get(2)).into_owned())),
         3 if is(sub, "LOG") => {
             let msg = format!("DEBUG LOG: {}", String::from_utf8_lossy(argv.get(2)));
@@ -384,6 +385,25 @@ fn debug(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     )))
 }
 
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, flush, load the file back (redis-server's
+/// options; MERGE only matters to redis-server, whose load refuses duplicate keys without it —
+/// here a loaded key always replaces one already present).
+fn debug_reload(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
+    let (mut save, mut flush) = (true, true);
+    for opt in argv.rest(2) {
+        if is(opt, "NOSAVE") {
+            save = false;
+        } else if is(opt, "NOFLUSH") {
+            flush = false;
+        } else if !is(opt, "MERGE") {
+            return Err(CmdError::err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."));
+        }
+    }
+    crate::persist::debug_reload(ctx.shared, save, flush).map_err(CmdError::err)?;
+    ctx.out.ok();
+    Ok(())
+}
+
 const DEBUG_HELP: &[&str] = &[
     "ERROR <string>",
     "    Return a Redis protocol error with <string> as message. Useful for clients",
@@ -392,6 +412,19 @@ const DEBUG_HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",

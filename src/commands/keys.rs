@@ -580,10 +580,12 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
 }
 
 /// FLUSHALL [ASYNC|SYNC]: empties every database (all the engine has, not just the configured
-/// count, so nothing survives a later CONFIG change).
+/// count, so nothing survives a later CONFIG change), then stops a background save and, with
+/// save points set, saves the empty dataset (see [`crate::persist::after_flushall`]).
 fn flushall(ctx: &mut Ctx<'_>, argv: &Argv<'_>) -> Result<(), CmdError> {
     parse_flush_mode(argv)?;
     flush(ctx.engine(), 0..DATABASES);
+    crate::persist::after_flushall(ctx.shared);
     ctx.out.ok();
     Ok(())
 }

@@ -122,6 +122,12 @@ pub struct Config {
     pub stop_writes_on_bgsave_error: bool,
     /// `rdb-save-incremental-fsync`.
     pub rdb_save_incremental_fsync: bool,
+    /// `rdb-key-save-delay`: microseconds a save child sleeps per key (tests).
+    pub rdb_key_save_delay: u64,
+    /// `bgsave_cpulist`: CPUs for the background save child ("" = inherited).
+    pub bgsave_cpulist: String,
+    /// `aof_rewrite_cpulist`: CPUs for the AOF rewrite child ("" = inherited).
+    pub aof_rewrite_cpulist: String,
     /// `slowlog-log-slower-than`: microseconds; -1 = off, 0 = every command.
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`: entries kept.
@@ -146,7 +152,7 @@ pub struct Config {
     pub appendfsync: crate::persist::aof::Fsync,
     /// `aof-load-truncated`.
     pub aof_load_truncated: bool,
-    /// `aof-use-rdb-preamble` (accepted; base files are RESP for now).
+    /// `aof-use-rdb-preamble`: AOF bases are RDB images.
     pub aof_use_rdb_preamble: bool,
     /// `auto-aof-rewrite-percentage` (0 = no automatic rewrite).
     pub auto_aof_rewrite_percentage: u32,
@@ -270,6 +276,9 @@ impl Default for Config {
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
             rdb_save_incremental_fsync: false,
+            rdb_key_save_delay: 0,
+            bgsave_cpulist: String::new(),
+            aof_rewrite_cpulist: String::new(),
             slowlog_log_slower_than: 0,
             slowlog_max_len: 0,
             latency_monitor_threshold: 0,
@@ -442,7 +451,7 @@ impl Config {
             return lookup(pattern).map(|(directive, name)| vec![(name, directive.value(self))]).unwrap_or_default();
         }
         let mut found = Vec::new();
-        for directive in DIRECTIVES {
+        for directive in DIRECTIVES.iter().filter(|d| !table::HIDDEN.contains(&d.name)) {
             for name in std::iter::once(&directive.name).chain(directive.aliases) {
                 if glob_match(pattern, name.as_bytes(), true) {
                     found.push((*name, directive.value(self)));
@@ -686,6 +695,9 @@ mod tests {
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
             rdb_save_incremental_fsync: false,
+            rdb_key_save_delay: 7,
+            bgsave_cpulist: "x".into(),
+            aof_rewrite_cpulist: "x".into(),
             slowlog_log_slower_than: 13,
             slowlog_max_len: 14,
             latency_monitor_threshold: 15,
@@ -886,8 +898,13 @@ mod tests {
                 ("slave-announce-port", "0".into())
             ]
         );
-        // Aliases are listed under their own names too, as redis-server lists `slaveof`.
-        assert_eq!(one("*").len(), DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>());
+        // Aliases are listed under their own names too, as redis-server lists slave-priority.
+        // Hidden directives answer only to their exact name, as redis-server's HIDDEN_CONFIG.
+        let hidden = DIRECTIVES.iter().filter(|d| table::HIDDEN.contains(&d.name));
+        let listed = DIRECTIVES.iter().map(|d| 1 + d.aliases.len()).sum::<usize>() - hidden.count();
+        assert_eq!(one("*").len(), listed);
+        assert!(one("rdb*").iter().all(|(n, _)| *n != "rdb-key-save-delay"));
+        assert_eq!(one("rdb-key-save-delay"), vec![("rdb-key-save-delay", "0".into())]);
         assert_eq!(one("slave-priority"), vec![("slave-priority", "100".into())]);
 
         let mut c = Config::default();

@@ -644,6 +644,47 @@ pub static DIRECTIVES: &[Directive] = &[
         access: Access::Pinned("no"),
     },
     Directive {
+        name: "rdb-key-save-delay",
+        aliases: &[],
+        kind: int(0, i32::MAX as i64),
+        default: DefaultValue::Literal("0"),
+        mutable: true,
+        doc: "Microseconds a background save or AOF rewrite sleeps after each key (testing only)",
+        access: int_field!(rdb_key_save_delay),
+    },
+    Directive {
+        name: "bgsave_cpulist",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "CPUs a background save's child runs on (e.g. 0-3,8-11 or 0-7:2); empty: the server's",
+        access: Access::Field {
+            get: |c| Value::Str(c.bgsave_cpulist.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.bgsave_cpulist = s;
+                }
+            },
+        },
+    },
+    Directive {
+        name: "aof_rewrite_cpulist",
+        aliases: &[],
+        kind: Kind::Str,
+        default: DefaultValue::Literal("\"\""),
+        mutable: false,
+        doc: "CPUs an AOF rewrite's child runs on (as bgsave_cpulist); empty: the server's",
+        access: Access::Field {
+            get: |c| Value::Str(c.aof_rewrite_cpulist.clone()),
+            set: |c, v| {
+                if let Value::Str(s) = v {
+                    c.aof_rewrite_cpulist = s;
+                }
+            },
+        },
+    },
+    Directive {
         name: "stop-writes-on-bgsave-error",
         aliases: &[],
         kind: Kind::Bool,
@@ -840,7 +881,7 @@ pub static DIRECTIVES: &[Directive] = &[
         kind: Kind::Bool,
         default: DefaultValue::Literal("yes"),
         mutable: true,
-        doc: "Accepted; AOF base files are written as RESP commands for now either way",
+        doc: "Write AOF base files as an RDB image (appendonly.aof.N.base.rdb) instead of RESP commands",
         access: bool_field!(aof_use_rdb_preamble),
     },
     Directive {
@@ -1403,6 +1444,10 @@ pub fn is_unsupported_redis_directive(name: &[u8]) -> bool {
     REDIS_ONLY.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Directives CONFIG GET lists only when asked by their exact name (redis-server's
+/// HIDDEN_CONFIG: testing knobs).
+pub static HIDDEN: &[&str] = &["rdb-key-save-delay"];
+
 /// redis-server 7.0's directives (its CONFIG GET * names, plus the config-file-only
 /// `rename-command`, `user`, `loadmodule`, `sentinel` and the deprecated names it still
 /// swallows) minus those in [`DIRECTIVES`].
@@ -1420,8 +1465,6 @@ static REDIS_ONLY: &[&str] = &[
     "aof-disable-auto-gc",
     "aof-rewrite-incremental-fsync",
     "aof-timestamp-enabled",
-    "aof_rewrite_cpulist",
-    "bgsave_cpulist",
     "bind-source-addr",
     "bio_cpulist",
     "busy-reply-threshold",

@@ -119,6 +119,28 @@ pub struct Engine {
     replica_ignores_maxmemory: AtomicBool,
 }
 
+/// Forked children (background save, AOF rewrite, replication snapshot) alive right now. While
+/// one is, every page the parent writes is copied for it, so reads leave the access clocks
+/// alone (redis-server's `hasActiveChildProcess` check in `lookupKey`). One per process, as a
+/// fork is.
+static FORK_CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a forked child in (`true`, right after a successful fork) or out (`false`, once
+/// reaped).
+pub fn note_fork_child(alive: bool) {
+    if alive {
+        FORK_CHILDREN.fetch_add(1, Ordering::Relaxed);
+    } else {
+        let _ = FORK_CHILDREN.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+}
+
+/// Whether a forked child shares this process's pages copy-on-write.
+#[inline]
+pub fn fork_child_active() -> bool {
+    FORK_CHILDREN.load(Ordering::Relaxed) != 0
+}
+
 /// Guards of the shards one command touches, held in ascending shard order.
 pub struct Locked<'e> {
     engine: &'e Engine,
@@ -619,9 +641,13 @@ impl<'e> Locked<'e> {
             Some(id) => {
                 stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
                 let e = d.entry_mut(id);
-                e.lru = (now / 1000) as u32;
-                if limits.tracks_lfu() {
-                    limits.lfu_touch(e, now);
+                // redis-server's lookupKey skips the access clock while a child runs: the
+                // write would copy the entry's page for the child on every read.
+                if !fork_child_active() {
+                    e.lru = (now / 1000) as u32;
+                    if limits.tracks_lfu() {
+                        limits.lfu_touch(e, now);
+                    }
                 }
                 Some(e)
             }

@@ -83,8 +83,11 @@ fn manifest_name(cfg: &Config) -> String {
     format!("{}.manifest", cfg.appendfilename)
 }
 
+/// Redis 7 names a base by its format: `.base.rdb` with `aof-use-rdb-preamble yes`, else
+/// `.base.aof`. (Loading goes by the content, the `REDIS` signature, not the name.)
 fn base_name(cfg: &Config, seq: u64) -> String {
-    format!("{}.{seq}.base.aof", cfg.appendfilename)
+    let ext = if cfg.aof_use_rdb_preamble { "rdb" } else { "aof" };
+    format!("{}.{seq}.base.{ext}", cfg.appendfilename)
 }
 
 fn incr_name(cfg: &Config, seq: u64) -> String {
@@ -222,6 +225,47 @@ pub fn write_keyspace(l: &mut crate::engine::Locked<'_>, out: &mut impl Write, n
     out.write_all(&buf)?;
     written += buf.len() as u64;
     Ok(written)
+}
+
+/// How a base file is written, read from the configuration before any fork.
+#[derive(Clone, Copy)]
+struct BaseFormat {
+    /// `aof-use-rdb-preamble`: an RDB image instead of RESP commands.
+    rdb: bool,
+    opts: super::RdbOptions,
+}
+
+impl BaseFormat {
+    fn of(cfg: &Config) -> BaseFormat {
+        BaseFormat {
+            rdb: cfg.aof_use_rdb_preamble,
+            opts: super::RdbOptions {
+                checksum: cfg.rdbchecksum,
+                compress: cfg.rdbcompression,
+                aof_base: true,
+                key_delay_us: cfg.rdb_key_save_delay,
+            },
+        }
+    }
+}
+
+/// Writes the locked keyspace as a base file in `format`.
+fn write_base<W: Write>(l: &mut crate::engine::Locked<'_>, mut out: W, now: u64, format: BaseFormat) -> io::Result<W> {
+    if format.rdb {
+        Ok(super::write_rdb(l, out, format.opts, now)?.0)
+    } else {
+        write_keyspace(l, &mut out, now)?;
+        Ok(out)
+    }
+}
+
+/// An error found in an AOF part that starts `by` bytes into its file.
+fn shifted(d: Damage, by: u64) -> Damage {
+    match d {
+        Damage::Truncated { good } => Damage::Truncated { good: good + by },
+        Damage::Corrupt { offset, reason } => Damage::Corrupt { offset: offset + by, reason },
+        Damage::Unknown { offset, command } => Damage::Unknown { offset: offset + by, command },
+    }
 }
 
 /// The commands that rebuild one entry.
@@ -408,7 +452,16 @@ pub fn load(shared: &Shared) -> Result<Loaded, String> {
             Err(e) => return Err(format!("Can't open the append-only file {}: {e}", path.display())),
         };
         let last = i + 1 == files.len();
-        let (commands, result) = replay(shared, &mut session, &data);
+        // An RDB image first (a base written with aof-use-rdb-preamble, by either server),
+        // then RESP commands, if any follow it.
+        let mut rdb_end = 0;
+        if data.starts_with(b"REDIS") {
+            let image = super::load_image(shared.engine, &data, unix_ms(), false)
+                .map_err(|e| format!("Bad file format reading the RDB preamble of the append only file {name}: {e}"))?;
+            rdb_end = image.end;
+        }
+        let (commands, result) = replay(shared, &mut session, &data[rdb_end..]);
+        let result = result.map_err(|d| shifted(d, rdb_end as u64));
         loaded.commands += commands;
         let mut size = data.len() as u64;
         match result {
@@ -674,11 +727,13 @@ impl Writer {
                 let mut m = found.unwrap_or_default();
                 if m.base.is_none() {
                     let base = base_name(&self.cfg, seq);
-                    let mut f = BufWriter::new(File::create(self.dir.join(&base)).map_err(|e| e.to_string())?);
+                    let f = BufWriter::new(File::create(self.dir.join(&base)).map_err(|e| e.to_string())?);
                     let mut l = engine.lock_all();
-                    let n = write_keyspace(&mut l, &mut f, unix_ms()).map_err(|e| e.to_string())?;
+                    let f = write_base(&mut l, f, unix_ms(), BaseFormat::of(&self.cfg)).map_err(|e| e.to_string())?;
                     drop(l);
-                    f.into_inner().map_err(|e| e.to_string())?.sync_all().map_err(|e| e.to_string())?;
+                    let f = f.into_inner().map_err(|e| e.to_string())?;
+                    f.sync_all().map_err(|e| e.to_string())?;
+                    let n = f.metadata().map_or(0, |m| m.len());
                     self.aof().base_size.store(n, Ordering::Relaxed);
                     self.aof().current_size.store(n, Ordering::Relaxed);
                     self.aof().rewrite_base_size.store(n, Ordering::Relaxed);
@@ -714,6 +769,9 @@ impl Writer {
                 let cfg = self.shared.config();
                 self.cfg.auto_aof_rewrite_percentage = cfg.auto_aof_rewrite_percentage;
                 self.cfg.auto_aof_rewrite_min_size = cfg.auto_aof_rewrite_min_size;
+                self.cfg.aof_use_rdb_preamble = cfg.aof_use_rdb_preamble;
+                self.cfg.rdbcompression = cfg.rdbcompression;
+                self.cfg.rdb_key_save_delay = cfg.rdb_key_save_delay;
                 (cfg.appendonly, cfg.appendfsync)
             };
             if appendfsync != self.cfg.appendfsync || appendonly != self.cfg.appendonly {
@@ -827,6 +885,7 @@ impl Writer {
                 libc::kill(c.pid, libc::SIGKILL);
                 libc::waitpid(c.pid, std::ptr::null_mut(), 0);
             }
+            crate::engine::note_fork_child(false);
             let _ = fs::remove_file(&c.tmp);
             self.aof().rewrite_in_progress.store(false, Ordering::Release);
             if c.enabling {
@@ -887,35 +946,27 @@ impl Writer {
         } else {
             engine.feed.take_restart(&mut before)
         };
-        // SAFETY: fork duplicates only this thread. The child touches nothing another thread
-        // could have held locked at the fork except the shards, which this thread holds (in
-        // the child too); it reads them, writes a file with the libc allocator (glibc makes
-        // malloc fork-safe), and leaves with _exit without running destructors.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let code = match child_write(&mut l, &tmp, now) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            };
-            // SAFETY: ends the child at once, without unwinding into the parent's state.
-            unsafe { libc::_exit(code) }
-        }
+        let format = BaseFormat::of(&self.cfg);
+        let cpus = super::cpulist_or_warn("aof_rewrite_cpulist", &self.cfg.aof_rewrite_cpulist);
+        let forked = super::fork_child(&mut l, &cpus, |l| child_write(l, &tmp, now, format).is_ok());
         drop(l);
-        if pid < 0 {
-            let e = io::Error::last_os_error();
-            log(LogLevel::Warning, &format!("Can't rewrite append only file in background: fork: {e}"));
-            if enable {
-                engine.feed.set_enabled(false);
-            } else {
-                // The effects stay in the old file, which goes on.
-                self.buf = before;
-                self.append_buf();
+        let pid = match forked {
+            Ok(pid) => pid,
+            Err(e) => {
+                log(LogLevel::Warning, &format!("Can't rewrite append only file in background: fork: {e}"));
+                if enable {
+                    engine.feed.set_enabled(false);
+                } else {
+                    // The effects stay in the old file, which goes on.
+                    self.buf = before;
+                    self.append_buf();
+                }
+                let _ = fs::remove_file(self.dir.join(&incr));
+                self.aof().last_rewrite_ok.store(false, Ordering::Relaxed);
+                self.retry_after = unix_ms() + 5000;
+                return;
             }
-            let _ = fs::remove_file(self.dir.join(&incr));
-            self.aof().last_rewrite_ok.store(false, Ordering::Relaxed);
-            self.retry_after = unix_ms() + 5000;
-            return;
-        }
+        };
         log(LogLevel::Notice, &format!("Background append only file rewriting started by pid {pid}"));
         // Whatever preceded the fork belongs to the old files.
         self.buf = before;
@@ -949,6 +1000,7 @@ impl Writer {
             return;
         }
         let Some(c) = self.child.take() else { return };
+        crate::engine::note_fork_child(false);
         let shared = self.shared.clone();
         let a = &shared.aof;
         a.rewrite_in_progress.store(false, Ordering::Release);
@@ -1004,9 +1056,9 @@ impl Writer {
 }
 
 /// The rewrite child's work: the locked keyspace (a point-in-time copy) to `tmp`, fsynced.
-fn child_write(l: &mut crate::engine::Locked<'_>, tmp: &Path, now: u64) -> io::Result<()> {
-    let mut f = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
-    write_keyspace(l, &mut f, now)?;
+fn child_write(l: &mut crate::engine::Locked<'_>, tmp: &Path, now: u64, format: BaseFormat) -> io::Result<()> {
+    let f = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    let f = write_base(l, f, now, format)?;
     f.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
@@ -1055,7 +1107,20 @@ pub fn check_main(args: &[String]) -> i32 {
             }
         };
         let last = i + 1 == count;
-        match scan(&data, |_, _, _| {}) {
+        let mut rdb_end = 0;
+        if data.starts_with(b"REDIS") {
+            match super::rdb::read_file(&data, |_| Ok(())) {
+                Ok(sum) => {
+                    rdb_end = sum.end;
+                    println!("RDB preamble of {} is OK ({} keys)", file.display(), sum.keys);
+                }
+                Err(e) => {
+                    println!("RDB preamble of {} is not valid: {e}", file.display());
+                    return 1;
+                }
+            }
+        }
+        match scan(&data[rdb_end..], |_, _, _| {}).map_err(|d| shifted(d, rdb_end as u64)) {
             Ok(()) => println!("AOF {} is valid", file.display()),
             Err(damage) => {
                 let (good, what) = match &damage {

@@ -32,6 +32,15 @@
 //! destructor or atexit handler runs against state owned by threads that no longer exist. The
 //! parent holds every shard lock only for the duration of `fork` itself (page-table copy: a few
 //! milliseconds per GB), so clients are not blocked for the save.
+//!
+//! # Living with a child
+//!
+//! Every page the parent writes while a child runs is copied for the child, so the peak memory
+//! of a save grows with what the parent writes, not only with what clients change. All forks
+//! go through [`fork_child`], which counts the child in (`engine::note_fork_child`); while one
+//! lives, reads leave the LRU/LFU clock of the entries they touch alone, as redis-server's
+//! `lookupKey` does, so a GET-heavy load copies no pages. The child runs where the server runs
+//! unless `bgsave_cpulist` / `aof_rewrite_cpulist` say otherwise (redis-server's directives).
 
 pub mod aof;
 pub mod crc64;
@@ -102,6 +111,9 @@ struct Target {
     /// The replication position the snapshot holds (`repl-id`, `repl-offset`,
     /// `repl-stream-db` AUX fields), read while every shard is held.
     repl: Option<crate::replication::replica::SavedPosition>,
+    key_delay_us: u64,
+    /// `bgsave_cpulist`, parsed (empty: the server's CPUs).
+    cpus: Vec<usize>,
 }
 
 impl Target {
@@ -114,8 +126,60 @@ impl Target {
             compress: cfg.rdbcompression,
             incremental_fsync: cfg.rdb_save_incremental_fsync,
             repl: None,
+            key_delay_us: cfg.rdb_key_save_delay,
+            cpus: cpulist_or_warn("bgsave_cpulist", &cfg.bgsave_cpulist),
         }
     }
+}
+
+/// How [`write_rdb`] writes an image.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RdbOptions {
+    /// `rdbchecksum`: a CRC64 at the end (else 0).
+    pub checksum: bool,
+    /// `rdbcompression`: LZF for long strings.
+    pub compress: bool,
+    /// The image is an AOF base (the `aof-base` aux field says so).
+    pub aof_base: bool,
+    /// `rdb-key-save-delay`: microseconds slept after each key (tests make saves slow so).
+    pub key_delay_us: u64,
+}
+
+/// Parses a CPU list as redis-server's `bgsave_cpulist` takes it: comma-separated CPUs and
+/// ranges, a range optionally with a step (`0-3,8-11`, `0-7:2`). Err names the bad item.
+pub fn parse_cpulist(text: &str) -> Result<Vec<usize>, String> {
+    const MAX_CPU: usize = 1024; // CPU_SETSIZE
+    let mut cpus = Vec::new();
+    if text.trim().is_empty() {
+        return Ok(cpus);
+    }
+    for item in text.split(',') {
+        let bad = || format!("invalid CPU list item '{item}'");
+        let (range, step) = match item.split_once(':') {
+            Some((r, st)) => (r, st.trim().parse::<usize>().map_err(|_| bad())?),
+            None => (item, 1),
+        };
+        let (a, b) = match range.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (range, range),
+        };
+        let a: usize = a.trim().parse().map_err(|_| bad())?;
+        let b: usize = b.trim().parse().map_err(|_| bad())?;
+        if step == 0 || a > b || b >= MAX_CPU {
+            return Err(bad());
+        }
+        cpus.extend((a..=b).step_by(step));
+    }
+    Ok(cpus)
+}
+
+/// [`parse_cpulist`] of a directive's value; a bad list is logged and ignored (the child then
+/// runs where the server does).
+fn cpulist_or_warn(directive: &str, text: &str) -> Vec<usize> {
+    parse_cpulist(text).unwrap_or_else(|e| {
+        log(LogLevel::Warning, &format!("{directive}: {e}; the child runs on the server's CPUs"));
+        Vec::new()
+    })
 }
 
 /// redis-server's `REDIS_AUTOSYNC_BYTES`: with `rdb-save-incremental-fsync`, the file is
@@ -235,7 +299,7 @@ fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64
             w.aux(b"repl-id", p.replid.as_bytes())?;
             w.aux(b"repl-offset", p.offset.to_string().as_bytes())?;
         }
-        let written = write_keys(locked, &mut w, now)?;
+        let written = write_keys_delayed(locked, &mut w, target.key_delay_us, now)?;
         let buf = w.finish()?;
         let f = buf.into_inner().map_err(|e| e.into_error())?.file;
         f.sync_all()?;
@@ -251,12 +315,37 @@ fn write_snapshot(locked: &mut Locked<'_>, target: &Target, tmp: &Path, now: u64
     result
 }
 
+/// Writes every live key of every database held by `locked` as one RDB image to `out`; keys
+/// expired at `now` are left out. Returns the writer and the number of keys written. Shared by
+/// snapshots and AOF bases.
+pub fn write_rdb<W: std::io::Write>(
+    locked: &mut Locked<'_>,
+    out: W,
+    opts: RdbOptions,
+    now: u64,
+) -> std::io::Result<(W, u64)> {
+    let mut w = rdb::Writer::new(out, opts.checksum, opts.compress);
+    w.header(now / 1000, crate::engine::memory::used() as u64, opts.aof_base)?;
+    let written = write_keys_delayed(locked, &mut w, opts.key_delay_us, now)?;
+    Ok((w.finish()?, written))
+}
+
 /// Writes every live key of every database held by `locked` to `w` (after its header, before
 /// `finish`). Returns the number of keys written. Also the body of the snapshot a primary sends
 /// a replica (`replication::primary`).
 pub fn write_keys<W: std::io::Write>(
     locked: &mut Locked<'_>,
     w: &mut rdb::Writer<W>,
+    now: u64,
+) -> std::io::Result<u64> {
+    write_keys_delayed(locked, w, 0, now)
+}
+
+/// [`write_keys`], sleeping `key_delay_us` after each key (`rdb-key-save-delay`, for tests).
+fn write_keys_delayed<W: std::io::Write>(
+    locked: &mut Locked<'_>,
+    w: &mut rdb::Writer<W>,
+    key_delay_us: u64,
     now: u64,
 ) -> std::io::Result<u64> {
     let mut written = 0u64;
@@ -277,6 +366,9 @@ pub fn write_keys<W: std::io::Write>(
                 }
                 w.key(e.key(), &e.value, e.expire_at(), e.flags)?;
                 written += 1;
+                if key_delay_us > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
+                }
                 Ok::<(), std::io::Error>(())
             })?;
         }
@@ -294,6 +386,13 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
     if shared.persist.bgsave_in_progress() {
         return Err(SaveError::InProgress);
     }
+    save_sync(shared, true)
+}
+
+/// redis-server's `rdbSave`: a synchronous snapshot whether or not a child runs (its file has a
+/// different temporary name). `counted`: INFO's rdb_saves counts it (SAVE does; the saves
+/// FLUSHALL and DEBUG RELOAD make do not, in redis-server 7.0 either).
+fn save_sync(shared: &Shared, counted: bool) -> Result<(), SaveError> {
     let mut target = Target::of(&shared.config());
     let gate = crate::replication::replica::snapshot_gate(shared);
     let mut locked = shared.engine.lock_all();
@@ -306,7 +405,7 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
             let mut s = shared.persist.lock();
             s.lastsave = unix_ms() / 1000;
             Persist::set_failed(&mut s, &shared.persist.failed, false);
-            s.saves += 1;
+            s.saves += u64::from(counted);
             log(
                 LogLevel::Notice,
                 &format!("DB saved on disk ({n} keys, {:.3} seconds)", start.elapsed().as_secs_f64()),
@@ -317,6 +416,54 @@ pub fn save(shared: &Shared) -> Result<(), SaveError> {
             drop(locked);
             log(LogLevel::Warning, &format!("Failed saving the DB to {}: {e}", target.file.display()));
             Err(SaveError::Failed)
+        }
+    }
+}
+
+/// After FLUSHALL, as redis-server's `flushAllDataAndResetRDB`: a background save in flight
+/// (of the data just flushed) is stopped, and with save points configured the empty dataset is
+/// saved at once, so a restart does not bring the flushed keys back (rdb_changes_since_last_save
+/// is then 0, as redis-server 7.0 reports it).
+pub fn after_flushall(shared: &Shared) {
+    kill_child(shared);
+    if !shared.config().save.is_empty() {
+        let _ = save_sync(shared, false);
+    }
+}
+
+/// DEBUG RELOAD: save (unless `!save`), empty the keyspace (unless `!flush`), load the file
+/// back. A key already present when not flushing is replaced by the file's. Err holds the
+/// reply's error line.
+pub fn debug_reload(shared: &Shared, save: bool, flush: bool) -> Result<(), String> {
+    if save && save_sync(shared, false).is_err() {
+        return Err("ERR".into());
+    }
+    let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
+    let target = Target::of(&shared.config());
+    let data = std::fs::read(&target.file);
+    if flush {
+        let mut l = shared.engine.lock_all();
+        for db in 0..DATABASES {
+            for d in l.dbs(db) {
+                d.clear();
+            }
+        }
+    }
+    let loaded = match data {
+        Ok(data) => load_into(shared.engine, &data, unix_ms()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    // Loading is not a change of the dataset (redis-server counts none either).
+    shared.engine.stats.dirty.store(dirty, Ordering::Relaxed);
+    crate::engine::effects::suppress();
+    match loaded {
+        Ok(_) => {
+            log(LogLevel::Warning, "DB reloaded by DEBUG RELOAD");
+            Ok(())
+        }
+        Err(e) => {
+            log(LogLevel::Warning, &format!("Failed loading {}: {e}", target.file.display()));
+            Err("ERR Error trying to load the RDB dump, check server logs.".into())
         }
     }
 }
@@ -340,26 +487,24 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
     let mut locked = shared.engine.lock_all();
     target.repl = crate::replication::replica::saved_position(shared, gate.is_some());
     let dirty = shared.engine.stats.dirty.load(Ordering::Relaxed);
-    let parent = std::process::id();
-    // SAFETY: see the module documentation: every shard lock is held by this thread, the child
-    // takes no other lock, allocates only through glibc malloc (fork-safe in glibc), and leaves
-    // with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        child_main(&mut locked, &target, parent);
-    }
+    let forked = fork_child(&mut locked, &target.cpus, |l| {
+        let tmp = temp_name(&target.dir, std::process::id());
+        write_snapshot(l, &target, &tmp, unix_ms()).is_ok()
+    });
     drop(locked);
     drop(gate);
     let mut s = p.lock();
     s.last_try = unix_ms() / 1000;
-    if pid < 0 {
-        let e = std::io::Error::last_os_error();
-        Persist::set_failed(&mut s, &p.failed, true);
-        drop(s);
-        p.starting.store(false, Ordering::Release);
-        log(LogLevel::Warning, &format!("Can't save in background: fork: {e}"));
-        return Err(SaveError::Failed);
-    }
+    let pid = match forked {
+        Ok(pid) => pid,
+        Err(e) => {
+            Persist::set_failed(&mut s, &p.failed, true);
+            drop(s);
+            p.starting.store(false, Ordering::Release);
+            log(LogLevel::Warning, &format!("Can't save in background: fork: {e}"));
+            return Err(SaveError::Failed);
+        }
+    };
     s.child =
         Some(Child { pid, started: Instant::now(), dirty_at_start: dirty, tmp: temp_name(&target.dir, pid as u32) });
     s.scheduled = false;
@@ -369,21 +514,53 @@ pub fn bgsave(shared: &Shared) -> Result<(), SaveError> {
     Ok(())
 }
 
-/// The forked child's whole life: write, then `_exit`. Never returns.
-fn child_main(locked: &mut Locked<'_>, target: &Target, parent: u32) -> ! {
-    // SAFETY: prctl and getppid are plain syscalls. A child whose server died is pointless (no
-    // one records its result), so it dies with it; the previous dump stays intact either way.
+/// Forks a child that runs `work` on the locked keyspace (its copy-on-write image) and exits
+/// with status 0 when `work` returns true, 1 otherwise; returns the child's pid in the parent.
+/// The caller holds every shard in `locked` (see the module documentation for why that makes
+/// the fork sound) and must call [`crate::engine::note_fork_child`]`(false)` once it reaps the
+/// child. Background saves, AOF rewrites and replication snapshots all fork through here.
+///
+/// The child inherits the server's CPU affinity (so on a pinned server it shares the worker's
+/// core) unless `cpus` (`bgsave_cpulist` / `aof_rewrite_cpulist`) names others. It keeps the
+/// server's priority, as redis-server's child does: at nice 19 it did not measurably help the
+/// clients' throughput during a save on the shared bench machine, while the longer save copied
+/// more pages (peak PSS +80-100 MB at 1M keys).
+pub fn fork_child(
+    locked: &mut Locked<'_>,
+    cpus: &[usize],
+    work: impl FnOnce(&mut Locked<'_>) -> bool,
+) -> std::io::Result<libc::pid_t> {
+    let parent = std::process::id();
+    // SAFETY: see the module documentation: every shard lock is held by this thread, the child
+    // takes no other lock, allocates only through glibc malloc (fork-safe in glibc), and leaves
+    // with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if pid > 0 {
+        crate::engine::note_fork_child(true);
+        return Ok(pid);
+    }
+    // SAFETY: prctl, getppid and sched_setaffinity (on a zeroed, then filled, cpu_set_t) are
+    // plain syscalls. A child whose server died is
+    // pointless (no one records its result), so it dies with it; the previous file stays intact
+    // either way.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if libc::getppid() as u32 != parent {
             libc::_exit(1);
         }
+        if !cpus.is_empty() {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &cpu in cpus {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            // A failure (CPUs the server may not use) leaves the inherited affinity.
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
     }
-    let tmp = temp_name(&target.dir, std::process::id());
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        write_snapshot(locked, target, &tmp, unix_ms()).is_ok()
-    }))
-    .unwrap_or(false);
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(locked))).unwrap_or(false);
     // SAFETY: _exit ends the process without running destructors or atexit handlers, which
     // could touch locks owned by threads that do not exist in the child.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
@@ -423,7 +600,9 @@ pub fn cron(shared: &Shared) {
     }
 }
 
-/// Collects the background child if it ended (or waits for it with `block`).
+/// Collects the background child if it ended (or waits for it with `block`). A child the
+/// server killed itself (`block`: [`kill_child`]) is not a failed save, as redis-server's
+/// SIGUSR1-killed child is not.
 fn reap(shared: &Shared, block: bool) {
     let mut s = shared.persist.lock();
     let Some(child) = s.child.as_ref() else { return };
@@ -434,6 +613,7 @@ fn reap(shared: &Shared, block: bool) {
         return;
     }
     let Some(child) = s.child.take() else { return };
+    crate::engine::note_fork_child(false);
     let ok = r == child.pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     s.last_bgsave_secs = Some(child.started.elapsed().as_secs());
     if ok {
@@ -447,6 +627,10 @@ fn reap(shared: &Shared, block: bool) {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(child.dirty_at_start)));
         drop(s);
         log(LogLevel::Notice, "Background saving terminated with success");
+    } else if block {
+        drop(s);
+        let _ = std::fs::remove_file(&child.tmp);
+        log(LogLevel::Warning, "Background saving terminated by signal");
     } else {
         Persist::set_failed(&mut s, &shared.persist.failed, true);
         drop(s);
@@ -501,7 +685,7 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         Err(e) => return Err(format!("cannot read {}: {e}", target.file.display())),
     };
     let start = Instant::now();
-    let (loaded, expired, aux) = load_image(shared.engine, &data, now, false)
+    let LoadedImage { loaded, expired, aux, .. } = load_image(shared.engine, &data, now, false)
         .map_err(|e| format!("cannot load {}: {e}", target.file.display()))?;
     crate::replication::replica::restore_position(shared, &aux);
     shared.engine.stats.dirty.store(0, Ordering::Relaxed);
@@ -518,12 +702,13 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
 /// Loads an RDB image into `engine`; keys already expired at `now` are skipped (as a primary
 /// redis-server does). Returns (keys loaded, keys skipped as expired).
 pub fn load_into(engine: &Engine, data: &[u8], now: u64) -> Result<(u64, u64), rdb::Error> {
-    load_image(engine, data, now, false).map(|(loaded, expired, _)| (loaded, expired))
+    load_image(engine, data, now, false).map(|img| (img.loaded, img.expired))
 }
 
 /// [`load_into`], keeping keys already expired at `now` when `keep_expired` (a replica loading
 /// its master's copy: the master's DELs remove them, as redis-server's replicas do). Also
-/// returns the file's AUX fields (`repl-id`, `repl-offset`, …).
+/// returns the file's AUX fields (`repl-id`, `repl-offset`, …) and where the image ends in
+/// `data` (an AOF base with an RDB preamble goes on with RESP commands there).
 pub fn load_image(engine: &Engine, data: &[u8], now: u64, keep_expired: bool) -> Result<LoadedImage, rdb::Error> {
     let (mut loaded, mut expired) = (0u64, 0u64);
     let sum = rdb::read_file(data, |r| {
@@ -550,11 +735,20 @@ pub fn load_image(engine: &Engine, data: &[u8], now: u64, keep_expired: bool) ->
     for w in &sum.warnings {
         log(LogLevel::Warning, w);
     }
-    Ok((loaded, expired, sum.aux))
+    Ok(LoadedImage { loaded, expired, aux: sum.aux, end: sum.end })
 }
 
-/// What [`load_image`] found: keys loaded, keys skipped as expired, the AUX fields.
-pub type LoadedImage = (u64, u64, Vec<(Vec<u8>, Vec<u8>)>);
+/// What [`load_image`] found.
+pub struct LoadedImage {
+    /// Keys loaded.
+    pub loaded: u64,
+    /// Keys skipped as already expired.
+    pub expired: u64,
+    /// The file's AUX fields.
+    pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Offset in the data where the RDB image ends.
+    pub end: usize,
+}
 
 /// `cachette check-rdb FILE`: reads the whole file and reports what it holds, or the first
 /// problem with its byte offset. Returns the report's lines; Err holds the failure line.
@@ -593,6 +787,17 @@ mod tests {
     use crate::types::Value;
 
     #[test]
+    fn cpu_lists_read_as_redis_server_reads_them() {
+        assert_eq!(parse_cpulist(""), Ok(vec![]));
+        assert_eq!(parse_cpulist("3"), Ok(vec![3]));
+        assert_eq!(parse_cpulist("0-3,8-9"), Ok(vec![0, 1, 2, 3, 8, 9]));
+        assert_eq!(parse_cpulist("0-7:3"), Ok(vec![0, 3, 6]));
+        for bad in ["x", "3-1", "0-4:0", "1,", "2000", "-1"] {
+            assert!(parse_cpulist(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn snapshot_round_trips_through_a_file() {
         let dir = std::env::temp_dir().join(format!("cachette-persist-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -603,6 +808,8 @@ mod tests {
             compress: true,
             incremental_fsync: true,
             repl: None,
+            key_delay_us: 0,
+            cpus: Vec::new(),
         };
         let engine = Engine::new(4);
         let now = 1_000_000;

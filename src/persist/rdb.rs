@@ -441,6 +441,9 @@ pub struct Summary {
     pub checksummed: bool,
     /// Warnings about records that were skipped (functions).
     pub warnings: Vec<String>,
+    /// Bytes the RDB image took (EOF opcode and checksum included): an AOF base may go on
+    /// with RESP commands after it.
+    pub end: usize,
 }
 
 struct Cursor<'a> {
@@ -813,6 +816,7 @@ pub fn read_file(buf: &[u8], mut on_key: impl FnMut(Record) -> Result<(), String
             sum.checksummed = true;
         }
     }
+    sum.end = c.pos;
     Ok(sum)
 }
 

@@ -293,7 +293,8 @@ fn wait_rewrite(c: &mut redis::Connection) {
 fn the_log_replays_into_redis_server() {
     let Some(reference) = redis_server() else { return };
     let dir = TempDir::new("replay");
-    let p = start(&dir.0, &["--appendfsync", "always"]);
+    // RESP bases, so the whole log is commands (the RDB-preamble base has its own test).
+    let p = start(&dir.0, &["--appendfsync", "always", "--aof-use-rdb-preamble", "no"]);
     write_everything(&p);
     let mut c = p.redis_client();
     // Lazily expire what has expired, so both sides agree on it.
@@ -633,4 +634,92 @@ fn the_log_replays_under_requirepass() {
     let mut c = redis::Client::open(url.as_str()).expect("client").get_connection().expect("conn");
     let l: Vec<String> = redis::cmd("LRANGE").arg("l").arg(0).arg(-1).query(&mut c).expect("lrange");
     assert_eq!(l, ["a", "b"]);
+}
+
+/// Plain Redis writes of every type, with and without TTLs, in two databases.
+fn write_redis_types(c: &mut redis::Connection, tag: &str) {
+    let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as u64
+        + 3_600_000)
+        .to_string();
+    for db in ["0", "3"] {
+        q(c, &["SELECT", db]);
+        q(c, &["SET", &format!("{tag}:s"), "text"]);
+        q(c, &["SET", &format!("{tag}:n"), "12345"]);
+        q(c, &["SET", &format!("{tag}:ttl"), "v", "PXAT", &far]);
+        q(c, &["RPUSH", &format!("{tag}:l"), "a", "b", "c"]);
+        q(c, &["HSET", &format!("{tag}:h"), "f1", "v1", "f2", "v2"]);
+        q(c, &["SADD", &format!("{tag}:set"), "x", "y", "7"]);
+        q(c, &["ZADD", &format!("{tag}:z"), "1.5", "m1", "-2", "m2"]);
+        let big: Vec<String> = (0..300).map(|i| format!("member-{i}")).collect();
+        let mut args = vec!["SADD".to_owned(), format!("{tag}:bigset")];
+        args.extend(big);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        q(c, &refs);
+    }
+    q(c, &["SELECT", "0"]);
+}
+
+/// `aof-use-rdb-preamble yes` (the default): the rewrite writes an RDB image as
+/// `appendonly.aof.N.base.rdb`; cachette restarts from it plus the incremental file, and the
+/// directory moves between cachette and redis-server 7 in both directions.
+#[test]
+fn rdb_preamble_base_round_trips_and_moves_between_servers() {
+    let dir = TempDir::new("preamble");
+    let p = start(&dir.0, &["--appendfsync", "always"]);
+    let mut c = p.redis_client();
+    write_redis_types(&mut c, "before");
+    q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    let aofdir = dir.0.join("appendonlydir");
+    let manifest = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).expect("manifest");
+    let base =
+        manifest.lines().find(|l| l.ends_with("type b")).and_then(|l| l.split(' ').nth(1)).expect("a base").to_owned();
+    assert!(base.ends_with(".base.rdb"), "{manifest}");
+    assert!(std::fs::read(aofdir.join(&base)).expect("base").starts_with(b"REDIS"));
+    write_redis_types(&mut c, "after");
+    q(&mut c, &["DEL", "before:s"]);
+    let want = dump_redis(&p);
+    drop(p);
+    let p = start(&dir.0, &[]);
+    assert_eq!(dump_redis(&p), want, "cachette, restarted");
+    drop(p);
+    let out = std::process::Command::new(cachette_bin())
+        .arg("check-aof")
+        .arg(aofdir.join("appendonly.aof.manifest"))
+        .output()
+        .expect("check-aof");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // redis-server loads cachette's directory.
+    let dir_s = dir.0.to_str().expect("utf-8");
+    if let Some(r) = crate::util::redis_server_with(&["--dir", dir_s, "--appendonly", "yes"]) {
+        assert_eq!(dump_redis(&r), want, "redis-server loading cachette's AOF");
+    } else {
+        return;
+    }
+    // And cachette loads redis-server's.
+    let rdir = TempDir::new("preamble-redis");
+    let rdir_s = rdir.0.to_str().expect("utf-8");
+    let Some(r) = crate::util::redis_server_with(&[
+        "--dir",
+        rdir_s,
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]) else {
+        return;
+    };
+    let mut rc = r.redis_client();
+    write_redis_types(&mut rc, "before");
+    q(&mut rc, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut rc);
+    write_redis_types(&mut rc, "after");
+    let want = dump_redis(&r);
+    drop(r);
+    let m = std::fs::read_to_string(rdir.0.join("appendonlydir/appendonly.aof.manifest")).expect("manifest");
+    assert!(m.contains(".base.rdb"), "{m}");
+    let p = start(&rdir.0, &[]);
+    assert_eq!(dump_redis(&p), want, "cachette loading redis-server's AOF");
 }

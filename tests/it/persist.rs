@@ -344,3 +344,123 @@ fn sigkill_during_bgsave_never_damages_the_last_good_dump() {
         }
     }
 }
+
+fn info_field(con: &mut Connection, field: &str) -> String {
+    let info: String = cmd(con, &[b"INFO", b"persistence"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .to_owned()
+}
+
+fn wait_bgsave_done(con: &mut Connection) {
+    let start = Instant::now();
+    while info_field(con, "rdb_bgsave_in_progress") != "0" {
+        assert!(start.elapsed() < Duration::from_secs(30), "BGSAVE never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// FLUSHALL as redis-server 7.0 does it: with save points it saves the empty dataset at once
+/// (rdb_changes_since_last_save 0, rdb_saves not counting it), without them it leaves the file;
+/// a background save in flight is stopped either way without being reported as a failure.
+#[test]
+fn flushall_saves_with_save_points_and_stops_a_bgsave() {
+    let dir = Scratch::new("flushall");
+    let Some(redis) = util::redis_server_with(&["--dir", dir.path(), "--dbfilename", "r.rdb", "--save", "3600 1"])
+    else {
+        return;
+    };
+    let ca = util::cachette(&["--dir", dir.path(), "--dbfilename", "c.rdb", "--save", "3600 1"]);
+    let mut observed = Vec::new();
+    for (server, file) in [(&redis, "r.rdb"), (&ca, "c.rdb")] {
+        let mut c = server.redis_client();
+        cmd::<()>(&mut c, &[b"MSET", b"a", b"1", b"b", b"2", b"c", b"3"]);
+        assert_eq!(cmd::<String>(&mut c, &[b"SAVE"]), "OK");
+        let saved = std::fs::metadata(dir.0.join(file)).expect("saved").len();
+        cmd::<()>(&mut c, &[b"FLUSHALL"]);
+        let emptied = std::fs::metadata(dir.0.join(file)).expect("still there").len();
+        assert!(emptied < saved, "{file}: the empty dataset was saved over the file");
+        let mut seen = vec![info_field(&mut c, "rdb_changes_since_last_save"), info_field(&mut c, "rdb_saves")];
+        // Without save points the flush only counts as changes.
+        cmd::<()>(&mut c, &[b"CONFIG", b"SET", b"save", b""]);
+        cmd::<()>(&mut c, &[b"SET", b"x", b"1"]);
+        cmd::<()>(&mut c, &[b"FLUSHALL"]);
+        assert_eq!(std::fs::metadata(dir.0.join(file)).expect("file").len(), emptied);
+        seen.push(info_field(&mut c, "rdb_changes_since_last_save"));
+        // A slow background save is stopped by FLUSHALL, and that is no failed save.
+        for i in 0..200 {
+            cmd::<()>(&mut c, &[b"SET", format!("k{i}").as_bytes(), b"v"]);
+        }
+        cmd::<()>(&mut c, &[b"CONFIG", b"SET", b"rdb-key-save-delay", b"100000"]);
+        assert_eq!(cmd::<String>(&mut c, &[b"BGSAVE"]), "Background saving started");
+        cmd::<()>(&mut c, &[b"FLUSHALL"]);
+        cmd::<()>(&mut c, &[b"CONFIG", b"SET", b"rdb-key-save-delay", b"0"]);
+        wait_bgsave_done(&mut c);
+        seen.push(info_field(&mut c, "rdb_last_bgsave_status"));
+        observed.push(seen);
+    }
+    assert_eq!(observed[0], ["0", "1", "2", "ok"], "redis-server");
+    assert_eq!(observed[1], observed[0], "cachette as redis-server");
+    drop(ca);
+    let again = util::cachette(&["--dir", dir.path(), "--dbfilename", "c.rdb"]);
+    assert_eq!(cmd::<i64>(&mut again.redis_client(), &[b"DBSIZE"]), 0, "the flushed keys stay flushed");
+}
+
+/// DEBUG RELOAD saves, flushes and loads the file back (every type and TTL intact); NOSAVE loads
+/// the existing file over what changed since; neither counts as a save in rdb_saves.
+#[test]
+fn debug_reload_saves_flushes_and_loads() {
+    let dir = Scratch::new("reload");
+    let ca = util::cachette(&["--dir", dir.path(), "--dbfilename", "d.rdb", "--enable-debug-command", "yes"]);
+    let mut cc = ca.redis_client();
+    fill(&mut cc);
+    let want = contents(&mut cc);
+    assert_eq!(cmd::<String>(&mut cc, &[b"DEBUG", b"RELOAD"]), "OK");
+    assert_eq!(contents(&mut cc), want);
+    assert_eq!(info_field(&mut cc, "rdb_changes_since_last_save"), "0");
+    assert_eq!(info_field(&mut cc, "rdb_saves"), "0");
+    cmd::<()>(&mut cc, &[b"SET", b"new", b"1"]);
+    assert_eq!(cmd::<String>(&mut cc, &[b"DEBUG", b"RELOAD", b"NOSAVE"]), "OK");
+    assert_eq!(contents(&mut cc), want, "the key set after the save is gone");
+    assert_eq!(info_field(&mut cc, "rdb_changes_since_last_save"), "1");
+    cmd::<()>(&mut cc, &[b"SET", b"new", b"1"]);
+    assert_eq!(cmd::<String>(&mut cc, &[b"DEBUG", b"RELOAD", b"NOSAVE", b"NOFLUSH", b"MERGE"]), "OK");
+    assert_eq!(contents(&mut cc).len(), want.len() + 1, "merged into what was there");
+    let e = redis::cmd("DEBUG").arg("RELOAD").arg("SOON").query::<()>(&mut cc).expect_err("bad option");
+    assert!(e.to_string().contains("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options"), "{e}");
+}
+
+/// While a child saves, reads leave the access clock alone (each write would copy a page for
+/// the child), as redis-server's lookupKey does: OBJECT IDLETIME of a key read during a BGSAVE
+/// keeps growing; after the save a read resets it again. Side by side with redis-server.
+#[test]
+fn reads_during_a_bgsave_do_not_touch_the_access_clock() {
+    let dir = Scratch::new("lru");
+    let Some(redis) = util::redis_server_with(&["--dir", dir.path(), "--dbfilename", "r.rdb"]) else {
+        return;
+    };
+    let ca = util::cachette(&["--dir", dir.path(), "--dbfilename", "c.rdb"]);
+    let mut observed = Vec::new();
+    for server in [&redis, &ca] {
+        let mut c = server.redis_client();
+        cmd::<()>(&mut c, &[b"SET", b"probe", b"v"]);
+        for i in 0..40 {
+            cmd::<()>(&mut c, &[b"SET", format!("k{i}").as_bytes(), b"v"]);
+        }
+        std::thread::sleep(Duration::from_millis(2100));
+        // 41 keys at 50 ms each: the save runs for about two seconds.
+        cmd::<()>(&mut c, &[b"CONFIG", b"SET", b"rdb-key-save-delay", b"50000"]);
+        assert_eq!(cmd::<String>(&mut c, &[b"BGSAVE"]), "Background saving started");
+        let _: String = cmd(&mut c, &[b"GET", b"probe"]);
+        let during: i64 = cmd(&mut c, &[b"OBJECT", b"IDLETIME", b"probe"]);
+        assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1", "the save is still running");
+        cmd::<()>(&mut c, &[b"CONFIG", b"SET", b"rdb-key-save-delay", b"0"]);
+        wait_bgsave_done(&mut c);
+        let _: String = cmd(&mut c, &[b"GET", b"probe"]);
+        let after: i64 = cmd(&mut c, &[b"OBJECT", b"IDLETIME", b"probe"]);
+        observed.push((during >= 2, after));
+    }
+    assert_eq!(observed[0], (true, 0), "redis-server");
+    assert_eq!(observed[1], observed[0], "cachette as redis-server");
+}

@@ -557,8 +557,9 @@ fn load(shared: &Shared, path: &Path) -> Result<(), String> {
         log(LogLevel::Notice, "MASTER <-> REPLICA sync: Loading DB in memory");
         crate::persist::load_image(engine, &data, unix_ms(), true)
     };
-    let (keys, _, _) =
-        loaded.map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))?;
+    let keys = loaded
+        .map(|img| img.loaded)
+        .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))?;
     engine.stats.dirty.store(0, Ordering::Relaxed);
     let target = PathBuf::from(&shared.config().dir).join(&shared.config().dbfilename);
     if let Err(e) = fs::rename(path, &target) {
