@@ -28,6 +28,8 @@
 #   ONLY=cachette|redis-server     # one server only
 #   SAVE_TIMES=0                   # only the BGSAVE-under-load lines
 #   CACHETTE_ARGS='--x y'          # extra cachette options (A/B runs)
+#   REDIS_ARGS='--x y'             # extra redis-server options, e.g. both with
+#                                  # '--bgsave_cpulist 1' to keep the child off the server's core
 #   BENCH_TESTS=get                # redis-benchmark -t (default get,set)
 set -euo pipefail
 
@@ -214,7 +216,7 @@ run_one() { # name command...
 }
 
 printf '%-14s %10s %12s %12s %12s %10s\n' server keys "SAVE ms" "BGSAVE ms" "load ms" "bytes"
-[[ ${ONLY:-} == cachette ]] || run_one redis-server redis-server --appendonly no
+[[ ${ONLY:-} == cachette ]] || run_one redis-server redis-server --appendonly no ${REDIS_ARGS:-}
 [[ ${ONLY:-} == redis-server ]] || run_one cachette "$CACHETTE_BIN" --memcache-port 0 --threads 1 ${CACHETTE_ARGS:-}
 if ((${#LOADLINES[@]})); then
     echo

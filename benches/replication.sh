@@ -11,6 +11,8 @@
 #     primary's final offset once the load stops;
 #   - primary throughput with 0, 1 and 2 replicas attached (SET, 50 clients, pipelined by
 #     PIPELINE so the load generator is not the bottleneck), median of REPEAT runs.
+# cachette runs one worker thread (--threads 1), as in the other benches: its default of one
+# worker per core would put two busy-polling workers on the one pinned core.
 # Replicas and the load generator share core 1 (two cores here); the primary never waits for its
 # replicas, so what the ratio shows is what feeding replicas costs the primary.
 #
@@ -173,4 +175,4 @@ run_kind() {
 printf '%-14s %12s %12s %12s %12s %12s %10s %10s %10s  %s\n' server "diskless ms" "disk ms" \
     "lag med B" "lag max B" "catch-up ms" "SET/s 0r" "1r" "2r" "1r/0r 2r/0r"
 [[ ${ONLY:-} == cachette ]] || run_kind redis-server redis-server --save '' --appendonly no --bind 127.0.0.1
-[[ ${ONLY:-} == redis-server ]] || run_kind cachette "$CACHETTE_BIN" --save '' --bind 127.0.0.1 --memcache-port 0
+[[ ${ONLY:-} == redis-server ]] || run_kind cachette "$CACHETTE_BIN" --save '' --bind 127.0.0.1 --memcache-port 0 --threads 1

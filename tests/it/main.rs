@@ -12,7 +12,6 @@ mod config_rewrite;
 mod differential;
 mod differential_binary;
 mod docs;
-mod failover;
 mod introspection;
 mod lifecycle;
 mod memcache;
