@@ -81,6 +81,7 @@ pub fn start(shared: Arc<Shared>) -> io::Result<()> {
         last_ping: unix_ms(),
         no_replicas_since: unix_ms(),
         last_newline: unix_ms(),
+        hot_until: 0,
         args: cachette_resp::Args::new(),
     };
     std::thread::Builder::new().name("cachette-repl".into()).spawn(move || p.run())?;
@@ -154,8 +155,16 @@ struct Primary {
     no_replicas_since: u64,
     /// Unix ms of the last keep-alive newline to replicas waiting for their snapshot.
     last_newline: u64,
+    /// Unix ms until which the stream counts as busy (bytes were drained less than
+    /// [`HOT_MS`] ago): the thread then polls every millisecond instead of asking writers to
+    /// wake it, so a steady load costs its writers no wake-ups (each one is a context switch
+    /// on the writer's core).
+    hot_until: u64,
     args: cachette_resp::Args,
 }
+
+/// How long after the last drained bytes the stream counts as busy (see `Primary::hot_until`).
+const HOT_MS: u64 = 10;
 
 impl Primary {
     fn run(&mut self) {
@@ -168,7 +177,9 @@ impl Primary {
             // Busy (bytes arrived since the last drain): come back in a millisecond, which
             // batches the stream into few writes and spares writers the wake-up; idle: sleep
             // until woken (by an append, a hand-over, a WAIT) or the housekeeping tick.
-            let timeout = if !self.shared.engine.feed.replication_park() {
+            let hot = unix_ms() < self.hot_until;
+            let wake_on_append = !self.replicas.is_empty() && !hot;
+            let timeout = if !self.shared.engine.feed.replication_park(wake_on_append) || hot {
                 1
             } else if self.replicas.is_empty() {
                 200
@@ -218,8 +229,9 @@ impl Primary {
             return;
         }
         let end = start + self.chunk.len() as u64;
-        let limit = self.shared.config().client_output_buffer_limit[crate::config::ClientClass::Replica as usize];
         let now = unix_ms();
+        self.hot_until = now + HOT_MS;
+        let limit = self.shared.config().client_output_buffer_limit[crate::config::ClientClass::Replica as usize];
         for (_, r) in self.replicas.iter_mut() {
             if matches!(r.phase, Phase::Waiting { .. }) || r.next >= end || r.dead {
                 continue;
