@@ -163,6 +163,31 @@ struct Primary {
     args: cachette_resp::Args,
 }
 
+/// What one non-blocking write of a replica's buffer came to.
+enum Step {
+    /// Progress (or an interrupted call): write again.
+    Again,
+    /// The socket is full: wait for it to drain.
+    Blocked,
+    /// The replica is gone.
+    Dead,
+}
+
+/// Writes what is left of `buf` from `*pos`, advancing `*pos` and `*written`.
+fn write_step(stream: &mut TcpStream, buf: &[u8], pos: &mut usize, written: &mut u64) -> Step {
+    match stream.write(&buf[*pos..]) {
+        Ok(0) => Step::Dead,
+        Ok(n) => {
+            *pos += n;
+            *written += n as u64;
+            Step::Again
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Blocked,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Again,
+        Err(_) => Step::Dead,
+    }
+}
+
 /// How long after the last drained bytes the stream counts as busy (see `Primary::hot_until`).
 const HOT_MS: u64 = 10;
 
@@ -640,18 +665,14 @@ impl Primary {
         let mut written = 0u64;
         loop {
             if r.ppos < r.pre.len() {
-                match r.stream.write(&r.pre[r.ppos..]) {
-                    Ok(0) => r.dead = true,
-                    Ok(n) => {
-                        r.ppos += n;
-                        written += n as u64;
-                        continue;
+                match write_step(&mut r.stream, &r.pre, &mut r.ppos, &mut written) {
+                    Step::Again => continue,
+                    Step::Blocked => break,
+                    Step::Dead => {
+                        r.dead = true;
+                        break;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => r.dead = true,
                 }
-                break;
             }
             r.pre.clear();
             r.ppos = 0;
@@ -681,18 +702,14 @@ impl Primary {
             if r.opos >= r.obuf.len() {
                 break;
             }
-            match r.stream.write(&r.obuf[r.opos..]) {
-                Ok(0) => r.dead = true,
-                Ok(n) => {
-                    r.opos += n;
-                    written += n as u64;
-                    continue;
+            match write_step(&mut r.stream, &r.obuf, &mut r.opos, &mut written) {
+                Step::Again => continue,
+                Step::Blocked => break,
+                Step::Dead => {
+                    r.dead = true;
+                    break;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => r.dead = true,
             }
-            break;
         }
         if r.opos == r.obuf.len() {
             r.obuf.clear();

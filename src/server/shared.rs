@@ -299,7 +299,8 @@ impl Pause {
 }
 
 impl ClientInfo {
-    /// The record of a client that has no socket: the AOF loader's session.
+    /// The record of a client that has no socket: the AOF loader's session (and the base the
+    /// replica link fills its socket's details into).
     pub fn internal() -> ClientInfo {
         let none = SocketAddr::from(([0, 0, 0, 0], 0));
         ClientInfo {

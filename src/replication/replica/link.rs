@@ -19,7 +19,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -585,24 +585,9 @@ fn register_client(conn: &mut Conn<'_>) {
         addr: conn.stream.peer_addr().unwrap_or(none),
         laddr: conn.stream.local_addr().unwrap_or(none),
         fd: std::os::fd::AsRawFd::as_raw_fd(&conn.stream),
-        created: Instant::now(),
         last_active_ms: AtomicU64::new(unix_ms()),
-        db: AtomicUsize::new(0),
-        resp: AtomicU32::new(2),
-        name: Mutex::default(),
-        last_cmd: Mutex::new("NULL"),
-        qbuf: AtomicUsize::new(0),
-        obuf: AtomicUsize::new(0),
-        kill: AtomicBool::new(false),
-        worker: 0,
-        no_evict: AtomicBool::new(false),
-        monitor: AtomicBool::new(false),
-        memcache: false,
         user: Mutex::new(Arc::from("default")),
-        subs: Default::default(),
-        tracking: AtomicU32::new(0),
-        redir: (-1).into(),
-        kind: Default::default(),
+        ..ClientInfo::internal()
     };
     // CLIENT LIST flag M, CLIENT KILL TYPE master (and sentinel's KILL TYPE normal spares it).
     info.set_kind(crate::server::shared::ClientKind::Master);
