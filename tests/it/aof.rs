@@ -109,18 +109,7 @@ pub(crate) fn dump_keys(p: &Proc, with_flags: bool) -> BTreeMap<(usize, Vec<u8>)
 }
 
 fn mc_cmd(p: &Proc, text: &str) -> String {
-    let mut s = p.mc();
-    s.write_all(text.as_bytes()).expect("write");
-    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::util::mc_exchange(p, text.as_bytes())).into_owned()
 }
 
 /// Writes one of everything the AOF must rebuild: every type, every kind of TTL, the

@@ -204,21 +204,6 @@ fn follows_a_disk_based_redis_server_primary() {
     follows_redis_server("no");
 }
 
-fn mc_exchange(p: &Proc, req: &[u8]) -> Vec<u8> {
-    let mut s = p.mc();
-    s.write_all(req).expect("write");
-    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
-}
-
 #[test]
 fn a_read_only_replica_refuses_writes_on_both_protocols_until_replicaof_no_one() {
     let Some(primary) = redis_server_with(&[]) else { return };
@@ -237,7 +222,8 @@ fn a_read_only_replica_refuses_writes_on_both_protocols_until_replicaof_no_one()
         "+OK\r\n-READONLY You can't write against a read only replica.\r\n-EXECABORT Transaction discarded because of previous errors.\r\n"
     );
     // memcached: text, meta (reads still work) and binary.
-    let got = mc_exchange(&replica, b"set x 0 0 1\r\n1\r\nget k\r\nms y 1\r\n2\r\nincr k 1 noreply\r\nmn\r\n");
+    let got =
+        crate::util::mc_exchange(&replica, b"set x 0 0 1\r\n1\r\nget k\r\nms y 1\r\n2\r\nincr k 1 noreply\r\nmn\r\n");
     assert_eq!(
         String::from_utf8_lossy(&got),
         "SERVER_ERROR read only replica\r\nVALUE k 0 1\r\nv\r\nEND\r\nSERVER_ERROR read only replica\r\nSERVER_ERROR read only replica\r\nMN\r\n"
@@ -246,7 +232,7 @@ fn a_read_only_replica_refuses_writes_on_both_protocols_until_replicaof_no_one()
     let mut set = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     set.extend_from_slice(&[0; 8]);
     set.extend_from_slice(b"x1");
-    let got = mc_exchange(&replica, &set);
+    let got = crate::util::mc_exchange(&replica, &set);
     assert!(got.len() >= 24 && got[0] == 0x81 && got[6..8] == [0x00, 0x83], "{got:?}");
 
     // REPLICAOF's replies, as redis-server 7.0.15 gives them.
@@ -260,7 +246,7 @@ fn a_read_only_replica_refuses_writes_on_both_protocols_until_replicaof_no_one()
     assert_eq!(reply(&mut r, &["REPLICAOF", "NO", "ONE"]), "OK");
     assert_eq!(reply(&mut r, &["SET", "x", "1"]), "OK");
     assert_eq!(reply(&mut r, &["GET", "k"]), "v");
-    assert_eq!(String::from_utf8_lossy(&mc_exchange(&replica, b"set y 0 0 1\r\n2\r\n")), "STORED\r\n");
+    assert_eq!(String::from_utf8_lossy(&crate::util::mc_exchange(&replica, b"set y 0 0 1\r\n2\r\n")), "STORED\r\n");
     assert_eq!(reply(&mut r, &["REPLICAOF", "NO", "ONE"]), "OK", "NO ONE on a master is fine");
 }
 

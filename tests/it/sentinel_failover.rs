@@ -178,6 +178,19 @@ fn master_port(sentinel: u16) -> Option<u16> {
     addr.get(1)?.parse().ok()
 }
 
+/// Ok when `info` (INFO replication) shows a replica of the primary on `port` with its link
+/// up; Err(info) to report otherwise.
+fn follows(info: String, port: u16) -> Result<(), String> {
+    let ok = info_field(&info, "role").as_deref() == Some("slave")
+        && info_field(&info, "master_port") == Some(port.to_string())
+        && info_field(&info, "master_link_status").as_deref() == Some("up");
+    if ok {
+        Ok(())
+    } else {
+        Err(info)
+    }
+}
+
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + timeout;
     loop {
@@ -361,14 +374,7 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
     assert_eq!(info_field(&info, "role").as_deref(), Some("master"), "{info}");
     wait_for("the other replica to follow the new primary", AFTER, || {
         let info = ask(other.port, &["INFO", "replication"]);
-        let follows = info_field(&info, "role").as_deref() == Some("slave")
-            && info_field(&info, "master_port") == Some(new.port.to_string())
-            && info_field(&info, "master_link_status").as_deref() == Some("up");
-        if follows {
-            Ok(())
-        } else {
-            Err(info)
-        }
+        follows(info, new.port)
     });
     wait_for("writes acknowledged by the new primary", AFTER, || {
         let after = writer.acks().iter().filter(|a| a.at_ms > kill_ms && a.port == new.port).count();
@@ -468,14 +474,7 @@ fn sentinels_fail_over_from_a_killed_cachette_primary_without_losing_acknowledge
         .expect("the old primary restarts on its ports");
     wait_for("the old primary to become a replica of the new one", CONVERT, || {
         let info = ask(primary.port, &["INFO", "replication"]);
-        let follows = info_field(&info, "role").as_deref() == Some("slave")
-            && info_field(&info, "master_port") == Some(new.port.to_string())
-            && info_field(&info, "master_link_status").as_deref() == Some("up");
-        if follows {
-            Ok(())
-        } else {
-            Err(info)
-        }
+        follows(info, new.port)
     });
     let converted = back.elapsed();
     let wait: i64 = redis::cmd("WAIT").arg(2).arg(5000).query(&mut connect(new.port).expect("connect")).expect("WAIT");

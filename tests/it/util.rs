@@ -116,6 +116,11 @@ impl Proc {
 /// the starters below do not cover (a config file first, redis-sentinel).
 pub fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc> {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    spawn_ready(cmd, port, mc_port)
+}
+
+/// Spawns `cmd` as it is set up and waits for its ports (see [`spawn_and_wait`]).
+fn spawn_ready(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc> {
     let child = cmd.spawn().ok()?;
     let mut p = Proc { child, port, mc_port };
     for probe in [port, mc_port] {
@@ -135,18 +140,7 @@ pub fn spawn_and_wait(mut cmd: Command, port: u16, mc_port: u16) -> Option<Proc>
 pub fn spawn_logged(mut cmd: Command, port: u16, mc_port: u16, log: &std::path::Path) -> Option<Proc> {
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).ok()?;
     cmd.stdin(Stdio::null()).stdout(Stdio::from(out.try_clone().ok()?)).stderr(Stdio::from(out));
-    let child = cmd.spawn().ok()?;
-    let mut p = Proc { child, port, mc_port };
-    for probe in [port, mc_port] {
-        if probe == 0 {
-            continue;
-        }
-        connect_when_ready(probe, Duration::from_secs(10))?;
-        if let Ok(Some(_)) = p.child.try_wait() {
-            return None;
-        }
-    }
-    Some(p)
+    spawn_ready(cmd, port, mc_port)
 }
 
 /// Path of the cachette binary built for this test run.
@@ -340,6 +334,23 @@ pub fn roundtrip(s: &mut TcpStream, bytes: &[u8], expect_len: usize) -> Vec<u8> 
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(_) => break,
         }
+    }
+    out
+}
+
+/// Sends `req` on a new memcached connection and returns everything answered until the server
+/// has been quiet for 300 ms (or closed).
+pub fn mc_exchange(p: &Proc, req: &[u8]) -> Vec<u8> {
+    let mut s = p.mc();
+    s.write_all(req).expect("write");
+    s.set_read_timeout(Some(Duration::from_millis(300))).ok();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
     }
     out
 }
